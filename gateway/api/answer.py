@@ -1,0 +1,29 @@
+"""Writing answers back to the client: whole bodies, relayed streams, and the stream's error event."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aiohttp import web
+
+from gateway.api.errors import JSON, ApiError, error_body
+
+SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache",
+               "X-Accel-Buffering": "no"}
+
+
+def whole(body: bytes, headers: Mapping[str, str], status: int = 200, content_type: str = JSON) -> web.Response:
+    return web.Response(status=status, body=body, content_type=content_type.split(";")[0], headers=headers)
+
+
+async def open_stream(request: web.Request, headers: Mapping[str, str]) -> web.StreamResponse:
+    """The stream's point of no return: after this, bytes belong to the client."""
+    resp = web.StreamResponse(status=200, headers={**SSE_HEADERS, **headers})
+    await resp.prepare(request)
+    return resp
+
+
+def stream_error_event(err: ApiError) -> bytes:
+    """An SSE event the official SDKs raise on (`data: {"error": …}`), so a broken stream never
+    looks like a clean, complete answer."""
+    return b"data: " + error_body(err.message, err.type, err.code, err.param) + b"\n\n"

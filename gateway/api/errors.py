@@ -1,0 +1,62 @@
+"""OpenAI-shaped errors: `{"error": {"message", "type", "param", "code"}}` with the right status."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import orjson
+from aiohttp import web
+
+JSON = "application/json"
+
+
+class ApiError(Exception):
+    """An error answered to the client as is; raised by request validation, auth and dispatch."""
+
+    def __init__(self, status: int, message: str, type_: str, code: str | None = None,
+                 param: str | None = None, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type_
+        self.code = code
+        self.param = param
+        self.headers = dict(headers or {})
+
+    def body(self) -> bytes:
+        return error_body(self.message, self.type, self.code, self.param)
+
+
+def error_body(message: str, type_: str, code: str | None = None, param: str | None = None) -> bytes:
+    return orjson.dumps({"error": {"message": message, "type": type_, "param": param, "code": code}})
+
+
+def error_response(err: ApiError, extra_headers: Mapping[str, str] | None = None) -> web.Response:
+    headers = dict(err.headers)
+    if extra_headers:
+        headers.update(extra_headers)
+    return web.Response(status=err.status, body=err.body(), content_type=JSON, headers=headers)
+
+
+def invalid_request(message: str, param: str | None = None, code: str | None = None) -> ApiError:
+    return ApiError(400, message, "invalid_request_error", code=code, param=param)
+
+
+def invalid_api_key() -> ApiError:
+    return ApiError(401, "Incorrect API key provided. Send it as 'Authorization: Bearer <key>'.",
+                    "invalid_request_error", code="invalid_api_key")
+
+
+def not_admin() -> ApiError:
+    return ApiError(403, "This endpoint needs an admin key.", "invalid_request_error", code="forbidden")
+
+
+def model_not_found(model: str, routes: tuple[str, ...]) -> ApiError:
+    listed = ", ".join(f"'{r}'" for r in routes)
+    return ApiError(404, f"The model '{model}' does not exist on this gateway. Routes that exist: {listed}.",
+                    "invalid_request_error", code="model_not_found", param="model")
+
+
+def body_too_large(limit: int) -> ApiError:
+    return ApiError(413, f"The request body is larger than this gateway accepts ({limit} bytes).",
+                    "invalid_request_error", code="request_too_large")

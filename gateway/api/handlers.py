@@ -1,0 +1,115 @@
+"""The OpenAI-compatible endpoints, health checks and the models list."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import orjson
+from aiohttp import web
+
+from gateway.api.answer import whole
+from gateway.api.errors import (ApiError, body_too_large, error_response, invalid_api_key, model_not_found,
+                                not_admin)
+from gateway.api.validate import check_body, parse_body
+from gateway.auth import Caller
+from gateway.context import CONTEXT, GatewayContext
+from gateway.attempts import RequestLog
+from gateway.dispatch import TIMEOUT_HEADER, request_timeout
+from gateway.providers.base import Call, Endpoint
+
+_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def request_id(request: web.Request) -> str:
+    """The client's own X-Request-Id when it is a sane token, else a fresh one."""
+    given = request.headers.get("X-Request-Id")
+    if given and _CLIENT_REQUEST_ID.match(given):
+        return given
+    return os.urandom(12).hex()
+
+
+def authenticate(ctx: GatewayContext, request: web.Request) -> Caller:
+    caller = ctx.auth.authenticate(request.headers.get("Authorization"))
+    if caller is None:
+        raise invalid_api_key()
+    return caller
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise body_too_large(limit)
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise body_too_large(limit) from None
+
+
+async def _proxy(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
+    ctx = request.app[CONTEXT]
+    rid = request_id(request)
+    try:
+        caller = authenticate(ctx, request)
+        body = parse_body(await read_body(request, ctx.limits.max_body_bytes))
+        stream = check_body(endpoint, body)
+        route = ctx.routing.routes.get(body["model"])
+        if route is None:
+            raise model_not_found(body["model"], ctx.routing.names)
+        now = ctx.dispatcher.clock()
+        timeout = request_timeout(route, request.headers.get(TIMEOUT_HEADER))
+        log = RequestLog(route, Call(endpoint, body, stream, rid), caller, now, now + timeout)
+        return await ctx.dispatcher.dispatch(request, log)
+    except ApiError as err:
+        return error_response(err, {"x-request-id": rid})
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    return await _proxy(request, "chat")
+
+
+async def completions(request: web.Request) -> web.StreamResponse:
+    return await _proxy(request, "completions")
+
+
+async def embeddings(request: web.Request) -> web.StreamResponse:
+    return await _proxy(request, "embeddings")
+
+
+async def list_models(request: web.Request) -> web.StreamResponse:
+    ctx = request.app[CONTEXT]
+    try:
+        authenticate(ctx, request)
+    except ApiError as err:
+        return error_response(err)
+    data = [{"id": name, "object": "model", "created": 0, "owned_by": "switchyard"} for name in ctx.routing.names]
+    return whole(orjson.dumps({"object": "list", "data": data}), {})
+
+
+async def healthz(request: web.Request) -> web.StreamResponse:
+    return whole(b'{"status":"ok"}', {})
+
+
+async def readyz(request: web.Request) -> web.StreamResponse:
+    ctx = request.app.get(CONTEXT)
+    if ctx is None or not ctx.ready:
+        return whole(b'{"status":"starting"}', {}, status=503)
+    return whole(orjson.dumps({"status": "ready", "policy": ctx.policy.source}), {})
+
+
+async def admin_deployments(request: web.Request) -> web.StreamResponse:
+    """Per deployment: state and why, until when it is ejected, error rate, speed, ejection count."""
+    ctx = request.app[CONTEXT]
+    try:
+        if not authenticate(ctx, request).admin:
+            raise not_admin()
+    except ApiError as err:
+        return error_response(err)
+    rows = ctx.board.report(list(ctx.routing.routes.values()))
+    return whole(orjson.dumps({"object": "list", "data": rows}), {})
+
+
+async def metrics(request: web.Request) -> web.StreamResponse:
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    ctx = request.app[CONTEXT]
+    return web.Response(body=generate_latest(ctx.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,79 @@
+"""Checks on a client's request body: only what the gateway must rely on, with OpenAI's wording.
+
+Everything else in the body is the upstream's business and passes through untouched.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from gateway.api.errors import ApiError, invalid_request
+from gateway.providers.base import Endpoint
+
+_REQUIRED = {"chat": "messages", "completions": "prompt", "embeddings": "input"}
+_INTS = ("max_tokens", "max_completion_tokens", "n", "seed", "top_logprobs", "dimensions")
+_NUMBERS = ("temperature", "top_p", "presence_penalty", "frequency_penalty")
+
+
+def parse_body(raw: bytes) -> dict[str, Any]:
+    if not raw:
+        raise invalid_request("The request body is empty; send a JSON object.")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise invalid_request(f"The request body is not valid JSON ({exc.msg} at position {exc.pos}).") from None
+    if not isinstance(body, dict):
+        raise invalid_request("The request body must be a JSON object.")
+    return body
+
+
+def _type_error(field: str, expected: str) -> ApiError:
+    return invalid_request(f"Invalid type for '{field}': expected {expected}.", param=field,
+                           code="invalid_type")
+
+
+def check_body(endpoint: Endpoint, body: dict[str, Any]) -> bool:
+    """Raises ApiError for a body the gateway cannot route; returns whether the client asked to stream."""
+    model = body.get("model")
+    if model is None:
+        raise invalid_request("You must provide a model parameter.", param="model", code="missing_required_parameter")
+    if not isinstance(model, str) or not model:
+        raise _type_error("model", "a non-empty string")
+    required = _REQUIRED[endpoint]
+    value = body.get(required)
+    if value is None:
+        raise invalid_request(f"Missing required parameter: '{required}'.", param=required,
+                              code="missing_required_parameter")
+    if endpoint == "chat":
+        if not isinstance(value, list) or not value:
+            raise _type_error("messages", "a non-empty array of message objects")
+        for i, message in enumerate(value):
+            if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+                raise _type_error(f"messages[{i}]", "an object with a string 'role'")
+    elif endpoint == "completions":
+        if not isinstance(value, (str, list)):
+            raise _type_error("prompt", "a string or an array")
+    elif not isinstance(value, (str, list)) or (isinstance(value, list) and not value):
+        raise _type_error("input", "a string or a non-empty array")
+    stream = body.get("stream", False)
+    if stream is None:
+        stream = False
+    if not isinstance(stream, bool):
+        raise _type_error("stream", "a boolean")
+    if stream and endpoint == "embeddings":
+        raise invalid_request("Embeddings cannot be streamed.", param="stream")
+    for name in _INTS:
+        v = body.get(name)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
+            raise _type_error(name, "an integer")
+    for name in _NUMBERS:
+        v = body.get(name)
+        if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool)):
+            raise _type_error(name, "a number")
+    for name, kind, word in (("tools", list, "an array"), ("stream_options", dict, "an object")):
+        v = body.get(name)
+        if v is not None and not isinstance(v, kind):
+            raise _type_error(name, word)
+    return stream

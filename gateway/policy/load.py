@@ -1,0 +1,141 @@
+"""Reading a policy file: YAML with line marks → schema validation → cross-reference checks.
+
+Every refusal is a `PolicyError` that reads `FILE:LINE: where: reason`; nothing in it echoes a
+value from the file, so a misplaced key never leaks into logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from gateway.policy.schema import KINDS, LITELLM_KINDS, PolicyDocument
+from gateway.policy.yaml_marks import MarkedDocument, Path_, YamlError, load_marked
+
+
+class PolicyError(Exception):
+    """A policy file that cannot serve, with the place and the reason."""
+
+    def __init__(self, file: str, line: int, reason: str) -> None:
+        super().__init__(f"{file}:{line}: {reason}")
+        self.file = file
+        self.line = line
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class LoadedPolicy:
+    document: PolicyDocument
+    source: str
+    warnings: tuple[str, ...] = field(default=())
+
+
+def dotted(path: Path_) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _reason(error: ErrorDetails) -> str:
+    kind = error["type"]
+    loc = error["loc"]
+    if kind == "extra_forbidden":
+        return f"unknown key '{loc[-1]}'"
+    if kind == "missing":
+        return f"missing required key '{loc[-1]}'"
+    if kind == "literal_error" and loc == ("version",):
+        return "unsupported policy version (this gateway reads version: 1)"
+    return str(error["msg"])
+
+
+def _schema_error(source: str, marked: MarkedDocument, exc: ValidationError) -> PolicyError:
+    first = exc.errors()[0]
+    # Pydantic inserts tags such as 'function-after[...]' in unions; keep only real path parts.
+    loc: Path_ = tuple(p for p in first["loc"] if isinstance(p, int) or "[" not in str(p))
+    where = loc[:-1] if first["type"] in ("extra_forbidden", "missing") else loc
+    line = marked.line_of(loc)
+    return PolicyError(source, line, f"{dotted(where)}: {_reason(first)}")
+
+
+def _check_references(source: str, doc: PolicyDocument, marked: MarkedDocument) -> list[str]:
+    """Cross-field rules the schema cannot express; returns warnings, raises on the first error."""
+
+    def fail(path: Path_, reason: str) -> PolicyError:
+        return PolicyError(source, marked.line_of(path), f"{dotted(path)}: {reason}")
+
+    for name, provider in doc.providers.items():
+        here: Path_ = ("providers", name)
+        if provider.kind not in KINDS:
+            raise fail(here + ("kind",), f"unknown kind '{provider.kind}' (one of: {', '.join(sorted(KINDS))})")
+        if provider.kind == "openai" and not provider.base_url:
+            raise fail(here, "kind 'openai' needs a base_url (the upstream's /v1 address)")
+        if provider.kind == "sim" and provider.base_url:
+            raise fail(here + ("base_url",), "kind 'sim' starts its own upstream on loopback; drop base_url")
+        if provider.sim is not None and provider.kind != "sim":
+            raise fail(here + ("sim",), "'sim' settings belong to providers of kind 'sim'")
+        if provider.base_url and not provider.base_url.startswith(("http://", "https://")):
+            raise fail(here + ("base_url",), "base_url must start with http:// or https://")
+
+    for route_name, route in doc.routes.items():
+        for i, target in enumerate(route.targets):
+            if target.provider not in doc.providers:
+                known = ", ".join(sorted(doc.providers))
+                raise fail(("routes", route_name, "targets", i, "provider"),
+                           f"unknown provider '{target.provider}' (known: {known})")
+        seen: set[tuple[str, str]] = set()
+        for i, target in enumerate(route.targets):
+            pair = (target.provider, target.model)
+            if pair in seen:
+                raise fail(("routes", route_name, "targets", i), f"target {pair[0]}/{pair[1]} is listed twice")
+            seen.add(pair)
+
+    if doc.auth is not None:
+        ids: set[str] = set()
+        digests: set[str] = set()
+        for i, key in enumerate(doc.auth.keys):
+            if key.id in ids:
+                raise fail(("auth", "keys", i, "id"), f"duplicate key id '{key.id}'")
+            if key.sha256.lower() in digests:
+                raise fail(("auth", "keys", i, "sha256"), "the same key is listed twice")
+            ids.add(key.id)
+            digests.add(key.sha256.lower())
+
+    warnings = []
+    for name, provider in doc.providers.items():
+        if provider.kind in LITELLM_KINDS and provider.api_key is None:
+            warnings.append(f"{source}:{marked.line_of(('providers', name))}: providers.{name}: no api_key; "
+                            "litellm will look for the provider's usual environment variable")
+    return warnings
+
+
+def parse_policy(text: str, source: str, env: Mapping[str, str] | None = None) -> LoadedPolicy:
+    """Validate a policy given as text; `source` names it in errors."""
+    try:
+        marked = load_marked(text, env)
+    except YamlError as exc:
+        raise PolicyError(source, exc.line, exc.reason) from None
+    if not isinstance(marked.data, dict):
+        raise PolicyError(source, 1, "a policy is a mapping with version, providers and routes")
+    try:
+        doc = PolicyDocument.model_validate(marked.data)
+    except ValidationError as exc:
+        raise _schema_error(source, marked, exc) from None
+    warnings = _check_references(source, doc, marked)
+    return LoadedPolicy(document=doc, source=source, warnings=tuple(warnings))
+
+
+def load_policy(path: str | Path, env: Mapping[str, str] | None = None) -> LoadedPolicy:
+    """Read and validate one policy file."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(source, 0, f"cannot read the file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise PolicyError(source, 0, "the file is not UTF-8 text") from None
+    return parse_policy(text, source, env)

@@ -1,0 +1,173 @@
+"""The routing policy file, version 1: a typed, closed schema.
+
+Every model forbids unknown keys and is frozen: a policy is validated once when it is loaded, and
+the request path only reads it. Names here are a contract with the ops teams who write policies.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, model_validator
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$")]
+PositiveSeconds = Annotated[float, Field(gt=0, le=86_400)]
+UsdPerMtok = Annotated[float, Field(ge=0, le=1_000_000)]
+
+# Providers litellm can reach. `openai` (our own fast path) and `sim` (a simulated upstream started
+# inside the gateway) are ours; the rest go through litellm's adapters.
+LITELLM_KINDS = frozenset(
+    {
+        "anthropic", "azure", "azure_ai", "bedrock", "cohere", "cohere_chat", "databricks", "deepseek",
+        "fireworks_ai", "gemini", "groq", "huggingface", "mistral", "nvidia_nim", "openrouter",
+        "perplexity", "sagemaker", "together_ai", "vertex_ai", "watsonx", "xai",
+    }
+)
+KINDS = frozenset({"openai", "sim"}) | LITELLM_KINDS
+
+
+class Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+class Timeouts(Closed):
+    """Bounds on one upstream attempt. `first_token_s` catches hung requests, `idle_s` stalled streams."""
+
+    connect_s: PositiveSeconds = 2.0
+    first_token_s: PositiveSeconds = 15.0
+    idle_s: PositiveSeconds = 30.0
+    total_s: PositiveSeconds = 600.0
+
+
+class TimeoutOverrides(Closed):
+    """A route's own bounds; each one left out keeps the provider's."""
+
+    connect_s: PositiveSeconds | None = None
+    first_token_s: PositiveSeconds | None = None
+    idle_s: PositiveSeconds | None = None
+    total_s: PositiveSeconds | None = None
+
+    def over(self, base: Timeouts) -> Timeouts:
+        return base.model_copy(update={k: v for k, v in self.model_dump().items() if v is not None})
+
+
+class ModelFacts(Closed):
+    """What the policy knows about one model of a provider; prices override litellm's map."""
+
+    input_usd_per_mtok: UsdPerMtok | None = None
+    output_usd_per_mtok: UsdPerMtok | None = None
+    cached_input_usd_per_mtok: UsdPerMtok | None = None
+    context_window: Annotated[int, Field(gt=0)] | None = None
+    # A local GPU deployment may be priced by the hour instead of by the token.
+    gpu_hour_usd: UsdPerMtok | None = None
+    tokens_per_second: Annotated[float, Field(gt=0)] | None = None
+
+
+class SimSettings(Closed):
+    """A simulated upstream that the gateway starts on loopback (kind: sim)."""
+
+    wire: Literal["openai", "anthropic"] = "openai"
+    reply_tokens: Annotated[int, Field(ge=1, le=4096)] = 20
+    first_token_delay_s: Annotated[float, Field(ge=0, le=600)] = 0.0
+    chunk_delay_s: Annotated[float, Field(ge=0, le=60)] = 0.0
+    embedding_dim: Annotated[int, Field(ge=1, le=8192)] = 8
+    port: Annotated[int, Field(ge=0, le=65535)] = 0
+
+
+class Provider(Closed):
+    kind: str
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    timeouts: Timeouts = Timeouts()
+    models: dict[Name, ModelFacts] = {}
+    sim: SimSettings | None = None
+
+
+class Target(Closed):
+    provider: Name
+    model: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    weight: Annotated[int, Field(ge=1, le=1000)] = 1
+    priority: Annotated[int, Field(ge=0, le=1000)] | None = None   # equal priorities are balanced; default: list order
+
+
+class Breaker(Closed):
+    """When a deployment is degraded or ejected, and how it comes back. Defaults suit frontier APIs."""
+
+    consecutive_failures: Annotated[int, Field(ge=1, le=1000)] = 5     # in a row → ejected
+    failure_rate: Annotated[float, Field(gt=0, le=1)] = 0.5            # over the window → ejected
+    degraded_failure_rate: Annotated[float, Field(gt=0, le=1)] = 0.2   # over the window → degraded
+    min_requests: Annotated[int, Field(ge=1, le=100_000)] = 10         # before rates count
+    window_s: PositiveSeconds = 30.0
+    base_ejection_s: PositiveSeconds = 30.0                            # × ejection count …
+    max_ejection_s: PositiveSeconds = 300.0                            # … capped here
+    slow_ttft_factor: Annotated[float, Field(gt=1, le=1000)] = 3.0     # first token this much slower → degraded
+    eject_ttft_factor: Annotated[float, Field(gt=1, le=10_000)] = 10.0 # this much slower than its own baseline → ejected
+    slow_min_s: Annotated[float, Field(ge=0, le=600)] = 0.2            # … and at least this much later, in seconds
+    degraded_share: Annotated[float, Field(ge=0, le=1)] = 0.1          # share of its traffic a degraded target keeps
+    probe_requests: Annotated[int, Field(ge=1, le=100)] = 3            # successes in a row that end probing
+    synthetic_probe_s: Annotated[float, Field(ge=0, le=3600)] = 0.0    # >0: probe an ejected target this often
+    explore_percent: Annotated[float, Field(ge=0, le=50)] = 5.0        # requests that refresh a fallback's latency
+    panic_percent: Annotated[float, Field(ge=0, le=100)] = 50.0        # below this healthy share, use every target
+    enabled: bool = True
+
+
+class Retry(Closed):
+    """Retries on the same deployment, for blips (reset, 502/503/504, a short 429)."""
+
+    attempts: Annotated[int, Field(ge=1, le=10)] = 2                   # tries per deployment, the first included
+    backoff_s: Annotated[float, Field(ge=0, le=60)] = 0.05             # base of exponential backoff with jitter
+    max_backoff_s: Annotated[float, Field(ge=0, le=300)] = 1.0
+    short_retry_after_s: Annotated[float, Field(ge=0, le=60)] = 2.0    # a 429 asking for longer fails over instead
+    budget_percent: Annotated[float, Field(ge=0, le=100)] = 20.0       # retries at most this share of requests …
+    budget_min_per_s: Annotated[float, Field(ge=0, le=10_000)] = 3.0   # … but always this many per second
+
+
+class Hedge(Closed):
+    """Start a second candidate when the first is slow to its first token; the first to answer wins."""
+
+    after_s: PositiveSeconds | None = None                              # a fixed delay, or …
+    after_percentile: Annotated[float, Field(gt=0, lt=100)] | None = None  # … this percentile of recent TTFT
+    min_after_s: Annotated[float, Field(ge=0, le=600)] = 0.05
+    max_percent: Annotated[float, Field(ge=0, le=100)] = 10.0          # hedges at most this share of requests
+
+    @model_validator(mode="after")
+    def one_delay(self) -> Hedge:
+        if (self.after_s is None) == (self.after_percentile is None):
+            raise ValueError("give exactly one of after_s and after_percentile")
+        return self
+
+
+class Route(Closed):
+    targets: Annotated[list[Target], Field(min_length=1, max_length=32)]
+    description: str | None = None
+    timeout_s: PositiveSeconds = 600.0      # the whole request, every attempt included
+    timeouts: TimeoutOverrides | None = None  # overrides the providers' own for this route
+    breaker: Breaker | None = None          # overrides the top-level breaker for this route
+    retry: Retry = Retry()
+    hedge: Hedge | None = None
+    mid_stream: Literal["error", "resume"] = "error"
+
+
+class ApiKey(Closed):
+    id: Name
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$")]
+    team: Name
+    app: Name
+    admin: bool = False
+
+
+class Auth(Closed):
+    keys: Annotated[list[ApiKey], Field(min_length=1)]
+
+
+class Limits(Closed):
+    max_body_bytes: Annotated[int, Field(ge=1024, le=256 * 1024 * 1024)] = 8 * 1024 * 1024
+
+
+class PolicyDocument(Closed):
+    version: Literal[1]
+    providers: Annotated[dict[Name, Provider], Field(min_length=1)]
+    routes: Annotated[dict[Name, Route], Field(min_length=1)]
+    auth: Auth | None = None
+    limits: Limits = Limits()
+    breaker: Breaker = Breaker()

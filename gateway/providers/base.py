@@ -1,0 +1,115 @@
+"""What every upstream adapter speaks: a call going out, a reply coming back, or a failed attempt."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Literal, Protocol
+
+import orjson
+
+from gateway.routing.table import Deployment
+
+Endpoint = Literal["chat", "completions", "embeddings"]
+
+PATHS: dict[str, str] = {"chat": "/chat/completions", "completions": "/completions", "embeddings": "/embeddings"}
+
+
+@dataclass(slots=True)
+class Call:
+    """One client request on its way to the upstreams: the body as the client sent it."""
+
+    endpoint: Endpoint
+    body: dict[str, Any]
+    stream: bool
+    request_id: str
+
+    @property
+    def model(self) -> str:
+        return self.body["model"]  # type: ignore[no-any-return]
+
+    def upstream_body(self, model: str) -> bytes:
+        """The client's body, untouched but for the model name the deployment knows."""
+        body = dict(self.body)
+        body["model"] = model
+        return orjson.dumps(body)
+
+
+class Failure(Enum):
+    CONNECT = "connect"            # refused or unreachable: nothing is listening there
+    RESET = "reset"                # the connection dropped before a reply began
+    TIMEOUT = "timeout"            # no first token (or no answer) within the bound
+    IDLE = "idle"                  # a stream stalled between chunks
+    STATUS = "status"              # the upstream answered with an error status
+    BROKEN = "broken"              # the reply broke off or was not the protocol we speak
+
+
+_FAILURE_WORDS = {
+    Failure.CONNECT: "connection refused",
+    Failure.RESET: "connection reset",
+    Failure.TIMEOUT: "timed out",
+    Failure.IDLE: "stream stalled",
+    Failure.BROKEN: "reply broke off",
+}
+
+
+class AttemptError(Exception):
+    """An upstream attempt that did not produce an answer. `detail` is safe to show a client."""
+
+    def __init__(self, failure: Failure, detail: str = "", status: int | None = None,
+                 retry_after_s: float | None = None, body: bytes | None = None,
+                 content_type: str = "application/json") -> None:
+        super().__init__(detail or failure.value)
+        self.failure = failure
+        self.detail = detail
+        self.status = status
+        self.retry_after_s = retry_after_s
+        self.body = body
+        self.content_type = content_type
+
+    def describe(self) -> str:
+        """A short reason for error messages and logs: 'HTTP 503', 'connection failed', …"""
+        if self.failure is Failure.STATUS:
+            return f"HTTP {self.status}"
+        return _FAILURE_WORDS[self.failure]
+
+
+@dataclass(slots=True)
+class Reply:
+    """An answer that began: a whole body, or a stream whose first chunk has arrived."""
+
+    status: int
+    body: bytes = b""
+    first: bytes = b""
+    rest: AsyncIterator[bytes] | None = None
+    close: Callable[[], Awaitable[None] | None] = field(default=lambda: None)
+
+    async def release(self) -> None:
+        if self.rest is not None:
+            aclose = getattr(self.rest, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        result = self.close()
+        if result is not None:
+            await result
+
+
+class UpstreamClient(Protocol):
+    async def open(self, deployment: Deployment, call: Call, budget_s: float) -> Reply:
+        """Start an attempt; returns once the answer (or a stream's first chunk) is here, else raises AttemptError.
+
+        `budget_s` is what is left of the request's time: no attempt outlives it.
+        """
+        ...
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds (the HTTP-date form is rare from LLM APIs and read as absent)."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None

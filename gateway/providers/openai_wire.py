@@ -1,0 +1,126 @@
+"""The fast path: OpenAI-wire upstreams (OpenAI, Azure OpenAI, vLLM, Ollama, TGI, llama.cpp …).
+
+The client's body goes out with only `model` rewritten, and the upstream's bytes come back as they
+arrive; nothing is re-serialised on the way back. One pooled `ClientSession` serves every call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aiohttp
+
+from gateway.providers.base import PATHS, AttemptError, Call, Failure, Reply, parse_retry_after
+from gateway.providers.sse import complete_events
+from gateway.routing.table import Deployment
+
+_DONE = b"data: [DONE]"
+
+
+class OpenAIWireClient:
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
+        self._headers: dict[str, dict[str, str]] = {}
+
+    def headers_for(self, d: Deployment) -> dict[str, str]:
+        headers = self._headers.get(d.key)
+        if headers is None:
+            # identity: bytes are relayed as they come, and metering must be able to read them.
+            headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+                       "Accept-Encoding": "identity"}
+            if d.api_key:
+                headers["Authorization"] = f"Bearer {d.api_key}"
+            self._headers[d.key] = headers
+        return headers
+
+    async def open(self, deployment: Deployment, call: Call, budget_s: float) -> Reply:
+        t = deployment.timeouts
+        total = min(t.total_s, budget_s)
+        # Non-stream answers arrive whole, after generation: only total_s bounds them. A stream must
+        # show its first chunk within first_token_s, then never stall longer than idle_s.
+        timeout = aiohttp.ClientTimeout(total=total, sock_connect=t.connect_s,
+                                        sock_read=t.idle_s if call.stream else None)
+        headers = self.headers_for(deployment)
+        if call.request_id:
+            headers = {**headers, "X-Request-Id": call.request_id}
+        url = deployment.base_url + PATHS[call.endpoint]
+        data = call.upstream_body(deployment.model)
+        resp: aiohttp.ClientResponse | None = None
+        try:
+            async with asyncio.timeout(min(t.first_token_s, total) if call.stream else None):
+                resp = await self.session.post(url, data=data, headers=headers, timeout=timeout)
+                if resp.status != 200:
+                    body = await resp.read()
+                    raise AttemptError(Failure.STATUS, status=resp.status, body=body,
+                                       retry_after_s=parse_retry_after(resp.headers.get("Retry-After")),
+                                       content_type=resp.content_type or "application/json")
+                if not call.stream:
+                    body = await resp.read()
+                    resp.release()
+                    return Reply(status=200, body=body)
+                first = b""
+                while True:
+                    chunk = await resp.content.readany()
+                    if not chunk:
+                        raise AttemptError(Failure.BROKEN, "the stream ended before its first event")
+                    first += chunk
+                    end = complete_events(first)
+                    if end:
+                        first, pending = first[:end], first[end:]
+                        break
+        except AttemptError:
+            if resp is not None:
+                resp.release()
+            raise
+        except TimeoutError:
+            if resp is not None:
+                resp.close()
+            raise AttemptError(Failure.TIMEOUT, "no first token in time" if call.stream else "no answer in time") from None
+        except aiohttp.ClientConnectorError:
+            raise AttemptError(Failure.CONNECT, "connection refused or unreachable") from None
+        except (aiohttp.ClientError, OSError):
+            if resp is not None:
+                resp.close()
+            raise AttemptError(Failure.RESET if resp is None else Failure.BROKEN) from None
+        return Reply(status=200, first=first, rest=_relay(resp, first, pending), close=resp.close)
+
+
+async def _relay(resp: aiohttp.ClientResponse, first: bytes, pending: bytes) -> AsyncIterator[bytes]:
+    """The stream after its first event, in whole events; raises AttemptError when it stalls or breaks off.
+
+    A stream that ends without `data: [DONE]` was cut: the client must not take it for a whole answer.
+    """
+    tail = first[-32:]
+    whole = False
+    try:
+        while True:
+            try:
+                chunk = await resp.content.readany()
+            except TimeoutError:
+                raise AttemptError(Failure.IDLE, "the stream stalled") from None
+            except (aiohttp.ClientError, OSError):
+                raise AttemptError(Failure.BROKEN, "the stream broke off") from None
+            if not chunk:
+                if pending:  # a last event without its blank line: pass it on, terminated
+                    tail = (tail + pending)[-32:]
+                    yield pending + b"\n\n"
+                break
+            if pending:
+                chunk, pending = pending + chunk, b""
+            end = complete_events(chunk)
+            if end < len(chunk):
+                chunk, pending = chunk[:end], chunk[end:]
+                if not chunk:
+                    continue
+            tail = (tail + chunk)[-32:]
+            yield chunk
+        if _DONE not in tail:
+            raise AttemptError(Failure.BROKEN, "the stream ended without [DONE]")
+        whole = True
+    finally:
+        # A connection whose stream did not end cleanly must not go back to the pool.
+        if whole:
+            resp.release()
+        else:
+            resp.close()

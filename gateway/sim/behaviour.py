@@ -1,0 +1,138 @@
+"""What both wires share: the request log, key checks, and playing a fault out on a response."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from gateway.sim.faults import Fault, fails_now
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    name: str
+    wire: str = "openai"                  # "openai" or "anthropic"
+    api_key: str | None = field(default=None, repr=False)
+    reply_tokens: int = 20
+    embedding_dim: int = 8
+    models: tuple[str, ...] = ()
+    seed: int = 0
+    first_token_delay_s: float = 0.0      # healthy baseline latencies; a fault's own replace them
+    chunk_delay_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class ReceivedRequest:
+    path: str
+    headers: dict[str, str]
+    body: Any
+    at: float
+
+
+class SimState:
+    """The mutable side of one simulated upstream: its fault, its log, its counters."""
+
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.fault = Fault()
+        self.rng = random.Random(config.seed)
+        self.requests: list[ReceivedRequest] = []
+        self.counter = 0
+        self.models_seen: list[str] = []
+        self.on_stop: list[asyncio.Event] = []
+
+    def next_id(self) -> int:
+        self.counter += 1
+        return self.counter
+
+    def first_delay(self) -> float:
+        return self.fault.first_token_delay_s or self.config.first_token_delay_s
+
+    def chunk_delay(self) -> float:
+        return self.fault.chunk_delay_s or self.config.chunk_delay_s
+
+
+async def read_request(request: web.Request, state: SimState) -> tuple[Any, bytes | None]:
+    """Logs the request; returns its parsed body, or None with the raw bytes when it is not JSON."""
+    raw = await request.read()
+    try:
+        body = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        body = None
+    state.requests.append(ReceivedRequest(request.path, dict(request.headers), body, time.monotonic()))
+    if isinstance(body, dict) and isinstance(body.get("model"), str) and body["model"] not in state.models_seen:
+        state.models_seen.append(body["model"])
+    return body, raw
+
+
+async def wait_forever(state: SimState) -> None:
+    """Hang until the client goes away (the handler is cancelled) or the server stops."""
+    stop = asyncio.Event()
+    state.on_stop.append(stop)
+    try:
+        await stop.wait()
+    finally:
+        state.on_stop.remove(stop)
+
+
+def retry_after_header(fault: Fault) -> dict[str, str]:
+    if fault.retry_after_s is None:
+        return {}
+    return {"Retry-After": str(max(0, math.ceil(fault.retry_after_s)))}
+
+
+async def scripted_failure(state: SimState, error: Callable[[int, dict[str, str]], web.Response]) -> web.Response | None:
+    """Plays the part of a fault that comes before any answer: hang, delay, error status."""
+    fault = state.fault
+    if fault.hang:
+        await wait_forever(state)
+    if fails_now(fault, state.rng):
+        assert fault.status is not None
+        return error(fault.status, retry_after_header(fault))
+    return None
+
+
+class StreamWriter:
+    """Writes SSE events, one write each, honouring chunk delays, cuts and stalls."""
+
+    def __init__(self, request: web.Request, resp: web.StreamResponse, state: SimState) -> None:
+        self.request = request
+        self.resp = resp
+        self.state = state
+        self.content_chunks = 0
+
+    async def event(self, payload: bytes, content: bool = False, name: str | None = None) -> None:
+        fault = self.state.fault
+        if content:
+            if fault.cut_after_chunks is not None and self.content_chunks >= fault.cut_after_chunks:
+                transport = self.request.transport
+                if transport is not None:
+                    transport.abort()  # a broken connection, not a clean end
+                raise asyncio.CancelledError
+            if fault.stall_after_chunks is not None and self.content_chunks >= fault.stall_after_chunks:
+                await wait_forever(self.state)
+            if self.content_chunks and self.state.chunk_delay():
+                await asyncio.sleep(self.state.chunk_delay())
+            self.content_chunks += 1
+        head = b"event: " + name.encode() + b"\n" if name else b""
+        await self.resp.write(head + b"data: " + payload + b"\n\n")
+
+
+def sse_response() -> web.StreamResponse:
+    return web.StreamResponse(status=200, headers={"Content-Type": "text/event-stream; charset=utf-8",
+                                                   "Cache-Control": "no-cache"})
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(data), content_type="application/json", headers=headers)
+
+
+SIM: web.AppKey[SimState] = web.AppKey("sim", SimState)

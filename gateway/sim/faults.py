@@ -1,0 +1,44 @@
+"""Scripted faults for simulated upstreams, and the pure decision of what one request gets."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Fault:
+    """How a simulated upstream misbehaves; `Fault()` is healthy."""
+
+    status: int | None = None              # answer with this HTTP status and a wire-correct error body
+    retry_after_s: float | None = None     # with status: a Retry-After header (whole seconds, rounded up)
+    error_rate: float = 1.0                # with status: the share of requests that fail (seeded)
+    refuse: bool = False                   # connections refused: listener closed, open connections aborted
+    hang: bool = False                     # accept the request, never send headers
+    first_token_delay_s: float = 0.0       # before headers (non-stream) or before the first event (stream)
+    chunk_delay_s: float = 0.0             # between stream events
+    cut_after_chunks: int | None = None    # abort the connection after N content chunks
+    stall_after_chunks: int | None = None  # after N content chunks, send nothing more but stay open
+    duration_s: float | None = None        # revert to healthy by itself after this long
+
+    @property
+    def healthy(self) -> bool:
+        return self == Fault()
+
+
+HEALTHY = Fault()
+
+
+def fails_now(fault: Fault, rng: random.Random) -> bool:
+    """Does this request get the scripted error status?"""
+    if fault.status is None:
+        return False
+    return fault.error_rate >= 1.0 or rng.random() < fault.error_rate
+
+
+def fault_from_json(data: dict[str, object]) -> Fault:
+    known = set(Fault.__dataclass_fields__)
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"unknown fault fields: {', '.join(sorted(unknown))}")
+    return Fault(**data)  # type: ignore[arg-type]

@@ -1,0 +1,179 @@
+"""The OpenAI wire protocol, as the official SDK expects it: chat, completions, embeddings, models."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from gateway.sim import replies
+from gateway.sim.behaviour import (SIM, SimState, StreamWriter, json_response, read_request, scripted_failure,
+                                   sse_response)
+
+_ERROR_TYPES = {400: ("invalid_request_error", "context_length_exceeded"), 401: ("invalid_request_error", "invalid_api_key"),
+                403: ("invalid_request_error", "permission_denied"), 404: ("invalid_request_error", "model_not_found"),
+                422: ("invalid_request_error", None), 429: ("rate_limit_error", "rate_limit_exceeded")}
+
+
+def error(status: int, headers: dict[str, str] | None = None, message: str | None = None,
+          code: str | None = None, param: str | None = None) -> web.Response:
+    kind, default_code = _ERROR_TYPES.get(status, ("server_error" if status >= 500 else "invalid_request_error", None))
+    body = {"error": {"message": message or f"simulated error {status}", "type": kind, "param": param,
+                      "code": code if code is not None else default_code}}
+    return json_response(body, status, headers)
+
+
+def _authorised(request: web.Request, state: SimState) -> bool:
+    key = state.config.api_key
+    return key is None or request.headers.get("Authorization") == f"Bearer {key}"
+
+
+async def _prologue(request: web.Request, state: SimState, required: str) -> tuple[dict[str, Any] | None, web.Response | None]:
+    body, _ = await read_request(request, state)
+    if not _authorised(request, state):
+        return None, error(401, message="Incorrect API key provided.")
+    if not isinstance(body, dict):
+        return None, error(400, message="The body is not a JSON object.", code="invalid_json")
+    for name in ("model", required):
+        if name not in body:
+            return None, error(400, message=f"Missing required parameter: '{name}'.", code="missing_required_parameter",
+                               param=name)
+    failed = await scripted_failure(state, error)
+    if failed is not None:
+        return None, failed
+    if state.first_delay():
+        await asyncio.sleep(state.first_delay())
+    return body, None
+
+
+def _usage(prompt: int, completion: int) -> dict[str, Any]:
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 0}}
+
+
+async def chat(request: web.Request) -> web.StreamResponse:
+    state = request.app[SIM]
+    body, failure = await _prologue(request, state, "messages")
+    if failure is not None:
+        return failure
+    assert body is not None
+    n = state.next_id()
+    model, created = body["model"], int(time.time())
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    words, finish = replies.reply_words(state.config.name, state.config.reply_tokens, limit)
+    prompt = replies.prompt_tokens(body.get("messages") or [])
+    tool = replies.wants_tool_call(body)
+    base = {"id": f"chatcmpl-sim-{n}", "created": created, "model": model, "system_fingerprint": "fp_sim"}
+    if not body.get("stream"):
+        if tool is not None:
+            message = {"role": "assistant", "content": None, "refusal": None, "tool_calls": [{
+                "id": f"call_sim_{n}", "type": "function",
+                "function": {"name": tool["name"], "arguments": orjson.dumps(replies.tool_arguments(tool)).decode()}}]}
+            finish, completion = "tool_calls", 10
+        else:
+            message = {"role": "assistant", "content": " ".join(words), "refusal": None}
+            completion = len(words)
+        return json_response({**base, "object": "chat.completion", "choices": [
+            {"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+            "usage": _usage(prompt, completion)})
+
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    resp = sse_response()
+    await resp.prepare(request)
+    out = StreamWriter(request, resp, state)
+
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+        data = {**base, "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}]}
+        if include_usage:
+            data["usage"] = None
+        return orjson.dumps(data)
+
+    await out.event(chunk({"role": "assistant", "content": "", "refusal": None}))
+    if tool is not None:
+        args = orjson.dumps(replies.tool_arguments(tool)).decode()
+        await out.event(chunk({"tool_calls": [{"index": 0, "id": f"call_sim_{n}", "type": "function",
+                                               "function": {"name": tool["name"], "arguments": ""}}]}), content=True)
+        await out.event(chunk({"tool_calls": [{"index": 0, "function": {"arguments": args}}]}), content=True)
+        finish, completion = "tool_calls", 10
+    else:
+        for i, word in enumerate(words):
+            await out.event(chunk({"content": word if i == 0 else " " + word}), content=True)
+        completion = len(words)
+    await out.event(chunk({}, finish))
+    if include_usage:
+        await out.event(orjson.dumps({**base, "object": "chat.completion.chunk", "choices": [],
+                                      "usage": _usage(prompt, completion)}))
+    await resp.write(b"data: [DONE]\n\n")
+    await resp.write_eof()
+    return resp
+
+
+async def completions(request: web.Request) -> web.StreamResponse:
+    state = request.app[SIM]
+    body, failure = await _prologue(request, state, "prompt")
+    if failure is not None:
+        return failure
+    assert body is not None
+    n = state.next_id()
+    words, finish = replies.reply_words(state.config.name, state.config.reply_tokens, body.get("max_tokens"))
+    prompt = replies.completion_prompt_tokens(body.get("prompt"))
+    base = {"id": f"cmpl-sim-{n}", "object": "text_completion", "created": int(time.time()), "model": body["model"]}
+    if not body.get("stream"):
+        return json_response({**base, "choices": [{"index": 0, "text": " ".join(words), "logprobs": None,
+                                                   "finish_reason": finish}], "usage": _usage(prompt, len(words))})
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    resp = sse_response()
+    await resp.prepare(request)
+    out = StreamWriter(request, resp, state)
+    for i, word in enumerate(words):
+        await out.event(orjson.dumps({**base, "choices": [{"index": 0, "text": word if i == 0 else " " + word,
+                                                           "logprobs": None, "finish_reason": None}]}), content=True)
+    await out.event(orjson.dumps({**base, "choices": [{"index": 0, "text": "", "logprobs": None,
+                                                       "finish_reason": finish}]}))
+    if include_usage:
+        await out.event(orjson.dumps({**base, "choices": [], "usage": _usage(prompt, len(words))}))
+    await resp.write(b"data: [DONE]\n\n")
+    await resp.write_eof()
+    return resp
+
+
+async def embeddings(request: web.Request) -> web.StreamResponse:
+    state = request.app[SIM]
+    body, failure = await _prologue(request, state, "input")
+    if failure is not None:
+        return failure
+    assert body is not None
+    texts = replies.embedding_inputs(body.get("input"))
+    if not texts:
+        return error(400, message="'input' must be a string or an array.", param="input", code="invalid_type")
+    dim = body.get("dimensions") or state.config.embedding_dim
+    encoding = body.get("encoding_format") or "float"
+    data = []
+    for i, text in enumerate(texts):
+        vector = replies.embedding(text, dim)
+        data.append({"object": "embedding", "index": i,
+                     "embedding": replies.embedding_b64(vector) if encoding == "base64" else vector})
+    tokens = sum(len(t.split()) for t in texts)
+    return json_response({"object": "list", "data": data, "model": body["model"],
+                          "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
+
+async def models(request: web.Request) -> web.StreamResponse:
+    state = request.app[SIM]
+    await read_request(request, state)
+    if not _authorised(request, state):
+        return error(401, message="Incorrect API key provided.")
+    names = list(state.config.models) or state.models_seen or [f"{state.config.name}-model"]
+    return json_response({"object": "list", "data": [{"id": m, "object": "model", "created": 0,
+                                                       "owned_by": state.config.name} for m in names]})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_post("/v1/completions", completions)
+    app.router.add_post("/v1/embeddings", embeddings)
+    app.router.add_get("/v1/models", models)

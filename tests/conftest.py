@@ -1,0 +1,73 @@
+"""Shared fixtures: gateways on loopback started from policy text, and free ports."""
+
+from __future__ import annotations
+
+import socket
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.embedded import EmbeddedGateway
+from gateway.policy.load import load_policy
+
+UPSTREAM_KEY = "sk-upstream-secret-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_policy(directory: Path, text: str, name: str = "policy.yaml") -> Path:
+    path = directory / name
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return path
+
+
+GatewayFactory = Callable[[str], EmbeddedGateway]
+
+
+@pytest.fixture
+def start_gateway(tmp_path: Path) -> Iterator[GatewayFactory]:
+    """Starts a gateway on loopback from policy YAML; every one started is stopped after the test."""
+    started: list[EmbeddedGateway] = []
+
+    def start(text: str) -> EmbeddedGateway:
+        path = write_policy(tmp_path, text, name=f"policy-{len(started)}.yaml")
+        gw = EmbeddedGateway(load_policy(path)).start()
+        started.append(gw)
+        return gw
+
+    yield start
+    for gw in started:
+        gw.stop()
+
+
+TWO_SIMS = f"""
+version: 1
+providers:
+  alpha:
+    kind: sim
+    api_key: {UPSTREAM_KEY}
+    sim: {{wire: openai, reply_tokens: 8}}
+  beta:
+    kind: sim
+    sim: {{wire: openai, reply_tokens: 6}}
+routes:
+  chat:
+    targets:
+      - {{provider: alpha, model: alpha-model}}
+      - {{provider: beta, model: beta-model}}
+  embed:
+    targets:
+      - {{provider: alpha, model: alpha-embed}}
+"""
+
+
+@pytest.fixture
+def two_sims(start_gateway: GatewayFactory) -> EmbeddedGateway:
+    """Route `chat` = [alpha, beta], both simulated OpenAI-wire upstreams; alpha has a known key."""
+    return start_gateway(TWO_SIMS)
