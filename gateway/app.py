@@ -1,0 +1,129 @@
+"""Builds the aiohttp application: endpoints, error rendering, and the resources it owns."""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aiohttp
+from aiohttp import web
+
+from gateway.api import handlers
+from gateway.api.errors import ApiError, body_too_large, error_response
+from gateway.auth import Authenticator
+from gateway.context import CONTEXT, GatewayContext
+from gateway.policy.load import LoadedPolicy
+from gateway.policy.schema import PolicyDocument
+from gateway.providers.base import UpstreamClient
+from gateway.providers.litellm_bridge import LitellmBridge
+from gateway.providers.openai_wire import OpenAIWireClient
+from gateway.attempts import Attempts
+from gateway.dispatch import Dispatcher
+from gateway.metrics import Metrics
+from gateway.routing.health import HealthBoard
+from gateway.routing.prober import Prober
+from gateway.routing.table import Deployment, Upstream, build_routing, resolve_upstreams
+
+log = logging.getLogger("switchyard")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def openai_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Whatever goes wrong outside an endpoint's own handling still answers in the OpenAI shape."""
+    try:
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(body_too_large(request.app[CONTEXT].limits.max_body_bytes))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status)
+        return error_response(ApiError(exc.status, f"{request.method} {request.path}: {exc.reason}.",
+                                       "invalid_request_error", code=code))
+    except Exception:
+        # Never a traceback to the client; the log has it.
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return error_response(ApiError(500, "The gateway failed unexpectedly; the error is logged.", "server_error"))
+
+
+async def _start_sims(doc: PolicyDocument) -> tuple[dict[str, object], dict[str, Upstream]]:
+    from gateway.sim import Fault, SimConfig, SimServer  # noqa: F401  (only policies with sims pay for it)
+
+    servers: dict[str, object] = {}
+    upstreams: dict[str, Upstream] = {}
+    for name, provider in doc.providers.items():
+        if provider.kind != "sim":
+            continue
+        s = provider.sim
+        key = provider.api_key.get_secret_value() if provider.api_key else f"sk-sim-{secrets.token_hex(8)}"
+        config = SimConfig(name=name, wire=s.wire if s else "openai", api_key=key,
+                           reply_tokens=s.reply_tokens if s else 20,
+                           embedding_dim=s.embedding_dim if s else 8,
+                           first_token_delay_s=s.first_token_delay_s if s else 0.0,
+                           chunk_delay_s=s.chunk_delay_s if s else 0.0)
+        server = SimServer(config, port=s.port if s else 0)
+        await server.start()
+        servers[name] = server
+        kind = "openai" if config.wire == "openai" else "anthropic"
+        upstreams[name] = Upstream(kind=kind, base_url=server.base_url, api_key=key)
+    return servers, upstreams
+
+
+def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
+              rng: random.Random | None = None, metrics: Metrics | None = None) -> web.Application:
+    """The gateway for one policy. `clock` and `rng` are injectable so behaviour can be replayed."""
+    doc = loaded.document
+    app = web.Application(middlewares=[openai_errors], client_max_size=doc.limits.max_body_bytes,
+                          handler_args={"access_log": None})
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        sims, sim_upstreams = await _start_sims(doc) if any(p.kind == "sim" for p in doc.providers.values()) \
+            else ({}, {})
+        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60, ttl_dns_cache=300)
+        session = aiohttp.ClientSession(connector=connector, skip_auto_headers=("User-Agent",))
+        bridge = LitellmBridge()
+        fast = OpenAIWireClient(session)
+        routing = build_routing(doc, resolve_upstreams(doc, sim_upstreams))
+        m = metrics or Metrics()
+        board = HealthBoard(routing.deployments(), m, clock, doc.breaker)
+
+        def client_for(d: Deployment) -> UpstreamClient:
+            return fast if d.kind == "openai" else bridge
+
+        attempts = Attempts(client_for, board, m, clock)
+        dispatcher = Dispatcher(attempts, board, m, clock, rng or random.Random())
+        ctx = GatewayContext(policy=loaded, routing=routing, auth=Authenticator(doc.auth), limits=doc.limits,
+                             metrics=m, board=board, dispatcher=dispatcher, sims=sims)
+        app[CONTEXT] = ctx
+        prober = Prober(routing, board, attempts, doc.breaker, clock) if doc.breaker.synthetic_probe_s > 0 else None
+        try:
+            if any(d.kind != "openai" for d in routing.deployments()):
+                await bridge.load()
+            if prober is not None:
+                prober.start()
+            ctx.ready = True
+            yield
+        finally:
+            ctx.ready = False
+            if prober is not None:
+                await prober.stop()
+            await session.close()
+            await bridge.close()
+            for server in sims.values():
+                await server.stop()  # type: ignore[attr-defined]
+
+    app.cleanup_ctx.append(resources)
+    app.router.add_post("/v1/chat/completions", handlers.chat_completions)
+    app.router.add_post("/v1/completions", handlers.completions)
+    app.router.add_post("/v1/embeddings", handlers.embeddings)
+    app.router.add_get("/v1/models", handlers.list_models)
+    app.router.add_get("/healthz", handlers.healthz)
+    app.router.add_get("/readyz", handlers.readyz)
+    app.router.add_get("/admin/deployments", handlers.admin_deployments)
+    app.router.add_get("/metrics", handlers.metrics)
+    return app

@@ -1,0 +1,222 @@
+"""Attempts on one deployment: a single try, retries on the same deployment (tenacity), and the
+hedged race of two deployments. Every outcome is reported to the health board here, once."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_random_exponential
+
+from gateway.auth import Caller
+from gateway.metrics import Metrics
+from gateway.providers.base import AttemptError, Call, Failure, Reply, UpstreamClient
+from gateway.routing.breaker import Outcome, State
+from gateway.routing.classify import Classification, Verdict, classify
+from gateway.routing.health import HealthBoard
+from gateway.routing.retry_budget import RetryBudget
+from gateway.routing.table import Deployment, RouteTable
+
+
+@dataclass(slots=True)
+class AttemptRecord:
+    deployment: Deployment
+    started: float
+    ended: float = 0.0
+    ttft_s: float | None = None
+    outcome: str = "ok"             # "ok", or the classification's reason
+    role: str = "primary"           # primary | retry | failover | hedge | resume | probe
+    lost_hedge: bool = False
+    error: AttemptError | None = None
+
+
+@dataclass
+class RequestLog:
+    """Everything that happened to one client request's attempts: for headers, errors and metering."""
+
+    route: RouteTable
+    call: Call
+    caller: Caller
+    started: float
+    deadline: float
+    attempts: list[AttemptRecord] = field(default_factory=list)
+    skipped: list[tuple[Deployment, str, float | None]] = field(default_factory=list)  # why, back in s
+    relayed: list[bytes] = field(default_factory=list)
+    panic: bool = False
+    hedged: bool = False
+
+    def remaining(self, now: float) -> float:
+        return self.deadline - now
+
+
+@dataclass
+class Leg:
+    """How a deployment (or a hedged pair) ended: an answer, or the error that ended it."""
+
+    deployment: Deployment
+    reply: Reply | None
+    error: AttemptError | None
+    consumed: int = 1               # how many planned candidates it used up
+
+
+class Attempts:
+    def __init__(self, client_for: Callable[[Deployment], UpstreamClient], board: HealthBoard, metrics: Metrics,
+                 clock: Callable[[], float], sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self.client_for = client_for
+        self.board = board
+        self.metrics = metrics
+        self.clock = clock
+        self.sleep = sleep
+        self.ttfts: dict[str, deque[float]] = {}
+
+    def classify(self, route: RouteTable, err: AttemptError) -> Classification:
+        return classify(err, route.config.retry.short_retry_after_s)
+
+    def report(self, route: RouteTable, d: Deployment, ok: bool, stream: bool, ttft_s: float | None = None,
+               err: AttemptError | None = None) -> None:
+        """Tell the board and the metrics how an attempt ended (caller faults do not count against it)."""
+        if ok:
+            self.board.record(d, Outcome(ok=True, at=self.clock(), ttft_s=ttft_s, stream=stream), route.breaker)
+            self.metrics.attempts(route.name, d.provider, d.model, "ok").inc()
+            if ttft_s is not None:
+                self.ttfts.setdefault(d.key, deque(maxlen=200)).append(ttft_s)
+            return
+        assert err is not None
+        c = self.classify(route, err)
+        self.metrics.attempts(route.name, d.provider, d.model, c.reason).inc()
+        if c.penalise:
+            long_429 = c.reason == "rate_limited" and c.verdict is Verdict.FAIL_OVER
+            self.board.record(d, Outcome(ok=False, at=self.clock(), stream=stream, reason=c.reason,
+                                         eject_for_s=err.retry_after_s if long_429 else None), route.breaker)
+
+    async def once(self, log: RequestLog, d: Deployment, call: Call, role: str) -> Reply:
+        """One try; the reply is here (whole, or a stream's first event) or AttemptError is raised."""
+        started = self.clock()
+        record = AttemptRecord(d, started, role=role)
+        log.attempts.append(record)
+        budget_s = log.remaining(started)
+        if budget_s <= 0:
+            record.outcome, record.ended = "deadline", started
+            record.error = AttemptError(Failure.TIMEOUT, "the request's deadline passed")
+            raise record.error
+        probe = self.board.healths[d.key].state is State.PROBING
+        if probe:
+            self.board.take_probe(d)
+        try:
+            reply = await self.client_for(d).open(d, call, budget_s)
+        except AttemptError as err:
+            record.ended, record.error = self.clock(), err
+            record.outcome = self.classify(log.route, err).reason
+            self.report(log.route, d, False, call.stream, err=err)
+            raise
+        finally:
+            if probe:
+                self.board.release_probe(d)
+        record.ended = self.clock()
+        record.ttft_s = record.ended - started
+        if not call.stream:  # a stream's outcome is known only once it ends
+            self.report(log.route, d, True, False, record.ttft_s)
+        return reply
+
+    async def with_retries(self, log: RequestLog, d: Deployment, call: Call, budget: RetryBudget,
+                           role: str = "primary") -> Reply:
+        """Tries `d` until it answers, or until a retry would not help, is not allowed, or has no time."""
+        route = log.route
+        cfg = route.config.retry
+
+        def should_retry(state: RetryCallState) -> bool:
+            err = state.outcome.exception() if state.outcome else None
+            if not isinstance(err, AttemptError):
+                return False
+            c = self.classify(route, err)
+            if c.verdict is not Verdict.RETRY_SAME or self.board.healths[d.key].state is State.EJECTED:
+                return False
+            if log.remaining(self.clock()) <= 0:
+                return False
+            if not budget.try_spend(self.clock()):
+                self.metrics.retries_denied(route.name).inc()
+                return False
+            self.metrics.retries(route.name, d.provider, d.model, c.reason).inc()
+            return True
+
+        backoff = wait_random_exponential(multiplier=cfg.backoff_s, max=cfg.max_backoff_s)
+
+        def wait(state: RetryCallState) -> float:
+            err = state.outcome.exception() if state.outcome else None
+            seconds = backoff(state)
+            if isinstance(err, AttemptError) and err.retry_after_s:
+                seconds = max(seconds, err.retry_after_s)   # the server said when; never sooner
+            return max(0.0, min(seconds, log.remaining(self.clock())))
+
+        tries = 0
+        retrying = AsyncRetrying(stop=stop_after_attempt(cfg.attempts), wait=wait, retry=should_retry,
+                                 reraise=True, sleep=self.sleep)
+        async for attempt in retrying:
+            with attempt:
+                tries += 1
+                return await self.once(log, d, call, role if tries == 1 else "retry")
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    def hedge_delay(self, route: RouteTable, d: Deployment) -> float | None:
+        hedge = route.config.hedge
+        if hedge is None:
+            return None
+        if hedge.after_s is not None:
+            return max(hedge.after_s, hedge.min_after_s)
+        samples = sorted(self.ttfts.get(d.key, ()))
+        if len(samples) < 10:
+            return None  # no percentile to speak of yet
+        assert hedge.after_percentile is not None
+        rank = min(len(samples) - 1, math.ceil(hedge.after_percentile / 100 * len(samples)) - 1)
+        return max(samples[rank], hedge.min_after_s)
+
+    async def race(self, log: RequestLog, first: Deployment, second: Deployment | None, call: Call,
+                   budget: RetryBudget, hedge_budget: RetryBudget, role: str) -> Leg:
+        """Try `first`; if it has no first token after the hedge delay, start `second` too. The first
+        to answer wins, the other is cancelled and logged as a losing leg."""
+        delay = self.hedge_delay(log.route, first) if second is not None else None
+        one = asyncio.ensure_future(self.with_retries(log, first, call, budget, role))
+        if delay is not None:
+            await asyncio.wait({one}, timeout=min(delay, max(0.0, log.remaining(self.clock()))))
+        if delay is None or one.done() or second is None or not hedge_budget.try_spend(self.clock()):
+            try:
+                return Leg(first, await one, None)
+            except AttemptError as err:
+                return Leg(first, None, err)
+        log.hedged = True
+        two = asyncio.ensure_future(self.with_retries(log, second, call, budget, "hedge"))
+        legs = {one: first, two: second}
+        last_error: AttemptError | None = None
+        pending = set(legs)
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                err = task.exception()
+                if err is None:
+                    for loser in pending:
+                        await self._cancel_leg(log, loser, legs[loser])
+                    self.metrics.hedges(log.route.name, "hedge_won" if task is two else "primary_won").inc()
+                    return Leg(legs[task], task.result(), None, consumed=2)
+                if not isinstance(err, AttemptError):
+                    raise err
+                last_error = err
+        self.metrics.hedges(log.route.name, "both_failed").inc()
+        return Leg(second, None, last_error, consumed=2)
+
+    async def _cancel_leg(self, log: RequestLog, task: asyncio.Future[Reply], d: Deployment) -> None:
+        task.cancel()
+        try:
+            reply = await task
+        except (asyncio.CancelledError, AttemptError):
+            pass
+        else:  # it answered in the same instant: its reply is not needed
+            await reply.release()
+        for record in reversed(log.attempts):
+            if record.deployment is d:
+                record.lost_hedge = True
+                record.outcome = "hedge_lost" if record.outcome == "ok" else record.outcome
+                record.ended = record.ended or self.clock()
+                break

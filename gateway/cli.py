@@ -1,0 +1,114 @@
+"""The `switchyard` command: serve, check, demo."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import sys
+from pathlib import Path
+
+from gateway.policy.load import LoadedPolicy, PolicyError, load_policy
+
+DEFAULT_POLICY = "policies/default.yaml"
+
+
+def default_policy_path() -> Path:
+    """SWITCHYARD_POLICY, else policies/default.yaml here, else the one beside the package source."""
+    env = os.environ.get("SWITCHYARD_POLICY")
+    if env:
+        return Path(env)
+    here = Path(DEFAULT_POLICY)
+    if here.exists():
+        return here
+    return Path(__file__).resolve().parent.parent / DEFAULT_POLICY
+
+
+def _load_or_exit(path: Path) -> LoadedPolicy:
+    try:
+        loaded = load_policy(path)
+    except PolicyError as exc:
+        print(f"switchyard: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    for warning in loaded.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return loaded
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from gateway.serve import serve
+
+    loaded = _load_or_exit(Path(args.policy) if args.policy else default_policy_path())
+    if loaded.document.auth is None and not _is_loopback(args.host):
+        print(f"switchyard: {loaded.source} has no auth section, so the gateway accepts any key and serves "
+              f"loopback only; add auth.keys to serve on {args.host}", file=sys.stderr)
+        return 2
+    return serve(loaded, args.host, args.port)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    for file in args.files:
+        try:
+            loaded = load_policy(file)
+        except PolicyError as exc:
+            print(f"{exc}", file=sys.stderr)
+            return 1
+        for warning in loaded.warnings:
+            print(f"warning: {warning}")
+        doc = loaded.document
+        print(f"{file}: ok ({len(doc.providers)} providers, {len(doc.routes)} routes)")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from gateway.demo import run_demo
+
+    return run_demo(_load_or_exit(Path(args.policy) if args.policy else default_policy_path()))
+
+
+def cmd_drill(args: argparse.Namespace) -> int:
+    from gateway.drill import run_drill
+
+    return run_drill(rate_per_s=args.rate, phase_s=args.phase_seconds)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="switchyard", description="An OpenAI-compatible gateway that rides out "
+                                "provider brownouts.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="serve the OpenAI-compatible API")
+    s.add_argument("--policy", help=f"routing policy file (default: {DEFAULT_POLICY})")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8080)
+    s.set_defaults(func=cmd_serve)
+
+    c = sub.add_parser("check", help="validate policy files without serving")
+    c.add_argument("files", nargs="+")
+    c.set_defaults(func=cmd_check)
+
+    d = sub.add_parser("demo", help="run the gateway on simulated providers and show failover")
+    d.add_argument("--policy", help=f"routing policy file (default: {DEFAULT_POLICY})")
+    d.set_defaults(func=cmd_demo)
+    r = sub.add_parser("drill", help="rehearse a provider brownout on loopback, breakers on and off")
+    r.add_argument("--rate", type=float, default=30.0, help="streams per second (default 30)")
+    r.add_argument("--phase-seconds", type=float, default=6.0, help="length of each phase (default 6)")
+    r.set_defaults(func=cmd_drill)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("SWITCHYARD_LOG_LEVEL", "WARNING"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    return int(args.func(args))

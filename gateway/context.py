@@ -1,0 +1,34 @@
+"""What a request needs from the running gateway, held by the app (never in module globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final
+
+from aiohttp import web
+
+from gateway.auth import Authenticator
+from gateway.metrics import Metrics
+from gateway.policy.load import LoadedPolicy
+from gateway.policy.schema import Limits
+from gateway.routing.health import HealthBoard
+from gateway.routing.table import Routing
+
+if TYPE_CHECKING:
+    from gateway.dispatch import Dispatcher
+
+
+@dataclass
+class GatewayContext:
+    policy: LoadedPolicy
+    routing: Routing
+    auth: Authenticator
+    limits: Limits
+    metrics: Metrics
+    board: HealthBoard
+    dispatcher: Dispatcher
+    ready: bool = False
+    sims: dict[str, object] = field(default_factory=dict)   # provider name → running SimServer
+
+
+CONTEXT: Final = web.AppKey("context", GatewayContext)

@@ -1,0 +1,159 @@
+"""The attempt loop: one place where a request meets its candidates, in the planner's order.
+
+For each candidate: retries on the same deployment where a blip explains the failure, a hedge when
+the route has one, failover to the next candidate otherwise; then the answer is delivered.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+
+from aiohttp import web
+
+from gateway.api.answer import whole
+from gateway.api.errors import ApiError
+from gateway.attempts import Attempts, RequestLog
+from gateway.metrics import Metrics
+from gateway.providers.base import AttemptError, Call, Failure
+from gateway.relay import Relay, answer_headers
+from gateway.routing.breaker import Health, State, back_in
+from gateway.routing.classify import Verdict
+from gateway.routing.health import HealthBoard
+from gateway.routing.planner import plan
+from gateway.routing.retry_budget import RetryBudget
+from gateway.routing.table import Deployment, RouteTable
+
+TIMEOUT_HEADER = "x-switchyard-timeout-s"
+
+
+def request_timeout(route: RouteTable, header: str | None) -> float:
+    """The route's timeout_s, or less when the client asks for less."""
+    if header:
+        try:
+            asked = float(header)
+        except ValueError:
+            asked = 0.0
+        if asked > 0:
+            return min(asked, route.config.timeout_s)
+    return route.config.timeout_s
+
+
+def why_skipped(h: Health, now: float) -> str:
+    if h.state is State.EJECTED:
+        wait = back_in(h, now) or 0.0
+        return f"ejected ({h.reason}, back in {max(1, round(wait))} s)"
+    return f"{h.state.value}, no probe slot free"
+
+
+class Dispatcher:
+    def __init__(self, attempts: Attempts, board: HealthBoard, metrics: Metrics, clock: Callable[[], float],
+                 rng: random.Random) -> None:
+        self.attempts = attempts
+        self.board = board
+        self.metrics = metrics
+        self.clock = clock
+        self.rng = rng
+        self.relay = Relay(attempts, metrics)
+        self.budgets: dict[str, RetryBudget] = {}
+        self.hedge_budgets: dict[str, RetryBudget] = {}
+        self.requests_seen = 0
+
+    def _budgets(self, route: RouteTable) -> tuple[RetryBudget, RetryBudget]:
+        budget = self.budgets.get(route.name)
+        if budget is None:
+            retry, hedge = route.config.retry, route.config.hedge
+            budget = self.budgets[route.name] = RetryBudget(retry.budget_percent, retry.budget_min_per_s)
+            self.hedge_budgets[route.name] = RetryBudget(hedge.max_percent if hedge else 0.0, 0.0)
+        return budget, self.hedge_budgets[route.name]
+
+    def _explore(self, route: RouteTable) -> bool:
+        self.requests_seen += 1
+        percent = route.breaker.explore_percent
+        return percent > 0 and self.requests_seen % max(1, round(100 / percent)) == 0
+
+    async def dispatch(self, request: web.Request, log: RequestLog) -> web.StreamResponse:
+        route, call = log.route, log.call
+        now = self.clock()
+        budget, hedge_budget = self._budgets(route)
+        budget.on_request(now)
+        hedge_budget.on_request(now)
+        healths = self.board.snapshot(route)
+        p = plan(route.priorities, route.weights, healths, self.board.probe_free(route), route.breaker,
+                 call.stream, self.rng, self._explore(route))
+        log.panic = p.panic
+        log.skipped = [(route.deployments[i], why_skipped(healths[i], now), back_in(healths[i], now))
+                       for i in p.skipped]
+        order = [route.deployments[i] for i in p.order]
+        caller_error: AttemptError | None = None
+        pos = 0
+        while pos < len(order):
+            d = order[pos]
+            if log.remaining(self.clock()) <= 0:
+                break
+            hedge_with = order[pos + 1] if route.config.hedge is not None and pos + 1 < len(order) else None
+            leg = await self.attempts.race(log, d, hedge_with, call, budget, hedge_budget,
+                                           "primary" if pos == 0 else "failover")
+            pos += leg.consumed
+            if leg.reply is not None:
+                return await self.relay.deliver(request, log, leg.deployment, leg.reply, order[pos:], budget)
+            assert leg.error is not None
+            c = self.attempts.classify(route, leg.error)
+            if c.verdict is Verdict.CALLER_FAULT:
+                return self._as_is(log, leg.deployment, leg.error)
+            if c.reason in ("context_window", "content_policy"):
+                caller_error = leg.error
+                order = order[:pos] + self._fit(order[pos:], leg.deployment, c.reason)
+            if pos < len(order):
+                self.metrics.failovers(route.name, leg.deployment.provider, order[pos].provider, c.reason).inc()
+        if caller_error is not None:  # no target could take it: the upstream's own words are the answer
+            return self._as_is(log, log.attempts[-1].deployment, caller_error)
+        raise exhausted(log)
+
+    def _fit(self, rest: list[Deployment], failed: Deployment, reason: str) -> list[Deployment]:
+        """After a context-window refusal, only targets with a larger window are worth trying."""
+        if reason == "context_window":
+            window = failed.facts.context_window if failed.facts else None
+            if window is None:
+                return rest
+            return [d for d in rest if d.facts is None or d.facts.context_window is None
+                    or d.facts.context_window > window]
+        return rest
+
+    def _as_is(self, log: RequestLog, d: Deployment, err: AttemptError) -> web.Response:
+        return whole(err.body or b"", answer_headers(log, d), status=err.status or 400,
+                     content_type=err.content_type)
+
+
+def exhausted(log: RequestLog) -> ApiError:
+    """The error for a request that no candidate could answer, naming each target and why."""
+    route = log.route
+    last: dict[str, tuple[Deployment, AttemptError]] = {}
+    for record in log.attempts:
+        if record.error is not None:
+            last[record.deployment.key] = (record.deployment, record.error)
+    failures = [err for _, err in last.values()]
+    if failures and all(e.failure in (Failure.TIMEOUT, Failure.IDLE) for e in failures) and not log.skipped:
+        status = 504
+    elif failures and all(e.failure is Failure.STATUS and (e.status or 0) >= 500 for e in failures) \
+            and not log.skipped:
+        status = 502
+    else:
+        status = 503
+    parts = [f"{d.provider}/{d.model} ({err.describe()})" for d, err in last.values()]
+    parts += [f"{d.provider}/{d.model} {why}" for d, why, _ in log.skipped]
+    n = len(route.deployments)
+    noun = "the target" if n == 1 else f"all {n} targets"
+    verb = "failed" if not log.skipped else "are unavailable"
+    if not parts:
+        message = f"No target of route '{route.name}' could be tried before the request's deadline."
+    else:
+        message = f"{noun.capitalize()} of route '{route.name}' {verb}: {', '.join(parts)}."
+    waits = [e.retry_after_s for e in failures if e.retry_after_s is not None]
+    waits += [wait for _, _, wait in log.skipped if wait is not None]
+    headers = {"x-should-retry": "false", "x-switchyard-attempts": str(len(log.attempts))}
+    if waits:
+        headers["Retry-After"] = str(max(1, math.ceil(min(waits))))
+    return ApiError(status, message, "server_error", code="upstream_unavailable", headers=headers)
+

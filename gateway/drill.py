@@ -1,0 +1,180 @@
+"""`switchyard drill`: a brownout rehearsal on loopback, with breakers on and then off, side by side.
+
+Simulated providers and the gateway run in this process; open-loop streaming traffic goes through a
+script of phases (healthy → primary 429 storm → primary first tokens 20× slower → primary hard down
+→ recovery), and each phase is summed up: client success rate, latency and time to first token,
+where the traffic went, and the breaker states at its end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from gateway.embedded import EmbeddedGateway
+from gateway.policy.load import parse_policy
+
+PRIMARY_TTFT_S = 0.04
+
+
+def drill_policy(breakers: bool) -> str:
+    return textwrap.dedent(f"""
+    version: 1
+    breaker: {{enabled: {str(breakers).lower()}, base_ejection_s: 4, max_ejection_s: 20, consecutive_failures: 5}}
+    providers:
+      primary:
+        kind: sim
+        sim: {{first_token_delay_s: {PRIMARY_TTFT_S}, chunk_delay_s: 0.002, reply_tokens: 16}}
+        timeouts: {{connect_s: 0.5, first_token_s: 2, idle_s: 2, total_s: 20}}
+      secondary:
+        kind: sim
+        sim: {{first_token_delay_s: 0.06, chunk_delay_s: 0.002, reply_tokens: 16}}
+        timeouts: {{connect_s: 0.5, first_token_s: 2, idle_s: 2, total_s: 20}}
+      local-gpu:
+        kind: sim
+        sim: {{first_token_delay_s: 0.08, chunk_delay_s: 0.002, reply_tokens: 16}}
+        timeouts: {{connect_s: 0.5, first_token_s: 2, idle_s: 2, total_s: 20}}
+    routes:
+      chat:
+        timeout_s: 10
+        targets:
+          - {{provider: primary, model: frontier-large}}
+          - {{provider: secondary, model: frontier-small}}
+          - {{provider: local-gpu, model: llama-3.1-8b-instruct}}
+    """)
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    fault: dict[str, object]
+
+
+PHASES = (
+    Phase("healthy", {}),
+    Phase("429 storm", {"status": 429, "retry_after_s": 10, "error_rate": 0.9}),
+    Phase("ttft 20x slower", {"first_token_delay_s": PRIMARY_TTFT_S * 20}),
+    Phase("hard down", {"refuse": True}),
+    Phase("recovery", {}),
+)
+
+
+@dataclass
+class Sample:
+    ok: bool
+    seconds: float
+    ttft_s: float | None
+    provider: str
+
+
+@dataclass
+class PhaseReport:
+    name: str
+    samples: list[Sample] = field(default_factory=list)
+    states: dict[str, str] = field(default_factory=dict)
+
+    def success_rate(self) -> float:
+        return sum(s.ok for s in self.samples) / max(1, len(self.samples))
+
+    def percentile(self, values: list[float], p: float) -> float:
+        if not values:
+            return float("nan")
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+    def latency(self, p: float) -> float:
+        return self.percentile([s.seconds for s in self.samples if s.ok], p)
+
+    def ttft(self, p: float) -> float:
+        return self.percentile([s.ttft_s for s in self.samples if s.ok and s.ttft_s is not None], p)
+
+    def shares(self) -> str:
+        counts = Counter(s.provider for s in self.samples if s.ok)
+        total = max(1, sum(counts.values()))
+        return " ".join(f"{p[:3]}:{100 * n / total:.0f}%" for p, n in sorted(counts.items()))
+
+
+async def one_stream(session: aiohttp.ClientSession, url: str) -> Sample:
+    started = time.perf_counter()
+    ttft: float | None = None
+    body = {"model": "chat", "stream": True, "messages": [{"role": "user", "content": "drill"}]}
+    try:
+        async with session.post(url, json=body) as resp:
+            provider = resp.headers.get("x-switchyard-provider", "-")
+            if resp.status != 200:
+                await resp.read()
+                return Sample(False, time.perf_counter() - started, None, provider)
+            done = False
+            async for line in resp.content:
+                if ttft is None and line.startswith(b"data: {") and b'"content":"' in line \
+                        and b'"content":""' not in line:
+                    ttft = time.perf_counter() - started
+                if line.startswith(b"data: {\"error\""):
+                    return Sample(False, time.perf_counter() - started, ttft, provider)
+                if line.startswith(b"data: [DONE]"):
+                    done = True
+            return Sample(done, time.perf_counter() - started, ttft, provider)
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        return Sample(False, time.perf_counter() - started, ttft, "-")
+
+
+async def run_phases(gw: EmbeddedGateway, rate_per_s: float, phase_s: float) -> list[PhaseReport]:
+    from gateway.sim import Fault
+
+    url = gw.base_url + "/chat/completions"
+    reports = []
+    timeout = aiohttp.ClientTimeout(total=15)
+    async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=0)) as session:
+        for phase in PHASES:
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(
+                gw.sim("primary").set_fault(Fault(**phase.fault)), gw.loop))  # type: ignore[arg-type]
+            report = PhaseReport(phase.name)
+            tasks = []
+            started = time.perf_counter()
+            n = int(rate_per_s * phase_s)
+            for i in range(n):  # open loop: requests leave on schedule, whatever the answers do
+                tasks.append(asyncio.create_task(one_stream(session, url)))
+                delay = started + (i + 1) / rate_per_s - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            report.samples = list(await asyncio.gather(*tasks))
+            report.states = {row["provider"]: row["state"] for row in gw.context.board.report(
+                list(gw.context.routing.routes.values()))}
+            reports.append(report)
+    return reports
+
+
+def run_drill_once(breakers: bool, rate_per_s: float, phase_s: float) -> list[PhaseReport]:
+    policy = parse_policy(drill_policy(breakers), f"<drill, breakers {'on' if breakers else 'off'}>")
+    with EmbeddedGateway(policy) as gw:
+        return asyncio.run(run_phases(gw, rate_per_s, phase_s))
+
+
+def format_reports(on: list[PhaseReport], off: list[PhaseReport]) -> str:
+    head = (f"{'phase':<16} {'breakers':<8} {'success':>8} {'p50 ms':>8} {'p99 ms':>8} {'ttft p50':>9} "
+            f"{'ttft p99':>9}  {'traffic share':<26} primary state")
+    lines = [head, "-" * len(head)]
+    for a, b in zip(on, off, strict=True):
+        for label, r in (("on", a), ("off", b)):
+            lines.append(
+                f"{r.name if label == 'on' else '':<16} {label:<8} {100 * r.success_rate():>7.1f}% "
+                f"{1000 * r.latency(50):>8.0f} {1000 * r.latency(99):>8.0f} {1000 * r.ttft(50):>9.0f} "
+                f"{1000 * r.ttft(99):>9.0f}  {r.shares():<26} {r.states.get('primary', '-')}")
+    return "\n".join(lines)
+
+
+def run_drill(rate_per_s: float = 30.0, phase_s: float = 6.0) -> int:
+    print(f"switchyard drill: {len(PHASES)} phases of {phase_s:.0f} s at {rate_per_s:.0f} streams/s, "
+          "breakers on, then off", flush=True)
+    on = run_drill_once(True, rate_per_s, phase_s)
+    off = run_drill_once(False, rate_per_s, phase_s)
+    print(format_reports(on, off))
+    worst_on = min(r.success_rate() for r in on)
+    print(f"\nworst phase success: breakers on {100 * worst_on:.1f}%, "
+          f"off {100 * min(r.success_rate() for r in off):.1f}%")
+    return 0

@@ -1,0 +1,81 @@
+"""Every Prometheus metric the gateway exports, defined once.
+
+Label values come only from the policy (routes, providers, models, teams, apps) and from small
+fixed vocabularies (outcome, reason, state): nothing a client sends can create a series. Children
+are bound once and cached, because `.labels()` on every call costs more than the increment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from gateway.routing.breaker import State
+
+# LLM calls take from tens of milliseconds to minutes.
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320)
+TTFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40)
+TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576)
+
+
+class _Bound:
+    """A metric with its children cached by label values."""
+
+    def __init__(self, metric: Any) -> None:
+        self.metric = metric
+        self.children: dict[Hashable, Any] = {}
+
+    def __call__(self, *values: str) -> Any:
+        child = self.children.get(values)
+        if child is None:
+            child = self.children[values] = self.metric.labels(*values)
+        return child
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = _Bound(Counter(
+            "switchyard_requests", "Client requests, by how they ended", ["route", "team", "app", "status"], registry=r))
+        self.attempts = _Bound(Counter(
+            "switchyard_upstream_attempts", "Upstream attempts, by outcome",
+            ["route", "provider", "model", "outcome"], registry=r))
+        self.failovers = _Bound(Counter(
+            "switchyard_failovers", "Requests moved from one provider to the next, and why",
+            ["route", "from_provider", "to_provider", "reason"], registry=r))
+        self.retries = _Bound(Counter(
+            "switchyard_retries", "Retries on the same deployment", ["route", "provider", "model", "reason"],
+            registry=r))
+        self.retries_denied = _Bound(Counter(
+            "switchyard_retry_budget_exhausted", "Retries or hedges the retry budget refused", ["route"],
+            registry=r))
+        self.hedges = _Bound(Counter(
+            "switchyard_hedges", "Hedged requests, by which leg won", ["route", "outcome"], registry=r))
+        self.mid_stream = _Bound(Counter(
+            "switchyard_mid_stream_failures", "Streams whose upstream failed after bytes reached the client",
+            ["route", "provider", "action"], registry=r))
+        self.transitions = _Bound(Counter(
+            "switchyard_breaker_transitions", "Deployment health changes", ["provider", "model", "from_state",
+                                                                           "to_state"], registry=r))
+        self.state = _Bound(Gauge(
+            "switchyard_deployment_state", "1 for the deployment's current state, else 0",
+            ["provider", "model", "state"], registry=r, multiprocess_mode="max"))
+        self.shed = _Bound(Counter(
+            "switchyard_shed_requests", "Requests refused at once because the gateway was at its in-flight limit",
+            ["reason"], registry=r))
+        self.in_flight = Gauge("switchyard_in_flight_requests", "Client requests being served", registry=r,
+                               multiprocess_mode="livesum")
+        self.duration = _Bound(Histogram(
+            "gen_ai_client_operation_duration_seconds", "Duration of client requests (OpenTelemetry GenAI)",
+            ["gen_ai_operation_name", "gen_ai_request_model", "gen_ai_provider_name", "route"],
+            buckets=LATENCY_BUCKETS, registry=r))
+        self.ttft = _Bound(Histogram(
+            "switchyard_time_to_first_token_seconds", "Time from request to the first streamed token",
+            ["route", "provider", "model"], buckets=TTFT_BUCKETS, registry=r))
+
+    def set_state(self, provider: str, model: str, state: State) -> None:
+        for s in State:
+            self.state(provider, model, s.value).set(1 if s is state else 0)

@@ -1,0 +1,91 @@
+"""The live health of every deployment: the one mutable map the dispatcher updates.
+
+The breaker decides (pure); this board only holds its results, counts probes in flight, and tells
+metrics about transitions. Time comes from an injected clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from gateway.metrics import Metrics
+from gateway.policy.schema import Breaker
+from gateway.routing.breaker import Health, Outcome, State, back_in, current, on_outcome
+from gateway.routing.planner import slower_than_peers
+from gateway.routing.table import Deployment, RouteTable
+
+
+class HealthBoard:
+    def __init__(self, deployments: Sequence[Deployment], metrics: Metrics, clock: Callable[[], float],
+                 default_breaker: Breaker) -> None:
+        self.clock = clock
+        self.metrics = metrics
+        self.default_breaker = default_breaker
+        self.healths: dict[str, Health] = {d.key: Health(since=clock()) for d in deployments}
+        self.probes: dict[str, int] = {d.key: 0 for d in deployments}
+        self.names: dict[str, tuple[str, str]] = {d.key: (d.provider, d.model) for d in deployments}
+        for d in deployments:
+            metrics.set_state(d.provider, d.model, State.HEALTHY)
+
+    def snapshot(self, route: RouteTable) -> list[Health]:
+        now = self.clock()
+        cfg = route.breaker
+        out = []
+        for d in route.deployments:
+            h = self.healths[d.key]
+            seen = current(h, now, cfg)
+            if seen is not h:
+                self._store(d.key, h, seen)
+            out.append(seen)
+        return out
+
+    def probe_free(self, route: RouteTable) -> list[bool]:
+        return [self.probes[d.key] < route.breaker.probe_requests for d in route.deployments]
+
+    def record(self, d: Deployment, outcome: Outcome, cfg: Breaker) -> Health:
+        before = self.healths[d.key]
+        after = on_outcome(before, outcome, cfg)
+        if after is not before:
+            self._store(d.key, before, after)
+        return after
+
+    def _store(self, key: str, before: Health, after: Health) -> None:
+        self.healths[key] = after
+        if after.state is not before.state:
+            provider, model = self.names[key]
+            self.metrics.transitions(provider, model, before.state.value, after.state.value).inc()
+            self.metrics.set_state(provider, model, after.state)
+
+    def take_probe(self, d: Deployment) -> None:
+        self.probes[d.key] += 1
+
+    def release_probe(self, d: Deployment) -> None:
+        self.probes[d.key] = max(0, self.probes[d.key] - 1)
+
+    def report(self, routes: Sequence[RouteTable]) -> list[dict[str, Any]]:
+        """Per deployment, what `/admin/deployments` shows."""
+        now = self.clock()
+        slow: dict[str, list[str]] = {}
+        for route in routes:
+            healths = self.snapshot(route)
+            for stream in (True, False):
+                for i in slower_than_peers(healths, stream, route.breaker):
+                    slow.setdefault(route.deployments[i].key, []).append(route.name)
+        rows = []
+        for key, h in self.healths.items():
+            h = current(h, now, self.default_breaker)
+            provider, model = self.names[key]
+            rate, n = h.window.failure_rate(now, self.default_breaker.window_s)
+            wait = back_in(h, now)
+            rows.append({
+                "provider": provider, "model": model, "state": h.state.value, "reason": h.reason,
+                "ejected_for_s": round(wait, 3) if wait is not None else None,
+                "ejections": h.ejections, "error_rate": round(rate, 4), "requests_in_window": n,
+                "ttft_baseline_s": round(h.ttft.baseline, 4) if h.ttft.samples else None,
+                "ttft_recent_s": round(h.ttft.recent, 4) if h.ttft.samples else None,
+                "latency_baseline_s": round(h.latency.baseline, 4) if h.latency.samples else None,
+                "probes_in_flight": self.probes[key],
+                "slower_than_peers_in": sorted(set(slow.get(key, []))),
+            })
+        return rows

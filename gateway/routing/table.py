@@ -1,0 +1,102 @@
+"""The routing table: a validated policy bound to concrete upstream addresses.
+
+Built once per policy load; the request path looks a route up by the model name the client sent
+and reads frozen deployments from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from gateway.policy.schema import Breaker, ModelFacts, PolicyDocument, Route, Timeouts
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """One model at one provider: the unit that breakers, metrics and failover speak of."""
+
+    provider: str
+    model: str
+    kind: str                       # "openai" for the fast path, else the litellm provider name
+    base_url: str
+    timeouts: Timeouts
+    facts: ModelFacts | None = None
+    api_key: str | None = field(default=None, repr=False)
+
+    @property
+    def key(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteTable:
+    name: str
+    deployments: tuple[Deployment, ...]
+    weights: tuple[int, ...]
+    priorities: tuple[int, ...]
+    config: Route
+    breaker: Breaker
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """Where a provider is reached once the gateway runs (a sim's address is known only then)."""
+
+    kind: str
+    base_url: str
+    api_key: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Routing:
+    routes: Mapping[str, RouteTable]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.routes)
+
+    def deployments(self) -> tuple[Deployment, ...]:
+        seen: dict[str, Deployment] = {}
+        for table in self.routes.values():
+            for d in table.deployments:
+                seen.setdefault(d.key, d)
+        return tuple(seen.values())
+
+
+def resolve_upstreams(doc: PolicyDocument, sim_upstreams: Mapping[str, Upstream]) -> dict[str, Upstream]:
+    """The address and key of each provider; `sim_upstreams` supplies those of running sims."""
+    out: dict[str, Upstream] = {}
+    for name, p in doc.providers.items():
+        if p.kind == "sim":
+            out[name] = sim_upstreams[name]
+        else:
+            key = p.api_key.get_secret_value() if p.api_key is not None else None
+            out[name] = Upstream(kind=p.kind, base_url=(p.base_url or "").rstrip("/"), api_key=key)
+    return out
+
+
+def build_routing(doc: PolicyDocument, upstreams: Mapping[str, Upstream]) -> Routing:
+    routes: dict[str, RouteTable] = {}
+    for name, route in doc.routes.items():
+        deployments = []
+        for t in route.targets:
+            provider = doc.providers[t.provider]
+            up = upstreams[t.provider]
+            timeouts = route.timeouts.over(provider.timeouts) if route.timeouts else provider.timeouts
+            deployments.append(
+                Deployment(
+                    provider=t.provider,
+                    model=t.model,
+                    kind=up.kind,
+                    base_url=up.base_url,
+                    timeouts=timeouts,
+                    facts=provider.models.get(t.model),
+                    api_key=up.api_key,
+                )
+            )
+        routes[name] = RouteTable(
+            name=name, deployments=tuple(deployments), weights=tuple(t.weight for t in route.targets),
+            priorities=tuple(i if t.priority is None else t.priority for i, t in enumerate(route.targets)),
+            config=route, breaker=route.breaker or doc.breaker)
+    return Routing(routes=routes)

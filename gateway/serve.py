@@ -1,0 +1,29 @@
+"""Serving one process: the event loop (uvloop where it installs), signals, and a clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from gateway.app import build_app
+from gateway.policy.load import LoadedPolicy
+
+log = logging.getLogger("switchyard")
+
+
+def event_loop_policy() -> None:
+    try:
+        import uvloop
+    except ImportError:  # uvloop does not build everywhere; asyncio's own loop serves too
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def serve(loaded: LoadedPolicy, host: str, port: int) -> int:
+    event_loop_policy()
+    app = build_app(loaded)
+    print(f"switchyard: serving {loaded.source} on http://{host}:{port}/v1", flush=True)
+    web.run_app(app, host=host, port=port, access_log=None, print=None, shutdown_timeout=10)
+    return 0

@@ -1,0 +1,68 @@
+"""Providers off the OpenAI wire go through litellm and come back in exact OpenAI shapes."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+
+from gateway.embedded import EmbeddedGateway
+from gateway.sim import Fault
+from tests.conftest import UPSTREAM_KEY, GatewayFactory
+
+POLICY = f"""
+version: 1
+providers:
+  claude:
+    kind: sim
+    api_key: {UPSTREAM_KEY}
+    sim: {{wire: anthropic, reply_tokens: 7}}
+  backup:
+    kind: sim
+routes:
+  chat:
+    targets:
+      - {{provider: claude, model: claude-3-5-haiku-latest}}
+      - {{provider: backup, model: small}}
+"""
+HELLO = [{"role": "user", "content": "hello"}]
+
+
+@pytest.fixture
+def gw(start_gateway: GatewayFactory) -> EmbeddedGateway:
+    return start_gateway(POLICY)
+
+
+def client(gw: EmbeddedGateway) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gw.base_url, api_key="k", max_retries=0)
+
+
+def test_non_stream_chat_through_the_anthropic_wire(gw: EmbeddedGateway) -> None:
+    raw = client(gw).chat.completions.with_raw_response.create(model="chat", messages=HELLO, max_tokens=50)
+    answer = raw.parse()
+    assert raw.headers["x-switchyard-provider"] == "claude"
+    assert answer.object == "chat.completion"
+    assert answer.choices[0].message.content == "claude t1 t2 t3 t4 t5 t6"
+    assert answer.choices[0].finish_reason == "stop"
+    assert answer.usage is not None and answer.usage.completion_tokens == 7
+
+
+def test_the_anthropic_upstream_gets_its_own_key_and_model(gw: EmbeddedGateway) -> None:
+    client(gw).chat.completions.create(model="chat", messages=HELLO)
+    seen = gw.sim("claude").requests[-1]
+    assert seen.path.endswith("/v1/messages")
+    assert seen.headers["x-api-key"] == UPSTREAM_KEY
+    assert seen.body["model"] == "claude-3-5-haiku-latest"
+
+
+def test_stream_chat_through_the_anthropic_wire(gw: EmbeddedGateway) -> None:
+    chunks = list(client(gw).chat.completions.create(model="chat", messages=HELLO, stream=True))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.split() == ["claude", "t1", "t2", "t3", "t4", "t5", "t6"]
+    assert all(c.object == "chat.completion.chunk" for c in chunks)
+    assert any(c.choices and c.choices[0].finish_reason == "stop" for c in chunks)
+
+
+def test_an_anthropic_overload_fails_over(gw: EmbeddedGateway) -> None:
+    gw.set_fault("claude", Fault(status=529))
+    raw = client(gw).chat.completions.with_raw_response.create(model="chat", messages=HELLO)
+    assert raw.headers["x-switchyard-provider"] == "backup"

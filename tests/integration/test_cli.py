@@ -1,0 +1,50 @@
+"""The `switchyard` command line: check, serve's safety rule, and the demo end to end."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import write_policy
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def switchyard(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "gateway", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_check_accepts_the_default_policy() -> None:
+    result = switchyard("check", "policies/default.yaml")
+    assert result.returncode == 0, result.stderr
+    assert "policies/default.yaml: ok" in result.stdout
+
+
+def test_check_refuses_a_bad_file_with_file_line_and_reason(tmp_path: Path) -> None:
+    good = write_policy(tmp_path, "version: 1\nproviders: {a: {kind: sim}}\nroutes: {r: {targets: [{provider: a, model: m}]}}\n", "good.yaml")
+    bad = write_policy(tmp_path, "version: 1\nproviders: {a: {kind: sim}}\nroutes:\n  r: {targets: [{provider: b, model: m}]}\n", "bad.yaml")
+    result = switchyard("check", str(good), str(bad))
+    assert result.returncode == 1
+    assert f"{bad}:4: routes.r.targets[0].provider: unknown provider 'b'" in result.stderr
+
+
+def test_serve_refuses_a_public_address_without_auth(tmp_path: Path) -> None:
+    result = switchyard("serve", "--host", "0.0.0.0", "--port", "1")
+    assert result.returncode == 2
+    assert "loopback only" in result.stderr
+
+
+def test_demo_runs_end_to_end_and_shows_the_failover() -> None:
+    result = switchyard("demo", timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    healthy = [line for line in lines if line.startswith("all healthy")]
+    down = [line for line in lines if line.startswith("frontier down")]
+    assert len(healthy) == 4 and len(down) == 4
+    assert all("frontier" in line.split()[3:5] or " frontier " in line for line in healthy)
+    assert all(" frontier " not in line.split("down", 1)[1] for line in down)
+    assert "8 of 8 calls answered" in result.stdout
