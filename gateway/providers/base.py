@@ -72,6 +72,8 @@ class AttemptError(Exception):
         """A short reason for error messages and logs: 'HTTP 503', 'connection failed', …"""
         if self.failure is Failure.STATUS:
             return f"HTTP {self.status}"
+        if self.failure is Failure.BROKEN and self.detail:
+            return self.detail
         return _FAILURE_WORDS[self.failure]
 
 

@@ -8,6 +8,7 @@ turned back into exact OpenAI shapes; streams become OpenAI SSE ending in `data:
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import AsyncIterator
 from types import ModuleType
@@ -18,6 +19,8 @@ import orjson
 from gateway.api.errors import error_body
 from gateway.providers.base import AttemptError, Call, Failure, Reply, parse_retry_after
 from gateway.routing.table import Deployment
+
+log = logging.getLogger("switchyard.litellm")
 
 _DONE = b"data: [DONE]\n\n"
 # Request fields that become litellm's own arguments rather than pass-through parameters.
@@ -129,8 +132,12 @@ def _attempt_error(litellm: ModuleType, exc: Exception, d: Deployment, mid_strea
     if isinstance(exc, litellm.Timeout):
         return AttemptError(Failure.IDLE if mid_stream else Failure.TIMEOUT, "timed out")
     status = getattr(exc, "status_code", None)
-    if isinstance(exc, litellm.APIConnectionError) or not isinstance(status, int):
+    if isinstance(exc, litellm.APIConnectionError):
         return AttemptError(Failure.BROKEN if mid_stream else Failure.CONNECT, "connection failed")
+    if not isinstance(status, int):
+        # Not the upstream's doing: litellm itself failed. Say so, and keep the details in the log.
+        log.error("litellm failed on %s/%s: %s", d.provider, d.model, type(exc).__name__, exc_info=exc)
+        return AttemptError(Failure.BROKEN, f"the provider adapter failed ({type(exc).__name__})")
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None) or {}
     retry_after = parse_retry_after(headers.get("retry-after") if hasattr(headers, "get") else None)

@@ -66,3 +66,13 @@ def test_an_anthropic_overload_fails_over(gw: EmbeddedGateway) -> None:
     gw.set_fault("claude", Fault(status=529))
     raw = client(gw).chat.completions.with_raw_response.create(model="chat", messages=HELLO)
     assert raw.headers["x-switchyard-provider"] == "backup"
+
+
+def test_a_tool_call_through_the_anthropic_wire(gw: EmbeddedGateway) -> None:
+    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}}}}
+    answer = client(gw).chat.completions.create(model="chat", tools=[tool],  # type: ignore[list-item]
+                                                messages=[{"role": "user", "content": "weather?"}])
+    call = answer.choices[0].message.tool_calls[0]  # type: ignore[index]
+    assert (call.function.name, call.function.arguments) == ("get_weather", '{"city": "sim"}')
+    assert gw.sim("claude").requests[-1].body["tools"][0]["name"] == "get_weather"

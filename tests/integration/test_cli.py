@@ -41,10 +41,14 @@ def test_serve_refuses_a_public_address_without_auth(tmp_path: Path) -> None:
 def test_demo_runs_end_to_end_and_shows_the_failover() -> None:
     result = switchyard("demo", timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
-    lines = result.stdout.splitlines()
-    healthy = [line for line in lines if line.startswith("all healthy")]
-    down = [line for line in lines if line.startswith("frontier down")]
-    assert len(healthy) == 4 and len(down) == 4
-    assert all("frontier" in line.split()[3:5] or " frontier " in line for line in healthy)
-    assert all(" frontier " not in line.split("down", 1)[1] for line in down)
+    rows = [(line[:18].strip(), line[19:31].strip(), line[32:44].strip(), line[56:].strip())
+            for line in result.stdout.splitlines() if line.startswith(("all healthy", "frontier down"))]
+    calls = ["chat", "chat stream", "tool call", "embedding"]
+    assert [(phase, call) for phase, call, _, _ in rows] == \
+        [("all healthy", c) for c in calls] + [("frontier down", c) for c in calls]
+    assert all(provider == "frontier" for phase, _, provider, _ in rows if phase == "all healthy")
+    down = {call: provider for phase, call, provider, _ in rows if phase == "frontier down"}
+    assert down == {"chat": "anthropic", "chat stream": "anthropic", "tool call": "anthropic",
+                    "embedding": "local-gpu"}
+    assert all(status.startswith("ok") for _, _, _, status in rows)
     assert "8 of 8 calls answered" in result.stdout
