@@ -1,8 +1,8 @@
 """`switchyard drill`: a brownout rehearsal on loopback, with breakers on and then off, side by side.
 
 Simulated providers and the gateway run in this process; open-loop streaming traffic goes through a
-script of phases (healthy → primary 429 storm → primary first tokens 20× slower → primary hard down
-→ recovery), and each phase is summed up: client success rate, latency and time to first token,
+script of phases (healthy → primary 429 storm → primary first tokens 20× slower → primary hard down,
+a black hole that accepts and never answers → recovery), and each phase is summed up: client success rate, latency and time to first token,
 where the traffic went, and the breaker states at its end.
 """
 
@@ -59,7 +59,7 @@ PHASES = (
     Phase("healthy", {}),
     Phase("429 storm", {"status": 429, "retry_after_s": 10, "error_rate": 0.9}),
     Phase("ttft 20x slower", {"first_token_delay_s": PRIMARY_TTFT_S * 20}),
-    Phase("hard down", {"refuse": True}),
+    Phase("hard down", {"hang": True}),       # a black hole: accepts, never answers
     Phase("recovery", {}),
 )
 
@@ -164,7 +164,7 @@ def format_reports(on: list[PhaseReport], off: list[PhaseReport]) -> str:
             lines.append(
                 f"{r.name if label == 'on' else '':<16} {label:<8} {100 * r.success_rate():>7.1f}% "
                 f"{1000 * r.latency(50):>8.0f} {1000 * r.latency(99):>8.0f} {1000 * r.ttft(50):>9.0f} "
-                f"{1000 * r.ttft(99):>9.0f}  {r.shares():<26} {r.states.get('primary', '-')}")
+                f"{1000 * r.ttft(99):>9.0f}  {r.shares():<26} {r.states.get('primary', '-') if label == 'on' else '-'}")
     return "\n".join(lines)
 
 
