@@ -156,7 +156,7 @@ def _judge(h: Health, o: Outcome, cfg: Breaker) -> Health:
     """Healthy or degraded, or ejected, from the signals gathered so far."""
     now = o.at
     if not o.ok and o.eject_for_s:
-        return eject(h, now, cfg, f"rate limited ({o.reason}, Retry-After {o.eject_for_s:.0f} s)", o.eject_for_s)
+        return eject(h, now, cfg, f"rate limited, Retry-After {o.eject_for_s:.0f} s", o.eject_for_s)
     if h.consecutive_failures >= cfg.consecutive_failures:
         return eject(h, now, cfg, f"{h.consecutive_failures} failures in a row ({o.reason})")
     rate, n = h.window.failure_rate(now, cfg.window_s)
