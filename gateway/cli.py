@@ -53,7 +53,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"switchyard: {loaded.source} has no auth section, so the gateway accepts any key and serves "
               f"loopback only; add auth.keys to serve on {args.host}", file=sys.stderr)
         return 2
-    return serve(loaded, args.host, args.port)
+    if args.workers > 1 and not args.worker:
+        from gateway.workers import supervise
+
+        return supervise(loaded.source, args.host, args.port, args.workers)
+    return serve(loaded, args.host, args.port, reuse_port=args.worker)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -91,6 +95,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--policy", help=f"routing policy file (default: {DEFAULT_POLICY})")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--workers", type=int, default=1, help="processes sharing the port (default 1)")
+    s.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # a supervised worker
     s.set_defaults(func=cmd_serve)
 
     c = sub.add_parser("check", help="validate policy files without serving")

@@ -28,6 +28,7 @@ class GatewayContext:
     board: HealthBoard
     dispatcher: Dispatcher
     ready: bool = False
+    in_flight: int = 0
     sims: dict[str, object] = field(default_factory=dict)   # provider name → running SimServer
 
 

@@ -7,6 +7,7 @@ are bound once and cached, because `.labels()` on every call costs more than the
 
 from __future__ import annotations
 
+import os
 from collections.abc import Hashable
 from typing import Any
 
@@ -79,3 +80,15 @@ class Metrics:
     def set_state(self, provider: str, model: str, state: State) -> None:
         for s in State:
             self.state(provider, model, s.value).set(1 if s is state else 0)
+
+
+def exposition(registry: CollectorRegistry) -> tuple[bytes, str]:
+    """The scrape: this process's registry, or every worker's when running several."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -21,9 +21,11 @@ def event_loop_policy() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-def serve(loaded: LoadedPolicy, host: str, port: int) -> int:
+def serve(loaded: LoadedPolicy, host: str, port: int, reuse_port: bool = False) -> int:
     event_loop_policy()
     app = build_app(loaded)
-    print(f"switchyard: serving {loaded.source} on http://{host}:{port}/v1", flush=True)
-    web.run_app(app, host=host, port=port, access_log=None, print=None, shutdown_timeout=10)
+    if not reuse_port:
+        print(f"switchyard: serving {loaded.source} on http://{host}:{port}/v1", flush=True)
+    web.run_app(app, host=host, port=port, access_log=None, print=None, shutdown_timeout=10,
+                reuse_port=reuse_port or None)
     return 0

@@ -60,3 +60,8 @@ def model_not_found(model: str, routes: tuple[str, ...]) -> ApiError:
 def body_too_large(limit: int) -> ApiError:
     return ApiError(413, f"The request body is larger than this gateway accepts ({limit} bytes).",
                     "invalid_request_error", code="request_too_large")
+
+
+def overloaded(limit: int, retry_after_s: int) -> ApiError:
+    return ApiError(503, f"The gateway is at its limit of {limit} requests in flight; retry in {retry_after_s} s.",
+                    "server_error", code="overloaded", headers={"Retry-After": str(retry_after_s)})

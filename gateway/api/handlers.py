@@ -10,7 +10,7 @@ from aiohttp import web
 
 from gateway.api.answer import whole
 from gateway.api.errors import (ApiError, body_too_large, error_response, invalid_api_key, model_not_found,
-                                not_admin)
+                                not_admin, overloaded)
 from gateway.api.validate import check_body, parse_body
 from gateway.auth import Caller
 from gateway.context import CONTEXT, GatewayContext
@@ -48,6 +48,21 @@ async def read_body(request: web.Request, limit: int) -> bytes:
 async def _proxy(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
     ctx = request.app[CONTEXT]
     rid = request_id(request)
+    limits = ctx.limits
+    if ctx.in_flight >= limits.max_in_flight:
+        # Shed before reading the body: a gateway past its limit must answer at once, and cheaply.
+        ctx.metrics.shed("max_in_flight").inc()
+        return error_response(overloaded(limits.max_in_flight, limits.shed_retry_after_s), {"x-request-id": rid})
+    ctx.in_flight += 1
+    ctx.metrics.in_flight.inc()
+    try:
+        return await _serve(request, ctx, endpoint, rid)
+    finally:
+        ctx.in_flight -= 1
+        ctx.metrics.in_flight.dec()
+
+
+async def _serve(request: web.Request, ctx: GatewayContext, endpoint: Endpoint, rid: str) -> web.StreamResponse:
     try:
         caller = authenticate(ctx, request)
         body = parse_body(await read_body(request, ctx.limits.max_body_bytes))
@@ -86,7 +101,8 @@ async def list_models(request: web.Request) -> web.StreamResponse:
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:
-    return whole(b'{"status":"ok"}', {})
+    # The pid tells which worker answered when several share the port.
+    return whole(orjson.dumps({"status": "ok", "pid": os.getpid()}), {})
 
 
 async def readyz(request: web.Request) -> web.StreamResponse:
@@ -109,7 +125,7 @@ async def admin_deployments(request: web.Request) -> web.StreamResponse:
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+    from gateway.metrics import exposition
 
-    ctx = request.app[CONTEXT]
-    return web.Response(body=generate_latest(ctx.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    body, content_type = exposition(request.app[CONTEXT].metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": content_type})

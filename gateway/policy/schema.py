@@ -162,6 +162,10 @@ class Auth(Closed):
 
 class Limits(Closed):
     max_body_bytes: Annotated[int, Field(ge=1024, le=256 * 1024 * 1024)] = 8 * 1024 * 1024
+    # Per process. Beyond it a request is refused at once (503, Retry-After) rather than queued until
+    # everyone times out. LLM calls are long, so this counts streams that are waiting on tokens too.
+    max_in_flight: Annotated[int, Field(ge=1, le=1_000_000)] = 2048
+    shed_retry_after_s: Annotated[int, Field(ge=1, le=3600)] = 1
 
 
 class PolicyDocument(Closed):

@@ -1,0 +1,76 @@
+"""`serve --workers N`: N gateway processes on one port (SO_REUSEPORT), one supervisor.
+
+Each worker is a fresh `python -m gateway serve --worker` process (nothing forked from a process
+that already ran an event loop). Metrics go through prometheus-client's multiprocess mode, so one
+scrape of any worker shows the whole gateway. Breaker and budget state is per worker until state
+is shared through Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import FrameType
+
+log = logging.getLogger("switchyard.workers")
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+RESTART_PAUSE_S = 1.0
+
+
+def worker_command(policy: str, host: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "gateway", "serve", "--policy", policy, "--host", host, "--port", str(port),
+            "--worker"]
+
+
+def supervise(policy: str, host: str, port: int, workers: int) -> int:
+    """Runs `workers` gateway processes until SIGTERM/SIGINT; restarts any that dies."""
+    metrics_dir = Path(tempfile.mkdtemp(prefix="switchyard-metrics-"))
+    env = {**os.environ, MULTIPROC_ENV: str(metrics_dir)}
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        procs = [subprocess.Popen(worker_command(policy, host, port), env=env) for _ in range(workers)]
+        print(f"switchyard: {workers} workers on http://{host}:{port}/v1 (pids {', '.join(str(p.pid) for p in procs)})",
+              flush=True)
+        while not stopping:
+            time.sleep(0.2)
+            for i, proc in enumerate(procs):
+                code = proc.poll()
+                if code is None or stopping:
+                    continue
+                _mark_dead(proc.pid)
+                log.error("worker %d exited with %s; starting another", proc.pid, code)
+                time.sleep(RESTART_PAUSE_S)
+                procs[i] = subprocess.Popen(worker_command(policy, host, port), env=env)
+        return 0
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _mark_dead(pid: int) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(pid)

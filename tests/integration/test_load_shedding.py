@@ -1,0 +1,45 @@
+"""Beyond `limits.max_in_flight` a request is refused at once, in the OpenAI shape, with Retry-After."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+
+from tests.conftest import GatewayFactory
+
+POLICY = """
+version: 1
+providers:
+  slow: {kind: sim, sim: {first_token_delay_s: 0.5}}
+routes:
+  chat: {targets: [{provider: slow, model: m}]}
+limits: {max_in_flight: 2, shed_retry_after_s: 2}
+"""
+
+
+async def test_requests_beyond_the_in_flight_limit_are_shed_at_once(start_gateway: GatewayFactory) -> None:
+    gw = start_gateway(POLICY)
+    body = {"model": "chat", "messages": [{"role": "user", "content": "hi"}]}
+
+    async with httpx.AsyncClient(timeout=10) as http:
+        async def timed() -> tuple[httpx.Response, float]:
+            started = time.perf_counter()
+            r = await http.post(gw.base_url + "/chat/completions", json=body)
+            return r, time.perf_counter() - started
+
+        first = [asyncio.create_task(timed()) for _ in range(2)]
+        while gw.context.in_flight < 2:  # both admitted and waiting on the slow upstream
+            await asyncio.sleep(0.005)
+        shed = await asyncio.gather(*(timed() for _ in range(3)))
+        admitted = await asyncio.gather(*first)
+        metrics = (await http.get(gw.url + "/metrics")).text
+
+    assert [r.status_code for r, _ in admitted] == [200, 200]
+    for r, seconds in shed:
+        assert r.status_code == 503 and seconds < 0.25
+        assert r.headers["Retry-After"] == "2"
+        assert r.json()["error"]["code"] == "overloaded"
+    assert 'switchyard_shed_requests_total{reason="max_in_flight"} 3.0' in metrics
+    assert gw.sim("slow").request_count() == 2
