@@ -7,6 +7,8 @@ import random
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
 
 import aiohttp
 from aiohttp import web
@@ -22,6 +24,10 @@ from gateway.providers.litellm_bridge import LitellmBridge
 from gateway.providers.openai_wire import OpenAIWireClient
 from gateway.attempts import Attempts
 from gateway.dispatch import Dispatcher
+from gateway.metering.budgets import BudgetBook
+from gateway.metering.ledger import LedgerWriter, ledger_files, read_ledger
+from gateway.metering.meter import Meter
+from gateway.metering.prices import PriceBook
 from gateway.metrics import Metrics
 from gateway.routing.health import HealthBoard
 from gateway.routing.prober import Prober
@@ -75,7 +81,8 @@ async def _start_sims(doc: PolicyDocument) -> tuple[dict[str, object], dict[str,
 
 
 def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
-              rng: random.Random | None = None, metrics: Metrics | None = None) -> web.Application:
+              rng: random.Random | None = None, metrics: Metrics | None = None,
+              wall: Callable[[], float] = time.time) -> web.Application:
     """The gateway for one policy. `clock` and `rng` are injectable so behaviour can be replayed."""
     doc = loaded.document
     app = web.Application(middlewares=[openai_errors], client_max_size=doc.limits.max_body_bytes,
@@ -97,8 +104,13 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
 
         attempts = Attempts(client_for, board, m, clock)
         dispatcher = Dispatcher(attempts, board, m, clock, rng or random.Random())
+        ledger = LedgerWriter(doc.metering.ledger) if doc.metering.ledger.path else None
+        budgets = BudgetBook(doc.budgets)
+        if ledger is not None and doc.budgets:
+            budgets.load(read_ledger(ledger_files(Path(doc.metering.ledger.path or ""))), datetime.fromtimestamp(wall(), UTC))
+        meter = Meter(PriceBook(doc), budgets, m, ledger, wall=wall)
         ctx = GatewayContext(policy=loaded, routing=routing, auth=Authenticator(doc.auth), limits=doc.limits,
-                             metrics=m, board=board, dispatcher=dispatcher, sims=sims)
+                             metrics=m, board=board, dispatcher=dispatcher, meter=meter, sims=sims)
         app[CONTEXT] = ctx
         prober = Prober(routing, board, attempts, doc.breaker, clock) if doc.breaker.synthetic_probe_s > 0 else None
         try:
@@ -106,12 +118,17 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
                 await bridge.load()
             if prober is not None:
                 prober.start()
+            if ledger is not None:
+                await ledger.start()
             ctx.ready = True
             yield
         finally:
             ctx.ready = False
             if prober is not None:
                 await prober.stop()
+            await meter.drain()
+            if ledger is not None:
+                await ledger.close()
             await session.close()
             await bridge.close()
             for server in sims.values():

@@ -31,6 +31,7 @@ class AttemptRecord:
     role: str = "primary"           # primary | retry | failover | hedge | resume | probe
     lost_hedge: bool = False
     error: AttemptError | None = None
+    partial: str | None = None      # the text a stream produced before it broke and another took over
 
 
 @dataclass
@@ -47,6 +48,12 @@ class RequestLog:
     relayed: list[bytes] = field(default_factory=list)
     panic: bool = False
     hedged: bool = False
+    usage_injected: bool = False    # the gateway asked for stream usage; the client does not see it
+    outcome: str = "ok"             # how the request ended for the client
+    answered_by: Deployment | None = None
+    body: bytes = b""               # a whole answer, as sent
+    resumed_at: int = 0             # where in `relayed` the answering stream began
+    extra_headers: dict[str, str] = field(default_factory=dict)  # e.g. a budget warning
 
     def remaining(self, now: float) -> float:
         return self.deadline - now

@@ -86,6 +86,12 @@ def cmd_drill(args: argparse.Namespace) -> int:
     return run_drill(rate_per_s=args.rate, phase_s=args.phase_seconds)
 
 
+def cmd_spend(argv: list[str]) -> int:
+    from gateway.metering.spend import main as spend
+
+    return spend(argv)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="switchyard", description="An OpenAI-compatible gateway that rides out "
                                 "provider brownouts.")
@@ -110,11 +116,16 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--rate", type=float, default=30.0, help="streams per second (default 30)")
     r.add_argument("--phase-seconds", type=float, default=6.0, help="length of each phase (default 6)")
     r.set_defaults(func=cmd_drill)
+
+    sub.add_parser("spend", help="totals of cost and tokens from the spend ledger (see: switchyard spend -h)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("SWITCHYARD_LOG_LEVEL", "WARNING"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["spend"]:  # its own parser: `switchyard spend --ledger FILE [--by …] [--json]`
+        return cmd_spend(argv[1:])
     args = parser().parse_args(argv)
     return int(args.func(args))

@@ -16,6 +16,7 @@ from gateway.routing.table import Routing
 
 if TYPE_CHECKING:
     from gateway.dispatch import Dispatcher
+    from gateway.metering.meter import Meter
 
 
 @dataclass
@@ -27,6 +28,7 @@ class GatewayContext:
     metrics: Metrics
     board: HealthBoard
     dispatcher: Dispatcher
+    meter: Meter
     ready: bool = False
     in_flight: int = 0
     sims: dict[str, object] = field(default_factory=dict)   # provider name → running SimServer

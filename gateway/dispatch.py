@@ -15,6 +15,7 @@ from aiohttp import web
 from gateway.api.answer import whole
 from gateway.api.errors import ApiError
 from gateway.attempts import Attempts, RequestLog
+from gateway.metering.usage import ask_for_usage
 from gateway.metrics import Metrics
 from gateway.providers.base import AttemptError, Call, Failure
 from gateway.relay import Relay, answer_headers
@@ -75,6 +76,7 @@ class Dispatcher:
 
     async def dispatch(self, request: web.Request, log: RequestLog) -> web.StreamResponse:
         route, call = log.route, log.call
+        log.usage_injected = ask_for_usage(call)
         now = self.clock()
         budget, hedge_budget = self._budgets(route)
         budget.on_request(now)

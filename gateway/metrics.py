@@ -8,10 +8,12 @@ are bound once and cached, because `.labels()` on every call costs more than the
 from __future__ import annotations
 
 import os
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
+from decimal import Decimal
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import Metric
 
 from gateway.routing.breaker import State
 
@@ -19,6 +21,9 @@ from gateway.routing.breaker import State
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320)
 TTFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40)
 TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576)
+NANOS_NAME = "switchyard_cost_nanousd"
+NANO = Decimal(10) ** 9
+USD_NAME = "switchyard_cost_usd"
 
 
 class _Bound:
@@ -77,6 +82,35 @@ class Metrics:
             "switchyard_time_to_first_token_seconds", "Time from request to the first streamed token",
             ["route", "provider", "model"], buckets=TTFT_BUCKETS, registry=r))
 
+        # Cost is counted in whole nano-dollars, which a float holds exactly, and exported in USD
+        # (`switchyard_cost_usd_total`) by `exposition`: the scrape then equals the ledger's exact sum.
+        self.cost_nanos = _Bound(Counter(
+            NANOS_NAME, "Cost of upstream calls in nano-USD (exported as switchyard_cost_usd_total)",
+            ["team", "app", "route", "provider", "model"], registry=r))
+        self.tokens = _Bound(Counter(
+            "switchyard_tokens", "Tokens of upstream calls", ["team", "app", "route", "provider", "model", "type"],
+            registry=r))
+        self.token_usage = _Bound(Histogram(
+            "gen_ai_client_token_usage", "Tokens per call (OpenTelemetry GenAI)",
+            ["gen_ai_operation_name", "gen_ai_request_model", "gen_ai_provider_name", "gen_ai_token_type"],
+            buckets=TOKEN_BUCKETS, registry=r))
+        self.unpriced = _Bound(Counter(
+            "switchyard_unpriced_calls", "Calls to a model with no known price (counted at cost 0)",
+            ["provider", "model"], registry=r))
+        self.counted_usage = _Bound(Counter(
+            "switchyard_counted_usage_calls", "Calls whose tokens were counted because the upstream reported none",
+            ["provider", "model"], registry=r))
+        self.budget_remaining = _Bound(Gauge(
+            "switchyard_budget_remaining_usd", "What is left of a budget in its current period", ["budget"],
+            registry=r, multiprocess_mode="min"))
+        self.budget_spent = _Bound(Gauge(
+            "switchyard_budget_spent_usd", "What a budget's current period has spent", ["budget"], registry=r,
+            multiprocess_mode="max"))
+        self.budget_actions = _Bound(Counter(
+            "switchyard_budget_actions", "Requests a budget acted on", ["budget", "action"], registry=r))
+        self.ledger_records = _Bound(Counter(
+            "switchyard_ledger_records", "Spend ledger records written, by kind", ["kind"], registry=r))
+
     def set_state(self, provider: str, model: str, state: State) -> None:
         for s in State:
             self.state(provider, model, s.value).set(1 if s is state else 0)
@@ -91,4 +125,23 @@ def exposition(registry: CollectorRegistry) -> tuple[bytes, str]:
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(_InUsd(registry)), CONTENT_TYPE_LATEST  # type: ignore[arg-type]
+
+
+class _InUsd:
+    """A registry view in which the nano-dollar counter reads as `switchyard_cost_usd_total` in USD."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.registry.collect():
+            if family.name != NANOS_NAME:
+                yield family
+                continue
+            usd = Metric(USD_NAME, "Cost of upstream calls in US dollars", "counter")
+            for sample in family.samples:
+                name = sample.name.replace(NANOS_NAME, USD_NAME)
+                value = sample.value if name.endswith("_created") else float(Decimal(int(sample.value)) / NANO)
+                usd.samples.append(sample._replace(name=name, value=value))
+            yield usd

@@ -9,7 +9,8 @@ from aiohttp import web
 
 from gateway.api.answer import open_stream, stream_error_event, whole
 from gateway.api.errors import ApiError
-from gateway.attempts import Attempts, RequestLog
+from gateway.attempts import AttemptRecord, Attempts, RequestLog
+from gateway.metering.usage import strip_usage_chunk
 from gateway.metrics import Metrics
 from gateway.providers.base import AttemptError, Call, Reply
 from gateway.providers.sse import chat_so_far
@@ -19,7 +20,7 @@ from gateway.routing.table import Deployment
 
 def answer_headers(log: RequestLog, d: Deployment) -> dict[str, str]:
     return {"x-request-id": log.call.request_id, "x-switchyard-provider": d.provider,
-            "x-switchyard-model": d.model, "x-switchyard-attempts": str(len(log.attempts))}
+            "x-switchyard-model": d.model, "x-switchyard-attempts": str(len(log.attempts)), **log.extra_headers}
 
 
 def broken_stream(d: Deployment, err: AttemptError) -> ApiError:
@@ -41,15 +42,26 @@ class Relay:
 
     async def deliver(self, request: web.Request, log: RequestLog, d: Deployment, reply: Reply,
                       fallbacks: Sequence[Deployment], budget: RetryBudget) -> web.StreamResponse:
+        log.answered_by = d
         if reply.rest is None:
+            log.body = reply.body
             return whole(reply.body, answer_headers(log, d))
         resp = await open_stream(request, answer_headers(log, d))
         try:
             await self._stream(resp, log, d, reply, list(fallbacks), budget)
             await resp.write_eof()
         except (ConnectionResetError, ConnectionError):
-            pass  # the client went away; the upstream connection is released below
+            log.outcome = "client_gone"  # the upstream connection was released on the way out
         return resp
+
+    @staticmethod
+    async def _write(resp: web.StreamResponse, log: RequestLog, chunk: bytes) -> None:
+        log.relayed.append(chunk)
+        if log.usage_injected:
+            chunk = strip_usage_chunk(chunk)
+            if not chunk:
+                return
+        await resp.write(chunk)
 
     async def _stream(self, resp: web.StreamResponse, log: RequestLog, d: Deployment, reply: Reply,
                       fallbacks: list[Deployment], budget: RetryBudget) -> None:
@@ -57,37 +69,36 @@ class Relay:
         record = log.attempts[-1] if log.attempts else None
         ttft = record.ttft_s if record else None
         try:
-            log.relayed.append(reply.first)
-            await resp.write(reply.first)
+            await self._write(resp, log, reply.first)
             while True:
                 try:
                     assert reply.rest is not None
                     async for chunk in reply.rest:
-                        log.relayed.append(chunk)
-                        await resp.write(chunk)
+                        await self._write(resp, log, chunk)
                 except AttemptError as err:
                     self.attempts.report(route, d, False, True, err=err)
                     if record is not None:
                         record.outcome, record.error = self.attempts.classify(route, err).reason, err
                     await reply.release()
-                    resumed = await self._resume(log, fallbacks, budget) if route.config.mid_stream == "resume" \
-                        else None
+                    resumed = await self._resume(log, record, fallbacks, budget) \
+                        if route.config.mid_stream == "resume" else None
                     action = "resumed" if resumed else "error_event"
                     self.metrics.mid_stream(route.name, d.provider, action).inc()
                     if resumed is None:
+                        log.outcome = "stream_broken"
                         await resp.write(stream_error_event(broken_stream(d, err)))
                         return
                     d, reply = resumed
+                    log.answered_by = d
                     record, ttft = log.attempts[-1], log.attempts[-1].ttft_s
-                    log.relayed.append(reply.first)
-                    await resp.write(reply.first)
+                    await self._write(resp, log, reply.first)
                     continue
                 self.attempts.report(route, d, True, True, ttft)
                 return
         finally:
             await reply.release()
 
-    async def _resume(self, log: RequestLog, fallbacks: list[Deployment],
+    async def _resume(self, log: RequestLog, broken: AttemptRecord | None, fallbacks: list[Deployment],
                       budget: RetryBudget) -> tuple[Deployment, Reply] | None:
         """Continue on the next deployment with what the client already has as an assistant prefix."""
         if log.call.endpoint != "chat":
@@ -95,11 +106,15 @@ class Relay:
         so_far, had_tools = chat_so_far(log.relayed)
         if had_tools:
             return None  # half a tool call cannot be continued by another model
+        if broken is not None:
+            broken.partial = chat_so_far(log.relayed[log.resumed_at:])[0]
         call = continuation(log.call, so_far)
         while fallbacks:
             d = fallbacks.pop(0)
             try:
-                return d, await self.attempts.with_retries(log, d, call, budget, role="resume")
+                reply = await self.attempts.with_retries(log, d, call, budget, role="resume")
             except AttemptError:
                 continue
+            log.resumed_at = len(log.relayed)
+            return d, reply
         return None

@@ -65,3 +65,8 @@ def body_too_large(limit: int) -> ApiError:
 def overloaded(limit: int, retry_after_s: int) -> ApiError:
     return ApiError(503, f"The gateway is at its limit of {limit} requests in flight; retry in {retry_after_s} s.",
                     "server_error", code="overloaded", headers={"Retry-After": str(retry_after_s)})
+
+
+def budget_exceeded(message: str, retry_after_s: int | None) -> ApiError:
+    headers = {"Retry-After": str(retry_after_s)} if retry_after_s else {}
+    return ApiError(429, message, "insufficient_quota", code="budget_exceeded", headers=headers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 
@@ -10,7 +11,7 @@ from aiohttp import web
 
 from gateway.api.answer import whole
 from gateway.api.errors import (ApiError, body_too_large, error_response, invalid_api_key, model_not_found,
-                                not_admin, overloaded)
+                                budget_exceeded, not_admin, overloaded)
 from gateway.api.validate import check_body, parse_body
 from gateway.auth import Caller
 from gateway.context import CONTEXT, GatewayContext
@@ -63,6 +64,8 @@ async def _proxy(request: web.Request, endpoint: Endpoint) -> web.StreamResponse
 
 
 async def _serve(request: web.Request, ctx: GatewayContext, endpoint: Endpoint, rid: str) -> web.StreamResponse:
+    caller: Caller | None = None
+    route_name = ""
     try:
         caller = authenticate(ctx, request)
         body = parse_body(await read_body(request, ctx.limits.max_body_bytes))
@@ -70,12 +73,36 @@ async def _serve(request: web.Request, ctx: GatewayContext, endpoint: Endpoint, 
         route = ctx.routing.routes.get(body["model"])
         if route is None:
             raise model_not_found(body["model"], ctx.routing.names)
-        now = ctx.dispatcher.clock()
-        timeout = request_timeout(route, request.headers.get(TIMEOUT_HEADER))
-        log = RequestLog(route, Call(endpoint, body, stream, rid), caller, now, now + timeout)
-        return await ctx.dispatcher.dispatch(request, log)
+        route_name = route.name
+        extra: dict[str, str] = {}
+        decision = ctx.meter.admit(caller)
+        if decision.action == "reject":
+            raise budget_exceeded(decision.message, ctx.meter.seconds_until(decision.resets_at))
+        if decision.action == "downgrade" and decision.route_to in ctx.routing.routes:
+            route = ctx.routing.routes[decision.route_to]
+            extra["x-switchyard-budget"] = f"downgraded to route '{route.name}'"
+        elif decision.action == "warn":
+            extra["x-switchyard-budget"] = "warning: " + decision.message
     except ApiError as err:
+        ctx.meter.refused(route_name, caller, err.status)
         return error_response(err, {"x-request-id": rid})
+    now = ctx.dispatcher.clock()
+    timeout = request_timeout(route, request.headers.get(TIMEOUT_HEADER))
+    log = RequestLog(route, Call(endpoint, body, stream, rid), caller, now, now + timeout, extra_headers=extra)
+    status = 499  # until it is known: the client went away, or the request was cancelled
+    try:
+        resp = await ctx.dispatcher.dispatch(request, log)
+        status = resp.status
+        return resp
+    except ApiError as err:
+        status = err.status
+        log.outcome = "error"
+        return error_response(err, {"x-request-id": rid, **extra})
+    except asyncio.CancelledError:
+        log.outcome = "cancelled"
+        raise
+    finally:
+        ctx.meter.finish(log, status, ctx.dispatcher.clock())
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:

@@ -105,6 +105,16 @@ def _check_references(source: str, doc: PolicyDocument, marked: MarkedDocument) 
             ids.add(key.id)
             digests.add(key.sha256.lower())
 
+    names: set[str] = set()
+    for i, budget in enumerate(doc.budgets):
+        if budget.name in names:
+            raise fail(("budgets", i, "name"), f"duplicate budget name '{budget.name}'")
+        names.add(budget.name)
+        if budget.to is not None and budget.to not in doc.routes:
+            raise fail(("budgets", i, "to"), f"unknown route '{budget.to}' (known: {', '.join(sorted(doc.routes))})")
+        if budget.key is not None and doc.auth is not None and budget.key not in {k.id for k in doc.auth.keys}:
+            raise fail(("budgets", i, "key"), f"unknown key id '{budget.key}'")
+
     warnings = []
     for name, provider in doc.providers.items():
         if provider.kind in LITELLM_KINDS and provider.api_key is None:
@@ -126,7 +136,22 @@ def parse_policy(text: str, source: str, env: Mapping[str, str] | None = None) -
     except ValidationError as exc:
         raise _schema_error(source, marked, exc) from None
     warnings = _check_references(source, doc, marked)
+    warnings += _unpriced(source, doc, marked)
     return LoadedPolicy(document=doc, source=source, warnings=tuple(warnings))
+
+
+def _unpriced(source: str, doc: PolicyDocument, marked: MarkedDocument) -> list[str]:
+    """Targets no price is known for: served, but metered at cost 0 until the policy prices them."""
+    from gateway.metering.prices import PriceBook
+
+    out = []
+    for provider, model in PriceBook(doc).unknown():
+        where = next(((r, i) for r, route in doc.routes.items() for i, t in enumerate(route.targets)
+                      if (t.provider, t.model) == (provider, model)), None)
+        line = marked.line_of(("routes", where[0], "targets", where[1])) if where else 1
+        out.append(f"{source}:{line}: no price known for {provider}/{model}: it is served and metered at cost 0 "
+                   f"(set providers.{provider}.models.{model}.input_usd_per_mtok / output_usd_per_mtok)")
+    return out
 
 
 def load_policy(path: str | Path, env: Mapping[str, str] | None = None) -> LoadedPolicy:

@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, model_validator
 
+from gateway.metering.schema import Budget, Metering
+
 Name = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$")]
 PositiveSeconds = Annotated[float, Field(gt=0, le=86_400)]
 UsdPerMtok = Annotated[float, Field(ge=0, le=1_000_000)]
@@ -175,3 +177,5 @@ class PolicyDocument(Closed):
     auth: Auth | None = None
     limits: Limits = Limits()
     breaker: Breaker = Breaker()
+    metering: Metering = Metering()
+    budgets: list[Budget] = []

@@ -9,21 +9,14 @@ from typing import Any
 
 import orjson
 
+from gateway.content import text_of
+
 
 def reply_words(name: str, reply_tokens: int, limit: int | None) -> tuple[list[str], str]:
     """The reply's words (the sim's name, then t1, t2, …) and the finish reason."""
     n = reply_tokens if limit is None else max(0, min(reply_tokens, limit))
     words = ([name] + [f"t{i}" for i in range(1, reply_tokens)])[:n]
     return words, ("length" if n < reply_tokens else "stop")
-
-
-def text_of(content: Any) -> str:
-    """A message's text, whether a string or a list of content parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return ""
 
 
 def prompt_tokens(messages: list[Any], system: Any = None) -> int:

@@ -1,0 +1,180 @@
+"""The meter: after each client request, what it used and cost, for whom, into Prometheus, the
+spend ledger and the budgets.
+
+Runs at the end of the request, after the last byte was written. Usage the upstream reported is
+read at once; when it reported none (a cut stream, a lost hedge leg, a client gone), the tokens are
+counted off the request path and the record follows a moment later, marked `usage_source: counted`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from gateway.attempts import RequestLog
+from gateway.auth import Caller
+from gateway.metering.budgets import BudgetBook, Decision
+from gateway.metering.cost import cost_usd, to_nanos
+from gateway.metering.counting import TokenCounter
+from gateway.metering.ledger import LedgerWriter
+from gateway.metering.prices import PriceBook
+from gateway.metering.record import CallRecord, Usage
+from gateway.metering.usage import usage_from_body, usage_from_stream
+from gateway.metrics import Metrics
+from gateway.providers.sse import chat_so_far
+from gateway.routing.table import Deployment
+
+OPERATION = {"chat": "chat", "completions": "text_completion", "embeddings": "embeddings"}
+NONE = "(none)"
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """Tokens one deployment consumed for a request (None: no deployment answered)."""
+
+    deployment: Deployment | None
+    usage: Usage
+    kind: str            # "request" or "attempt"
+    outcome: str
+    ttft_s: float | None = None
+
+
+class Meter:
+    def __init__(self, prices: PriceBook, budgets: BudgetBook, metrics: Metrics, ledger: LedgerWriter | None,
+                 counter: TokenCounter | None = None, wall: Callable[[], float] = time.time) -> None:
+        self.prices = prices
+        self.budgets = budgets
+        self.metrics = metrics
+        self.ledger = ledger
+        self.counter = counter or TokenCounter()
+        self.wall = wall
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def now_utc(self) -> datetime:
+        return datetime.fromtimestamp(self.wall(), UTC)
+
+    def admit(self, caller: Caller) -> Decision:
+        """What the caller's budgets say before any upstream is called."""
+        decision = self.budgets.decide(caller.team, caller.key_id, self.now_utc())
+        if decision.budget is not None and decision.action != "allow":
+            self.metrics.budget_actions(decision.budget.name, decision.action).inc()
+        return decision
+
+    def seconds_until(self, moment: datetime) -> int:
+        return max(1, math.ceil((moment - self.now_utc()).total_seconds()))
+
+    def refused(self, route: str, caller: Caller | None, status: int) -> None:
+        """A request that ended before reaching any upstream (auth, validation, budget, overload)."""
+        team, app = (caller.team, caller.app) if caller else (NONE, NONE)
+        self.metrics.requests(route or NONE, team, app, str(status)).inc()
+
+    def finish(self, log: RequestLog, status: int, ended: float) -> None:
+        """Meters a request that reached the dispatcher; `ended` is on the same clock as `log.started`."""
+        route, caller = log.route.name, log.caller
+        self.metrics.requests(route, caller.team, caller.app, str(status)).inc()
+        d = log.answered_by
+        latency = ended - log.started
+        if d is not None:
+            self.metrics.duration(OPERATION[log.call.endpoint], d.model, d.provider, route).observe(latency)
+        charges, to_count = self._charges(log)
+        for charge in charges:
+            self._record(log, charge, status, latency)
+        if to_count:
+            task = asyncio.get_running_loop().create_task(self._count_then_record(log, to_count, status, latency))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+    def _charges(self, log: RequestLog) -> tuple[list[Charge], list[Charge]]:
+        """What to charge now (usage reported) and what must be counted first."""
+        ready: list[Charge] = []
+        to_count: list[Charge] = []
+        answering = log.attempts[-1] if log.attempts and log.answered_by is not None else None
+        for record in log.attempts:
+            if record.lost_hedge:
+                to_count.append(Charge(record.deployment, Usage(source="none"), "attempt", "hedge_lost"))
+            elif record.partial is not None and record is not answering:
+                to_count.append(Charge(record.deployment, Usage(source="none"), "attempt", "stream_broken"))
+        if log.answered_by is not None:
+            if log.call.stream:
+                usage = usage_from_stream(log.relayed[log.resumed_at:])
+            else:
+                usage = usage_from_body(log.body)
+            ttft = answering.ttft_s if answering is not None else None
+            charge = Charge(log.answered_by, usage or Usage(source="none"), "request", log.outcome, ttft)
+            (ready if usage is not None else to_count).append(charge)
+        else:
+            ready.append(Charge(None, Usage(source="none"), "request", "error"))
+        return ready, to_count
+
+    async def _count_then_record(self, log: RequestLog, charges: list[Charge], status: int, latency: float) -> None:
+        prompt = await self.counter.count_prompt(log.call.body)
+        for charge in charges:
+            output = 0
+            if charge.kind == "request" and log.call.stream:
+                output = await self.counter.count_text(chat_so_far(log.relayed[log.resumed_at:])[0])
+            elif charge.outcome == "stream_broken":
+                record = next(r for r in log.attempts if r.deployment is charge.deployment and r.partial is not None)
+                output = await self.counter.count_text(record.partial or "")
+            usage = Usage(input_tokens=prompt, output_tokens=output, source="counted")
+            assert charge.deployment is not None
+            self.metrics.counted_usage(charge.deployment.provider, charge.deployment.model).inc()
+            self._record(log, Charge(charge.deployment, usage, charge.kind, charge.outcome, charge.ttft_s),
+                         status, latency)
+
+    def _record(self, log: RequestLog, charge: Charge, status: int, latency: float) -> None:
+        d, usage, caller, route = charge.deployment, charge.usage, log.caller, log.route.name
+        provider, model = (d.provider, d.model) if d is not None else (NONE, NONE)
+        price = self.prices.price(provider, model) if d is not None else None
+        cost = cost_usd(price, usage) if price is not None else Decimal(0)
+        if d is not None and usage.source != "none":
+            labels = (caller.team, caller.app, route, d.provider, d.model)
+            nanos = to_nanos(cost)
+            if nanos:
+                self.metrics.cost_nanos(*labels).inc(nanos)
+            for kind, n in (("input", usage.input_tokens), ("output", usage.output_tokens),
+                            ("cached_input", usage.cached_input_tokens)):
+                if n:
+                    self.metrics.tokens(*labels, kind).inc(n)
+                    self.metrics.token_usage(OPERATION[log.call.endpoint], d.model, d.provider, kind).observe(n)
+            if price is not None and price.source == "unknown":
+                self.metrics.unpriced(d.provider, d.model).inc()
+            if charge.ttft_s is not None and log.call.stream and charge.kind == "request":
+                self.metrics.ttft(route, d.provider, d.model).observe(charge.ttft_s)
+            if cost:
+                self._spend(caller, cost)
+        record = CallRecord(
+            ts=self.wall(), request_id=log.call.request_id, team=caller.team, app=caller.app, key_id=caller.key_id,
+            route=route, provider=provider, model=model, input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens, cached_input_tokens=usage.cached_input_tokens, cost_usd=cost,
+            price_source=price.source if price is not None else "none", usage_source=usage.source,
+            outcome=charge.outcome if status < 400 or charge.kind == "attempt" else f"error_{status}",
+            attempts=len(log.attempts), fallback=self._fallback(log), hedged=log.hedged, stream=log.call.stream,
+            latency_s=latency, ttft_s=charge.ttft_s, kind=charge.kind)  # type: ignore[arg-type]
+        if self.ledger is not None:
+            self.ledger.write(record)
+            self.metrics.ledger_records(charge.kind).inc()
+
+    def _spend(self, caller: Caller, cost: Decimal) -> None:
+        now = self.now_utc()
+        self.budgets.add(caller.team, caller.key_id, cost, now)
+        for budget, remaining in self.budgets.remaining(now):
+            self.metrics.budget_remaining(budget.name).set(float(remaining))
+            self.metrics.budget_spent(budget.name).set(float(budget.limit_usd - remaining))
+
+    @staticmethod
+    def _fallback(log: RequestLog) -> bool:
+        first = log.route.deployments[0] if log.route.deployments else None
+        return log.answered_by is not None and log.answered_by is not first
+
+    async def drain(self) -> None:
+        """Waits for counted records and for the ledger to reach the disk."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        if self.ledger is not None:
+            await self.ledger.flush()
+
