@@ -133,39 +133,48 @@ class Attempts:
         """Tries `d` until it answers, or until a retry would not help, is not allowed, or has no time."""
         route = log.route
         cfg = route.config.retry
+        try:  # the first try is outside tenacity: most requests need nothing more
+            return await self.once(log, d, call, role)
+        except AttemptError as err:
+            if cfg.attempts < 2 or not self._worth_retrying(log, d, err, budget):
+                raise
+            first_error = err
 
         def should_retry(state: RetryCallState) -> bool:
             err = state.outcome.exception() if state.outcome else None
-            if not isinstance(err, AttemptError):
-                return False
-            c = self.classify(route, err)
-            if c.verdict is not Verdict.RETRY_SAME or self.board.healths[d.key].state is State.EJECTED:
-                return False
-            if log.remaining(self.clock()) <= 0:
-                return False
-            if not budget.try_spend(self.clock()):
-                self.metrics.retries_denied(route.name).inc()
-                return False
-            self.metrics.retries(route.name, d.provider, d.model, c.reason).inc()
-            return True
+            return isinstance(err, AttemptError) and self._worth_retrying(log, d, err, budget)
 
         backoff = wait_random_exponential(multiplier=cfg.backoff_s, max=cfg.max_backoff_s)
 
         def wait(state: RetryCallState) -> float:
-            err = state.outcome.exception() if state.outcome else None
+            err = state.outcome.exception() if state.outcome else first_error
             seconds = backoff(state)
             if isinstance(err, AttemptError) and err.retry_after_s:
                 seconds = max(seconds, err.retry_after_s)   # the server said when; never sooner
             return max(0.0, min(seconds, log.remaining(self.clock())))
 
-        tries = 0
-        retrying = AsyncRetrying(stop=stop_after_attempt(cfg.attempts), wait=wait, retry=should_retry,
+        # The first try failed and is worth another: tenacity waits, then tries the rest.
+        await self.sleep(wait(RetryCallState(None, None, (), {})))
+        retrying = AsyncRetrying(stop=stop_after_attempt(cfg.attempts - 1), wait=wait, retry=should_retry,
                                  reraise=True, sleep=self.sleep)
         async for attempt in retrying:
             with attempt:
-                tries += 1
-                return await self.once(log, d, call, role if tries == 1 else "retry")
+                return await self.once(log, d, call, "retry")
         raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    def _worth_retrying(self, log: RequestLog, d: Deployment, err: AttemptError, budget: RetryBudget) -> bool:
+        """A blip, on a deployment still standing, with time left and room in the retry budget."""
+        route = log.route
+        c = self.classify(route, err)
+        if c.verdict is not Verdict.RETRY_SAME or self.board.healths[d.key].state is State.EJECTED:
+            return False
+        if log.remaining(self.clock()) <= 0:
+            return False
+        if not budget.try_spend(self.clock()):
+            self.metrics.retries_denied(route.name).inc()
+            return False
+        self.metrics.retries(route.name, d.provider, d.model, c.reason).inc()
+        return True
 
     def hedge_delay(self, route: RouteTable, d: Deployment) -> float | None:
         hedge = route.config.hedge
@@ -185,6 +194,11 @@ class Attempts:
         """Try `first`; if it has no first token after the hedge delay, start `second` too. The first
         to answer wins, the other is cancelled and logged as a losing leg."""
         delay = self.hedge_delay(log.route, first) if second is not None else None
+        if delay is None:  # no hedge: no task either
+            try:
+                return Leg(first, await self.with_retries(log, first, call, budget, role), None)
+            except AttemptError as err:
+                return Leg(first, None, err)
         one = asyncio.ensure_future(self.with_retries(log, first, call, budget, role))
         if delay is not None:
             await asyncio.wait({one}, timeout=min(delay, max(0.0, log.remaining(self.clock()))))

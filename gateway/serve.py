@@ -26,6 +26,8 @@ def serve(loaded: LoadedPolicy, host: str, port: int, reuse_port: bool = False) 
     app = build_app(loaded)
     if not reuse_port:
         print(f"switchyard: serving {loaded.source} on http://{host}:{port}/v1", flush=True)
+    # A deep accept backlog: under overload a connection should wait to be shed with a 503, not
+    # be dropped into the kernel's SYN retries (seconds).
     web.run_app(app, host=host, port=port, access_log=None, print=None, shutdown_timeout=10,
-                reuse_port=reuse_port or None)
+                reuse_port=reuse_port or None, backlog=4096)
     return 0

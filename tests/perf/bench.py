@@ -1,0 +1,368 @@
+"""The gateway's own overhead, measured side by side with LiteLLM's proxy, on this machine.
+
+    python tests/perf/bench.py [--litellm] [--quick] [--workers-check] [--soak-minutes N] [--write-docs]
+
+A fast fake upstream and the load generator share core 1; each gateway in turn gets core 0 to
+itself (`taskset`). "direct" is the load generator straight to the fake upstream: what a gateway
+adds is its latency minus direct's at the same rate. Prints one table; never asserts a number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import platform
+import socket
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+
+from loadgen import Pool, Result, build_request, closed_loop, open_loop, percentile  # noqa: E402
+from procs import Proc, cpu_seconds, open_fds, status_kb  # noqa: E402
+
+GATEWAY_CORE, LOAD_CORE = "0", "1"
+CHAT = {"model": "chat", "messages": [{"role": "user", "content": "hello there"}]}
+STREAM = {**CHAT, "stream": True}
+SHED_LIMIT = 64   # the bench policy's limits.max_in_flight, so 2x overload is shed, not queued
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Durations:
+    latency_s: float = 15.0
+    saturation_s: float = 10.0
+    overload_s: float = 8.0
+
+    @classmethod
+    def quick(cls) -> Durations:
+        return cls(latency_s=3.0, saturation_s=3.0, overload_s=3.0)
+
+
+@dataclass
+class Measures:
+    name: str
+    start_s: float = float("nan")
+    idle_rss_mb: float = float("nan")
+    peak_rss_mb: float = float("nan")
+    latency: dict[int, tuple[float, float]] = field(default_factory=dict)    # rate → (p50, p99) seconds
+    ttft_p50: float = float("nan")
+    saturation: float = float("nan")
+    cpu_ms: float = float("nan")
+    streams: float = float("nan")
+    stream_cpu_ms: float = float("nan")
+    overload: tuple[float, float, float, float] | None = None   # offered rps, admitted p99, shed share, shed p99
+    errors: int = 0
+
+
+def bench_policy(upstream_port: int) -> str:
+    return f"""version: 1
+providers:
+  upstream:
+    kind: openai
+    base_url: http://127.0.0.1:{upstream_port}/v1
+    api_key: sk-bench-upstream
+    models: {{gpt-4o-mini: {{input_usd_per_mtok: 0.15, output_usd_per_mtok: 0.60}}}}
+routes:
+  chat: {{targets: [{{provider: upstream, model: gpt-4o-mini}}]}}
+limits: {{max_in_flight: {SHED_LIMIT}}}
+"""
+
+
+def litellm_config(upstream_port: int) -> str:
+    return f"""model_list:
+  - model_name: chat
+    litellm_params:
+      model: openai/gpt-4o-mini
+      api_base: http://127.0.0.1:{upstream_port}/v1
+      api_key: sk-bench-upstream
+litellm_settings:
+  telemetry: false
+"""
+
+
+def litellm_venv() -> Path:
+    """LiteLLM's proxy in a virtualenv of its own, outside the repo (made once, then reused)."""
+    venv = Path(os.environ.get("SWITCHYARD_BENCH_CACHE", Path.home() / ".cache" / "switchyard-bench")) / "litellm"
+    if not (venv / "bin" / "litellm").exists():
+        print(f"installing litellm[proxy] into {venv} (once) …", flush=True)
+        os.system(f"{sys.executable} -m venv {venv} && {venv}/bin/pip install -q 'litellm[proxy]' >/dev/null")
+    return venv
+
+
+async def measure(m: Measures, host: str, port: int, pid: int | None, d: Durations, chat_path: str) -> None:
+    chat = build_request(host, port, chat_path, CHAT)
+    stream = build_request(host, port, chat_path, STREAM)
+    pool = Pool(host, port)
+    await closed_loop(pool, chat, 8, 1.0)                       # warm up: connections, caches
+    for rate in (100, 200):
+        results = await open_loop(pool, chat, rate, d.latency_s)
+        ok = [r.latency_s for r in results if r.status == 200]
+        m.errors += len(results) - len(ok)
+        m.latency[rate] = (percentile(ok, 50), percentile(ok, 99))
+    results = await open_loop(pool, stream, 100, d.latency_s)
+    m.ttft_p50 = percentile([r.ttft_s for r in results if r.status == 200 and r.ttft_s is not None], 50)
+    for body, attr in ((chat, "saturation"), (stream, "streams")):
+        cpu = cpu_seconds(pid) if pid else 0.0
+        started = time.perf_counter()
+        results = await closed_loop(pool, body, 64, d.saturation_s)
+        elapsed = time.perf_counter() - started
+        done = sum(1 for r in results if r.status == 200)
+        setattr(m, attr, done / elapsed)
+        if pid:
+            cpu_ms = 1000 * (cpu_seconds(pid) - cpu) / max(1, done)
+            setattr(m, "cpu_ms" if attr == "saturation" else "stream_cpu_ms", cpu_ms)
+    if pid:
+        m.peak_rss_mb = status_kb(pid, "VmHWM") / 1024
+        offered = 2 * m.saturation
+        results = await open_loop(pool, chat, offered, d.overload_s)
+        admitted = [r.latency_s for r in results if r.status == 200]
+        shed = [r.latency_s for r in results if r.status == 503]
+        m.overload = (offered, percentile(admitted, 99), len(shed) / max(1, len(results)), percentile(shed, 99))
+    pool.close()
+
+
+def run_gateway(name: str, proc: Proc, ready_url: str, port: int, d: Durations, chat_path: str) -> Measures:
+    m = Measures(name)
+    proc.start()
+    try:
+        m.start_s = proc.wait_ready(ready_url)
+        time.sleep(1.0)  # let start-up garbage settle before reading idle memory
+        m.idle_rss_mb = status_kb(proc.pid, "VmRSS") / 1024
+        asyncio.run(measure(m, "127.0.0.1", port, proc.pid, d, chat_path))
+    finally:
+        proc.stop()
+    return m
+
+
+def switchyard(policy: Path, port: int, logs: Path, workers: int = 1, cores: str = GATEWAY_CORE) -> Proc:
+    argv = [sys.executable, "-m", "gateway", "serve", "--policy", str(policy), "--port", str(port)]
+    if workers > 1:
+        argv += ["--workers", str(workers)]
+    return Proc("switchyard", argv, cores, env={"PYTHONPATH": str(ROOT)}, log=logs / f"switchyard-{workers}.log")
+
+
+def saturation_only(proc: Proc, port: int, seconds: float) -> float:
+    async def go() -> float:
+        pool = Pool("127.0.0.1", port)
+        request = build_request("127.0.0.1", port, "/v1/chat/completions", CHAT)
+        await closed_loop(pool, request, 8, 1.0)
+        started = time.perf_counter()
+        results = await closed_loop(pool, request, 128, seconds)
+        pool.close()
+        return sum(1 for r in results if r.status == 200) / (time.perf_counter() - started)
+
+    proc.start()
+    try:
+        proc.wait_ready(f"http://127.0.0.1:{port}/readyz")
+        time.sleep(0.5)
+        return asyncio.run(go())
+    finally:
+        proc.stop()
+
+
+def soak(policy_dir: Path, upstream_port: int, logs: Path, minutes: float) -> str:
+    """200 req/s for `minutes`: a flaky first target (failovers), streams, a ledger; RSS and fds before/after."""
+    from gateway.sim import Fault  # noqa: F401  (the sim's control endpoint takes the same fields)
+
+    flaky_port, port = free_port(), free_port()
+    flaky = Proc("flaky", [sys.executable, "-m", "gateway.sim", "--port", str(flaky_port), "--name", "flaky"],
+                 LOAD_CORE, env={"PYTHONPATH": str(ROOT)}, log=logs / "flaky.log").start()
+    policy = policy_dir / "soak.yaml"
+    policy.write_text(f"""version: 1
+providers:
+  flaky: {{kind: openai, base_url: "http://127.0.0.1:{flaky_port}/v1"}}
+  upstream: {{kind: openai, base_url: "http://127.0.0.1:{upstream_port}/v1", models: {{gpt-4o-mini: {{input_usd_per_mtok: 0.15, output_usd_per_mtok: 0.6}}}}}}
+routes:
+  chat: {{targets: [{{provider: flaky, model: m}}, {{provider: upstream, model: gpt-4o-mini}}]}}
+metering: {{ledger: {{path: "{policy_dir / 'soak-ledger.jsonl'}"}}}}
+""")
+    gw = switchyard(policy, port, logs)
+    try:
+        flaky.wait_ready(f"http://127.0.0.1:{flaky_port}/_sim/stats")
+        import urllib.request
+
+        urllib.request.urlopen(urllib.request.Request(  # noqa: S310 (loopback)
+            f"http://127.0.0.1:{flaky_port}/_sim/fault", data=b'{"status": 503, "error_rate": 0.1}', method="POST"))
+        gw.start()
+        gw.wait_ready(f"http://127.0.0.1:{port}/readyz")
+
+        async def load(seconds: float) -> list[Result]:
+            pool = Pool("127.0.0.1", port)
+            chat = build_request("127.0.0.1", port, "/v1/chat/completions", CHAT)
+            stream = build_request("127.0.0.1", port, "/v1/chat/completions", STREAM)
+            a, b = await asyncio.gather(open_loop(pool, chat, 100, seconds), open_loop(pool, stream, 100, seconds))
+            pool.close()
+            return a + b
+
+        asyncio.run(load(30))  # warm: caches, pools, the breaker's first verdicts
+        rss0, fds0 = status_kb(gw.pid, "VmRSS"), open_fds(gw.pid)
+        results = asyncio.run(load(minutes * 60))
+        rss1, fds1 = status_kb(gw.pid, "VmRSS"), open_fds(gw.pid)
+    finally:
+        gw.stop()
+        flaky.stop()
+    failed = sum(1 for r in results if r.status != 200)
+    return (f"soak {minutes:g} min at 200 req/s (half streams, 10 % 503 on the first target, ledger on): "
+            f"{len(results)} requests, {failed} failed; RSS {rss0 / 1024:.1f} → {rss1 / 1024:.1f} MB "
+            f"({100 * (rss1 - rss0) / rss0:+.1f} %), open descriptors {fds0} → {fds1}")
+
+
+def ms(seconds: float) -> str:
+    return "–" if seconds != seconds else f"{1000 * seconds:.2f}"
+
+
+def table(direct: Measures, gateways: list[Measures]) -> str:
+    def added(m: Measures, rate: int, i: int) -> str:
+        if rate not in m.latency:
+            return "–"
+        return ms(m.latency[rate][i] - direct.latency[rate][i])
+
+    rows: list[tuple[str, list[str], str]] = [
+        ("added latency p50 / p99 at 100 rps (ms)",
+         [f"{added(m, 100, 0)} / {added(m, 100, 1)}" for m in gateways], "≤ 1.0 / ≤ 3.0"),
+        ("added latency p50 / p99 at 200 rps (ms)",
+         [f"{added(m, 200, 0)} / {added(m, 200, 1)}" for m in gateways], "–"),
+        ("added time to first token p50 (ms)", [ms(m.ttft_p50 - direct.ttft_p50) for m in gateways], "≤ 1.0"),
+        ("saturation, non-stream (req/s)", [f"{m.saturation:,.0f}" for m in gateways], "≥ 1,500"),
+        ("saturation, 20-chunk streams (streams/s)", [f"{m.streams:,.0f}" for m in gateways], "≥ 500"),
+        ("CPU per request, non-stream / stream (ms)",
+         [f"{m.cpu_ms:.2f} / {m.stream_cpu_ms:.2f}" for m in gateways], "–"),
+        ("start to ready (s)", [f"{m.start_s:.2f}" for m in gateways], "≤ 1.0"),
+        ("idle / peak RSS (MB)", [f"{m.idle_rss_mb:.0f} / {m.peak_rss_mb:.0f}" for m in gateways], "≤ 80 idle"),
+        ("2x overload: offered req/s", [f"{m.overload[0]:,.0f}" if m.overload else "–" for m in gateways], "–"),
+        ("2x overload: admitted p99 (ms)", [ms(m.overload[1]) if m.overload else "–" for m in gateways],
+         "≤ unloaded p99 + 50"),
+        ("2x overload: shed (503) share, p99 of a 503 (ms)",
+         [f"{100 * m.overload[2]:.0f} % , {ms(m.overload[3])}" if m.overload else "–" for m in gateways],
+         "the rest 503 at once"),
+        ("non-200 answers below saturation", [str(m.errors) for m in gateways], "0"),
+    ]
+    return render([["measure", *(m.name for m in gateways), "goal"]] + [[label, *values, goal]
+                                                                      for label, values, goal in rows])
+
+
+def render(rows: list[list[str]]) -> str:
+    """A Markdown table, columns padded to their widest cell."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows]
+    lines.insert(1, "| " + " | ".join("-" * w for w in widths) + " |")
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    versions = ", ".join(f"{p} {version(p)}" for p in ("aiohttp", "uvloop", "orjson", "litellm")
+                         if _installed(p))
+    return (f"{cpu}; {os.cpu_count()} cores; {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)}"
+            f" GiB; Linux {platform.release()}; Python {platform.python_version()}; {versions}")
+
+
+def _installed(name: str) -> bool:
+    with contextlib.suppress(Exception):
+        version(name)
+        return True
+    return False
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--litellm", action="store_true", help="measure LiteLLM's proxy too (installs it once)")
+    p.add_argument("--quick", action="store_true", help="short runs, to try the bench out")
+    p.add_argument("--workers-check", action="store_true", help="saturation of --workers 2 against 1")
+    p.add_argument("--soak-minutes", type=float, default=0.0, help="a soak run of this length (documented: 10)")
+    p.add_argument("--write-docs", action="store_true", help="write the table into docs/performance.md")
+    args = p.parse_args()
+    d = Durations.quick() if args.quick else Durations()
+    os.sched_setaffinity(0, {int(LOAD_CORE)})
+    work = Path(tempfile.mkdtemp(prefix="switchyard-bench-"))
+    upstream_port = free_port()
+    upstream = Proc("fake upstream", [sys.executable, str(HERE / "fake_upstream.py"), "--port", str(upstream_port)],
+                    LOAD_CORE, log=work / "upstream.log")
+    notes: list[str] = []
+    try:
+        upstream.start()
+        time.sleep(0.3)
+        direct = Measures("direct")
+        asyncio.run(measure(direct, "127.0.0.1", upstream_port, None, d, "/v1/chat/completions"))
+        policy = work / "bench.yaml"
+        policy.write_text(bench_policy(upstream_port))
+        port = free_port()
+        gateways = [run_gateway("Switchyard", switchyard(policy, port, work), f"http://127.0.0.1:{port}/readyz",
+                                port, d, "/v1/chat/completions")]
+        if args.litellm:
+            venv = litellm_venv()
+            config = work / "litellm.yaml"
+            config.write_text(litellm_config(upstream_port))
+            lport = free_port()
+            proc = Proc("litellm", [str(venv / "bin" / "litellm"), "--config", str(config), "--port", str(lport),
+                                    "--num_workers", "1"], GATEWAY_CORE,
+                        env={"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False",
+                             "LITELLM_LOG": "ERROR"}, log=work / "litellm.log")
+            gateways.append(run_gateway(f"LiteLLM {_venv_version(venv)}", proc,
+                                        f"http://127.0.0.1:{lport}/health/readiness", lport, d,
+                                        "/v1/chat/completions"))
+        if args.workers_check:
+            os.sched_setaffinity(0, {0, 1})
+            one = saturation_only(switchyard(policy, free_port() or port, work, 1, "0,1"), port, d.saturation_s)
+            port2 = free_port()
+            two = saturation_only(switchyard(policy, port2, work, 2, "0,1"), port2, d.saturation_s)
+            notes.append(f"--workers 2 on both cores: {two:,.0f} req/s against {one:,.0f} with one worker "
+                         f"({two / one:.2f}x); the load generator and the fake upstream share those cores")
+        if args.soak_minutes:
+            notes.append(soak(work, upstream_port, work, args.soak_minutes))
+    finally:
+        upstream.stop()
+    report = table(direct, gateways)
+    facts = machine()
+    print(f"\n{facts}\n\n{report}\n")
+    print(f"direct (load generator → fake upstream): p50/p99 at 100 rps {ms(direct.latency[100][0])}/"
+          f"{ms(direct.latency[100][1])} ms; closed-loop ceiling {direct.saturation:,.0f} req/s, "
+          f"{direct.streams:,.0f} streams/s")
+    for note in notes:
+        print(note)
+    if args.write_docs:
+        write_docs(report, facts, direct, notes, " ".join(sys.argv[1:]))
+    return 0
+
+
+def _venv_version(venv: Path) -> str:
+    found = list((venv / "lib").glob("python*/site-packages/litellm-*.dist-info"))
+    return found[0].name.split("-")[1] if found else ""
+
+
+def write_docs(report: str, facts: str, direct: Measures, notes: list[str], flags: str) -> None:
+    path = ROOT / "docs" / "performance.md"
+    text = path.read_text() if path.exists() else ""
+    marker_start, marker_end = "<!-- bench:start -->", "<!-- bench:end -->"
+    block = (f"{marker_start}\nMeasured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with "
+             f"`python tests/perf/bench.py {flags}`.\n\nMachine: {facts}\n\n{report}\n\n"
+             f"Direct (the load generator straight to the fake upstream): p50/p99 at 100 rps "
+             f"{ms(direct.latency[100][0])}/{ms(direct.latency[100][1])} ms; its closed-loop ceiling "
+             f"{direct.saturation:,.0f} req/s and {direct.streams:,.0f} streams/s.\n\n"
+             + "".join(f"- {n}\n" for n in notes) + f"{marker_end}")
+    if marker_start in text:
+        text = text[:text.index(marker_start)] + block + text[text.index(marker_end) + len(marker_end):]
+    else:
+        text = text + ("\n" if text else "") + block + "\n"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
