@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import re
 
@@ -22,12 +23,18 @@ from gateway.providers.base import Call, Endpoint
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+# Fresh ids: a random prefix per process and a counter; unique across workers and restarts,
+# without a system call per request.
+_ID_PREFIX = os.urandom(6).hex()
+_ids = itertools.count(1)
+
+
 def request_id(request: web.Request) -> str:
     """The client's own X-Request-Id when it is a sane token, else a fresh one."""
     given = request.headers.get("X-Request-Id")
     if given and _CLIENT_REQUEST_ID.match(given):
         return given
-    return os.urandom(12).hex()
+    return f"{_ID_PREFIX}{next(_ids):012x}"
 
 
 def authenticate(ctx: GatewayContext, request: web.Request) -> Caller:

@@ -29,6 +29,7 @@ from gateway.metrics import Metrics
 from gateway.providers.sse import chat_so_far
 from gateway.routing.table import Deployment
 
+ALLOW = Decision("allow", None, Decimal(0), Decimal(0), datetime.min.replace(tzinfo=UTC), None, "")
 OPERATION = {"chat": "chat", "completions": "text_completion", "embeddings": "embeddings"}
 NONE = "(none)"
 
@@ -60,6 +61,8 @@ class Meter:
 
     def admit(self, caller: Caller) -> Decision:
         """What the caller's budgets say before any upstream is called."""
+        if not self.budgets.budgets:
+            return ALLOW
         decision = self.budgets.decide(caller.team, caller.key_id, self.now_utc())
         if decision.budget is not None and decision.action != "allow":
             self.metrics.budget_actions(decision.budget.name, decision.action).inc()
@@ -160,6 +163,8 @@ class Meter:
             self.metrics.ledger_records(charge.kind).inc()
 
     def _spend(self, caller: Caller, cost: Decimal) -> None:
+        if not self.budgets.budgets:
+            return
         now = self.now_utc()
         self.budgets.add(caller.team, caller.key_id, cost, now)
         for budget, remaining in self.budgets.remaining(now):

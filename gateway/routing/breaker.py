@@ -144,12 +144,16 @@ def eject(h: Health, now: float, cfg: Breaker, reason: str, at_least: float | No
 def _with_sample(h: Health, o: Outcome, cfg: Breaker, first_probe: bool = False) -> Health:
     window = h.window.add(o.ok, o.at, cfg.window_s)
     consecutive = 0 if o.ok else h.consecutive_failures + 1
-    h = replace(h, window=window, consecutive_failures=consecutive)
+    ttft, latency = h.ttft, h.latency
     if o.ok and o.ttft_s is not None:
         speed = h.speed_of(o.stream)
         speed = speed.restart(o.ttft_s) if first_probe else speed.add(o.ttft_s, cfg.slow_ttft_factor)
-        h = replace(h, ttft=speed) if o.stream else replace(h, latency=speed)
-    return h
+        if o.stream:
+            ttft = speed
+        else:
+            latency = speed
+    # One new Health per outcome, not one per changed field: this runs on every request.
+    return replace(h, window=window, consecutive_failures=consecutive, ttft=ttft, latency=latency)
 
 
 def _judge(h: Health, o: Outcome, cfg: Breaker) -> Health:
