@@ -95,9 +95,11 @@ class Upstream(asyncio.Protocol):
         return WHOLE
 
 
-async def serve(port: int) -> None:
+async def serve(port: int, listening: asyncio.Event | None = None) -> None:
     loop = asyncio.get_running_loop()
     server = await loop.create_server(Upstream, "127.0.0.1", port, reuse_address=True, backlog=1024)
+    if listening is not None:
+        listening.set()
     async with server:
         await server.serve_forever()
 
