@@ -1,46 +1,64 @@
 """Budgets: spend per team or key per UTC day or month, and the decision taken before a request.
 
 A budget acts before the spend: once its period's spend reaches the limit, its action applies to
-every further request (overshoot is limited to requests already in flight). Pure arithmetic; the
-current time is always passed in.
+every further request (the overshoot is limited to requests already in flight when it was reached).
+Pure arithmetic on Decimal; the current time is always passed in, as an aware datetime.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any, Literal
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal, NamedTuple
 
+from gateway.metering.record import CallRecord, parse_ts
 from gateway.metering.schema import Budget
 
 Action = Literal["allow", "warn", "downgrade", "reject"]
-_SEVERITY = {"allow": 0, "warn": 1, "downgrade": 2, "reject": 3}
+Period = Literal["day", "month"]
+# When several budgets of a caller speak, the severest wins.
+_SEVERITY: Mapping[str, int] = {"allow": 0, "warn": 1, "downgrade": 2, "reject": 3}
 ZERO = Decimal(0)
+HUNDRED = Decimal(100)
 
 
-def period_start(period: str, now: datetime) -> datetime:
-    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+def _utc(now: datetime) -> datetime:
+    if now.tzinfo is None:
+        # A naive time would silently be read as the machine's local time: periods would shift.
+        raise ValueError("budgets need an aware datetime (UTC), not a naive one")
+    return now.astimezone(UTC)
+
+
+def period_start(period: Period | str, now_utc: datetime) -> datetime:
+    """A day starts at 00:00 UTC, a month at 00:00 UTC on the 1st."""
+    day = _utc(now_utc).replace(hour=0, minute=0, second=0, microsecond=0)
     return day if period == "day" else day.replace(day=1)
 
 
-def period_end(period: str, now: datetime) -> datetime:
-    start = period_start(period, now)
+def period_end(period: Period | str, now_utc: datetime) -> datetime:
+    """When the period containing `now_utc` ends, i.e. when its budget resets."""
+    start = period_start(period, now_utc)
     if period == "day":
-        return datetime.fromordinal(start.toordinal() + 1).replace(tzinfo=UTC)
+        return start + timedelta(days=1)
     return start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
 
 
 @dataclass(frozen=True)
 class Decision:
     action: Action
-    budget: Budget | None
+    budget: Budget | None          # the budget that decided; None for "allow"
     spent: Decimal
     limit: Decimal
     resets_at: datetime
-    route_to: str | None
-    message: str
+    route_to: str | None           # with "downgrade": the route to serve the request instead
+    message: str                   # for the client (reject), the warning header or the log
+
+
+class Loaded(NamedTuple):
+    counted: int                   # ledger lines that fell in a current period of some budget
+    skipped: int                   # lines that could not be read (no time, team, key or cost)
 
 
 def _owner(b: Budget) -> str:
@@ -48,58 +66,102 @@ def _owner(b: Budget) -> str:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _usd(amount: Decimal) -> str:
+    return f"{amount:.2f} USD"
+
+
+def _judge(b: Budget, spent: Decimal, now: datetime) -> Decision | None:
+    """What one budget says at this spend; None when it says nothing."""
+    resets = period_end(b.period, now)
+    where = f"Budget '{b.name}' ({_owner(b)}, {_usd(b.limit_usd)} per {b.period})"
+    if spent >= b.limit_usd:
+        return Decision(b.action, b, spent, b.limit_usd, resets, b.to if b.action == "downgrade" else None,
+                        f"{where} is used up: {_usd(spent)} spent; it resets at {_iso(resets)}.")
+    if spent >= b.limit_usd * Decimal(str(b.warn_at_percent)) / HUNDRED:
+        return Decision("warn", b, spent, b.limit_usd, resets, None,
+                        f"{where} is {HUNDRED * spent / b.limit_usd:.0f}% used: {_usd(spent)} spent; "
+                        f"it resets at {_iso(resets)}.")
+    return None
 
 
 class BudgetBook:
+    """The current period's spend of every budget, and the decisions it implies.
+
+    Only the current period is kept: a period that ended decides nothing and is dropped.
+    """
+
     def __init__(self, budgets: Iterable[Budget]) -> None:
         self.budgets = tuple(budgets)
+        # Keyed by the budget's name (names are unique in a policy) and its period's start.
         self._spent: dict[tuple[str, datetime], Decimal] = {}
 
     def applicable(self, team: str, key_id: str) -> list[Budget]:
+        """The budgets of the caller's team and of its key, in policy order."""
         return [b for b in self.budgets if b.team == team or (b.key is not None and b.key == key_id)]
 
-    def spent(self, budget: Budget, now: datetime) -> Decimal:
-        return self._spent.get((budget.name, period_start(budget.period, now)), ZERO)
+    def spent(self, budget: Budget, now_utc: datetime) -> Decimal:
+        return self._spent.get((budget.name, period_start(budget.period, now_utc)), ZERO)
 
-    def decide(self, team: str, key_id: str, now: datetime) -> Decision:
+    def decide(self, team: str, key_id: str, now_utc: datetime) -> Decision:
+        """What to do with the caller's next request: reject beats downgrade beats warn beats allow."""
         best: Decision | None = None
         for b in self.applicable(team, key_id):
-            spent, limit = self.spent(b, now), b.limit_usd
-            resets = period_end(b.period, now)
-            where = f"Budget '{b.name}' ({_owner(b)}, {limit:.2f} USD per {b.period})"
-            if spent >= limit:
-                action: Action = b.action
-                message = f"{where} is used up: {spent:.2f} USD spent; it resets at {_iso(resets)}."
-            elif spent >= limit * Decimal(str(b.warn_at_percent)) / 100:
-                action = "warn"
-                message = f"{where} is {100 * spent / limit:.0f}% used; it resets at {_iso(resets)}."
-            else:
-                continue
-            decision = Decision(action, b, spent, limit, resets, b.to if action == "downgrade" else None, message)
-            if best is None or _SEVERITY[action] > _SEVERITY[best.action]:
+            decision = _judge(b, self.spent(b, now_utc), now_utc)
+            if decision is not None and (best is None or _SEVERITY[decision.action] > _SEVERITY[best.action]):
                 best = decision
-        return best or Decision("allow", None, ZERO, ZERO, now, None, "")
+        return best or Decision("allow", None, ZERO, ZERO, _utc(now_utc), None, "")
 
-    def add(self, team: str, key_id: str, cost: Decimal, now: datetime) -> None:
+    def add(self, team: str, key_id: str, cost: Decimal, now_utc: datetime) -> None:
+        """Charges `cost` to the current period of every budget of the caller."""
         for b in self.applicable(team, key_id):
-            start = period_start(b.period, now)
-            key = (b.name, start)
+            key = (b.name, period_start(b.period, now_utc))
             self._spent[key] = self._spent.get(key, ZERO) + cost
-        # Periods that ended are dropped: only the current one decides anything.
-        current = {(b.name, period_start(b.period, now)) for b in self.budgets}
-        for stale in [k for k in self._spent if k not in current]:
-            del self._spent[stale]
+        self._drop_ended(now_utc)
 
-    def remaining(self, now: datetime) -> list[tuple[Budget, Decimal]]:
-        return [(b, max(ZERO, b.limit_usd - self.spent(b, now))) for b in self.budgets]
+    def remaining(self, now_utc: datetime) -> list[tuple[Budget, Decimal]]:
+        """What is left of every budget this period (never below 0), for gauges."""
+        return [(b, max(ZERO, b.limit_usd - self.spent(b, now_utc))) for b in self.budgets]
 
-    def load(self, lines: Iterable[Mapping[str, Any]], now: datetime | None = None) -> None:
-        """Rebuilds the current periods' spend from ledger lines, at start-up."""
-        now = now or datetime.now(UTC)
-        for line in lines:
-            ts = datetime.fromisoformat(str(line["ts"]).replace("Z", "+00:00"))
-            for b in self.applicable(str(line["team"]), str(line["key_id"])):
-                if period_start(b.period, ts) == period_start(b.period, now):
-                    key = (b.name, period_start(b.period, now))
-                    self._spent[key] = self._spent.get(key, ZERO) + Decimal(str(line["cost_usd"]))
+    def load(self, records: Iterable[CallRecord | Mapping[str, Any]], now_utc: datetime) -> Loaded:
+        """Rebuilds the current periods' spend from the ledger (records or parsed lines), at start-up.
+
+        Charged attempts count: their tokens were paid for. Unreadable lines are skipped, and counted.
+        """
+        counted = skipped = 0
+        for record in records:
+            fields = _spend_fields(record)
+            if fields is None:
+                skipped += 1
+                continue
+            ts, team, key_id, cost = fields
+            when = datetime.fromtimestamp(ts, UTC)
+            hit = False
+            for b in self.applicable(team, key_id):
+                start = period_start(b.period, now_utc)
+                if period_start(b.period, when) == start:
+                    self._spent[(b.name, start)] = self._spent.get((b.name, start), ZERO) + cost
+                    hit = True
+            counted += hit
+        self._drop_ended(now_utc)
+        return Loaded(counted, skipped)
+
+    def _drop_ended(self, now_utc: datetime) -> None:
+        current = {(b.name, period_start(b.period, now_utc)) for b in self.budgets}
+        for ended in [k for k in self._spent if k not in current]:
+            del self._spent[ended]
+
+
+def _spend_fields(record: CallRecord | Mapping[str, Any]) -> tuple[float, str, str, Decimal] | None:
+    """(ts, team, key id, cost) of a ledger record or line; None when the line lacks them."""
+    if isinstance(record, CallRecord):
+        return record.ts, record.team, record.key_id, record.cost_usd
+    try:
+        cost = Decimal(str(record["cost_usd"]))
+        if not cost.is_finite():
+            return None
+        return parse_ts(record["ts"]), str(record["team"]), str(record["key_id"]), cost
+    except (KeyError, TypeError, ValueError, InvalidOperation, OverflowError):
+        return None

@@ -13,6 +13,7 @@ MILLION = Decimal(1_000_000)
 
 def cost_usd(price: Price, usage: Usage) -> Decimal:
     """Uncached input, cached input and output, each at its own price per million tokens."""
+    # Cached tokens are a part of the input; a report claiming more cached than input is capped.
     cached = min(usage.cached_input_tokens, usage.input_tokens)
     raw = ((usage.input_tokens - cached) * price.input_per_mtok + cached * price.cached_input_per_mtok
            + usage.output_tokens * price.output_per_mtok) / MILLION
@@ -20,4 +21,5 @@ def cost_usd(price: Price, usage: Usage) -> Decimal:
 
 
 def to_nanos(usd: Decimal) -> int:
+    """Whole nano-dollars, for a Prometheus counter: integers add up exactly where floats drift."""
     return int((usd / NANO_USD).to_integral_value(rounding=ROUND_HALF_EVEN))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 
@@ -22,7 +23,7 @@ class Usage:
 class CallRecord:
     """One ledger line: a client request, or a failed attempt / losing hedge leg that consumed tokens."""
 
-    ts: float
+    ts: float                  # wall-clock seconds since the epoch; written as ISO-8601 UTC
     request_id: str
     team: str
     app: str
@@ -36,7 +37,7 @@ class CallRecord:
     cost_usd: Decimal
     price_source: str
     usage_source: str
-    outcome: str
+    outcome: str               # "ok", "error", "cancelled", "client_gone", "hedge_lost", "failed_attempt", …
     attempts: int
     fallback: bool
     hedged: bool
@@ -46,9 +47,36 @@ class CallRecord:
     kind: Literal["request", "attempt"] = "request"
 
     def to_json(self) -> bytes:
-        data = asdict(self)
-        data["ts"] = datetime.fromtimestamp(self.ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        data["cost_usd"] = format(self.cost_usd, "f")   # a string: exact, never a float
+        """One JSON object; the cost is a decimal string (exact, never a float), the time ISO-8601 UTC."""
+        data: dict[str, Any] = {name: getattr(self, name) for name in _FIELDS}
+        data["ts"] = iso_utc(self.ts)
+        data["cost_usd"] = format(self.cost_usd, "f")
         data["latency_s"] = round(self.latency_s, 6)
         data["ttft_s"] = None if self.ttft_s is None else round(self.ttft_s, 6)
         return orjson.dumps(data)
+
+    @classmethod
+    def from_json(cls, line: Mapping[str, Any]) -> CallRecord:
+        """The record a parsed ledger line describes (times are kept to the millisecond written)."""
+        values = {name: line[name] for name in _FIELDS if name in line}
+        values["ts"] = parse_ts(line["ts"])
+        values["cost_usd"] = Decimal(str(line["cost_usd"]))
+        return cls(**values)
+
+
+_FIELDS = tuple(f.name for f in fields(CallRecord))
+
+
+def iso_utc(ts: float) -> str:
+    """`2026-11-23T12:00:00.000Z`: sortable as text, so a day is its first ten characters."""
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_ts(value: Any) -> float:
+    """Seconds since the epoch from a ledger `ts`: an ISO-8601 string (ours) or a number."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if moment.tzinfo is None:   # a ledger time without a zone is UTC: that is what we write
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
