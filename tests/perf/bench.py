@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 
-from loadgen import Pool, Result, build_request, closed_loop, open_loop, percentile  # noqa: E402
+from loadgen import BENCH_KEY, Pool, Result, build_request, closed_loop, open_loop, percentile  # noqa: E402
 from procs import Proc, cpu_seconds, open_fds, status_kb  # noqa: E402
 
 GATEWAY_CORE, LOAD_CORE = "0", "1"
@@ -313,7 +313,7 @@ def main() -> int:
             proc = Proc("litellm", [str(venv / "bin" / "litellm"), "--config", str(config), "--port", str(lport),
                                     "--num_workers", "1"], GATEWAY_CORE,
                         env={"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False",
-                             "LITELLM_LOG": "ERROR"}, log=work / "litellm.log")
+                             "LITELLM_LOG": "ERROR", "LITELLM_MASTER_KEY": BENCH_KEY}, log=work / "litellm.log")
             gateways.append(run_gateway(f"LiteLLM {_venv_version(venv)}", proc,
                                         f"http://127.0.0.1:{lport}/health/readiness", lport, d,
                                         "/v1/chat/completions"))

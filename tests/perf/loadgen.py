@@ -21,10 +21,14 @@ class Result:
     ttft_s: float | None
 
 
+# The key every request carries; LiteLLM's proxy is started with it as its master key.
+BENCH_KEY = "sk-bench-5f0c2a9e8d7b4c61a3e2f9d8c7b6a5e4"
+
+
 def build_request(host: str, port: int, path: str, body: dict[str, object]) -> bytes:
     data = orjson.dumps(body)
     return (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-            f"Authorization: Bearer sk-bench\r\nContent-Length: {len(data)}\r\n\r\n").encode() + data
+            f"Authorization: Bearer {BENCH_KEY}\r\nContent-Length: {len(data)}\r\n\r\n").encode() + data
 
 
 class _Conn(asyncio.Protocol):
