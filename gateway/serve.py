@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
+import sys
 
 from aiohttp import web
 
 from gateway.app import build_app
+from gateway.listener import DrainingSite, listening_socket
 from gateway.policy.load import LoadedPolicy
 
 log = logging.getLogger("switchyard")
+
+# A deep accept backlog: under overload a connection should wait to be shed with a 503, not be
+# dropped into the kernel's SYN retries (seconds).
+BACKLOG = 4096
+SHUTDOWN_TIMEOUT_S = 10.0
 
 
 def event_loop_policy() -> None:
@@ -21,13 +30,39 @@ def event_loop_policy() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
+async def _run(app: web.Application, sock: socket.socket) -> None:
+    # SIGINT / SIGTERM raise GracefulExit out of the loop (handle_signals); the finally then drains.
+    runner = web.AppRunner(app, access_log=None, handle_signals=True, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+    await runner.setup()
+    try:
+        await DrainingSite(runner, sock).start()
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
 def serve(loaded: LoadedPolicy, host: str, port: int, reuse_port: bool = False) -> int:
+    try:  # before anything starts: a port in use is a one-line error, not a traceback
+        sock = listening_socket(host, port, BACKLOG, reuse_port)
+    except OSError as exc:
+        print(f"switchyard: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     event_loop_policy()
     app = build_app(loaded)
     if not reuse_port:
         print(f"switchyard: serving {loaded.source} on http://{host}:{port}/v1", flush=True)
-    # A deep accept backlog: under overload a connection should wait to be shed with a 503, not
-    # be dropped into the kernel's SYN retries (seconds).
-    web.run_app(app, host=host, port=port, access_log=None, print=None, shutdown_timeout=10,
-                reuse_port=reuse_port or None, backlog=4096)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    main = loop.create_task(_run(app, sock))
+    try:
+        loop.run_until_complete(main)
+    except (web.GracefulExit, KeyboardInterrupt):
+        pass
+    finally:
+        if not main.done():
+            main.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                loop.run_until_complete(main)
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
     return 0

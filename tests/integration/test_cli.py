@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from gateway.listener import listening_socket
 from tests.conftest import write_policy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +37,17 @@ def test_serve_refuses_a_public_address_without_auth(tmp_path: Path) -> None:
     result = switchyard("serve", "--host", "0.0.0.0", "--port", "1")
     assert result.returncode == 2
     assert "loopback only" in result.stderr
+
+
+def test_serve_names_a_port_in_use_in_one_line() -> None:
+    taken = listening_socket("127.0.0.1", 0, backlog=8)
+    try:
+        result = switchyard("serve", "--port", str(taken.getsockname()[1]), timeout=60)
+    finally:
+        taken.close()
+    assert result.returncode == 2
+    assert "cannot listen on 127.0.0.1:" in result.stderr and "in use" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_demo_runs_end_to_end_and_shows_the_failover() -> None:

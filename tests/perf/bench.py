@@ -95,12 +95,16 @@ litellm_settings:
 """
 
 
+# The release the published comparison was measured against; SWITCHYARD_BENCH_LITELLM picks another.
+LITELLM_VERSION = os.environ.get("SWITCHYARD_BENCH_LITELLM", "1.106.2")
+
+
 def litellm_venv() -> Path:
     """LiteLLM's proxy in a virtualenv of its own, outside the repo (made once, then reused)."""
     venv = Path(os.environ.get("SWITCHYARD_BENCH_CACHE", Path.home() / ".cache" / "switchyard-bench")) / "litellm"
     if not (venv / "bin" / "litellm").exists():
         print(f"installing litellm[proxy] into {venv} (once) …", flush=True)
-        os.system(f"{sys.executable} -m venv {venv} && {venv}/bin/pip install -q 'litellm[proxy]' >/dev/null")
+        os.system(f"{sys.executable} -m venv {venv} && {venv}/bin/pip install -q 'litellm[proxy]=={LITELLM_VERSION}' >/dev/null")
     return venv
 
 
