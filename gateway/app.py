@@ -13,6 +13,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from gateway.admission import Admission
 from gateway.api import handlers
 from gateway.api.errors import ApiError, body_too_large, error_response
 from gateway.auth import Authenticator
@@ -82,8 +83,12 @@ async def _start_sims(doc: PolicyDocument) -> tuple[dict[str, object], dict[str,
 
 def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
               rng: random.Random | None = None, metrics: Metrics | None = None,
-              wall: Callable[[], float] = time.time) -> web.Application:
-    """The gateway for one policy. `clock` and `rng` are injectable so behaviour can be replayed."""
+              wall: Callable[[], float] = time.time, watch_loop_lag: bool = True) -> web.Application:
+    """The gateway for one policy. `clock` and `rng` are injectable so behaviour can be replayed.
+
+    `watch_loop_lag` off leaves admission to `max_in_flight` alone: an embedded gateway's loop shares
+    the interpreter with its host, so how late it runs says more about the host than the gateway.
+    """
     doc = loaded.document
     app = web.Application(middlewares=[openai_errors], client_max_size=doc.limits.max_body_bytes,
                           handler_args={"access_log": None})
@@ -110,7 +115,8 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
             budgets.load(read_ledger(ledger_files(Path(doc.metering.ledger.path or ""))), datetime.fromtimestamp(wall(), UTC))
         meter = Meter(PriceBook(doc), budgets, m, ledger, wall=wall)
         ctx = GatewayContext(policy=loaded, routing=routing, auth=Authenticator(doc.auth), limits=doc.limits,
-                             metrics=m, board=board, dispatcher=dispatcher, meter=meter, sims=sims)
+                             metrics=m, board=board, dispatcher=dispatcher, meter=meter, sims=sims,
+                             admission=Admission(doc.limits.max_in_flight, doc.limits.max_loop_lag_ms))
         app[CONTEXT] = ctx
         prober = Prober(routing, board, attempts, doc.breaker, clock) if doc.breaker.synthetic_probe_s > 0 else None
         try:
@@ -120,10 +126,13 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
                 prober.start()
             if ledger is not None:
                 await ledger.start()
+            if watch_loop_lag:
+                ctx.admission.start()
             ctx.ready = True
             yield
         finally:
             ctx.ready = False
+            ctx.admission.stop()
             if prober is not None:
                 await prober.stop()
             await meter.drain()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Final
 from aiohttp import web
 
 from gateway.auth import Authenticator
+from gateway.admission import Admission
 from gateway.metrics import Metrics
 from gateway.policy.load import LoadedPolicy
 from gateway.policy.schema import Limits
@@ -30,7 +31,7 @@ class GatewayContext:
     dispatcher: Dispatcher
     meter: Meter
     ready: bool = False
-    in_flight: int = 0
+    admission: Admission = field(default_factory=lambda: Admission(1_000_000, 0))
     sims: dict[str, object] = field(default_factory=dict)   # provider name → running SimServer
 
 

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from gateway.app import build_app
+from gateway.listener import DrainingSite, listening_socket
 from gateway.context import CONTEXT, GatewayContext
 from gateway.policy.load import LoadedPolicy
 
@@ -35,14 +36,12 @@ class EmbeddedGateway:
         return self
 
     async def _start(self) -> None:
-        self.app = build_app(self.policy)
+        self.app = build_app(self.policy, watch_loop_lag=False)
         self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        server = site._server  # the bound socket tells the port when 0 was asked for
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        sock = listening_socket(self.host, self.port, backlog=1024)
+        self.port = sock.getsockname()[1]  # the bound socket tells the port when 0 was asked for
+        await DrainingSite(self._runner, sock).start()
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
         """Run a coroutine on the gateway's loop and wait for its result."""

@@ -70,7 +70,7 @@ class Metrics:
             "switchyard_deployment_state", "1 for the deployment's current state, else 0",
             ["provider", "model", "state"], registry=r, multiprocess_mode="max"))
         self.shed = _Bound(Counter(
-            "switchyard_shed_requests", "Requests refused at once because the gateway was at its in-flight limit",
+            "switchyard_shed_requests", "Requests refused at once: in-flight limit reached (max_in_flight) or event loop saturated (loop_lag)",
             ["reason"], registry=r))
         self.in_flight = Gauge("switchyard_in_flight_requests", "Client requests being served", registry=r,
                                multiprocess_mode="livesum")

@@ -62,8 +62,8 @@ def body_too_large(limit: int) -> ApiError:
                     "invalid_request_error", code="request_too_large")
 
 
-def overloaded(limit: int, retry_after_s: int) -> ApiError:
-    return ApiError(503, f"The gateway is at its limit of {limit} requests in flight; retry in {retry_after_s} s.",
+def overloaded(why: str, retry_after_s: int) -> ApiError:
+    return ApiError(503, f"The gateway is {why}; retry in {retry_after_s} s.",
                     "server_error", code="overloaded", headers={"Retry-After": str(retry_after_s)})
 
 

@@ -56,18 +56,29 @@ async def read_body(request: web.Request, limit: int) -> bytes:
 async def _proxy(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
     ctx = request.app[CONTEXT]
     rid = request_id(request)
-    limits = ctx.limits
-    if ctx.in_flight >= limits.max_in_flight:
+    admission = ctx.admission
+    if admission.in_flight >= admission.cap:
         # Shed before reading the body: a gateway past its limit must answer at once, and cheaply.
-        ctx.metrics.shed("max_in_flight").inc()
-        return error_response(overloaded(limits.max_in_flight, limits.shed_retry_after_s), {"x-request-id": rid})
-    ctx.in_flight += 1
+        return _shed(ctx, rid)
+    admission.in_flight += 1
     ctx.metrics.in_flight.inc()
     try:
         return await _serve(request, ctx, endpoint, rid)
     finally:
-        ctx.in_flight -= 1
+        admission.in_flight -= 1
         ctx.metrics.in_flight.dec()
+
+
+def _shed(ctx: GatewayContext, rid: str) -> web.Response:
+    limits, admission = ctx.limits, ctx.admission
+    if admission.in_flight >= limits.max_in_flight:
+        ctx.metrics.shed("max_in_flight").inc()
+        error = overloaded(f"at its limit of {limits.max_in_flight} requests in flight", limits.shed_retry_after_s)
+    else:
+        ctx.metrics.shed("loop_lag").inc()
+        error = overloaded(f"saturated (its event loop ran {1000 * admission.lag_s:.0f} ms late)",
+                           limits.shed_retry_after_s)
+    return error_response(error, {"x-request-id": rid})
 
 
 async def _serve(request: web.Request, ctx: GatewayContext, endpoint: Endpoint, rid: str) -> web.StreamResponse:

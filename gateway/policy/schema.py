@@ -168,6 +168,10 @@ class Limits(Closed):
     # everyone times out. LLM calls are long, so this counts streams that are waiting on tokens too.
     max_in_flight: Annotated[int, Field(ge=1, le=1_000_000)] = 2048
     shed_retry_after_s: Annotated[int, Field(ge=1, le=3600)] = 1
+    # Per process. When the event loop keeps running this late, the gateway's own CPU is the
+    # bottleneck and requests queue where the in-flight count cannot see them: the admission cap
+    # drops until the loop is on time again (gateway/admission.py). 0 turns it off.
+    max_loop_lag_ms: Annotated[int, Field(ge=0, le=60_000)] = 20
 
 
 class PolicyDocument(Closed):

@@ -30,7 +30,7 @@ async def test_requests_beyond_the_in_flight_limit_are_shed_at_once(start_gatewa
             return r, time.perf_counter() - started
 
         first = [asyncio.create_task(timed()) for _ in range(2)]
-        while gw.context.in_flight < 2:  # both admitted and waiting on the slow upstream
+        while gw.context.admission.in_flight < 2:  # both admitted and waiting on the slow upstream
             await asyncio.sleep(0.005)
         shed = await asyncio.gather(*(timed() for _ in range(3)))
         admitted = await asyncio.gather(*first)
@@ -43,3 +43,25 @@ async def test_requests_beyond_the_in_flight_limit_are_shed_at_once(start_gatewa
         assert r.json()["error"]["code"] == "overloaded"
     assert 'switchyard_shed_requests_total{reason="max_in_flight"} 3.0' in metrics
     assert gw.sim("slow").request_count() == 2
+
+
+async def test_below_the_in_flight_limit_a_lowered_admission_cap_sheds_as_saturation(
+        start_gateway: GatewayFactory) -> None:
+    # The cap is moved by the loop-lag timer (tests/unit/test_admission.py); here it is set by hand,
+    # with the timer off, so the test does not depend on how busy this machine is.
+    gw = start_gateway(POLICY.replace("max_in_flight: 2,", "max_in_flight: 100, max_loop_lag_ms: 0,"))
+    body = {"model": "chat", "messages": [{"role": "user", "content": "hi"}]}
+
+    async def lower_cap() -> None:
+        gw.context.admission.cap = 0
+
+    gw.run(lower_cap())
+    async with httpx.AsyncClient(timeout=10) as http:
+        shed = await http.post(gw.base_url + "/chat/completions", json=body)
+        metrics = (await http.get(gw.url + "/metrics")).text
+
+    assert shed.status_code == 503 and shed.headers["Retry-After"] == "2"
+    error = shed.json()["error"]
+    assert error["code"] == "overloaded" and "saturated" in error["message"]
+    assert 'switchyard_shed_requests_total{reason="loop_lag"} 1.0' in metrics
+    assert gw.sim("slow").request_count() == 0

@@ -33,7 +33,6 @@ from procs import Proc, cpu_seconds, open_fds, status_kb  # noqa: E402
 GATEWAY_CORE, LOAD_CORE = "0", "1"
 CHAT = {"model": "chat", "messages": [{"role": "user", "content": "hello there"}]}
 STREAM = {**CHAT, "stream": True}
-SHED_LIMIT = 64   # the bench policy's limits.max_in_flight, so 2x overload is shed, not queued
 
 
 def free_port() -> int:
@@ -79,7 +78,6 @@ providers:
     models: {{gpt-4o-mini: {{input_usd_per_mtok: 0.15, output_usd_per_mtok: 0.60}}}}
 routes:
   chat: {{targets: [{{provider: upstream, model: gpt-4o-mini}}]}}
-limits: {{max_in_flight: {SHED_LIMIT}}}
 """
 
 

@@ -1,0 +1,75 @@
+"""Admission: requests in flight, and a cap on them that follows the event loop's lag.
+
+`limits.max_in_flight` bounds requests in the gateway's hands, but LLM calls are long, so it has to
+be high, and it cannot see requests queued in front of a saturated loop (in socket buffers), because
+no handler has run for them yet. When the gateway's own CPU is the bottleneck, that queue is where
+the time goes. So a timer that should fire every few milliseconds measures how late it runs, and an
+admission cap follows it, additive increase, multiplicative decrease (as TCP's congestion window,
+or Envoy's adaptive concurrency): past `limits.max_loop_lag_ms` the cap drops below the requests in
+flight, so new ones are shed at once; while the loop is on time it climbs back to `max_in_flight`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+TICK_S = 0.005
+DECREASE = 0.9          # the cap after a late tick, as a share of the requests then in flight
+INCREASE = 1            # added to the cap per on-time tick (200 a second)
+MIN_CAP = 1
+# Late ticks in a row before the cap drops: one pause (a collection, a huge body) is not saturation.
+LATE_TICKS = 2
+
+
+class Admission:
+    """Requests in flight, the cap they are admitted under, and the timer that moves the cap.
+
+    The handler reads two integers per request (admit while `in_flight < cap`); the timer, which
+    re-arms itself every TICK_S and records how late it ran, does the arithmetic.
+    """
+
+    def __init__(self, max_in_flight: int, max_loop_lag_ms: int) -> None:
+        self.max_in_flight = max_in_flight
+        self.limit_s = max_loop_lag_ms / 1000
+        self.in_flight = 0
+        self.cap = max_in_flight
+        self.lag_s = 0.0
+        self._late = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._due = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        if self.limit_s <= 0:
+            return                      # off: the cap stays at max_in_flight
+        self._loop = asyncio.get_running_loop()
+        self._arm(self._loop.time())
+
+    def _arm(self, now: float) -> None:
+        assert self._loop is not None
+        self._due = now + TICK_S
+        self._timer = self._loop.call_at(self._due, self._tick)
+
+    def _tick(self) -> None:
+        assert self._loop is not None
+        now = self._loop.time()
+        self.observe(now - self._due)
+        self._arm(now)
+
+    def observe(self, lag_s: float) -> None:
+        """One measurement of the loop's lag moves the cap (pure arithmetic, so tests drive it)."""
+        self.lag_s = max(0.0, lag_s)
+        if self.lag_s > self.limit_s:
+            self._late += 1
+            if self._late >= LATE_TICKS:
+                self.cap = max(MIN_CAP, min(self.cap, int(self.in_flight * DECREASE)))
+            return
+        self._late = 0
+        if self.cap < self.max_in_flight:
+            self.cap = min(self.max_in_flight, self.cap + INCREASE)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.cap = self.max_in_flight

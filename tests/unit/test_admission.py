@@ -1,0 +1,74 @@
+"""The admission cap follows the event loop's lag: down when it stays late, back up when on time."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from gateway.admission import TICK_S, Admission
+
+
+def test_one_late_tick_is_a_pause_not_saturation() -> None:
+    a = Admission(max_in_flight=100, max_loop_lag_ms=20)
+    a.in_flight = 50
+    a.observe(0.5)
+    assert a.cap == 100
+
+
+def test_late_ticks_in_a_row_cut_the_cap_below_the_requests_in_flight() -> None:
+    a = Admission(max_in_flight=100, max_loop_lag_ms=20)
+    a.in_flight = 50
+    a.observe(0.03)
+    a.observe(0.03)
+    assert a.cap == 45
+    a.in_flight = 45
+    a.observe(0.03)                      # still late: a further cut, from what is in flight
+    assert a.cap == 40
+    a.in_flight = 0
+    a.observe(0.03)
+    assert a.cap == 1, "never below one request, so the gateway can tell it has recovered"
+
+
+def test_on_time_ticks_raise_the_cap_by_one_up_to_max_in_flight() -> None:
+    a = Admission(max_in_flight=10, max_loop_lag_ms=20)
+    a.in_flight = 8
+    a.observe(0.05)
+    a.observe(0.05)
+    assert a.cap == 7
+    for expected in (8, 9, 10, 10):
+        a.observe(0.001)
+        assert a.cap == expected
+
+
+def test_a_lag_at_the_limit_is_on_time() -> None:
+    a = Admission(max_in_flight=10, max_loop_lag_ms=20)
+    a.in_flight = 10
+    for _ in range(3):
+        a.observe(0.020)
+    assert a.cap == 10
+
+
+async def test_the_timer_sees_a_loop_held_busy_and_then_its_recovery() -> None:
+    a = Admission(max_in_flight=100, max_loop_lag_ms=5)
+    a.in_flight = 50
+    a.start()
+    try:
+        await asyncio.sleep(TICK_S)
+        for _ in range(4):               # hold the loop well past the limit, tick after tick
+            time.sleep(0.03)
+            await asyncio.sleep(0)
+        assert a.cap < 50 and a.lag_s > 0.005
+        a.in_flight = 0
+        while a.cap < 100:               # on time again: one step per tick, back to the limit
+            await asyncio.sleep(TICK_S)
+        assert a.lag_s <= 0.005
+    finally:
+        a.stop()
+
+
+async def test_a_zero_limit_leaves_admission_to_max_in_flight() -> None:
+    a = Admission(max_in_flight=7, max_loop_lag_ms=0)
+    a.start()
+    time.sleep(0.02)
+    await asyncio.sleep(TICK_S * 3)
+    assert a.cap == 7 and a.lag_s == 0.0
