@@ -29,7 +29,7 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 
 from loadgen import BENCH_KEY, Pool, Result, build_request, closed_loop, open_loop, percentile  # noqa: E402
-from procs import Proc, cpu_seconds, open_fds, status_kb  # noqa: E402
+from procs import Proc, connections_to, cpu_seconds, open_fds, status_kb  # noqa: E402
 
 GATEWAY_CORE, LOAD_CORE = "0", "1"
 CHAT = {"model": "chat", "messages": [{"role": "user", "content": "hello there"}]}
@@ -227,17 +227,19 @@ metering: {{ledger: {{path: "{policy_dir / 'soak-ledger.jsonl'}"}}}}
         asyncio.run(load(30))  # warm: caches, pools, the breaker's first verdicts
         # Read both ends the same way: clients gone, the gateway given time to see them close.
         time.sleep(SETTLE_S)
-        rss0, fds0 = status_kb(gw.pid, "VmRSS"), open_fds(gw.pid)
+        upstreams = {flaky_port, upstream_port}
+        rss0, fds0, kept0 = status_kb(gw.pid, "VmRSS"), open_fds(gw.pid), connections_to(gw.pid, upstreams)
         results = asyncio.run(load(minutes * 60))
         time.sleep(SETTLE_S)
-        rss1, fds1 = status_kb(gw.pid, "VmRSS"), open_fds(gw.pid)
+        rss1, fds1, kept1 = status_kb(gw.pid, "VmRSS"), open_fds(gw.pid), connections_to(gw.pid, upstreams)
     finally:
         gw.stop()
         flaky.stop()
     failed = sum(1 for r in results if r.status != 200)
     return (f"soak {minutes:g} min at 200 req/s (half streams, 10 % 503 on the first target, ledger on): "
             f"{len(results)} requests, {failed} failed; RSS {rss0 / 1024:.1f} → {rss1 / 1024:.1f} MB "
-            f"({100 * (rss1 - rss0) / rss0:+.1f} %), open descriptors {fds0} → {fds1}")
+            f"({100 * (rss1 - rss0) / rss0:+.1f} %), open descriptors {fds0} → {fds1}, of which idle keep-alive "
+            f"connections to the upstreams {kept0} → {kept1} (the pool keeps them 60 s)")
 
 
 def ms(seconds: float) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -45,6 +46,26 @@ def status_kb(pid: int, key: str) -> int:
         except FileNotFoundError:
             continue
     return total
+
+
+def connections_to(pid: int, ports: set[int]) -> int:
+    """TCP connections of the process (and its children) whose remote port is one of `ports`."""
+    inodes = set()
+    for p in family(pid):
+        with contextlib.suppress(FileNotFoundError):
+            for fd in os.listdir(f"/proc/{p}/fd"):
+                with contextlib.suppress(FileNotFoundError):
+                    link = os.readlink(f"/proc/{p}/fd/{fd}")
+                    if link.startswith("socket:["):
+                        inodes.add(link[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError), open(table) as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                if fields[9] in inodes and int(fields[2].rsplit(":", 1)[1], 16) in ports:
+                    count += 1
+    return count
 
 
 def open_fds(pid: int) -> int:
