@@ -111,6 +111,10 @@ async def _serve(request: web.Request, ctx: GatewayContext, endpoint: Endpoint, 
     try:
         resp = await ctx.dispatcher.dispatch(request, log)
         status = resp.status
+        if not resp.prepared:
+            # Send the answer before metering it: the client should not wait for the bookkeeping.
+            await resp.prepare(request)
+            await resp.write_eof()
         return resp
     except ApiError as err:
         status = err.status
