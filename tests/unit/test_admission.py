@@ -8,18 +8,21 @@ import time
 from gateway.admission import TICK_S, Admission
 
 
+def admission(max_in_flight: int, in_flight: int, *late_ticks: float) -> Admission:
+    """An admission (limit 20 ms) with `in_flight` requests that has seen `late_ticks`."""
+    a = Admission(max_in_flight=max_in_flight, max_loop_lag_ms=20)
+    a.in_flight = in_flight
+    for lag in late_ticks:
+        a.observe(lag)
+    return a
+
+
 def test_one_late_tick_is_a_pause_not_saturation() -> None:
-    a = Admission(max_in_flight=100, max_loop_lag_ms=20)
-    a.in_flight = 50
-    a.observe(0.5)
-    assert a.cap == 100
+    assert admission(100, 50, 0.5).cap == 100
 
 
 def test_late_ticks_in_a_row_cut_the_cap_below_the_requests_in_flight() -> None:
-    a = Admission(max_in_flight=100, max_loop_lag_ms=20)
-    a.in_flight = 50
-    a.observe(0.03)
-    a.observe(0.03)
+    a = admission(100, 50, 0.03, 0.03)
     assert a.cap == 45
     a.in_flight = 45
     a.observe(0.03)                      # still late: a further cut, from what is in flight
@@ -30,10 +33,7 @@ def test_late_ticks_in_a_row_cut_the_cap_below_the_requests_in_flight() -> None:
 
 
 def test_on_time_ticks_raise_the_cap_by_one_up_to_max_in_flight() -> None:
-    a = Admission(max_in_flight=10, max_loop_lag_ms=20)
-    a.in_flight = 8
-    a.observe(0.05)
-    a.observe(0.05)
+    a = admission(10, 8, 0.05, 0.05)
     assert a.cap == 7
     for expected in (8, 9, 10, 10):
         a.observe(0.001)
@@ -41,11 +41,7 @@ def test_on_time_ticks_raise_the_cap_by_one_up_to_max_in_flight() -> None:
 
 
 def test_a_lag_at_the_limit_is_on_time() -> None:
-    a = Admission(max_in_flight=10, max_loop_lag_ms=20)
-    a.in_flight = 10
-    for _ in range(3):
-        a.observe(0.020)
-    assert a.cap == 10
+    assert admission(10, 10, 0.020, 0.020, 0.020).cap == 10
 
 
 async def test_the_timer_sees_a_loop_held_busy_and_then_its_recovery() -> None:

@@ -42,6 +42,23 @@ def writer(path: Path, clock: Clock | None = None, **settings: Any) -> LedgerWri
     return LedgerWriter(LedgerSettings(path=str(path), **settings), clock_utc=clock or Clock())
 
 
+async def started(tmp_path: Path) -> tuple[Path, LedgerWriter]:
+    """A writer at the usual ledger path, running."""
+    path = tmp_path / "ledger.jsonl"
+    w = writer(path)
+    await w.start()
+    return path, w
+
+
+async def one_flush_a_second(w: LedgerWriter, clock: Clock, request_ids: list[str]) -> None:
+    """Writes and flushes each record a second after the last, then closes the writer."""
+    for rid in request_ids:
+        w.write(record(rid))
+        await w.flush()
+        clock.now += timedelta(seconds=1)
+    await w.close()
+
+
 def ids(path: Path) -> list[str]:
     """Request ids in the ledger at `path`, its rotated files included."""
     return [line["request_id"] for line in read_ledger(ledger_files(path))]
@@ -81,9 +98,7 @@ async def test_records_reach_the_disk_as_exact_json_lines_in_a_new_directory(tmp
 
 
 async def test_write_only_queues_and_never_touches_the_disk(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.jsonl"
-    w = writer(path)
-    await w.start()
+    path, w = await started(tmp_path)
     for i in range(500):
         w.write(record(f"r{i}"))
     assert not path.exists()   # nothing awaited yet, so the writer has not run: write() did no I/O
@@ -91,9 +106,7 @@ async def test_write_only_queues_and_never_touches_the_disk(tmp_path: Path) -> N
 
 
 async def test_flush_puts_everything_queued_on_disk_in_order(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.jsonl"
-    w = writer(path)
-    await w.start()
+    path, w = await started(tmp_path)
     for i in range(50):
         w.write(record(f"r{i}"))
     await w.flush()
@@ -102,9 +115,7 @@ async def test_flush_puts_everything_queued_on_disk_in_order(tmp_path: Path) -> 
 
 
 async def test_close_writes_what_is_queued_and_later_records_are_dropped(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.jsonl"
-    w = writer(path)
-    await w.start()
+    path, w = await started(tmp_path)
     w.write(record("before"))
     await w.close()
     w.write(record("after"))   # must not raise on the request path
@@ -153,11 +164,7 @@ async def test_size_rotation_starts_a_new_file_before_one_passes_the_limit(tmp_p
     line_size = len(record("r00").to_json()) + 1
     w = writer(path, clock, rotate_mb=(3.5 * line_size) / (1024 * 1024), keep=100)
     await w.start()
-    for i in range(10):
-        w.write(record(f"r{i:02d}"))
-        await w.flush()
-        clock.now += timedelta(seconds=1)
-    await w.close()
+    await one_flush_a_second(w, clock, [f"r{i:02d}" for i in range(10)])
     files = ledger_files(path)
     assert [len(f.read_bytes().splitlines()) for f in files] == [3, 3, 3, 1]
     assert ids(path) == [f"r{i:02d}" for i in range(10)]   # nothing lost, nothing split
@@ -180,11 +187,7 @@ async def test_rotation_keeps_only_the_newest_rotated_files(tmp_path: Path) -> N
     clock = Clock()
     w = writer(path, clock, rotate_mb=1e-6, keep=2)   # every record rotates the one before out
     await w.start()
-    for i in range(6):
-        w.write(record(f"r{i}"))
-        await w.flush()
-        clock.now += timedelta(seconds=1)
-    await w.close()
+    await one_flush_a_second(w, clock, [f"r{i}" for i in range(6)])
     assert ids(path) == ["r3", "r4", "r5"]   # two rotated files kept, plus the current one
 
 
