@@ -17,7 +17,7 @@ from gateway.api.errors import ApiError
 from gateway.attempts import Attempts, RequestLog
 from gateway.metering.usage import ask_for_usage
 from gateway.metrics import Metrics
-from gateway.providers.base import AttemptError, Call, Failure
+from gateway.providers.base import AttemptError, Failure
 from gateway.relay import Relay, answer_headers
 from gateway.routing.breaker import Health, State, back_in
 from gateway.routing.classify import Verdict

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import socket
 import sys
 
@@ -13,8 +12,6 @@ from aiohttp import web
 from gateway.app import build_app
 from gateway.listener import DrainingSite, listening_socket
 from gateway.policy.load import LoadedPolicy
-
-log = logging.getLogger("switchyard")
 
 # A deep accept backlog: under overload a connection should wait to be shed with a 503, not be
 # dropped into the kernel's SYN retries (seconds).

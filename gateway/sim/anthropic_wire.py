@@ -9,7 +9,7 @@ import orjson
 from aiohttp import web
 
 from gateway.sim import replies
-from gateway.sim.behaviour import SIM, SimState, StreamWriter, json_response, read_request, scripted_failure, sse_response
+from gateway.sim.behaviour import SIM, StreamWriter, json_response, read_request, scripted_failure, sse_response
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                 404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error", 500: "api_error",
