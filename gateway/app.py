@@ -34,7 +34,7 @@ from gateway.routing.health import HealthBoard
 from gateway.routing.prober import Prober
 from gateway.routing.table import Deployment, Upstream, build_routing, resolve_upstreams
 
-log = logging.getLogger("switchyard")
+log = logging.getLogger("recloser")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -1,4 +1,4 @@
-"""The `switchyard` command: serve, check, demo."""
+"""The `recloser` command: serve, check, demo."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ DEFAULT_POLICY = "policies/default.yaml"
 
 
 def default_policy_path() -> Path:
-    """SWITCHYARD_POLICY, else policies/default.yaml here, else the one beside the package source."""
-    env = os.environ.get("SWITCHYARD_POLICY")
+    """RECLOSER_POLICY, else policies/default.yaml here, else the one beside the package source."""
+    env = os.environ.get("RECLOSER_POLICY")
     if env:
         return Path(env)
     here = Path(DEFAULT_POLICY)
@@ -29,7 +29,7 @@ def _load_or_exit(path: Path) -> LoadedPolicy:
     try:
         loaded = load_policy(path)
     except PolicyError as exc:
-        print(f"switchyard: {exc}", file=sys.stderr)
+        print(f"recloser: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     for warning in loaded.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -50,7 +50,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     loaded = _load_or_exit(Path(args.policy) if args.policy else default_policy_path())
     if loaded.document.auth is None and not _is_loopback(args.host):
-        print(f"switchyard: {loaded.source} has no auth section, so the gateway accepts any key and serves "
+        print(f"recloser: {loaded.source} has no auth section, so the gateway accepts any key and serves "
               f"loopback only; add auth.keys to serve on {args.host}", file=sys.stderr)
         return 2
     if args.workers > 1 and not args.worker:
@@ -93,7 +93,7 @@ def cmd_spend(argv: list[str]) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="switchyard", description="An OpenAI-compatible gateway that rides out "
+    p = argparse.ArgumentParser(prog="recloser", description="An OpenAI-compatible gateway that rides out "
                                 "provider brownouts.")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -117,15 +117,15 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--phase-seconds", type=float, default=6.0, help="length of each phase (default 6)")
     r.set_defaults(func=cmd_drill)
 
-    sub.add_parser("spend", help="totals of cost and tokens from the spend ledger (see: switchyard spend -h)")
+    sub.add_parser("spend", help="totals of cost and tokens from the spend ledger (see: recloser spend -h)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=os.environ.get("SWITCHYARD_LOG_LEVEL", "WARNING"),
+    logging.basicConfig(level=os.environ.get("RECLOSER_LOG_LEVEL", "WARNING"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["spend"]:  # its own parser: `switchyard spend --ledger FILE [--by …] [--json]`
+    if argv[:1] == ["spend"]:  # its own parser: `recloser spend --ledger FILE [--by …] [--json]`
         return cmd_spend(argv[1:])
     args = parser().parse_args(argv)
     return int(args.func(args))

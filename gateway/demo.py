@@ -1,4 +1,4 @@
-"""`switchyard demo`: the official openai SDK through the gateway, before and after the primary fails.
+"""`recloser demo`: the official openai SDK through the gateway, before and after the primary fails.
 
 Everything runs on loopback against simulated providers; it needs no keys and no network.
 """
@@ -41,23 +41,23 @@ def _calls(client: object, chat_route: str, embed_route: str) -> list[tuple[str,
     def chat() -> tuple[str, str]:
         raw = client.chat.completions.with_raw_response.create(model=chat_route, messages=messages)
         answer = raw.parse()
-        return raw.headers["x-switchyard-provider"], f"ok: {len(answer.choices[0].message.content or '')} chars"
+        return raw.headers["x-recloser-provider"], f"ok: {len(answer.choices[0].message.content or '')} chars"
 
     def stream() -> tuple[str, str]:
         raw = client.chat.completions.with_raw_response.create(model=chat_route, messages=messages, stream=True)
         pieces = [c.choices[0].delta.content or "" for c in raw.parse() if c.choices]
-        return raw.headers["x-switchyard-provider"], f"ok: {sum(1 for p in pieces if p)} chunks"
+        return raw.headers["x-recloser-provider"], f"ok: {sum(1 for p in pieces if p)} chunks"
 
     def tool_call() -> tuple[str, str]:
         raw = client.chat.completions.with_raw_response.create(
             model=chat_route, tools=[WEATHER_TOOL],  # type: ignore[list-item]
             messages=[{"role": "user", "content": "What's the weather in Paris?"}])
         calls = raw.parse().choices[0].message.tool_calls or []
-        return raw.headers["x-switchyard-provider"], f"ok: {calls[0].function.name}()" if calls else "no tool call"
+        return raw.headers["x-recloser-provider"], f"ok: {calls[0].function.name}()" if calls else "no tool call"
 
     def embedding() -> tuple[str, str]:
-        raw = client.embeddings.with_raw_response.create(model=embed_route, input=["switchyard"])
-        return raw.headers["x-switchyard-provider"], f"ok: {len(raw.parse().data[0].embedding)} dims"
+        raw = client.embeddings.with_raw_response.create(model=embed_route, input=["recloser"])
+        return raw.headers["x-recloser-provider"], f"ok: {len(raw.parse().data[0].embedding)} dims"
 
     return [("chat", chat), ("chat stream", stream), ("tool call", tool_call), ("embedding", embedding)]
 
@@ -89,7 +89,7 @@ def run_demo(policy: LoadedPolicy, chat_route: str = "chat", embed_route: str = 
 
     with EmbeddedGateway(policy) as gw:
         primary = gw.context.routing.routes[chat_route].deployments[0].provider
-        print(f"switchyard demo: gateway on {gw.base_url}, policy {policy.source}")
+        print(f"recloser demo: gateway on {gw.base_url}, policy {policy.source}")
         client = OpenAI(base_url=gw.base_url, api_key="demo-key", max_retries=0)
         calls = _calls(client, chat_route, embed_route)
         rows = _run_phase("all healthy", calls)

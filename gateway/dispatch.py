@@ -26,7 +26,7 @@ from gateway.routing.planner import plan
 from gateway.routing.retry_budget import RetryBudget
 from gateway.routing.table import Deployment, RouteTable
 
-TIMEOUT_HEADER = "x-switchyard-timeout-s"
+TIMEOUT_HEADER = "x-recloser-timeout-s"
 
 
 def request_timeout(route: RouteTable, header: str | None) -> float:
@@ -154,7 +154,7 @@ def exhausted(log: RequestLog) -> ApiError:
         message = f"{noun.capitalize()} of route '{route.name}' {verb}: {', '.join(parts)}."
     waits = [e.retry_after_s for e in failures if e.retry_after_s is not None]
     waits += [wait for _, _, wait in log.skipped if wait is not None]
-    headers = {"x-should-retry": "false", "x-switchyard-attempts": str(len(log.attempts))}
+    headers = {"x-should-retry": "false", "x-recloser-attempts": str(len(log.attempts))}
     if waits:
         headers["Retry-After"] = str(max(1, math.ceil(min(waits))))
     return ApiError(status, message, "server_error", code="upstream_unavailable", headers=headers)

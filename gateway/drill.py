@@ -1,4 +1,4 @@
-"""`switchyard drill`: a brownout rehearsal on loopback, with breakers on and then off, side by side.
+"""`recloser drill`: a brownout rehearsal on loopback, with breakers on and then off, side by side.
 
 Simulated providers and the gateway run in this process; open-loop streaming traffic goes through a
 script of phases (healthy → primary 429 storm → primary first tokens 20× slower → primary hard down,
@@ -105,7 +105,7 @@ async def one_stream(session: aiohttp.ClientSession, url: str) -> Sample:
     body = {"model": "chat", "stream": True, "messages": [{"role": "user", "content": "drill"}]}
     try:
         async with session.post(url, json=body) as resp:
-            provider = resp.headers.get("x-switchyard-provider", "-")
+            provider = resp.headers.get("x-recloser-provider", "-")
             if resp.status != 200:
                 await resp.read()
                 return Sample(False, time.perf_counter() - started, None, provider)
@@ -169,7 +169,7 @@ def format_reports(on: list[PhaseReport], off: list[PhaseReport]) -> str:
 
 
 def run_drill(rate_per_s: float = 30.0, phase_s: float = 6.0) -> int:
-    print(f"switchyard drill: {len(PHASES)} phases of {phase_s:.0f} s at {rate_per_s:.0f} streams/s, "
+    print(f"recloser drill: {len(PHASES)} phases of {phase_s:.0f} s at {rate_per_s:.0f} streams/s, "
           "breakers on, then off", flush=True)
     on = run_drill_once(True, rate_per_s, phase_s)
     off = run_drill_once(False, rate_per_s, phase_s)

@@ -26,7 +26,7 @@ class EmbeddedGateway:
         self.host = host
         self.port = port
         self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="switchyard-embedded", daemon=True)
+        self._thread = threading.Thread(target=self.loop.run_forever, name="recloser-embedded", daemon=True)
         self._runner: web.AppRunner | None = None
         self.app: web.Application | None = None
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from aiohttp import web
 from aiohttp.web_runner import BaseSite
 
-log = logging.getLogger("switchyard")
+log = logging.getLogger("recloser")
 
 # Connections accepted per readiness at most, so one flood cannot hold the loop for long.
 ACCEPT_BATCH = 512

@@ -21,9 +21,9 @@ from gateway.routing.breaker import State
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320)
 TTFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40)
 TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576)
-NANOS_NAME = "switchyard_cost_nanousd"
+NANOS_NAME = "recloser_cost_nanousd"
 NANO = Decimal(10) ** 9
-USD_NAME = "switchyard_cost_usd"
+USD_NAME = "recloser_cost_usd"
 
 
 class _Bound:
@@ -45,71 +45,71 @@ class Metrics:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = _Bound(Counter(
-            "switchyard_requests", "Client requests, by how they ended", ["route", "team", "app", "status"], registry=r))
+            "recloser_requests", "Client requests, by how they ended", ["route", "team", "app", "status"], registry=r))
         self.attempts = _Bound(Counter(
-            "switchyard_upstream_attempts", "Upstream attempts, by outcome",
+            "recloser_upstream_attempts", "Upstream attempts, by outcome",
             ["route", "provider", "model", "outcome"], registry=r))
         self.failovers = _Bound(Counter(
-            "switchyard_failovers", "Requests moved from one provider to the next, and why",
+            "recloser_failovers", "Requests moved from one provider to the next, and why",
             ["route", "from_provider", "to_provider", "reason"], registry=r))
         self.retries = _Bound(Counter(
-            "switchyard_retries", "Retries on the same deployment", ["route", "provider", "model", "reason"],
+            "recloser_retries", "Retries on the same deployment", ["route", "provider", "model", "reason"],
             registry=r))
         self.retries_denied = _Bound(Counter(
-            "switchyard_retry_budget_exhausted", "Retries or hedges the retry budget refused", ["route"],
+            "recloser_retry_budget_exhausted", "Retries or hedges the retry budget refused", ["route"],
             registry=r))
         self.hedges = _Bound(Counter(
-            "switchyard_hedges", "Hedged requests, by which leg won", ["route", "outcome"], registry=r))
+            "recloser_hedges", "Hedged requests, by which leg won", ["route", "outcome"], registry=r))
         self.mid_stream = _Bound(Counter(
-            "switchyard_mid_stream_failures", "Streams whose upstream failed after bytes reached the client",
+            "recloser_mid_stream_failures", "Streams whose upstream failed after bytes reached the client",
             ["route", "provider", "action"], registry=r))
         self.transitions = _Bound(Counter(
-            "switchyard_breaker_transitions", "Deployment health changes", ["provider", "model", "from_state",
+            "recloser_breaker_transitions", "Deployment health changes", ["provider", "model", "from_state",
                                                                            "to_state"], registry=r))
         self.state = _Bound(Gauge(
-            "switchyard_deployment_state", "1 for the deployment's current state, else 0",
+            "recloser_deployment_state", "1 for the deployment's current state, else 0",
             ["provider", "model", "state"], registry=r, multiprocess_mode="max"))
         self.shed = _Bound(Counter(
-            "switchyard_shed_requests", "Requests refused at once: in-flight limit reached (max_in_flight) or event loop saturated (loop_lag)",
+            "recloser_shed_requests", "Requests refused at once: in-flight limit reached (max_in_flight) or event loop saturated (loop_lag)",
             ["reason"], registry=r))
-        self.in_flight = Gauge("switchyard_in_flight_requests", "Client requests being served", registry=r,
+        self.in_flight = Gauge("recloser_in_flight_requests", "Client requests being served", registry=r,
                                multiprocess_mode="livesum")
         self.duration = _Bound(Histogram(
             "gen_ai_client_operation_duration_seconds", "Duration of client requests (OpenTelemetry GenAI)",
             ["gen_ai_operation_name", "gen_ai_request_model", "gen_ai_provider_name", "route"],
             buckets=LATENCY_BUCKETS, registry=r))
         self.ttft = _Bound(Histogram(
-            "switchyard_time_to_first_token_seconds", "Time from request to the first streamed token",
+            "recloser_time_to_first_token_seconds", "Time from request to the first streamed token",
             ["route", "provider", "model"], buckets=TTFT_BUCKETS, registry=r))
 
         # Cost is counted in whole nano-dollars, which a float holds exactly, and exported in USD
-        # (`switchyard_cost_usd_total`) by `exposition`: the scrape then equals the ledger's exact sum.
+        # (`recloser_cost_usd_total`) by `exposition`: the scrape then equals the ledger's exact sum.
         self.cost_nanos = _Bound(Counter(
-            NANOS_NAME, "Cost of upstream calls in nano-USD (exported as switchyard_cost_usd_total)",
+            NANOS_NAME, "Cost of upstream calls in nano-USD (exported as recloser_cost_usd_total)",
             ["team", "app", "route", "provider", "model"], registry=r))
         self.tokens = _Bound(Counter(
-            "switchyard_tokens", "Tokens of upstream calls", ["team", "app", "route", "provider", "model", "type"],
+            "recloser_tokens", "Tokens of upstream calls", ["team", "app", "route", "provider", "model", "type"],
             registry=r))
         self.token_usage = _Bound(Histogram(
             "gen_ai_client_token_usage", "Tokens per call (OpenTelemetry GenAI)",
             ["gen_ai_operation_name", "gen_ai_request_model", "gen_ai_provider_name", "gen_ai_token_type"],
             buckets=TOKEN_BUCKETS, registry=r))
         self.unpriced = _Bound(Counter(
-            "switchyard_unpriced_calls", "Calls to a model with no known price (counted at cost 0)",
+            "recloser_unpriced_calls", "Calls to a model with no known price (counted at cost 0)",
             ["provider", "model"], registry=r))
         self.counted_usage = _Bound(Counter(
-            "switchyard_counted_usage_calls", "Calls whose tokens were counted because the upstream reported none",
+            "recloser_counted_usage_calls", "Calls whose tokens were counted because the upstream reported none",
             ["provider", "model"], registry=r))
         self.budget_remaining = _Bound(Gauge(
-            "switchyard_budget_remaining_usd", "What is left of a budget in its current period", ["budget"],
+            "recloser_budget_remaining_usd", "What is left of a budget in its current period", ["budget"],
             registry=r, multiprocess_mode="min"))
         self.budget_spent = _Bound(Gauge(
-            "switchyard_budget_spent_usd", "What a budget's current period has spent", ["budget"], registry=r,
+            "recloser_budget_spent_usd", "What a budget's current period has spent", ["budget"], registry=r,
             multiprocess_mode="max"))
         self.budget_actions = _Bound(Counter(
-            "switchyard_budget_actions", "Requests a budget acted on", ["budget", "action"], registry=r))
+            "recloser_budget_actions", "Requests a budget acted on", ["budget", "action"], registry=r))
         self.ledger_records = _Bound(Counter(
-            "switchyard_ledger_records", "Spend ledger records written, by kind", ["kind"], registry=r))
+            "recloser_ledger_records", "Spend ledger records written, by kind", ["kind"], registry=r))
 
     def set_state(self, provider: str, model: str, state: State) -> None:
         for s in State:
@@ -129,7 +129,7 @@ def exposition(registry: CollectorRegistry) -> tuple[bytes, str]:
 
 
 class _InUsd:
-    """A registry view in which the nano-dollar counter reads as `switchyard_cost_usd_total` in USD."""
+    """A registry view in which the nano-dollar counter reads as `recloser_cost_usd_total` in USD."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry

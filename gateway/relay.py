@@ -19,8 +19,8 @@ from gateway.routing.table import Deployment
 
 
 def answer_headers(log: RequestLog, d: Deployment) -> dict[str, str]:
-    return {"x-request-id": log.call.request_id, "x-switchyard-provider": d.provider,
-            "x-switchyard-model": d.model, "x-switchyard-attempts": str(len(log.attempts)), **log.extra_headers}
+    return {"x-request-id": log.call.request_id, "x-recloser-provider": d.provider,
+            "x-recloser-model": d.model, "x-recloser-attempts": str(len(log.attempts)), **log.extra_headers}
 
 
 def broken_stream(d: Deployment, err: AttemptError) -> ApiError:

@@ -42,12 +42,12 @@ def serve(loaded: LoadedPolicy, host: str, port: int, reuse_port: bool = False) 
     try:  # before anything starts: a port in use is a one-line error, not a traceback
         sock = listening_socket(host, port, BACKLOG, reuse_port)
     except OSError as exc:
-        print(f"switchyard: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"recloser: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     event_loop_policy()
     app = build_app(loaded)
     if not reuse_port:
-        print(f"switchyard: serving {loaded.source} on http://{host}:{port}/v1", flush=True)
+        print(f"recloser: serving {loaded.source} on http://{host}:{port}/v1", flush=True)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     main = loop.create_task(_run(app, sock))

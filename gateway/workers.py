@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
-log = logging.getLogger("switchyard.workers")
+log = logging.getLogger("recloser.workers")
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 RESTART_PAUSE_S = 1.0
@@ -32,7 +32,7 @@ def worker_command(policy: str, host: str, port: int) -> list[str]:
 
 def supervise(policy: str, host: str, port: int, workers: int) -> int:
     """Runs `workers` gateway processes until SIGTERM/SIGINT; restarts any that dies."""
-    metrics_dir = Path(tempfile.mkdtemp(prefix="switchyard-metrics-"))
+    metrics_dir = Path(tempfile.mkdtemp(prefix="recloser-metrics-"))
     env = {**os.environ, MULTIPROC_ENV: str(metrics_dir)}
     stopping = False
 
@@ -45,7 +45,7 @@ def supervise(policy: str, host: str, port: int, workers: int) -> int:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         procs = [subprocess.Popen(worker_command(policy, host, port), env=env) for _ in range(workers)]
-        print(f"switchyard: {workers} workers on http://{host}:{port}/v1 (pids {', '.join(str(p.pid) for p in procs)})",
+        print(f"recloser: {workers} workers on http://{host}:{port}/v1 (pids {', '.join(str(p.pid) for p in procs)})",
               flush=True)
         while not stopping:
             time.sleep(0.2)

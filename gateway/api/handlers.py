@@ -98,9 +98,9 @@ async def _serve(request: web.Request, ctx: GatewayContext, endpoint: Endpoint, 
             raise budget_exceeded(decision.message, ctx.meter.seconds_until(decision.resets_at))
         if decision.action == "downgrade" and decision.route_to in ctx.routing.routes:
             route = ctx.routing.routes[decision.route_to]
-            extra["x-switchyard-budget"] = f"downgraded to route '{route.name}'"
+            extra["x-recloser-budget"] = f"downgraded to route '{route.name}'"
         elif decision.action == "warn":
-            extra["x-switchyard-budget"] = "warning: " + decision.message
+            extra["x-recloser-budget"] = "warning: " + decision.message
     except ApiError as err:
         ctx.meter.refused(route_name, caller, err.status)
         return error_response(err, {"x-request-id": rid})
@@ -145,7 +145,7 @@ async def list_models(request: web.Request) -> web.StreamResponse:
         authenticate(ctx, request)
     except ApiError as err:
         return error_response(err)
-    data = [{"id": name, "object": "model", "created": 0, "owned_by": "switchyard"} for name in ctx.routing.names]
+    data = [{"id": name, "object": "model", "created": 0, "owned_by": "recloser"} for name in ctx.routing.names]
     return whole(orjson.dumps({"object": "list", "data": data}), {})
 
 

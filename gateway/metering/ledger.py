@@ -23,7 +23,7 @@ import orjson
 from gateway.metering.record import CallRecord
 from gateway.metering.schema import LedgerSettings
 
-log = logging.getLogger("switchyard.ledger")
+log = logging.getLogger("recloser.ledger")
 
 _ROTATED = re.compile(r"\.(\d{8}-\d{6})(?:-(\d+))?$")
 MB = 1024 * 1024

@@ -207,7 +207,7 @@ class PriceBook:
         return found if found is not None else self._resolve(provider, model)[0]
 
     def unknown(self) -> list[tuple[str, str]]:
-        """Route targets with no known price: served, but metered at cost 0 (for `switchyard check`)."""
+        """Route targets with no known price: served, but metered at cost 0 (for `recloser check`)."""
         return list(self._why_unknown)
 
     def unknown_reasons(self) -> dict[tuple[str, str], str]:

@@ -1,4 +1,4 @@
-"""`switchyard spend`: totals of cost and tokens from the ledger, as a table or JSON.
+"""`recloser spend`: totals of cost and tokens from the ledger, as a table or JSON.
 
 The report is pure (ledger lines in, rows out); `main` is the thin command around it.
 """
@@ -94,7 +94,7 @@ def to_json(rows: list[Row], by: str = "key") -> bytes:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="switchyard spend", description="Totals of cost and tokens from the spend ledger.")
+    p = argparse.ArgumentParser(prog="recloser spend", description="Totals of cost and tokens from the spend ledger.")
     p.add_argument("--ledger", required=True, metavar="FILE",
                    help="the ledger file; its rotated siblings FILE.<YYYYmmdd-HHMMSS> are read too")
     p.add_argument("--by", choices=BY, default="team", help="group by (default: team)")
@@ -104,20 +104,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`switchyard spend`; returns the exit status (2: bad arguments or no ledger)."""
+    """`recloser spend`; returns the exit status (2: bad arguments or no ledger)."""
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:          # argparse has printed why (or the help); return, don't exit
         return exc.code if isinstance(exc.code, int) else 2
     files = ledger_files(Path(args.ledger))
     if not files:
-        print(f"switchyard spend: no ledger at {args.ledger} (nor rotated files {args.ledger}.*); "
+        print(f"recloser spend: no ledger at {args.ledger} (nor rotated files {args.ledger}.*); "
               "is metering.ledger.path set in the policy?", file=sys.stderr)
         return 2
     try:
         rows = spend_report(read_ledger(files), args.by, args.since)
     except OSError as exc:
-        print(f"switchyard spend: cannot read the ledger: {exc}", file=sys.stderr)
+        print(f"recloser spend: cannot read the ledger: {exc}", file=sys.stderr)
         return 2
     if args.json:
         print(to_json(rows, args.by).decode())

@@ -20,7 +20,7 @@ from gateway.api.errors import error_body
 from gateway.providers.base import AttemptError, Call, Failure, Reply, parse_retry_after
 from gateway.routing.table import Deployment
 
-log = logging.getLogger("switchyard.litellm")
+log = logging.getLogger("recloser.litellm")
 
 _DONE = b"data: [DONE]\n\n"
 # Request fields that become litellm's own arguments rather than pass-through parameters.

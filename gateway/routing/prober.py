@@ -17,7 +17,7 @@ from gateway.routing.breaker import State, current
 from gateway.routing.health import HealthBoard
 from gateway.routing.table import Routing
 
-log = logging.getLogger("switchyard.prober")
+log = logging.getLogger("recloser.prober")
 
 PROBE_BODY = {"messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
 

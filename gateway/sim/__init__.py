@@ -1,6 +1,6 @@
 """Simulated LLM providers that speak the real wire protocols and fail on a script.
 
-Used by the tests, `switchyard demo`, `switchyard drill` and the benchmarks; `kind: sim` in a policy
+Used by the tests, `recloser demo`, `recloser drill` and the benchmarks; `kind: sim` in a policy
 starts one inside the gateway. Everything listens on loopback only.
 """
 

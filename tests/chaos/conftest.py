@@ -78,7 +78,7 @@ async def chat(c: openai.AsyncOpenAI) -> Result:
     try:
         raw = await c.chat.completions.with_raw_response.create(model="chat", messages=HELLO)  # type: ignore[arg-type]
         answer = raw.parse()
-        return Result(True, raw.headers.get("x-switchyard-provider"), seconds=time.perf_counter() - started,
+        return Result(True, raw.headers.get("x-recloser-provider"), seconds=time.perf_counter() - started,
                       text=answer.choices[0].message.content or "")
     except openai.APIError as exc:
         return Result(False, error=exc, seconds=time.perf_counter() - started)
@@ -94,7 +94,7 @@ async def stream(c: openai.AsyncOpenAI) -> Result:
             if chunk.choices and chunk.choices[0].delta.content:
                 first = first if first is not None else time.perf_counter() - started
                 pieces.append(chunk.choices[0].delta.content)
-        return Result(True, raw.headers.get("x-switchyard-provider"), seconds=time.perf_counter() - started,
+        return Result(True, raw.headers.get("x-recloser-provider"), seconds=time.perf_counter() - started,
                       first_content_s=first, text="".join(pieces))
     except openai.APIError as exc:
         return Result(False, error=exc, seconds=time.perf_counter() - started, text="".join(pieces))

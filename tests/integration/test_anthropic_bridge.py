@@ -39,7 +39,7 @@ def client(gw: EmbeddedGateway) -> openai.OpenAI:
 def test_non_stream_chat_through_the_anthropic_wire(gw: EmbeddedGateway) -> None:
     raw = client(gw).chat.completions.with_raw_response.create(model="chat", messages=HELLO, max_tokens=50)
     answer = raw.parse()
-    assert raw.headers["x-switchyard-provider"] == "claude"
+    assert raw.headers["x-recloser-provider"] == "claude"
     assert answer.object == "chat.completion"
     assert answer.choices[0].message.content == "claude t1 t2 t3 t4 t5 t6"
     assert answer.choices[0].finish_reason == "stop"
@@ -65,7 +65,7 @@ def test_stream_chat_through_the_anthropic_wire(gw: EmbeddedGateway) -> None:
 def test_an_anthropic_overload_fails_over(gw: EmbeddedGateway) -> None:
     gw.set_fault("claude", Fault(status=529))
     raw = client(gw).chat.completions.with_raw_response.create(model="chat", messages=HELLO)
-    assert raw.headers["x-switchyard-provider"] == "backup"
+    assert raw.headers["x-recloser-provider"] == "backup"
 
 
 def test_a_tool_call_through_the_anthropic_wire(gw: EmbeddedGateway) -> None:

@@ -55,7 +55,7 @@ def test_the_admin_view_needs_an_admin_key(gw: EmbeddedGateway) -> None:
 
 def test_the_admin_view_shows_an_ejection_with_its_reason_and_time(gw: EmbeddedGateway) -> None:
     gw.set_fault("openai", Fault(status=429, retry_after_s=40))
-    assert post(gw).headers["x-switchyard-provider"] == "anthropic"
+    assert post(gw).headers["x-recloser-provider"] == "anthropic"
     rows = {r["provider"]: r for r in deployments(gw).json()["data"]}
     assert rows["openai"]["state"] == "ejected"
     assert "rate limited" in rows["openai"]["reason"]
@@ -91,7 +91,7 @@ def test_in_panic_every_target_is_tried_again(start_gateway: GatewayFactory) -> 
     for name in ("openai", "anthropic", "local"):
         gw.set_fault(name, None)
     r = post(gw)
-    assert r.status_code == 200 and r.headers["x-switchyard-provider"] == "openai"
+    assert r.status_code == 200 and r.headers["x-recloser-provider"] == "openai"
 
 
 def test_metrics_show_state_attempts_failovers_and_transitions(gw: EmbeddedGateway) -> None:
@@ -99,11 +99,11 @@ def test_metrics_show_state_attempts_failovers_and_transitions(gw: EmbeddedGatew
     for _ in range(3):
         post(gw)
     text = httpx.get(gw.url + "/metrics").text
-    assert 'switchyard_deployment_state{model="gpt-4o-mini",provider="openai",state="ejected"} 1.0' in text
-    assert 'switchyard_deployment_state{model="gpt-4o-mini",provider="openai",state="healthy"} 0.0' in text
-    assert ('switchyard_upstream_attempts_total{model="gpt-4o-mini",outcome="server_error",provider="openai",'
+    assert 'recloser_deployment_state{model="gpt-4o-mini",provider="openai",state="ejected"} 1.0' in text
+    assert 'recloser_deployment_state{model="gpt-4o-mini",provider="openai",state="healthy"} 0.0' in text
+    assert ('recloser_upstream_attempts_total{model="gpt-4o-mini",outcome="server_error",provider="openai",'
             'route="chat"} 2.0') in text
-    assert ('switchyard_failovers_total{from_provider="openai",reason="server_error",route="chat",'
+    assert ('recloser_failovers_total{from_provider="openai",reason="server_error",route="chat",'
             'to_provider="anthropic"} 2.0') in text
-    assert ('switchyard_breaker_transitions_total{from_state="healthy",model="gpt-4o-mini",provider="openai",'
+    assert ('recloser_breaker_transitions_total{from_state="healthy",model="gpt-4o-mini",provider="openai",'
             'to_state="ejected"} 1.0') in text

@@ -1,4 +1,4 @@
-"""The `switchyard` command line: check, serve's safety rule, and the demo end to end."""
+"""The `recloser` command line: check, serve's safety rule, and the demo end to end."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ from tests.conftest import write_policy
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def switchyard(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def recloser(*args: str, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "gateway", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
 
 def test_check_accepts_the_default_policy() -> None:
-    result = switchyard("check", "policies/default.yaml")
+    result = recloser("check", "policies/default.yaml")
     assert result.returncode == 0, result.stderr
     assert "policies/default.yaml: ok" in result.stdout
 
@@ -28,13 +28,13 @@ def test_check_accepts_the_default_policy() -> None:
 def test_check_refuses_a_bad_file_with_file_line_and_reason(tmp_path: Path) -> None:
     good = write_policy(tmp_path, "version: 1\nproviders: {a: {kind: sim}}\nroutes: {r: {targets: [{provider: a, model: m}]}}\n", "good.yaml")
     bad = write_policy(tmp_path, "version: 1\nproviders: {a: {kind: sim}}\nroutes:\n  r: {targets: [{provider: b, model: m}]}\n", "bad.yaml")
-    result = switchyard("check", str(good), str(bad))
+    result = recloser("check", str(good), str(bad))
     assert result.returncode == 1
     assert f"{bad}:4: routes.r.targets[0].provider: unknown provider 'b'" in result.stderr
 
 
 def test_serve_refuses_a_public_address_without_auth(tmp_path: Path) -> None:
-    result = switchyard("serve", "--host", "0.0.0.0", "--port", "1")
+    result = recloser("serve", "--host", "0.0.0.0", "--port", "1")
     assert result.returncode == 2
     assert "loopback only" in result.stderr
 
@@ -42,7 +42,7 @@ def test_serve_refuses_a_public_address_without_auth(tmp_path: Path) -> None:
 def test_serve_names_a_port_in_use_in_one_line() -> None:
     taken = listening_socket("127.0.0.1", 0, backlog=8)
     try:
-        result = switchyard("serve", "--port", str(taken.getsockname()[1]), timeout=60)
+        result = recloser("serve", "--port", str(taken.getsockname()[1]), timeout=60)
     finally:
         taken.close()
     assert result.returncode == 2
@@ -51,7 +51,7 @@ def test_serve_names_a_port_in_use_in_one_line() -> None:
 
 
 def test_demo_runs_end_to_end_and_shows_the_failover() -> None:
-    result = switchyard("demo", timeout=180)
+    result = recloser("demo", timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
     rows = [(line[:18].strip(), line[19:31].strip(), line[32:44].strip(), line[56:].strip())
             for line in result.stdout.splitlines() if line.startswith(("all healthy", "frontier down"))]

@@ -47,8 +47,8 @@ def test_a_dead_first_target_fails_over_to_the_next(start_gateway: GatewayFactor
     gw = start_gateway(dead_then_sim(free_port()))
     c = openai.OpenAI(base_url=gw.base_url, api_key="k", max_retries=0)
     raw = c.chat.completions.with_raw_response.create(model="chat", messages=HELLO)
-    assert raw.headers["x-switchyard-provider"] == "beta"
-    assert raw.headers["x-switchyard-attempts"] == "2"
+    assert raw.headers["x-recloser-provider"] == "beta"
+    assert raw.headers["x-recloser-attempts"] == "2"
     stream = c.chat.completions.create(model="chat", messages=HELLO, stream=True)
     assert "".join(ch.choices[0].delta.content or "" for ch in stream if ch.choices).startswith("beta")
 
@@ -58,14 +58,14 @@ def test_an_upstream_error_status_fails_over(two_sims: EmbeddedGateway, status: 
     two_sims.set_fault("alpha", Fault(status=status))
     raw = openai.OpenAI(base_url=two_sims.base_url, api_key="k", max_retries=0) \
         .chat.completions.with_raw_response.create(model="chat", messages=HELLO)
-    assert raw.headers["x-switchyard-provider"] == "beta"
+    assert raw.headers["x-recloser-provider"] == "beta"
 
 
 def test_a_caller_fault_from_the_upstream_is_returned_as_is(two_sims: EmbeddedGateway) -> None:
     two_sims.set_fault("alpha", Fault(status=422))
     r = post(two_sims, {"model": "chat", "messages": HELLO})
     assert r.status_code == 422
-    assert r.headers["x-switchyard-provider"] == "alpha"
+    assert r.headers["x-recloser-provider"] == "alpha"
     assert two_sims.sim("beta").request_count() == 0
 
 

@@ -41,7 +41,7 @@ async def test_requests_beyond_the_in_flight_limit_are_shed_at_once(start_gatewa
         assert r.status_code == 503 and seconds < 0.25
         assert r.headers["Retry-After"] == "2"
         assert r.json()["error"]["code"] == "overloaded"
-    assert 'switchyard_shed_requests_total{reason="max_in_flight"} 3.0' in metrics
+    assert 'recloser_shed_requests_total{reason="max_in_flight"} 3.0' in metrics
     assert gw.sim("slow").request_count() == 2
 
 
@@ -63,5 +63,5 @@ async def test_below_the_in_flight_limit_a_lowered_admission_cap_sheds_as_satura
     assert shed.status_code == 503 and shed.headers["Retry-After"] == "2"
     error = shed.json()["error"]
     assert error["code"] == "overloaded" and "saturated" in error["message"]
-    assert 'switchyard_shed_requests_total{reason="loop_lag"} 1.0' in metrics
+    assert 'recloser_shed_requests_total{reason="loop_lag"} 1.0' in metrics
     assert gw.sim("slow").request_count() == 0

@@ -94,10 +94,10 @@ def test_cost_per_team_in_prometheus_equals_the_ledger_and_the_expected_value_ex
     for team, value in expected.items():
         in_ledger = sum(Decimal(l["cost_usd"]) for l in lines if l["team"] == team)
         assert in_ledger == value
-        assert metric(text, "switchyard_cost_usd_total", team=team) == float(value)
-    assert metric(text, "switchyard_tokens_total", team="search", type="input") == 12
-    assert metric(text, "switchyard_tokens_total", team="search", type="output") == 32
-    assert metric(text, "switchyard_requests_total", team="ads", app="batch", route="chat", status="200") == 2
+        assert metric(text, "recloser_cost_usd_total", team=team) == float(value)
+    assert metric(text, "recloser_tokens_total", team="search", type="input") == 12
+    assert metric(text, "recloser_tokens_total", team="search", type="output") == 32
+    assert metric(text, "recloser_requests_total", team="ads", app="batch", route="chat", status="200") == 2
     assert {(l["usage_source"], l["price_source"], l["kind"]) for l in lines} == {("reported", "policy", "request")}
 
 
@@ -135,7 +135,7 @@ def test_a_stream_cut_after_five_chunks_is_charged_for_what_it_produced(
     assert (line["output_tokens"], line["input_tokens"]) == (produced, prompt)
     assert line["usage_source"] == "counted" and line["outcome"] == "stream_broken"
     assert Decimal(line["cost_usd"]) == (prompt * Decimal("2.5") + produced * Decimal("10")) / 1_000_000
-    assert metric(scrape(gw), "switchyard_cost_usd_total", team="search") == float(Decimal(line["cost_usd"]))
+    assert metric(scrape(gw), "recloser_cost_usd_total", team="search") == float(Decimal(line["cost_usd"]))
 
 
 def test_a_model_without_an_override_is_priced_from_litellms_map(start_gateway: GatewayFactory,
@@ -195,46 +195,46 @@ def test_a_used_up_reject_budget_refuses_with_429_before_any_upstream_call(
     assert "Budget 'search-daily'" in error["message"] and "resets at" in error["message"]
     assert gw.sim("openai").request_count() == calls
     client(gw, "ads").chat.completions.create(model="chat", messages=HELLO)  # another team is not held back
-    assert metric(scrape(gw), "switchyard_budget_actions_total", budget="search-daily", action="reject") == 1
+    assert metric(scrape(gw), "recloser_budget_actions_total", budget="search-daily", action="reject") == 1
 
 
 def test_a_warn_budget_serves_with_a_warning_header(start_gateway: GatewayFactory, ledger: Path) -> None:
     gw = start_gateway(budget_policy(ledger, "warn", limit="0.0001"))
     c = client(gw, "search")
     first = c.chat.completions.with_raw_response.create(model="chat", messages=HELLO)
-    assert "x-switchyard-budget" not in first.headers
+    assert "x-recloser-budget" not in first.headers
     second = c.chat.completions.with_raw_response.create(model="chat", messages=HELLO)   # 87.5 % used
-    assert second.headers["x-switchyard-budget"].startswith("warning: Budget 'search-daily'")
+    assert second.headers["x-recloser-budget"].startswith("warning: Budget 'search-daily'")
     third = c.chat.completions.with_raw_response.create(model="chat", messages=HELLO)    # used up, still served
     assert third.http_response.status_code == 200
-    assert metric(scrape(gw), "switchyard_budget_actions_total", budget="search-daily", action="warn") == 2
+    assert metric(scrape(gw), "recloser_budget_actions_total", budget="search-daily", action="warn") == 2
 
 
 def test_a_downgrade_budget_serves_from_the_cheaper_route(start_gateway: GatewayFactory, ledger: Path) -> None:
     gw = start_gateway(budget_policy(ledger, "downgrade", limit="0.00005"))
     c = client(gw, "search")
     assert c.chat.completions.with_raw_response.create(model="chat", messages=HELLO) \
-        .headers["x-switchyard-provider"] == "openai"
+        .headers["x-recloser-provider"] == "openai"
     raw = c.chat.completions.with_raw_response.create(model="chat", messages=HELLO)
-    assert raw.headers["x-switchyard-provider"] == "cheap"
-    assert raw.headers["x-switchyard-budget"] == "downgraded to route 'cheap'"
+    assert raw.headers["x-recloser-provider"] == "cheap"
+    assert raw.headers["x-recloser-budget"] == "downgraded to route 'cheap'"
 
 
 def test_spend_totals_equal_the_ledger(start_gateway: GatewayFactory, ledger: Path) -> None:
-    from tests.integration.test_cli import switchyard
+    from tests.integration.test_cli import recloser
 
     gw = start_gateway(policy(ledger))
     for team in ("search", "ads", "search"):
         client(gw, team).chat.completions.create(model="chat", messages=HELLO)
     lines = ledger_lines(gw, ledger)
-    result = switchyard("spend", "--ledger", str(ledger), "--by", "team", "--json")
+    result = recloser("spend", "--ledger", str(ledger), "--by", "team", "--json")
     assert result.returncode == 0, result.stderr
     rows = {r["team"]: r for r in json.loads(result.stdout)}
     for team in ("search", "ads"):
         assert Decimal(rows[team]["cost_usd"]) == sum(Decimal(l["cost_usd"]) for l in lines if l["team"] == team)
         assert rows[team]["requests"] == sum(1 for l in lines if l["team"] == team)
     assert Decimal(rows["TOTAL"]["cost_usd"]) == sum(Decimal(l["cost_usd"]) for l in lines)
-    table = switchyard("spend", "--ledger", str(ledger), "--by", "model")
+    table = recloser("spend", "--ledger", str(ledger), "--by", "model")
     assert "priced-model" in table.stdout and "TOTAL" in table.stdout
 
 

@@ -26,9 +26,9 @@ def test_sync_chat_answers_from_the_first_target_with_routing_headers(two_sims: 
     raw = client(two_sims).chat.completions.with_raw_response.create(model="chat", messages=HELLO)
     answer = raw.parse()
     assert answer.choices[0].message.content == "alpha t1 t2 t3 t4 t5 t6 t7"
-    assert raw.headers["x-switchyard-provider"] == "alpha"
-    assert raw.headers["x-switchyard-model"] == "alpha-model"
-    assert raw.headers["x-switchyard-attempts"] == "1"
+    assert raw.headers["x-recloser-provider"] == "alpha"
+    assert raw.headers["x-recloser-model"] == "alpha-model"
+    assert raw.headers["x-recloser-attempts"] == "1"
     assert len(raw.headers["x-request-id"]) >= 16
 
 

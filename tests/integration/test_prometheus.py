@@ -53,7 +53,7 @@ def prometheus(tmp_path: Path) -> Iterator[Callable[[str], Prometheus]]:
     def start(target: str) -> Prometheus:
         config = tmp_path / "prometheus.yml"
         config.write_text(f"global: {{scrape_interval: {SCRAPE_INTERVAL}, evaluation_interval: {SCRAPE_INTERVAL}}}\n"
-                          f"scrape_configs:\n  - job_name: switchyard\n    static_configs: [{{targets: ['{target}']}}]\n")
+                          f"scrape_configs:\n  - job_name: recloser\n    static_configs: [{{targets: ['{target}']}}]\n")
         port = free_port()
         procs.append(subprocess.Popen(
             [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
@@ -87,14 +87,14 @@ def test_spend_per_team_queried_from_prometheus_equals_the_ledger(
     list(client(gw, "ads").chat.completions.create(model="cheap", messages=HELLO, stream=True))
     lines = ledger_lines(gw, ledger)
 
-    prom.wait_for("sum(switchyard_requests_total)", 5)
-    by_team = prom.query("sum by (team) (switchyard_cost_usd_total)")
+    prom.wait_for("sum(recloser_requests_total)", 5)
+    by_team = prom.query("sum by (team) (recloser_cost_usd_total)")
     for team in ("search", "ads"):
         in_ledger = sum(Decimal(line["cost_usd"]) for line in lines if line["team"] == team)
         assert in_ledger > 0
         assert by_team[(("team", team),)] == float(in_ledger)
-    tokens = prom.query('sum by (type) (switchyard_tokens_total{team="search"})')
+    tokens = prom.query('sum by (type) (recloser_tokens_total{team="search"})')
     assert tokens[(("type", "input"),)] == sum(line["input_tokens"] for line in lines if line["team"] == "search")
     assert tokens[(("type", "output"),)] == sum(line["output_tokens"] for line in lines if line["team"] == "search")
-    by_route = prom.query("sum by (route, status) (switchyard_requests_total)")
+    by_route = prom.query("sum by (route, status) (recloser_requests_total)")
     assert by_route == {(("route", "chat"), ("status", "200")): 4.0, (("route", "cheap"), ("status", "200")): 1.0}

@@ -35,8 +35,8 @@ def test_a_blip_is_retried_on_the_same_deployment_before_failing_over(start_gate
     gw = start_gateway(policy("retry: {attempts: 2, backoff_s: 0.01}"))
     gw.set_fault("A", Fault(status=502))
     r = post(gw.base_url)
-    assert r.headers["x-switchyard-provider"] == "B"
-    assert r.headers["x-switchyard-attempts"] == "3"
+    assert r.headers["x-recloser-provider"] == "B"
+    assert r.headers["x-recloser-attempts"] == "3"
     assert gw.sim("A").request_count() == 2
 
 
@@ -46,16 +46,16 @@ def test_a_short_retry_after_is_honoured_before_the_retry(start_gateway: Gateway
     r = post(gw.base_url)
     a = gw.sim("A").requests
     assert len(a) == 2 and a[1].at - a[0].at >= 0.95
-    assert r.headers["x-switchyard-provider"] == "B"
+    assert r.headers["x-recloser-provider"] == "B"
 
 
 def test_an_empty_retry_budget_fails_over_without_retrying(start_gateway: GatewayFactory) -> None:
     gw = start_gateway(policy("retry: {attempts: 3, budget_percent: 0, budget_min_per_s: 0}"))
     gw.set_fault("A", Fault(status=503))
     r = post(gw.base_url)
-    assert r.headers["x-switchyard-provider"] == "B"
+    assert r.headers["x-recloser-provider"] == "B"
     assert gw.sim("A").request_count() == 1
-    assert 'switchyard_retry_budget_exhausted_total{route="chat"} 1.0' in httpx.get(gw.url + "/metrics").text
+    assert 'recloser_retry_budget_exhausted_total{route="chat"} 1.0' in httpx.get(gw.url + "/metrics").text
 
 
 def test_the_client_deadline_bounds_the_whole_request(start_gateway: GatewayFactory) -> None:
@@ -63,7 +63,7 @@ def test_the_client_deadline_bounds_the_whole_request(start_gateway: GatewayFact
     gw.set_fault("A", Fault(hang=True))
     gw.set_fault("B", Fault(hang=True))
     started = time.perf_counter()
-    r = post(gw.base_url, headers={"x-switchyard-timeout-s": "0.5"})
+    r = post(gw.base_url, headers={"x-recloser-timeout-s": "0.5"})
     assert time.perf_counter() - started < 1.5
     assert r.status_code == 504
     assert gw.sim("B").request_count() == 0  # no attempt starts after the deadline
@@ -74,13 +74,13 @@ def test_a_hedge_starts_the_next_target_when_the_first_is_slow(start_gateway: Ga
     started = time.perf_counter()
     r = post(gw.base_url)
     assert time.perf_counter() - started < 1.0
-    assert r.headers["x-switchyard-provider"] == "B"
+    assert r.headers["x-recloser-provider"] == "B"
     assert gw.sim("A").request_count() == 1
-    assert 'switchyard_hedges_total{outcome="hedge_won",route="chat"} 1.0' in httpx.get(gw.url + "/metrics").text
+    assert 'recloser_hedges_total{outcome="hedge_won",route="chat"} 1.0' in httpx.get(gw.url + "/metrics").text
 
 
 def test_no_hedge_when_the_first_answers_in_time(start_gateway: GatewayFactory) -> None:
     gw = start_gateway(policy("hedge: {after_s: 0.5, max_percent: 100}"))
     r = post(gw.base_url)
-    assert r.headers["x-switchyard-provider"] == "A"
+    assert r.headers["x-recloser-provider"] == "A"
     assert gw.sim("B").request_count() == 0

@@ -56,6 +56,6 @@ def test_two_workers_serve_one_port_and_one_scrape_counts_both(two_workers: str)
         with httpx.Client() as c:
             assert c.post(two_workers + "/v1/chat/completions", json=body).status_code == 200
     text = httpx.get(two_workers + "/metrics").text
-    counted = re.search(r'switchyard_upstream_attempts_total\{model="m",outcome="ok",provider="up",route="chat"\} '
+    counted = re.search(r'recloser_upstream_attempts_total\{model="m",outcome="ok",provider="up",route="chat"\} '
                         r'(\S+)', text)
     assert counted is not None and float(counted.group(1)) == 40.0

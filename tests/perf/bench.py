@@ -98,13 +98,13 @@ litellm_settings:
 """
 
 
-# The release the published comparison was measured against; SWITCHYARD_BENCH_LITELLM picks another.
-LITELLM_VERSION = os.environ.get("SWITCHYARD_BENCH_LITELLM", "1.106.2")
+# The release the published comparison was measured against; RECLOSER_BENCH_LITELLM picks another.
+LITELLM_VERSION = os.environ.get("RECLOSER_BENCH_LITELLM", "1.106.2")
 
 
 def litellm_venv() -> Path:
     """LiteLLM's proxy in a virtualenv of its own, outside the repo (made once, then reused)."""
-    venv = Path(os.environ.get("SWITCHYARD_BENCH_CACHE", Path.home() / ".cache" / "switchyard-bench")) / "litellm"
+    venv = Path(os.environ.get("RECLOSER_BENCH_CACHE", Path.home() / ".cache" / "recloser-bench")) / "litellm"
     if not (venv / "bin" / "litellm").exists():
         print(f"installing litellm[proxy] into {venv} (once) …", flush=True)
         os.system(f"{sys.executable} -m venv {venv} && {venv}/bin/pip install -q 'litellm[proxy]=={LITELLM_VERSION}' >/dev/null")
@@ -164,11 +164,11 @@ def run_gateway(name: str, proc: Proc, ready_url: str, port: int, d: Durations, 
     return m
 
 
-def switchyard(policy: Path, port: int, logs: Path, workers: int = 1, cores: str = GATEWAY_CORE) -> Proc:
+def recloser(policy: Path, port: int, logs: Path, workers: int = 1, cores: str = GATEWAY_CORE) -> Proc:
     argv = [sys.executable, "-m", "gateway", "serve", "--policy", str(policy), "--port", str(port)]
     if workers > 1:
         argv += ["--workers", str(workers)]
-    return Proc("switchyard", argv, cores, env={"PYTHONPATH": str(ROOT)}, log=logs / f"switchyard-{workers}.log")
+    return Proc("recloser", argv, cores, env={"PYTHONPATH": str(ROOT)}, log=logs / f"recloser-{workers}.log")
 
 
 def saturation_only(proc: Proc, port: int, seconds: float) -> float:
@@ -206,7 +206,7 @@ routes:
   chat: {{targets: [{{provider: flaky, model: m}}, {{provider: upstream, model: gpt-4o-mini}}]}}
 metering: {{ledger: {{path: "{policy_dir / 'soak-ledger.jsonl'}"}}}}
 """)
-    gw = switchyard(policy, port, logs)
+    gw = recloser(policy, port, logs)
     try:
         flaky.wait_ready(f"http://127.0.0.1:{flaky_port}/_sim/stats")
         import urllib.request
@@ -310,7 +310,7 @@ def main() -> int:
     args = p.parse_args()
     d = Durations.quick() if args.quick else Durations()
     os.sched_setaffinity(0, {int(LOAD_CORE)})
-    work = Path(tempfile.mkdtemp(prefix="switchyard-bench-"))
+    work = Path(tempfile.mkdtemp(prefix="recloser-bench-"))
     upstream_port = free_port()
     upstream = Proc("fake upstream", [sys.executable, str(HERE / "fake_upstream.py"), "--port", str(upstream_port)],
                     LOAD_CORE, log=work / "upstream.log")
@@ -323,7 +323,7 @@ def main() -> int:
         policy = work / "bench.yaml"
         policy.write_text(bench_policy(upstream_port))
         port = free_port()
-        gateways = [run_gateway("Switchyard", switchyard(policy, port, work), f"http://127.0.0.1:{port}/readyz",
+        gateways = [run_gateway("Recloser", recloser(policy, port, work), f"http://127.0.0.1:{port}/readyz",
                                 port, d, "/v1/chat/completions")]
         if args.litellm:
             venv = litellm_venv()
@@ -341,9 +341,9 @@ def main() -> int:
         if args.workers_check:
             os.sched_setaffinity(0, {0, 1})
             port1 = free_port()
-            one = saturation_only(switchyard(policy, port1, work, 1, "0,1"), port1, d.saturation_s)
+            one = saturation_only(recloser(policy, port1, work, 1, "0,1"), port1, d.saturation_s)
             port2 = free_port()
-            two = saturation_only(switchyard(policy, port2, work, 2, "0,1"), port2, d.saturation_s)
+            two = saturation_only(recloser(policy, port2, work, 2, "0,1"), port2, d.saturation_s)
             notes.append(f"--workers 2 on both cores: {two:,.0f} req/s against {one:,.0f} with one worker "
                          f"({two / one:.2f}x); the load generator and the fake upstream share those cores")
         if args.soak_minutes:

@@ -149,7 +149,7 @@ async def test_a_disk_error_loses_the_batch_but_not_the_writer(tmp_path: Path,
     w = writer(path)
     await w.start()
     w.write(record())
-    with caplog.at_level(logging.ERROR, logger="switchyard.ledger"):
+    with caplog.at_level(logging.ERROR, logger="recloser.ledger"):
         await w.flush()
     assert "could not write 1 ledger records" in caplog.text
     await w.close()
@@ -259,6 +259,6 @@ def test_rotated_files_are_read_oldest_first_then_the_current_one(tmp_path: Path
 def test_a_torn_last_line_is_skipped_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "l.jsonl"
     path.write_bytes(record("whole").to_json() + b"\n" + record("torn").to_json()[:40])
-    with caplog.at_level(logging.WARNING, logger="switchyard.ledger"):
+    with caplog.at_level(logging.WARNING, logger="recloser.ledger"):
         assert ids(path) == ["whole"]
     assert "l.jsonl:2: not a ledger record" in caplog.text

@@ -1,4 +1,4 @@
-"""`switchyard spend`: totals from the ledger by team, app, route, provider, model or day."""
+"""`recloser spend`: totals from the ledger by team, app, route, provider, model or day."""
 
 from __future__ import annotations
 
