@@ -154,9 +154,9 @@ class Attempts:
             return max(0.0, min(seconds, log.remaining(self.clock())))
 
         # The first try failed and is worth another: tenacity waits, then tries the rest.
-        await self.sleep(wait(RetryCallState(None, None, (), {})))
         retrying = AsyncRetrying(stop=stop_after_attempt(cfg.attempts - 1), wait=wait, retry=should_retry,
                                  reraise=True, sleep=self.sleep)
+        await self.sleep(wait(RetryCallState(retrying, None, (), {})))
         async for attempt in retrying:
             with attempt:
                 return await self.once(log, d, call, "retry")
@@ -215,15 +215,15 @@ class Attempts:
         while pending:
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
-                err = task.exception()
-                if err is None:
+                failure = task.exception()
+                if failure is None:
                     for loser in pending:
                         await self._cancel_leg(log, loser, legs[loser])
                     self.metrics.hedges(log.route.name, "hedge_won" if task is two else "primary_won").inc()
                     return Leg(legs[task], task.result(), None, consumed=2)
-                if not isinstance(err, AttemptError):
-                    raise err
-                last_error = err
+                if not isinstance(failure, AttemptError):
+                    raise failure
+                last_error = failure
         self.metrics.hedges(log.route.name, "both_failed").inc()
         return Leg(second, None, last_error, consumed=2)
 

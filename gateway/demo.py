@@ -8,9 +8,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from gateway.embedded import EmbeddedGateway
 from gateway.policy.load import LoadedPolicy
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
 
 WEATHER_TOOL = {
     "type": "function",
@@ -36,7 +40,7 @@ def _calls(client: object, chat_route: str, embed_route: str) -> list[tuple[str,
     from openai import OpenAI
 
     assert isinstance(client, OpenAI)
-    messages = [{"role": "user", "content": "Say hello from the gateway."}]
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Say hello from the gateway."}]
 
     def chat() -> tuple[str, str]:
         raw = client.chat.completions.with_raw_response.create(model=chat_route, messages=messages)
@@ -52,7 +56,7 @@ def _calls(client: object, chat_route: str, embed_route: str) -> list[tuple[str,
         raw = client.chat.completions.with_raw_response.create(
             model=chat_route, tools=[WEATHER_TOOL],  # type: ignore[list-item]
             messages=[{"role": "user", "content": "What's the weather in Paris?"}])
-        calls = raw.parse().choices[0].message.tool_calls or []
+        calls = [c for c in raw.parse().choices[0].message.tool_calls or [] if c.type == "function"]
         return raw.headers["x-recloser-provider"], f"ok: {calls[0].function.name}()" if calls else "no tool call"
 
     def embedding() -> tuple[str, str]:

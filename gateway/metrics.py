@@ -124,8 +124,8 @@ def exposition(registry: CollectorRegistry) -> tuple[bytes, str]:
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-    return generate_latest(_InUsd(registry)), CONTENT_TYPE_LATEST  # type: ignore[arg-type]
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return generate_latest(_InUsd(registry)), CONTENT_TYPE_LATEST
 
 
 class _InUsd:

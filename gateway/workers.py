@@ -73,4 +73,4 @@ def supervise(policy: str, host: str, port: int, workers: int) -> int:
 def _mark_dead(pid: int) -> None:
     from prometheus_client import multiprocess
 
-    multiprocess.mark_process_dead(pid)
+    multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

@@ -96,7 +96,7 @@ async def _serve(request: web.Request, ctx: GatewayContext, endpoint: Endpoint, 
         decision = ctx.meter.admit(caller)
         if decision.action == "reject":
             raise budget_exceeded(decision.message, ctx.meter.seconds_until(decision.resets_at))
-        if decision.action == "downgrade" and decision.route_to in ctx.routing.routes:
+        if decision.action == "downgrade" and decision.route_to is not None and decision.route_to in ctx.routing.routes:
             route = ctx.routing.routes[decision.route_to]
             extra["x-recloser-budget"] = f"downgraded to route '{route.name}'"
         elif decision.action == "warn":

@@ -55,7 +55,7 @@ def wants_tool_call(body: dict[str, Any]) -> dict[str, Any] | None:
     for tool in tools:
         fn = tool.get("function", tool) if isinstance(tool, dict) else {}
         if named is None or fn.get("name") == named:
-            return fn  # type: ignore[no-any-return]
+            return fn
     return None
 
 
@@ -65,7 +65,7 @@ def tool_arguments(tool: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, prop in (schema.get("properties") or {}).items():
         kind = prop.get("type") if isinstance(prop, dict) else None
-        out[name] = {"string": "sim", "number": 1, "integer": 1, "boolean": True}.get(kind, "sim")
+        out[name] = {"string": "sim", "number": 1, "integer": 1, "boolean": True}.get(str(kind), "sim")
     return out
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from aiohttp import web
@@ -42,7 +42,7 @@ class SimServer:
         await self._site.start()
         server = self._site._server
         assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = cast(asyncio.Server, server).sockets[0].getsockname()[1]
 
     async def _refuse(self) -> None:
         """Close the listener and abort every open connection, pooled keep-alive ones included."""
