@@ -15,14 +15,18 @@ DEFAULT_POLICY = "policies/default.yaml"
 
 
 def default_policy_path() -> Path:
-    """RECLOSER_POLICY, else policies/default.yaml here, else the one beside the package source."""
+    """RECLOSER_POLICY, else policies/default.yaml here, else the copy shipped inside the package.
+
+    `gateway/policies` is a link to the top-level `policies/` folder, so a source checkout and a built
+    wheel read the same file.
+    """
     env = os.environ.get("RECLOSER_POLICY")
     if env:
         return Path(env)
     here = Path(DEFAULT_POLICY)
     if here.exists():
         return here
-    return Path(__file__).resolve().parent.parent / DEFAULT_POLICY
+    return Path(__file__).resolve().parent / DEFAULT_POLICY
 
 
 def _load_or_exit(path: Path) -> LoadedPolicy:
