@@ -72,7 +72,8 @@ async def _start_sims(doc: PolicyDocument) -> tuple[dict[str, object], dict[str,
                            reply_tokens=s.reply_tokens if s else 20,
                            embedding_dim=s.embedding_dim if s else 8,
                            first_token_delay_s=s.first_token_delay_s if s else 0.0,
-                           chunk_delay_s=s.chunk_delay_s if s else 0.0)
+                           chunk_delay_s=s.chunk_delay_s if s else 0.0,
+                           reply_word=s.reply_word if s else None, prefill=s.prefill if s else True)
         server = SimServer(config, port=s.port if s else 0)
         await server.start()
         servers[name] = server

@@ -15,7 +15,7 @@ from gateway.auth import Caller
 from gateway.metrics import Metrics
 from gateway.providers.base import AttemptError, Call, Failure, Reply, UpstreamClient
 from gateway.routing.breaker import Outcome, State
-from gateway.routing.classify import Classification, Verdict, classify
+from gateway.routing.classify import Classification, Verdict, classify, worth_another_try
 from gateway.routing.health import HealthBoard
 from gateway.routing.retry_budget import RetryBudget
 from gateway.routing.table import Deployment, RouteTable
@@ -54,6 +54,9 @@ class RequestLog:
     body: bytes = b""               # a whole answer, as sent
     resumed_at: int = 0             # where in `relayed` the answering stream began
     extra_headers: dict[str, str] = field(default_factory=dict)  # e.g. a budget warning
+    # What the gateway did to save the answer, for the ledger: refused, prefill_rejected, resumed, restarted.
+    events: list[str] = field(default_factory=list)
+    refused_by: Deployment | None = None   # the deployment whose safety refusal was the answer
 
     def remaining(self, now: float) -> float:
         return self.deadline - now
@@ -80,7 +83,7 @@ class Attempts:
         self.ttfts: dict[str, deque[float]] = {}
 
     def classify(self, route: RouteTable, err: AttemptError) -> Classification:
-        return classify(err, route.config.retry.short_retry_after_s)
+        return classify(err, route.config.retry.short_retry_after_s, route.config.on_content_filter)
 
     def report(self, route: RouteTable, d: Deployment, ok: bool, stream: bool, ttft_s: float | None = None,
                err: AttemptError | None = None) -> None:
@@ -166,7 +169,8 @@ class Attempts:
         """A blip, on a deployment still standing, with time left and room in the retry budget."""
         route = log.route
         c = self.classify(route, err)
-        if c.verdict is not Verdict.RETRY_SAME or self.board.healths[d.key].state is State.EJECTED:
+        tries = sum(1 for r in log.attempts if r.deployment is d)
+        if not worth_another_try(c, self.board.healths[d.key].state, tries, route.config.retry.attempts):
             return False
         if log.remaining(self.clock()) <= 0:
             return False

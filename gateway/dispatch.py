@@ -102,9 +102,11 @@ class Dispatcher:
                 return await self.relay.deliver(request, log, leg.deployment, leg.reply, order[pos:], budget)
             assert leg.error is not None
             c = self.attempts.classify(route, leg.error)
+            if c.reason == "refused":
+                log.events.append("refused")
             if c.verdict is Verdict.CALLER_FAULT:
                 return self._as_is(log, leg.deployment, leg.error)
-            if c.reason in ("context_window", "content_policy"):
+            if c.reason in ("context_window", "refused"):
                 caller_error = leg.error
                 order = order[:pos] + self._fit(order[pos:], leg.deployment, c.reason)
             if pos < len(order):
@@ -124,6 +126,9 @@ class Dispatcher:
         return rest
 
     def _as_is(self, log: RequestLog, d: Deployment, err: AttemptError) -> web.Response:
+        if self.attempts.classify(log.route, err).reason == "refused":
+            log.outcome, log.answered_by = "refused", None
+            log.refused_by = d
         return whole(err.body or b"", answer_headers(log, d), status=err.status or 400,
                      content_type=err.content_type)
 

@@ -110,6 +110,8 @@ class Meter:
             ttft = answering.ttft_s if answering is not None else None
             charge = Charge(log.answered_by, usage or Usage(source="none"), "request", log.outcome, ttft)
             (ready if usage is not None else to_count).append(charge)
+        elif log.refused_by is not None:  # the provider's refusal was the answer: named, not charged
+            ready.append(Charge(log.refused_by, Usage(source="none"), "request", "refused"))
         else:
             ready.append(Charge(None, Usage(source="none"), "request", "error"))
         return ready, to_count
@@ -155,9 +157,11 @@ class Meter:
             route=route, provider=provider, model=model, input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens, cached_input_tokens=usage.cached_input_tokens, cost_usd=cost,
             price_source=price.source if price is not None else "none", usage_source=usage.source,
-            outcome=charge.outcome if status < 400 or charge.kind == "attempt" else f"error_{status}",
+            outcome=charge.outcome if status < 400 or charge.kind == "attempt" or charge.outcome == "refused"
+            else f"error_{status}",
             attempts=len(log.attempts), fallback=self._fallback(log), hedged=log.hedged, stream=log.call.stream,
-            latency_s=latency, ttft_s=charge.ttft_s, kind=charge.kind)  # type: ignore[arg-type]
+            latency_s=latency, ttft_s=charge.ttft_s, kind=charge.kind,  # type: ignore[arg-type]
+            events=tuple(log.events) if charge.kind == "request" else ())
         if self.ledger is not None:
             self.ledger.write(record)
             self.metrics.ledger_records(charge.kind).inc()

@@ -45,6 +45,8 @@ class CallRecord:
     latency_s: float
     ttft_s: float | None
     kind: Literal["request", "attempt"] = "request"
+    # How the gateway rescued (or refused) the answer: refused, prefill_rejected, resumed, restarted, probe.
+    events: tuple[str, ...] = ()
 
     def to_json(self) -> bytes:
         """One JSON object; the cost is a decimal string (exact, never a float), the time ISO-8601 UTC."""
@@ -61,6 +63,7 @@ class CallRecord:
         values = {name: line[name] for name in _FIELDS if name in line}
         values["ts"] = parse_ts(line["ts"])
         values["cost_usd"] = Decimal(str(line["cost_usd"]))
+        values["events"] = tuple(line.get("events") or ())
         return cls(**values)
 
 

@@ -63,6 +63,9 @@ class ModelFacts(Closed):
     # A local GPU deployment may be priced by the hour instead of by the token.
     gpu_hour_usd: UsdPerMtok | None = None
     tokens_per_second: Annotated[float, Field(gt=0)] | None = None
+    # Does the model continue an answer given as a trailing assistant message? None: not known yet
+    # (tried, and learnt from a 400 when it does not).
+    prefill: bool | None = None
 
 
 class SimSettings(Closed):
@@ -74,6 +77,8 @@ class SimSettings(Closed):
     chunk_delay_s: Annotated[float, Field(ge=0, le=60)] = 0.0
     embedding_dim: Annotated[int, Field(ge=1, le=8192)] = 8
     port: Annotated[int, Field(ge=0, le=65535)] = 0
+    reply_word: Name | None = None          # the reply's first word (default: the provider's name)
+    prefill: bool = True                    # false: refuses a chat that ends in an assistant message (400)
 
 
 class Provider(Closed):
@@ -148,6 +153,7 @@ class Route(Closed):
     retry: Retry = Retry()
     hedge: Hedge | None = None
     mid_stream: Literal["error", "resume"] = "error"
+    on_content_filter: Literal["answer", "fail_over"] = "answer"   # a safety refusal is the answer, by default
 
 
 class ApiKey(Closed):

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 
 from gateway.providers.base import PATHS, AttemptError, Call, Failure, Reply, parse_retry_after
-from gateway.providers.sse import complete_events
+from gateway.providers.sse import DONE_EVENT, complete_events, finishes_a_choice
 from gateway.routing.table import Deployment
 
 _DONE = b"data: [DONE]"
@@ -89,9 +89,12 @@ class OpenAIWireClient:
 async def _relay(resp: aiohttp.ClientResponse, first: bytes, pending: bytes) -> AsyncIterator[bytes]:
     """The stream after its first event, in whole events; raises AttemptError when it stalls or breaks off.
 
-    A stream that ends without `data: [DONE]` was cut: the client must not take it for a whole answer.
+    Some servers never send `data: [DONE]`: a body that ended cleanly after a choice's finish reason
+    is whole, and the client gets the sentinel from us. Without a finish reason it was cut short, and
+    the client must not take it for a whole answer.
     """
     tail = first[-32:]
+    finished = finishes_a_choice(first)
     whole = False
     try:
         while True:
@@ -104,6 +107,7 @@ async def _relay(resp: aiohttp.ClientResponse, first: bytes, pending: bytes) -> 
             if not chunk:
                 if pending:  # a last event without its blank line: pass it on, terminated
                     tail = (tail + pending)[-32:]
+                    finished = finished or finishes_a_choice(pending)
                     yield pending + b"\n\n"
                 break
             if pending:
@@ -114,9 +118,12 @@ async def _relay(resp: aiohttp.ClientResponse, first: bytes, pending: bytes) -> 
                 if not chunk:
                     continue
             tail = (tail + chunk)[-32:]
+            finished = finished or finishes_a_choice(chunk)
             yield chunk
         if _DONE not in tail:
-            raise AttemptError(Failure.BROKEN, "the stream ended without [DONE]")
+            if not finished:
+                raise AttemptError(Failure.BROKEN, "the stream ended without a finish reason")
+            yield DONE_EVENT
         whole = True
     finally:
         # A connection whose stream did not end cleanly must not go back to the pool.

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import orjson
+
+DONE_EVENT = b"data: [DONE]\n\n"
+_FINISH_REASON = re.compile(rb'"finish_reason"\s*:\s*"')
+
+
+def finishes_a_choice(chunk: bytes) -> bool:
+    """Does an event in `chunk` carry a finish reason (a string, not null)? A regex, not a parse:
+    it runs on every relayed chunk."""
+    return _FINISH_REASON.search(chunk) is not None
 
 
 def complete_events(buffer: bytes) -> int:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from gateway.providers.base import AttemptError, Failure
+from gateway.routing.breaker import State
 
 
 class Verdict(Enum):
@@ -25,10 +26,12 @@ class Classification:
 # Upstream 401/403/404 are the gateway's configuration at fault (its key, its model name), not the
 # caller's: another deployment may well answer.
 _CONFIG_STATUSES = frozenset({401, 403, 404})
-_BLIP_STATUSES = frozenset({502, 503, 504})
 
 
-def classify(err: AttemptError, short_retry_after_s: float = 2.0) -> Classification:
+def classify(err: AttemptError, short_retry_after_s: float = 2.0, on_content_filter: str = "answer") -> Classification:
+    """What to do after `err`. A safety refusal is the provider's answer unless the route chose
+    `on_content_filter: fail_over`: routing around one provider's safety system is the policy
+    owner's decision, never a default."""
     f = err.failure
     if f is Failure.RESET:
         return Classification(Verdict.RETRY_SAME, "reset")
@@ -45,10 +48,8 @@ def classify(err: AttemptError, short_retry_after_s: float = 2.0) -> Classificat
         if err.retry_after_s is not None and err.retry_after_s <= short_retry_after_s:
             return Classification(Verdict.RETRY_SAME, "rate_limited")
         return Classification(Verdict.FAIL_OVER, "rate_limited")
-    if status in _BLIP_STATUSES:
+    if status >= 500:  # retried once where the deployment is healthy (see worth_another_try)
         return Classification(Verdict.RETRY_SAME, "server_error")
-    if status >= 500:
-        return Classification(Verdict.FAIL_OVER, "server_error")
     if status in _CONFIG_STATUSES:
         return Classification(Verdict.FAIL_OVER, "upstream_config")
     if status == 408:
@@ -58,5 +59,22 @@ def classify(err: AttemptError, short_retry_after_s: float = 2.0) -> Classificat
         # Another target with a larger window may take it; no fault of the deployment.
         return Classification(Verdict.FAIL_OVER, "context_window", penalise=False)
     if b"content_filter" in body or b"content_policy" in body:
-        return Classification(Verdict.FAIL_OVER, "content_policy", penalise=False)
+        verdict = Verdict.FAIL_OVER if on_content_filter == "fail_over" else Verdict.CALLER_FAULT
+        return Classification(verdict, "refused", penalise=False)
+    if status == 400 and b"prefill" in body:
+        # The target does not continue a trailing assistant message (newer Claude models).
+        return Classification(Verdict.FAIL_OVER, "prefill_rejected", penalise=False)
     return Classification(Verdict.CALLER_FAULT, "caller", penalise=False)
+
+
+def worth_another_try(c: Classification, state: State, tries: int, max_tries: int) -> bool:
+    """May the same deployment be tried again after `tries` tries of this request failed?
+
+    A 5xx on a healthy deployment is most often a one-off: one more try there keeps the
+    conversation on its model. A second 5xx, or one from a deployment already degraded, fails over.
+    Other blips (a reset, a short 429, a 408) are retried up to `max_tries`, unless it is ejected."""
+    if c.verdict is not Verdict.RETRY_SAME or state is State.EJECTED or tries >= max_tries:
+        return False
+    if c.reason == "server_error":
+        return state is State.HEALTHY and tries < 2
+    return True

@@ -9,7 +9,8 @@ import orjson
 from aiohttp import web
 
 from gateway.sim import replies
-from gateway.sim.behaviour import SIM, StreamWriter, json_response, read_request, scripted_failure, sse_response
+from gateway.sim.behaviour import (SIM, StreamWriter, ends_with_prefill, json_response, read_request, scripted_failure,
+                                   sse_response)
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                 404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error", 500: "api_error",
@@ -33,6 +34,9 @@ async def messages(request: web.Request) -> web.StreamResponse:
     for name in ("model", "messages", "max_tokens"):
         if name not in body:
             return error(400, message=f"{name}: Field required")
+    if not state.config.prefill and ends_with_prefill(body):
+        return error(400, message="This model does not support assistant message prefill. "
+                                  "The conversation must end with a user message.")
     failed = await scripted_failure(state, error)
     if failed is not None:
         return failed
@@ -40,7 +44,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
         await asyncio.sleep(state.first_delay())
 
     n = state.next_id()
-    words, finish = replies.reply_words(state.config.name, state.config.reply_tokens, body.get("max_tokens"))
+    words, finish = replies.reply_words(state.first_word, state.config.reply_tokens, body.get("max_tokens"))
     stop_reason = "max_tokens" if finish == "length" else "end_turn"
     input_tokens = replies.prompt_tokens(body.get("messages") or [], body.get("system"))
     tool = replies.wants_tool_call(body)

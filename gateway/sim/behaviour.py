@@ -27,6 +27,8 @@ class SimConfig:
     seed: int = 0
     first_token_delay_s: float = 0.0      # healthy baseline latencies; a fault's own replace them
     chunk_delay_s: float = 0.0
+    reply_word: str | None = None         # the reply's first word (default: the name); equal words, equal replies
+    prefill: bool = True                  # False: a chat ending in an assistant message is refused with a 400
 
 
 @dataclass(frozen=True)
@@ -46,12 +48,17 @@ class SimState:
         self.rng = random.Random(config.seed)
         self.requests: list[ReceivedRequest] = []
         self.counter = 0
+        self.failed = 0                   # requests failed under the current fault
         self.models_seen: list[str] = []
         self.on_stop: list[asyncio.Event] = []
 
     def next_id(self) -> int:
         self.counter += 1
         return self.counter
+
+    @property
+    def first_word(self) -> str:
+        return self.config.reply_word or self.config.name
 
     def first_delay(self) -> float:
         return self.fault.first_token_delay_s or self.config.first_token_delay_s
@@ -94,10 +101,21 @@ async def scripted_failure(state: SimState, error: Callable[[int, dict[str, str]
     fault = state.fault
     if fault.hang:
         await wait_forever(state)
-    if fails_now(fault, state.rng):
+    if fails_now(fault, state.rng, state.failed):
         assert fault.status is not None
+        state.failed += 1
         return error(fault.status, retry_after_header(fault))
     return None
+
+
+class StreamEnded(Exception):
+    """The scripted clean end of a stream's body before its answer was finished."""
+
+
+def ends_with_prefill(body: dict[str, Any]) -> bool:
+    messages = body.get("messages")
+    return isinstance(messages, list) and bool(messages) and isinstance(messages[-1], dict) \
+        and messages[-1].get("role") == "assistant"
 
 
 class StreamWriter:
@@ -117,6 +135,9 @@ class StreamWriter:
                 if transport is not None:
                     transport.abort()  # a broken connection, not a clean end
                 raise asyncio.CancelledError
+            if fault.end_early_after_chunks is not None and self.content_chunks >= fault.end_early_after_chunks:
+                await self.resp.write_eof()
+                raise StreamEnded
             if fault.stall_after_chunks is not None and self.content_chunks >= fault.stall_after_chunks:
                 await wait_forever(self.state)
             if self.content_chunks and self.state.chunk_delay():

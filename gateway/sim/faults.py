@@ -20,6 +20,10 @@ class Fault:
     cut_after_chunks: int | None = None    # abort the connection after N content chunks
     stall_after_chunks: int | None = None  # after N content chunks, send nothing more but stay open
     duration_s: float | None = None        # revert to healthy by itself after this long
+    times: int | None = None               # with status: only the next N requests fail, then healthy
+    error_code: str | None = None          # with status: the error body's `code` (e.g. content_filter)
+    no_done: bool = False                  # end streams cleanly after the finish reason, without [DONE]
+    end_early_after_chunks: int | None = None  # end the body cleanly after N content chunks, no finish
 
     @property
     def healthy(self) -> bool:
@@ -29,9 +33,11 @@ class Fault:
 HEALTHY = Fault()
 
 
-def fails_now(fault: Fault, rng: random.Random) -> bool:
-    """Does this request get the scripted error status?"""
+def fails_now(fault: Fault, rng: random.Random, failed_so_far: int = 0) -> bool:
+    """Does this request get the scripted error status? (`failed_so_far`: under this fault)"""
     if fault.status is None:
+        return False
+    if fault.times is not None and failed_so_far >= fault.times:
         return False
     return fault.error_rate >= 1.0 or rng.random() < fault.error_rate
 

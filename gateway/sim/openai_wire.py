@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 from aiohttp import web
 
 from gateway.sim import replies
-from gateway.sim.behaviour import (SIM, SimState, StreamWriter, json_response, read_request, scripted_failure,
-                                   sse_response)
+from gateway.sim.behaviour import (SIM, SimState, StreamEnded, StreamWriter, ends_with_prefill, json_response,
+                                   read_request, scripted_failure, sse_response)
 
 _ERROR_TYPES = {400: ("invalid_request_error", "context_length_exceeded"), 401: ("invalid_request_error", "invalid_api_key"),
                 403: ("invalid_request_error", "permission_denied"), 404: ("invalid_request_error", "model_not_found"),
@@ -41,7 +42,10 @@ async def _prologue(request: web.Request, state: SimState, required: str) -> tup
         if name not in body:
             return None, error(400, message=f"Missing required parameter: '{name}'.", code="missing_required_parameter",
                                param=name)
-    failed = await scripted_failure(state, error)
+    if required == "messages" and not state.config.prefill and ends_with_prefill(body):
+        return None, error(400, message="This model does not support assistant message prefill. "
+                                        "The conversation must end with a user message.", code="invalid_request")
+    failed = await scripted_failure(state, lambda status, headers: error(status, headers, code=state.fault.error_code))
     if failed is not None:
         return None, failed
     if state.first_delay():
@@ -63,7 +67,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
     n = state.next_id()
     model, created = body["model"], int(time.time())
     limit = body.get("max_completion_tokens") or body.get("max_tokens")
-    words, finish = replies.reply_words(state.config.name, state.config.reply_tokens, limit)
+    words, finish = replies.reply_words(state.first_word, state.config.reply_tokens, limit)
     prompt = replies.prompt_tokens(body.get("messages") or [])
     tool = replies.wants_tool_call(body)
     base = {"id": f"chatcmpl-sim-{n}", "created": created, "model": model, "system_fingerprint": "fp_sim"}
@@ -92,6 +96,18 @@ async def chat(request: web.Request) -> web.StreamResponse:
             data["usage"] = None
         return orjson.dumps(data)
 
+    try:
+        await _chat_events(out, chunk, tool, words, finish, n, include_usage, base, prompt)
+    except StreamEnded:
+        return resp
+    if not state.fault.no_done:
+        await resp.write(b"data: [DONE]\n\n")
+    await resp.write_eof()
+    return resp
+
+
+async def _chat_events(out: StreamWriter, chunk: Callable[..., bytes], tool: dict[str, Any] | None, words: list[str], finish: str,
+                       n: int, include_usage: bool, base: dict[str, Any], prompt: int) -> None:
     await out.event(chunk({"role": "assistant", "content": "", "refusal": None}))
     if tool is not None:
         args = orjson.dumps(replies.tool_arguments(tool)).decode()
@@ -107,9 +123,6 @@ async def chat(request: web.Request) -> web.StreamResponse:
     if include_usage:
         await out.event(orjson.dumps({**base, "object": "chat.completion.chunk", "choices": [],
                                       "usage": _usage(prompt, completion)}))
-    await resp.write(b"data: [DONE]\n\n")
-    await resp.write_eof()
-    return resp
 
 
 async def completions(request: web.Request) -> web.StreamResponse:
@@ -119,7 +132,7 @@ async def completions(request: web.Request) -> web.StreamResponse:
         return failure
     assert body is not None
     n = state.next_id()
-    words, finish = replies.reply_words(state.config.name, state.config.reply_tokens, body.get("max_tokens"))
+    words, finish = replies.reply_words(state.first_word, state.config.reply_tokens, body.get("max_tokens"))
     prompt = replies.completion_prompt_tokens(body.get("prompt"))
     base = {"id": f"cmpl-sim-{n}", "object": "text_completion", "created": int(time.time()), "model": body["model"]}
     if not body.get("stream"):

@@ -13,7 +13,7 @@ from gateway.content import text_of
 
 
 def reply_words(name: str, reply_tokens: int, limit: int | None) -> tuple[list[str], str]:
-    """The reply's words (the sim's name, then t1, t2, …) and the finish reason."""
+    """The reply's words (`name`, then t1, t2, …) and the finish reason."""
     n = reply_tokens if limit is None else max(0, min(reply_tokens, limit))
     words = ([name] + [f"t{i}" for i in range(1, reply_tokens)])[:n]
     return words, ("length" if n < reply_tokens else "stop")

@@ -86,6 +86,7 @@ class SimServer:
         fault = fault or Fault()
         was_refusing = self.state.fault.refuse
         self.state.fault = fault
+        self.state.failed = 0
         if self._revert is not None:
             self._revert.cancel()
             self._revert = None

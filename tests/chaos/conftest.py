@@ -17,22 +17,26 @@ from tests.conftest import GatewayFactory
 T = TypeVar("T")
 
 
-def chaos_policy(mid_stream: str = "error", b_first_token_s: float = 0.0, a_first_token_s: float = 0.0) -> str:
+def chaos_policy(mid_stream: str = "error", b_first_token_s: float = 0.0, a_first_token_s: float = 0.0,
+                 breaker: str = "", route: str = "", a_sim: str = "", b_sim: str = "", top: str = "") -> str:
+    """The chaos route; the string arguments add YAML flow-mapping entries (`key: value, …`) or top-level lines."""
     return f"""
     version: 1
-    breaker: {{base_ejection_s: 3}}
+    breaker: {{base_ejection_s: 3{", " + breaker if breaker else ""}}}
     providers:
       A:
         kind: sim
         timeouts: {{connect_s: 1, first_token_s: 1, idle_s: 2, total_s: 10}}
-        sim: {{reply_tokens: 12, first_token_delay_s: {a_first_token_s}}}
+        sim: {{reply_tokens: 12, first_token_delay_s: {a_first_token_s}{", " + a_sim if a_sim else ""}}}
       B:
         kind: sim
         timeouts: {{connect_s: 1, first_token_s: 1, idle_s: 2, total_s: 10}}
-        sim: {{reply_tokens: 12, first_token_delay_s: {b_first_token_s}}}
+        sim: {{reply_tokens: 12, first_token_delay_s: {b_first_token_s}{", " + b_sim if b_sim else ""}}}
+    {top}
     routes:
       chat:
         mid_stream: {mid_stream}
+        {route}
         targets:
           - {{provider: A, model: a-model}}
           - {{provider: B, model: b-model}}

@@ -121,7 +121,7 @@ async def test_s8_when_both_fail_each_request_fails_fast_with_few_attempts(chaos
             assert time.perf_counter() - started < 2
             assert r.status_code >= 500
             assert set(r.json()["error"]) == {"message", "type", "param", "code"}
-            assert int(r.headers["x-recloser-attempts"]) <= 3
+            assert int(r.headers["x-recloser-attempts"]) <= 4  # at most one more try on each healthy target
     assert gw.sim("A").request_count() + gw.sim("B").request_count() <= 3 * 20
 
 
