@@ -15,7 +15,7 @@ from aiohttp import web
 
 from gateway.admission import Admission
 from gateway.api import handlers
-from gateway.api.errors import ApiError, body_too_large, error_response
+from gateway.errors import ApiError, body_too_large, error_response
 from gateway.auth import Authenticator
 from gateway.context import CONTEXT, GatewayContext
 from gateway.policy.load import LoadedPolicy
@@ -31,8 +31,9 @@ from gateway.metering.meter import Meter
 from gateway.metering.prices import PriceBook
 from gateway.metrics import Metrics
 from gateway.routing.health import HealthBoard
-from gateway.routing.prober import Prober
-from gateway.routing.table import Deployment, Upstream, build_routing, resolve_upstreams
+from gateway.prober import Prober
+from gateway.deployment import Deployment
+from gateway.routing.table import Upstream, build_routing, resolve_upstreams
 
 log = logging.getLogger("recloser")
 

@@ -7,59 +7,19 @@ import asyncio
 import math
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_random_exponential
 
-from gateway.auth import Caller
 from gateway.metrics import Metrics
 from gateway.providers.base import AttemptError, Call, Failure, Reply, UpstreamClient
 from gateway.routing.breaker import Outcome, State
 from gateway.routing.classify import Classification, Verdict, classify, worth_another_try
 from gateway.routing.health import HealthBoard
 from gateway.routing.retry_budget import RetryBudget
-from gateway.routing.table import Deployment, RouteTable
-
-
-@dataclass(slots=True)
-class AttemptRecord:
-    deployment: Deployment
-    started: float
-    ended: float = 0.0
-    ttft_s: float | None = None
-    outcome: str = "ok"             # "ok", or the classification's reason
-    role: str = "primary"           # primary | retry | failover | hedge | resume | probe
-    lost_hedge: bool = False
-    error: AttemptError | None = None
-    partial: str | None = None      # the text a stream produced before it broke and another took over
-
-
-@dataclass
-class RequestLog:
-    """Everything that happened to one client request's attempts: for headers, errors and metering."""
-
-    route: RouteTable
-    call: Call
-    caller: Caller
-    started: float
-    deadline: float
-    attempts: list[AttemptRecord] = field(default_factory=list)
-    skipped: list[tuple[Deployment, str, float | None]] = field(default_factory=list)  # why, back in s
-    relayed: list[bytes] = field(default_factory=list)
-    panic: bool = False
-    hedged: bool = False
-    usage_injected: bool = False    # the gateway asked for stream usage; the client does not see it
-    outcome: str = "ok"             # how the request ended for the client
-    answered_by: Deployment | None = None
-    body: bytes = b""               # a whole answer, as sent
-    resumed_at: int = 0             # where in `relayed` the answering stream began
-    extra_headers: dict[str, str] = field(default_factory=dict)  # e.g. a budget warning
-    # What the gateway did to save the answer, for the ledger: refused, prefill_rejected, resumed, restarted.
-    events: list[str] = field(default_factory=list)
-    refused_by: Deployment | None = None   # the deployment whose safety refusal was the answer
-
-    def remaining(self, now: float) -> float:
-        return self.deadline - now
+from gateway.deployment import Deployment
+from gateway.request_log import AttemptRecord, RequestLog
+from gateway.routing.table import RouteTable
 
 
 @dataclass

@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from gateway.metering.prices import unpriced_targets
 from gateway.policy.load import LoadedPolicy, PolicyError, load_policy
 
 DEFAULT_POLICY = "policies/default.yaml"
@@ -31,7 +32,7 @@ def default_policy_path() -> Path:
 
 def _load_or_exit(path: Path) -> LoadedPolicy:
     try:
-        loaded = load_policy(path)
+        loaded = load_policy(path, checks=(unpriced_targets,))
     except PolicyError as exc:
         print(f"recloser: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -67,7 +68,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     for file in args.files:
         try:
-            loaded = load_policy(file)
+            loaded = load_policy(file, checks=(unpriced_targets,))
         except PolicyError as exc:
             print(f"{exc}", file=sys.stderr)
             return 1

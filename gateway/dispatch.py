@@ -12,9 +12,10 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from gateway.api.answer import whole
-from gateway.api.errors import ApiError
-from gateway.attempts import Attempts, RequestLog
+from gateway.answer import whole
+from gateway.errors import ApiError
+from gateway.attempts import Attempts
+from gateway.request_log import RequestLog
 from gateway.metering.usage import ask_for_usage
 from gateway.metrics import Metrics
 from gateway.providers.base import AttemptError, Failure
@@ -24,7 +25,8 @@ from gateway.routing.classify import Verdict
 from gateway.routing.health import HealthBoard
 from gateway.routing.planner import plan
 from gateway.routing.retry_budget import RetryBudget
-from gateway.routing.table import Deployment, RouteTable
+from gateway.deployment import Deployment
+from gateway.routing.table import RouteTable
 
 TIMEOUT_HEADER = "x-recloser-timeout-s"
 

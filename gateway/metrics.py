@@ -10,12 +10,11 @@ from __future__ import annotations
 import os
 from collections.abc import Hashable, Iterator
 from decimal import Decimal
+from enum import Enum
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import Metric
-
-from gateway.routing.breaker import State
 
 # LLM calls take from tens of milliseconds to minutes.
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320)
@@ -111,8 +110,9 @@ class Metrics:
         self.ledger_records = _Bound(Counter(
             "recloser_ledger_records", "Spend ledger records written, by kind", ["kind"], registry=r))
 
-    def set_state(self, provider: str, model: str, state: State) -> None:
-        for s in State:
+    def set_state(self, provider: str, model: str, state: Enum) -> None:
+        """One series per state of the breaker's vocabulary: 1 for the current state, 0 for the rest."""
+        for s in type(state):
             self.state(provider, model, s.value).set(1 if s is state else 0)
 
 

@@ -7,15 +7,16 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from gateway.api.answer import open_stream, stream_error_event, whole
-from gateway.api.errors import ApiError
-from gateway.attempts import AttemptRecord, Attempts, RequestLog
+from gateway.answer import open_stream, stream_error_event, whole
+from gateway.errors import ApiError
+from gateway.attempts import Attempts
+from gateway.request_log import AttemptRecord, RequestLog
 from gateway.metering.usage import strip_usage_chunk
 from gateway.metrics import Metrics
 from gateway.providers.base import AttemptError, Call, Reply
 from gateway.providers.sse import chat_so_far
 from gateway.routing.retry_budget import RetryBudget
-from gateway.routing.table import Deployment
+from gateway.deployment import Deployment
 
 
 def answer_headers(log: RequestLog, d: Deployment) -> dict[str, str]:

@@ -10,13 +10,13 @@ import re
 import orjson
 from aiohttp import web
 
-from gateway.api.answer import whole
-from gateway.api.errors import (ApiError, body_too_large, error_response, invalid_api_key, model_not_found,
+from gateway.answer import whole
+from gateway.errors import (ApiError, body_too_large, error_response, invalid_api_key, model_not_found,
                                 budget_exceeded, not_admin, overloaded)
 from gateway.api.validate import check_body, parse_body
 from gateway.auth import Caller
 from gateway.context import CONTEXT, GatewayContext
-from gateway.attempts import RequestLog
+from gateway.request_log import RequestLog
 from gateway.dispatch import TIMEOUT_HEADER, request_timeout
 from gateway.providers.base import Call, Endpoint
 

@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, NamedTuple
 
 from gateway.metering.record import CallRecord, parse_ts
-from gateway.metering.schema import Budget
+from gateway.policy.metering import Budget
 
 Action = Literal["allow", "warn", "downgrade", "reject"]
 Period = Literal["day", "month"]

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from gateway.metering.record import CallRecord
-from gateway.metering.schema import LedgerSettings
+from gateway.policy.metering import LedgerSettings
 
 log = logging.getLogger("recloser.ledger")
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from gateway.attempts import RequestLog
+from gateway.request_log import RequestLog
 from gateway.auth import Caller
 from gateway.metering.budgets import BudgetBook, Decision
 from gateway.metering.cost import cost_usd, to_nanos
@@ -27,7 +27,7 @@ from gateway.metering.record import CallRecord, Usage
 from gateway.metering.usage import usage_from_body, usage_from_stream
 from gateway.metrics import Metrics
 from gateway.providers.sse import chat_so_far
-from gateway.routing.table import Deployment
+from gateway.deployment import Deployment
 
 ALLOW = Decision("allow", None, Decimal(0), Decimal(0), datetime.min.replace(tzinfo=UTC), None, "")
 OPERATION = {"chat": "chat", "completions": "text_completion", "embeddings": "embeddings"}

@@ -33,6 +33,7 @@ from typing import Any
 import orjson
 
 from gateway.policy.schema import ModelFacts, PolicyDocument
+from gateway.policy.yaml_marks import MarkedDocument
 
 MAP_FILE = "model_prices_and_context_window_backup.json"
 MILLION = Decimal(1_000_000)
@@ -224,3 +225,15 @@ class PriceBook:
             return facts.context_window
         entry = _map_entry(self._map, p.kind, model, lambda e: isinstance(e.get("max_input_tokens"), int))
         return int(entry["max_input_tokens"]) if entry is not None else None
+
+
+def unpriced_targets(source: str, doc: PolicyDocument, marked: MarkedDocument) -> list[str]:
+    """Targets no price is known for: served, but metered at cost 0 until the policy prices them."""
+    out = []
+    for provider, model in PriceBook(doc).unknown():
+        where = next(((r, i) for r, route in doc.routes.items() for i, t in enumerate(route.targets)
+                      if (t.provider, t.model) == (provider, model)), None)
+        line = marked.line_of(("routes", where[0], "targets", where[1])) if where else 1
+        out.append(f"{source}:{line}: no price known for {provider}/{model}: it is served and metered at cost 0 "
+                   f"(set providers.{provider}.models.{model}.input_usd_per_mtok / output_usd_per_mtok)")
+    return out

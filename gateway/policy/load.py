@@ -6,7 +6,7 @@ value from the file, so a misplaced key never leaks into logs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +15,11 @@ from pydantic_core import ErrorDetails
 
 from gateway.policy.schema import KINDS, LITELLM_KINDS, PolicyDocument
 from gateway.policy.yaml_marks import MarkedDocument, Path_, YamlError, load_marked
+
+
+# A check of a valid policy that only warns, from a layer that knows more than the schema (prices):
+# (source, document, marks) -> warnings reading `FILE:LINE: reason`.
+PolicyCheck = Callable[[str, PolicyDocument, MarkedDocument], list[str]]
 
 
 class PolicyError(Exception):
@@ -123,8 +128,9 @@ def _check_references(source: str, doc: PolicyDocument, marked: MarkedDocument) 
     return warnings
 
 
-def parse_policy(text: str, source: str, env: Mapping[str, str] | None = None) -> LoadedPolicy:
-    """Validate a policy given as text; `source` names it in errors."""
+def parse_policy(text: str, source: str, env: Mapping[str, str] | None = None,
+                 checks: Sequence[PolicyCheck] = ()) -> LoadedPolicy:
+    """Validate a policy given as text; `source` names it in errors; `checks` add warnings of their own."""
     try:
         marked = load_marked(text, env)
     except YamlError as exc:
@@ -136,25 +142,13 @@ def parse_policy(text: str, source: str, env: Mapping[str, str] | None = None) -
     except ValidationError as exc:
         raise _schema_error(source, marked, exc) from None
     warnings = _check_references(source, doc, marked)
-    warnings += _unpriced(source, doc, marked)
+    for check in checks:
+        warnings += check(source, doc, marked)
     return LoadedPolicy(document=doc, source=source, warnings=tuple(warnings))
 
 
-def _unpriced(source: str, doc: PolicyDocument, marked: MarkedDocument) -> list[str]:
-    """Targets no price is known for: served, but metered at cost 0 until the policy prices them."""
-    from gateway.metering.prices import PriceBook
-
-    out = []
-    for provider, model in PriceBook(doc).unknown():
-        where = next(((r, i) for r, route in doc.routes.items() for i, t in enumerate(route.targets)
-                      if (t.provider, t.model) == (provider, model)), None)
-        line = marked.line_of(("routes", where[0], "targets", where[1])) if where else 1
-        out.append(f"{source}:{line}: no price known for {provider}/{model}: it is served and metered at cost 0 "
-                   f"(set providers.{provider}.models.{model}.input_usd_per_mtok / output_usd_per_mtok)")
-    return out
-
-
-def load_policy(path: str | Path, env: Mapping[str, str] | None = None) -> LoadedPolicy:
+def load_policy(path: str | Path, env: Mapping[str, str] | None = None,
+                checks: Sequence[PolicyCheck] = ()) -> LoadedPolicy:
     """Read and validate one policy file."""
     source = str(path)
     try:
@@ -163,4 +157,4 @@ def load_policy(path: str | Path, env: Mapping[str, str] | None = None) -> Loade
         raise PolicyError(source, 0, f"cannot read the file: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise PolicyError(source, 0, "the file is not UTF-8 text") from None
-    return parse_policy(text, source, env)
+    return parse_policy(text, source, env, checks)

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, model_validator
 
-from gateway.metering.schema import Budget, Metering
+from gateway.policy.metering import Budget, Metering
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$")]
 PositiveSeconds = Annotated[float, Field(gt=0, le=86_400)]

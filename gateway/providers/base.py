@@ -9,7 +9,7 @@ from typing import Any, Literal, Protocol
 
 import orjson
 
-from gateway.routing.table import Deployment
+from gateway.deployment import Deployment
 
 Endpoint = Literal["chat", "completions", "embeddings"]
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import orjson
 
-from gateway.api.errors import error_body
+from gateway.errors import error_body
 from gateway.providers.base import AttemptError, Call, Failure, Reply, parse_retry_after
-from gateway.routing.table import Deployment
+from gateway.deployment import Deployment
 
 log = logging.getLogger("recloser.litellm")
 

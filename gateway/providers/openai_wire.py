@@ -13,7 +13,7 @@ import aiohttp
 
 from gateway.providers.base import PATHS, AttemptError, Call, Failure, Reply, parse_retry_after
 from gateway.providers.sse import DONE_EVENT, complete_events, finishes_a_choice
-from gateway.routing.table import Deployment
+from gateway.deployment import Deployment
 
 _DONE = b"data: [DONE]"
 

@@ -13,7 +13,8 @@ from gateway.metrics import Metrics
 from gateway.policy.schema import Breaker
 from gateway.routing.breaker import Health, Outcome, State, back_in, current, on_outcome
 from gateway.routing.planner import slower_than_peers
-from gateway.routing.table import Deployment, RouteTable
+from gateway.deployment import Deployment
+from gateway.routing.table import RouteTable
 
 
 class HealthBoard:

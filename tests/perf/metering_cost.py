@@ -21,7 +21,7 @@ sys.path.insert(0, str(HERE.parents[1]))
 
 from fake_upstream import STREAM_USAGE, WHOLE  # noqa: E402
 
-from gateway.attempts import AttemptRecord, RequestLog  # noqa: E402
+from gateway.request_log import AttemptRecord, RequestLog  # noqa: E402
 from gateway.auth import Caller  # noqa: E402
 from gateway.metering.budgets import BudgetBook  # noqa: E402
 from gateway.metering.ledger import LedgerWriter  # noqa: E402
@@ -67,7 +67,7 @@ def main(n: int = 20_000) -> None:
     async def timed() -> list[str]:
         out = []
         with tempfile.TemporaryDirectory() as tmp:
-            from gateway.metering.schema import LedgerSettings
+            from gateway.policy.metering import LedgerSettings
 
             for label, ledger in (("no ledger", None),
                                   ("with ledger", LedgerWriter(LedgerSettings(path=f"{tmp}/ledger.jsonl")))):

@@ -10,7 +10,7 @@ import pytest
 
 from gateway.metering.budgets import BudgetBook, period_end, period_start
 from gateway.metering.record import CallRecord
-from gateway.metering.schema import Budget
+from gateway.policy.metering import Budget
 
 NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -14,7 +14,7 @@ import pytest
 
 from gateway.metering.ledger import LedgerWriter, ledger_files, read_ledger
 from gateway.metering.record import CallRecord
-from gateway.metering.schema import LedgerSettings
+from gateway.policy.metering import LedgerSettings
 
 DAY = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from gateway.metering.schema import Budget, LedgerSettings, Metering
+from gateway.policy.metering import Budget, LedgerSettings, Metering
 
 
 def budget(**kw: Any) -> Budget:

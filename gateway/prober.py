@@ -9,7 +9,8 @@ import logging
 import os
 from collections.abc import Callable
 
-from gateway.attempts import Attempts, RequestLog
+from gateway.attempts import Attempts
+from gateway.request_log import RequestLog
 from gateway.auth import OPEN_CALLER
 from gateway.policy.schema import Breaker
 from gateway.providers.base import AttemptError, Call

@@ -1,0 +1,54 @@
+"""What happened to one client request: each attempt on a deployment, and how the request ended.
+
+Written by the attempt loop and the relay; read by the answer's headers, error messages and the meter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gateway.auth import Caller
+from gateway.deployment import Deployment
+from gateway.providers.base import AttemptError, Call
+from gateway.routing.table import RouteTable
+
+
+@dataclass(slots=True)
+class AttemptRecord:
+    deployment: Deployment
+    started: float
+    ended: float = 0.0
+    ttft_s: float | None = None
+    outcome: str = "ok"             # "ok", or the classification's reason
+    role: str = "primary"           # primary | retry | failover | hedge | resume | probe
+    lost_hedge: bool = False
+    error: AttemptError | None = None
+    partial: str | None = None      # the text a stream produced before it broke and another took over
+
+
+@dataclass
+class RequestLog:
+    """Everything that happened to one client request's attempts: for headers, errors and metering."""
+
+    route: RouteTable
+    call: Call
+    caller: Caller
+    started: float
+    deadline: float
+    attempts: list[AttemptRecord] = field(default_factory=list)
+    skipped: list[tuple[Deployment, str, float | None]] = field(default_factory=list)  # why, back in s
+    relayed: list[bytes] = field(default_factory=list)
+    panic: bool = False
+    hedged: bool = False
+    usage_injected: bool = False    # the gateway asked for stream usage; the client does not see it
+    outcome: str = "ok"             # how the request ended for the client
+    answered_by: Deployment | None = None
+    body: bytes = b""               # a whole answer, as sent
+    resumed_at: int = 0             # where in `relayed` the answering stream began
+    extra_headers: dict[str, str] = field(default_factory=dict)  # e.g. a budget warning
+    # What the gateway did to save the answer, for the ledger: refused, prefill_rejected, resumed, restarted.
+    events: list[str] = field(default_factory=list)
+    refused_by: Deployment | None = None   # the deployment whose safety refusal was the answer
+
+    def remaining(self, now: float) -> float:
+        return self.deadline - now
