@@ -51,6 +51,7 @@ class SimState:
         self.failed = 0                   # requests failed under the current fault
         self.models_seen: list[str] = []
         self.on_stop: list[asyncio.Event] = []
+        self.prompt_cache: set[str] = set()   # prompt prefixes written to the (Anthropic) prompt cache
 
     def next_id(self) -> int:
         self.counter += 1
@@ -108,23 +109,40 @@ async def scripted_failure(state: SimState, error: Callable[[int, dict[str, str]
     return None
 
 
-class StreamEnded(Exception):
-    """The scripted clean end of a stream's body before its answer was finished."""
-
-
 def ends_with_prefill(body: dict[str, Any]) -> bool:
     messages = body.get("messages")
     return isinstance(messages, list) and bool(messages) and isinstance(messages[-1], dict) \
         and messages[-1].get("role") == "assistant"
 
 
-class StreamWriter:
-    """Writes SSE events, one write each, honouring chunk delays, cuts and stalls."""
+class StreamEnded(Exception):
+    """The scripted clean end of a stream's body before its answer was finished (perhaps by an error event)."""
 
-    def __init__(self, request: web.Request, resp: web.StreamResponse, state: SimState) -> None:
+    def __init__(self, response: web.StreamResponse) -> None:
+        super().__init__("stream ended early by a scripted fault")
+        self.response = response
+
+
+@web.middleware
+async def ended_streams(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Lets a handler's StreamWriter end the stream from deep inside it."""
+    try:
+        return await handler(request)  # type: ignore[no-any-return]
+    except StreamEnded as ended:
+        return ended.response
+
+
+class StreamWriter:
+    """Writes SSE events, one write each, honouring chunk delays, cuts, stalls and error events.
+
+    `error_event` is the whole SSE event this wire uses to report a failure inside a 200 stream.
+    """
+
+    def __init__(self, request: web.Request, resp: web.StreamResponse, state: SimState, error_event: bytes) -> None:
         self.request = request
         self.resp = resp
         self.state = state
+        self.error_event = error_event
         self.content_chunks = 0
 
     async def event(self, payload: bytes, content: bool = False, name: str | None = None) -> None:
@@ -137,9 +155,13 @@ class StreamWriter:
                 raise asyncio.CancelledError
             if fault.end_early_after_chunks is not None and self.content_chunks >= fault.end_early_after_chunks:
                 await self.resp.write_eof()
-                raise StreamEnded
+                raise StreamEnded(self.resp)
             if fault.stall_after_chunks is not None and self.content_chunks >= fault.stall_after_chunks:
                 await wait_forever(self.state)
+            if fault.error_event_after_chunks is not None and self.content_chunks >= fault.error_event_after_chunks:
+                await self.resp.write(self.error_event)
+                await self.resp.write_eof()
+                raise StreamEnded(self.resp)
             if self.content_chunks and self.state.chunk_delay():
                 await asyncio.sleep(self.state.chunk_delay())
             self.content_chunks += 1

@@ -19,6 +19,11 @@ _ERROR_TYPES = {400: ("invalid_request_error", "context_length_exceeded"), 401: 
                 422: ("invalid_request_error", None), 429: ("rate_limit_error", "rate_limit_exceeded")}
 
 
+# How an OpenAI-wire server reports a failure after a 200 stream began: an error object as the data.
+STREAM_ERROR = (b'data: {"error": {"message": "The server had an error while processing your request.", '
+                b'"type": "server_error", "param": null, "code": null}}\n\n')
+
+
 def error(status: int, headers: dict[str, str] | None = None, message: str | None = None,
           code: str | None = None, param: str | None = None) -> web.Response:
     kind, default_code = _ERROR_TYPES.get(status, ("server_error" if status >= 500 else "invalid_request_error", None))
@@ -87,7 +92,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     resp = sse_response()
     await resp.prepare(request)
-    out = StreamWriter(request, resp, state)
+    out = StreamWriter(request, resp, state, STREAM_ERROR)
 
     def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
         data = {**base, "object": "chat.completion.chunk",
@@ -141,7 +146,7 @@ async def completions(request: web.Request) -> web.StreamResponse:
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     resp = sse_response()
     await resp.prepare(request)
-    out = StreamWriter(request, resp, state)
+    out = StreamWriter(request, resp, state, STREAM_ERROR)
     for i, word in enumerate(words):
         await out.event(orjson.dumps({**base, "choices": [{"index": 0, "text": word if i == 0 else " " + word,
                                                            "logprobs": None, "finish_reason": None}]}), content=True)

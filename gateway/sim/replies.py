@@ -60,13 +60,26 @@ def wants_tool_call(body: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def tool_arguments(tool: dict[str, Any]) -> dict[str, Any]:
-    """Arguments built from the tool's JSON schema: strings "sim", numbers 1, booleans true."""
-    schema = tool.get("parameters") or tool.get("input_schema") or {}
+    """Arguments built from the tool's JSON schema: strings "sim", numbers 1, booleans true, arrays of
+    one item, nested objects filled the same way."""
+    return _fill(tool.get("parameters") or tool.get("input_schema") or {})
+
+
+def _fill(schema: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, prop in (schema.get("properties") or {}).items():
-        kind = prop.get("type") if isinstance(prop, dict) else None
-        out[name] = {"string": "sim", "number": 1, "integer": 1, "boolean": True}.get(str(kind), "sim")
+        out[name] = _value(prop if isinstance(prop, dict) else {})
     return out
+
+
+def _value(prop: dict[str, Any]) -> Any:
+    kind = prop.get("type")
+    if kind == "object":
+        return _fill(prop)
+    if kind == "array":
+        items = prop.get("items")
+        return [_value(items if isinstance(items, dict) else {})]
+    return {"string": "sim", "number": 1, "integer": 1, "boolean": True}.get(str(kind), "sim")
 
 
 def embedding(text: str, dim: int) -> list[float]:

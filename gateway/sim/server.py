@@ -11,7 +11,7 @@ import orjson
 from aiohttp import web
 
 from gateway.sim import anthropic_wire, openai_wire
-from gateway.sim.behaviour import SIM, ReceivedRequest, SimConfig, SimState, json_response
+from gateway.sim.behaviour import SIM, ReceivedRequest, SimConfig, SimState, ended_streams, json_response
 from gateway.sim.faults import Fault, fault_from_json
 
 # A cut or refused connection is the point of a fault, not an error of the simulator's.
@@ -24,7 +24,7 @@ class SimServer:
         self.host = host
         self.port = port
         self.state = SimState(config)
-        self.app = web.Application()
+        self.app = web.Application(middlewares=[ended_streams])
         self.app[SIM] = self.state
         (openai_wire if config.wire == "openai" else anthropic_wire).add_routes(self.app)
         self.app.router.add_post("/_sim/fault", self._control_fault)
