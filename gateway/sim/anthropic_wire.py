@@ -1,39 +1,44 @@
-"""The Anthropic Messages API (`POST /v1/messages`), with its real SSE event sequence."""
+"""The Anthropic Messages API (`POST /v1/messages`): its checks, errors, answers and SSE event sequence."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import orjson
 from aiohttp import web
 
-from gateway.sim import replies
+from gateway.sim import anthropic_reply
+from gateway.sim.anthropic_checks import problem
 from gateway.sim.behaviour import (SIM, StreamWriter, ends_with_prefill, json_response, read_request, scripted_failure,
                                    sse_response)
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                 404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error", 500: "api_error",
-                529: "overloaded_error"}
+                504: "timeout_error", 529: "overloaded_error"}
+# How the API reports a failure after a 200 stream began: an `error` event, then the body ends.
+STREAM_ERROR = (b'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", '
+                b'"message": "Overloaded"}}\n\n')
 
 
 def error(status: int, headers: dict[str, str] | None = None, message: str | None = None) -> web.Response:
     kind = _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
-    return json_response({"type": "error", "error": {"type": kind, "message": message or f"simulated error {status}"}},
-                         status, headers)
+    return json_response({"type": "error", "error": {"type": kind, "message": message or f"simulated error {status}"},
+                          "request_id": "req_sim"}, status, headers)
 
 
 async def messages(request: web.Request) -> web.StreamResponse:
     state = request.app[SIM]
     body, _ = await read_request(request, state)
     key = state.config.api_key
-    if key is not None and request.headers.get("x-api-key") != key:
+    # The API takes the key as x-api-key; anthropic SDKs from 2.x send it as a bearer token.
+    if key is not None and request.headers.get("x-api-key") != key \
+            and request.headers.get("Authorization") != f"Bearer {key}":
         return error(401, message="invalid x-api-key")
-    if not isinstance(body, dict):
-        return error(400, message="The body is not a JSON object.")
-    for name in ("model", "messages", "max_tokens"):
-        if name not in body:
-            return error(400, message=f"{name}: Field required")
+    if not request.headers.get("anthropic-version"):
+        return error(400, message="anthropic-version: header is required")
+    found = problem(body)
+    if found is not None:
+        return error(400, message=found)
     if not state.config.prefill and ends_with_prefill(body):
         return error(400, message="This model does not support assistant message prefill. "
                                   "The conversation must end with a user message.")
@@ -43,50 +48,22 @@ async def messages(request: web.Request) -> web.StreamResponse:
     if state.first_delay():
         await asyncio.sleep(state.first_delay())
 
-    n = state.next_id()
-    words, finish = replies.reply_words(state.first_word, state.config.reply_tokens, body.get("max_tokens"))
-    stop_reason = "max_tokens" if finish == "length" else "end_turn"
-    input_tokens = replies.prompt_tokens(body.get("messages") or [], body.get("system"))
-    tool = replies.wants_tool_call(body)
-    usage = {"input_tokens": input_tokens, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
-    message: dict[str, Any] = {"id": f"msg_sim_{n}", "type": "message", "role": "assistant", "model": body["model"],
-                               "stop_sequence": None}
+    reply = anthropic_reply.plan(body, state.first_word, state.config.reply_tokens, state.next_id())
+    prompt = anthropic_reply.prompt(body)
+    hit = prompt.cache_key in state.prompt_cache
+    if prompt.cache_key is not None:
+        state.prompt_cache.add(prompt.cache_key)
+    usage = anthropic_reply.usage(prompt, hit)
+    headers = {"request-id": f"req_{reply.message_id}"}
     if not body.get("stream"):
-        if tool is not None:
-            content = [{"type": "tool_use", "id": f"toolu_sim_{n}", "name": tool["name"],
-                        "input": replies.tool_arguments(tool)}]
-            stop_reason, output = "tool_use", 10
-        else:
-            content = [{"type": "text", "text": " ".join(words)}]
-            output = len(words)
-        return json_response({**message, "content": content, "stop_reason": stop_reason,
-                              "usage": {**usage, "output_tokens": output}})
+        return json_response(anthropic_reply.message(reply, usage), headers=headers)
 
     resp = sse_response()
+    resp.headers.update(headers)
     await resp.prepare(request)
-    out = StreamWriter(request, resp, state)
-    await out.event(orjson.dumps({"type": "message_start", "message": {
-        **message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}}), name="message_start")
-    if tool is not None:
-        await out.event(orjson.dumps({"type": "content_block_start", "index": 0, "content_block": {
-            "type": "tool_use", "id": f"toolu_sim_{n}", "name": tool["name"], "input": {}}}), name="content_block_start")
-        await out.event(b'{"type": "ping"}', name="ping")
-        args = orjson.dumps(replies.tool_arguments(tool)).decode()
-        await out.event(orjson.dumps({"type": "content_block_delta", "index": 0, "delta": {
-            "type": "input_json_delta", "partial_json": args}}), content=True, name="content_block_delta")
-        stop_reason, output = "tool_use", 10
-    else:
-        await out.event(orjson.dumps({"type": "content_block_start", "index": 0,
-                                      "content_block": {"type": "text", "text": ""}}), name="content_block_start")
-        await out.event(b'{"type": "ping"}', name="ping")
-        for i, word in enumerate(words):
-            await out.event(orjson.dumps({"type": "content_block_delta", "index": 0, "delta": {
-                "type": "text_delta", "text": word if i == 0 else " " + word}}), content=True, name="content_block_delta")
-        output = len(words)
-    await out.event(b'{"type": "content_block_stop", "index": 0}', name="content_block_stop")
-    await out.event(orjson.dumps({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None},
-                                  "usage": {"output_tokens": output}}), name="message_delta")
-    await out.event(b'{"type": "message_stop"}', name="message_stop")
+    out = StreamWriter(request, resp, state, STREAM_ERROR)
+    for name, data, content in anthropic_reply.events(reply, usage):
+        await out.event(data, content=content, name=name)
     await resp.write_eof()
     return resp
 
