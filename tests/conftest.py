@@ -6,11 +6,15 @@ import socket
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from gateway.embedded import EmbeddedGateway
 from gateway.policy.load import load_policy
+
+if TYPE_CHECKING:
+    from tests.redis_server import RedisServer
 
 UPSTREAM_KEY = "sk-upstream-secret-0123456789"
 
@@ -71,3 +75,13 @@ routes:
 def two_sims(start_gateway: GatewayFactory) -> EmbeddedGateway:
     """Route `chat` = [alpha, beta], both simulated OpenAI-wire upstreams; alpha has a known key."""
     return start_gateway(TWO_SIMS)
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server on a free loopback port, persistence off; stopped (and woken first) after the test."""
+    from tests.redis_server import RedisServer
+
+    server = RedisServer().start()
+    yield server
+    server.stop()

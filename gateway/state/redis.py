@@ -1,0 +1,230 @@
+"""Shared state in Redis, for replicas that must agree; never on a request's path longer than its timeout.
+
+Every operation is bounded by `timeout_s`. The first failure marks the store down: the gauge goes to
+0, one line is logged, and every later call raises StateUnavailable at once (no waiting) while a
+background task pings with backoff; the first answer marks it up again and sharing resumes.
+Updates that must be atomic (counters with their expiry, a limiter's check-and-add, a total seeded
+when missing, a claim) run as Lua scripts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from gateway.state.base import Ask, Outbox, Snapshot, StateUnavailable, Taken
+from gateway.state.window import seconds_of
+
+log = logging.getLogger("recloser.state")
+T = TypeVar("T")
+
+# KEYS: counters (one key per counter and second); ARGV: seconds to keep, then one amount per key.
+ADD_COUNTS = """
+local keep = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  redis.call('INCRBY', key, ARGV[i + 1])
+  redis.call('EXPIRE', key, keep)
+end
+return #KEYS
+"""
+
+# KEYS: totals; ARGV: (delta, seed, expire-at unix seconds) per key. A missing total starts at its seed.
+ADD_TOTALS = """
+for i, key in ipairs(KEYS) do
+  local at = 3 * (i - 1)
+  if redis.call('EXISTS', key) == 0 then redis.call('SET', key, ARGV[at + 2]) end
+  redis.call('INCRBY', key, ARGV[at + 1])
+  redis.call('EXPIREAT', key, ARGV[at + 3])
+end
+return #KEYS
+"""
+
+# KEYS[1]: the claim; ARGV: owner, milliseconds. Taken when free, renewed when ours.
+CLAIM = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+# KEYS: the window's seconds, oldest first (the last is now); ARGV: limit, cost, window_s, now, first
+# second. The same arithmetic as gateway/state/window.py:judge. Returns admitted, used, retry ms, reset ms.
+TAKE = """
+local limit, cost, window, now, first = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
+  tonumber(ARGV[4]), tonumber(ARGV[5])
+local values = redis.call('MGET', unpack(KEYS))
+local used, oldest = 0, nil
+for i = 1, #KEYS do
+  local n = tonumber(values[i] or '0') or 0
+  if n > 0 then
+    used = used + n
+    if not oldest then oldest = first + i - 1 end
+  end
+end
+local want = math.max(cost, 1)
+if used + want <= limit then
+  local reset = 0
+  if oldest then reset = oldest + window - now elseif cost > 0 then reset = first + window - 1 + window - now end
+  if cost > 0 then
+    redis.call('INCRBY', KEYS[#KEYS], cost)
+    redis.call('EXPIRE', KEYS[#KEYS], window + 1)
+  end
+  return {1, used + cost, 0, math.max(0, math.floor(reset * 1000))}
+end
+local need, freed, retry = used + want - limit, 0, window
+for i = 1, #KEYS do
+  local n = tonumber(values[i] or '0') or 0
+  freed = freed + n
+  if n > 0 and freed >= need then retry = first + i - 1 + window - now; break end
+end
+local reset = oldest and (oldest + window - now) or 0
+return {0, used, math.max(1, math.floor(retry * 1000)), math.max(0, math.floor(reset * 1000))}
+"""
+
+
+def where(url: str) -> str:
+    """host:port of a Redis URL, never its password."""
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 6379}"
+
+
+class RedisState:
+    def __init__(self, url: str, timeout_s: float, prefix: str = "recloser",
+                 on_up: Callable[[bool], None] = lambda up: None, max_backoff_s: float = 1.0) -> None:
+        self.timeout_s = timeout_s
+        self.prefix = prefix
+        self.on_up = on_up
+        self.max_backoff_s = max_backoff_s
+        self.where = where(url)
+        self.up = False
+        self._client = aioredis.Redis.from_url(
+            url, socket_timeout=max(timeout_s, 1.0), socket_connect_timeout=max(timeout_s, 1.0),
+            retry=Retry(NoBackoff(), 0), health_check_interval=0)
+        self._add_counts = self._client.register_script(ADD_COUNTS)
+        self._add_totals = self._client.register_script(ADD_TOTALS)
+        self._claim = self._client.register_script(CLAIM)
+        self._take = self._client.register_script(TAKE)
+        self._reconnecting: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Connects once (bounded by the timeout); when that fails the gateway starts on local state."""
+        try:
+            await asyncio.wait_for(self._client.ping(), self.timeout_s)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self.on_up(False)
+            self._lost(exc)
+            return
+        self.up = True
+        self.on_up(True)
+
+    def _counter(self, counter: str, second: int) -> str:
+        return f"{self.prefix}:c:{counter}:{second}"
+
+    async def _run(self, op: Callable[[], Awaitable[T]]) -> T:
+        if not self.up:
+            raise StateUnavailable(f"shared state at {self.where} is down")
+        try:
+            return await asyncio.wait_for(op(), self.timeout_s)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._lost(exc)
+            raise StateUnavailable(f"shared state at {self.where} is down") from None
+
+    def _lost(self, exc: BaseException) -> None:
+        if self._reconnecting is not None and not self._reconnecting.done():
+            return
+        if self.up or self._reconnecting is None:
+            reason = type(exc).__name__ if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
+            log.warning("shared state at %s is unreachable (%s); serving on local state and reconnecting",
+                        self.where, reason)
+        self.up = False
+        self.on_up(False)
+        self._reconnecting = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        delay = 0.05
+        while True:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.max_backoff_s)
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
+                # Connections from before the outage are dead or stuck: start from fresh ones.
+                await asyncio.wait_for(self._client.connection_pool.disconnect(), self.timeout_s)
+            try:
+                await asyncio.wait_for(self._client.ping(), self.timeout_s)
+            except (RedisError, OSError, TimeoutError):
+                continue
+            self.up = True
+            self.on_up(True)
+            log.warning("shared state at %s answers again; sharing resumes", self.where)
+            return
+
+    async def exchange(self, out: Outbox, ask: Ask, now: float) -> Snapshot:
+        return await self._run(lambda: self._exchange(out, ask, now))
+
+    async def _exchange(self, out: Outbox, ask: Ask, now: float) -> Snapshot:
+        pipe = self._client.pipeline(transaction=False)
+        keys: list[str] = []
+        amounts: list[int] = []
+        for counter, per_second in out.counts.items():
+            for second, amount in per_second.items():
+                keys.append(self._counter(counter, second))
+                amounts.append(amount)
+        if keys:
+            await self._add_counts(keys=keys, args=[out.horizon_s, *amounts], client=pipe)
+        for name, (value, keep_s) in out.notes.items():
+            pipe.set(f"{self.prefix}:n:{name}", value, px=max(1, math.ceil(keep_s * 1000)))
+        if out.totals:
+            args: list[Any] = []
+            for t in out.totals.values():
+                args += [t.delta, t.seed, math.ceil(t.expire_at)]
+            await self._add_totals(keys=[f"{self.prefix}:t:{n}" for n in out.totals], args=args, client=pipe)
+        windows = [(counter, list(seconds_of(window_s, now))) for counter, window_s in ask.counts.items()]
+        for counter, seconds in windows:
+            pipe.mget([self._counter(counter, s) for s in seconds])
+        if ask.notes:
+            pipe.mget([f"{self.prefix}:n:{n}" for n in ask.notes])
+        if ask.totals:
+            pipe.mget([f"{self.prefix}:t:{n}" for n in ask.totals])
+        results = await pipe.execute()
+        reads = results[len(results) - len(windows) - bool(ask.notes) - bool(ask.totals):]
+        snap = Snapshot()
+        for (counter, seconds), values in zip(windows, reads):
+            seen = {s: int(v) for s, v in zip(seconds, values) if v is not None and int(v)}
+            if seen:
+                snap.counts[counter] = seen
+        rest = reads[len(windows):]
+        if ask.notes:
+            snap.notes = {n: v.decode() for n, v in zip(ask.notes, rest[0]) if v is not None}
+            rest = rest[1:]
+        if ask.totals:
+            snap.totals = {n: int(v) for n, v in zip(ask.totals, rest[0]) if v is not None}
+        return snap
+
+    async def claim(self, name: str, owner: str, ttl_s: float, now: float) -> bool:
+        held = await self._run(lambda: self._claim(keys=[f"{self.prefix}:k:{name}"],
+                                                   args=[owner, max(1, math.ceil(ttl_s * 1000))]))
+        return bool(held)
+
+    async def take(self, counter: str, limit: int, cost: int, window_s: int, now: float) -> Taken:
+        seconds = seconds_of(window_s, now)
+        keys = [self._counter(counter, s) for s in seconds]
+        admitted, used, retry_ms, reset_ms = await self._run(
+            lambda: self._take(keys=keys, args=[limit, cost, window_s, repr(now), seconds[0]]))
+        return Taken(bool(admitted), int(used), int(retry_ms) / 1000, int(reset_ms) / 1000)
+
+    async def close(self) -> None:
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconnecting
+        with contextlib.suppress(RedisError, OSError, TimeoutError):
+            await asyncio.wait_for(self._client.aclose(), self.timeout_s + 1.0)
