@@ -34,6 +34,10 @@ from gateway.routing.health import HealthBoard
 from gateway.prober import Prober
 from gateway.deployment import Deployment
 from gateway.routing.table import Upstream, build_routing, resolve_upstreams
+from gateway.limiting.limiter import Limiter
+from gateway.sharing import Replication
+from gateway.state.memory import MemoryState
+from gateway.state.redis import RedisState
 
 log = logging.getLogger("recloser")
 
@@ -116,9 +120,19 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
         if ledger is not None and doc.budgets:
             budgets.load(read_ledger(ledger_files(Path(doc.metering.ledger.path or ""))), datetime.fromtimestamp(wall(), UTC))
         meter = Meter(PriceBook(doc), budgets, m, ledger, wall=wall)
+        shared = None
+        if doc.state is not None:
+            shared = RedisState(doc.state.redis_url.get_secret_value(), doc.state.timeout_ms / 1000, doc.state.prefix,
+                                on_up=lambda up: m.state_backend_up.set(1 if up else 0))
+        limiter = Limiter(doc.rate_limits, shared, MemoryState(), wall)
+        if any(r.tpm for r in doc.rate_limits):
+            meter.on_tokens = limiter.used
+        replication = Replication(shared, board, routing, meter, limiter, m, doc.state.sync_ms / 1000, clock, wall) \
+            if shared is not None and doc.state is not None else None
         ctx = GatewayContext(policy=loaded, routing=routing, auth=Authenticator(doc.auth), limits=doc.limits,
                              metrics=m, board=board, dispatcher=dispatcher, meter=meter, sims=sims,
-                             admission=Admission(doc.limits.max_in_flight, doc.limits.max_loop_lag_ms))
+                             admission=Admission(doc.limits.max_in_flight, doc.limits.max_loop_lag_ms),
+                             limiter=limiter)
         app[CONTEXT] = ctx
         prober = Prober(routing, board, attempts, doc.breaker, clock) if doc.breaker.synthetic_probe_s > 0 else None
         try:
@@ -128,6 +142,9 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
                 prober.start()
             if ledger is not None:
                 await ledger.start()
+            if shared is not None and replication is not None:
+                await shared.start()
+                replication.start()
             if watch_loop_lag:
                 ctx.admission.start()
             ctx.ready = True
@@ -138,6 +155,10 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
             if prober is not None:
                 await prober.stop()
             await meter.drain()
+            if replication is not None:
+                await replication.stop()
+            if shared is not None:
+                await shared.close()
             if ledger is not None:
                 await ledger.close()
             await session.close()

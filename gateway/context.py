@@ -17,6 +17,7 @@ from gateway.routing.table import Routing
 
 if TYPE_CHECKING:
     from gateway.dispatch import Dispatcher
+    from gateway.limiting.limiter import Limiter
     from gateway.metering.meter import Meter
 
 
@@ -33,6 +34,7 @@ class GatewayContext:
     ready: bool = False
     admission: Admission = field(default_factory=lambda: Admission(1_000_000, 0))
     sims: dict[str, object] = field(default_factory=dict)   # provider name → running SimServer
+    limiter: Limiter | None = None                           # rate limits, when the policy has any
 
 
 CONTEXT: Final = web.AppKey("context", GatewayContext)

@@ -70,3 +70,9 @@ def overloaded(why: str, retry_after_s: int) -> ApiError:
 def budget_exceeded(message: str, retry_after_s: int | None) -> ApiError:
     headers = {"Retry-After": str(retry_after_s)} if retry_after_s else {}
     return ApiError(429, message, "insufficient_quota", code="budget_exceeded", headers=headers)
+
+
+def rate_limited(message: str, kind: str, retry_after_s: int, headers: Mapping[str, str]) -> ApiError:
+    """OpenAI's shape for a rate limit: type `requests` or `tokens`, code `rate_limit_exceeded`."""
+    return ApiError(429, message, kind, code="rate_limit_exceeded",
+                    headers={"Retry-After": str(retry_after_s), **headers})

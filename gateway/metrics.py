@@ -107,6 +107,12 @@ class Metrics:
             multiprocess_mode="max"))
         self.budget_actions = _Bound(Counter(
             "recloser_budget_actions", "Requests a budget acted on", ["budget", "action"], registry=r))
+        self.state_backend_up = Gauge(
+            "recloser_state_backend_up", "1 while the shared state store (Redis) answers; 0 while this replica "
+            "serves on local state", registry=r, multiprocess_mode="min")
+        self.state_syncs = _Bound(Counter(
+            "recloser_state_syncs", "Exchanges with the shared state store, by result (ok, unavailable)",
+            ["result"], registry=r))
         self.ledger_records = _Bound(Counter(
             "recloser_ledger_records", "Spend ledger records written, by kind", ["kind"], registry=r))
 

@@ -49,7 +49,8 @@ class Prober:
         for route in self.routing.routes.values():
             for d in route.deployments:
                 h = current(self.board.healths[d.key], self.clock(), route.breaker)
-                if d.key in seen or h.state is not State.PROBING or self.board.probes[d.key]:
+                if d.key in seen or h.state is not State.PROBING or self.board.probes[d.key] \
+                        or not self.board.may_probe(d.key):
                     continue
                 seen.add(d.key)
                 now = self.clock()

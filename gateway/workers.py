@@ -2,8 +2,8 @@
 
 Each worker is a fresh `python -m gateway serve --worker` process (nothing forked from a process
 that already ran an event loop). Metrics go through prometheus-client's multiprocess mode, so one
-scrape of any worker shows the whole gateway. Breaker and budget state is per worker until state
-is shared through Redis.
+scrape of any worker shows the whole gateway. Breaker, budget and rate-limit state is per worker
+unless the policy shares it through Redis (`state:`).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from gateway.answer import whole
 from gateway.errors import (ApiError, body_too_large, error_response, invalid_api_key, model_not_found,
-                                budget_exceeded, not_admin, overloaded)
+                                budget_exceeded, not_admin, overloaded, rate_limited)
 from gateway.api.validate import check_body, parse_body
 from gateway.auth import Caller
 from gateway.context import CONTEXT, GatewayContext
@@ -101,6 +101,12 @@ async def _serve(request: web.Request, ctx: GatewayContext, endpoint: Endpoint, 
             extra["x-recloser-budget"] = f"downgraded to route '{route.name}'"
         elif decision.action == "warn":
             extra["x-recloser-budget"] = "warning: " + decision.message
+        if ctx.limiter is not None and ctx.limiter.limits:
+            check = await ctx.limiter.admit(caller.team, caller.key_id)
+            if check is not None:
+                if not check.admitted:
+                    raise rate_limited(check.message, check.kind, check.retry_after_s, check.headers)
+                extra.update(check.headers)
     except ApiError as err:
         ctx.meter.refused(route_name, caller, err.status)
         return error_response(err, {"x-request-id": rid})

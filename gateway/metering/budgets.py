@@ -97,13 +97,20 @@ class BudgetBook:
         self.budgets = tuple(budgets)
         # Keyed by the budget's name (names are unique in a policy) and its period's start.
         self._spent: dict[tuple[str, datetime], Decimal] = {}
+        # When replicas share spend: what this one spent since it last told them, and the total they
+        # last reported (every replica's spend, this one's included).
+        self.sharing = False
+        self._unshared: dict[tuple[str, datetime], Decimal] = {}
+        self._shared: dict[tuple[str, datetime], Decimal] = {}
 
     def applicable(self, team: str, key_id: str) -> list[Budget]:
         """The budgets of the caller's team and of its key, in policy order."""
         return [b for b in self.budgets if b.team == team or (b.key is not None and b.key == key_id)]
 
     def spent(self, budget: Budget, now_utc: datetime) -> Decimal:
-        return self._spent.get((budget.name, period_start(budget.period, now_utc)), ZERO)
+        """This period's spend: every replica's when shared, and never less than this replica knows of."""
+        key = (budget.name, period_start(budget.period, now_utc))
+        return max(self._spent.get(key, ZERO), self._shared.get(key, ZERO))
 
     def decide(self, team: str, key_id: str, now_utc: datetime) -> Decision:
         """What to do with the caller's next request: reject beats downgrade beats warn beats allow."""
@@ -119,6 +126,27 @@ class BudgetBook:
         for b in self.applicable(team, key_id):
             key = (b.name, period_start(b.period, now_utc))
             self._spent[key] = self._spent.get(key, ZERO) + cost
+            if self.sharing:
+                self._unshared[key] = self._unshared.get(key, ZERO) + cost
+        self._drop_ended(now_utc)
+
+    def current_periods(self, now_utc: datetime) -> list[tuple[Budget, datetime]]:
+        return [(b, period_start(b.period, now_utc)) for b in self.budgets]
+
+    def take_unshared(self) -> dict[tuple[str, datetime], tuple[Decimal, Decimal]]:
+        """Spend not yet told to the other replicas: (delta, this replica's total before it) per period."""
+        out = {key: (delta, self._spent.get(key, ZERO) - delta) for key, delta in self._unshared.items()}
+        self._unshared = {}
+        return out
+
+    def untold(self, deltas: Mapping[tuple[str, datetime], Decimal]) -> None:
+        """Spend that could not be told (the store was down): told with the next exchange instead."""
+        for key, delta in deltas.items():
+            self._unshared[key] = self._unshared.get(key, ZERO) + delta
+
+    def heard(self, totals: Mapping[tuple[str, datetime], Decimal], now_utc: datetime) -> None:
+        """Every replica's spend per budget period, as the shared store last reported it."""
+        self._shared.update(totals)
         self._drop_ended(now_utc)
 
     def remaining(self, now_utc: datetime) -> list[tuple[Budget, Decimal]]:
@@ -150,8 +178,9 @@ class BudgetBook:
 
     def _drop_ended(self, now_utc: datetime) -> None:
         current = {(b.name, period_start(b.period, now_utc)) for b in self.budgets}
-        for ended in [k for k in self._spent if k not in current]:
-            del self._spent[ended]
+        for book in (self._spent, self._shared, self._unshared):
+            for ended in [k for k in book if k not in current]:
+                del book[ended]
 
 
 def _spend_fields(record: CallRecord | Mapping[str, Any]) -> tuple[float, str, str, Decimal] | None:

@@ -55,6 +55,8 @@ class Meter:
         self.counter = counter or TokenCounter()
         self.wall = wall
         self._pending: set[asyncio.Task[None]] = set()
+        # Told the tokens each charge used (team, key id, tokens): rate limits count tpm from them.
+        self.on_tokens: Callable[[str, str, int], None] | None = None
 
     def now_utc(self) -> datetime:
         return datetime.fromtimestamp(self.wall(), UTC)
@@ -152,6 +154,8 @@ class Meter:
                 self.metrics.ttft(route, d.provider, d.model).observe(charge.ttft_s)
             if cost:
                 self._spend(caller, cost)
+            if self.on_tokens is not None:
+                self.on_tokens(caller.team, caller.key_id, usage.input_tokens + usage.output_tokens)
         record = CallRecord(
             ts=self.wall(), request_id=log.call.request_id, team=caller.team, app=caller.app, key_id=caller.key_id,
             route=route, provider=provider, model=model, input_tokens=usage.input_tokens,
@@ -171,6 +175,10 @@ class Meter:
             return
         now = self.now_utc()
         self.budgets.add(caller.team, caller.key_id, cost, now)
+        self.show_budgets(now)
+
+    def show_budgets(self, now: datetime) -> None:
+        """The budget gauges, from the book as it stands (after a charge, or news from other replicas)."""
         for budget, remaining in self.budgets.remaining(now):
             self.metrics.budget_remaining(budget.name).set(float(remaining))
             self.metrics.budget_spent(budget.name).set(float(budget.limit_usd - remaining))

@@ -120,6 +120,14 @@ def _check_references(source: str, doc: PolicyDocument, marked: MarkedDocument) 
         if budget.key is not None and doc.auth is not None and budget.key not in {k.id for k in doc.auth.keys}:
             raise fail(("budgets", i, "key"), f"unknown key id '{budget.key}'")
 
+    limit_names: set[str] = set()
+    for i, limit in enumerate(doc.rate_limits):
+        if limit.name in limit_names:
+            raise fail(("rate_limits", i, "name"), f"duplicate rate limit name '{limit.name}'")
+        limit_names.add(limit.name)
+        if limit.key is not None and doc.auth is not None and limit.key not in {k.id for k in doc.auth.keys}:
+            raise fail(("rate_limits", i, "key"), f"unknown key id '{limit.key}'")
+
     warnings = []
     for name, provider in doc.providers.items():
         if provider.kind in LITELLM_KINDS and provider.api_key is None:

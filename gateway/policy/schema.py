@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, model_validator
 
 from gateway.policy.metering import Budget, Metering
+from gateway.policy.replicas import RateLimit, StateSettings
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$")]
 PositiveSeconds = Annotated[float, Field(gt=0, le=86_400)]
@@ -189,3 +190,5 @@ class PolicyDocument(Closed):
     breaker: Breaker = Breaker()
     metering: Metering = Metering()
     budgets: list[Budget] = []
+    rate_limits: list[RateLimit] = []
+    state: StateSettings | None = None          # absent: state is kept in this process

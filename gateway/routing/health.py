@@ -2,6 +2,10 @@
 
 The breaker decides (pure); this board only holds its results, counts probes in flight, and tells
 metrics about transitions. Time comes from an injected clock.
+
+When replicas share state (`share`), the board also keeps what the others must hear: outcome counts
+since the last exchange, and the ejections and recoveries it decided; and it probes a recovering
+deployment only while it holds the shared claim to do so.
 """
 
 from __future__ import annotations
@@ -28,6 +32,16 @@ class HealthBoard:
         self.names: dict[str, tuple[str, str]] = {d.key: (d.provider, d.model) for d in deployments}
         for d in deployments:
             metrics.set_state(d.provider, d.model, State.HEALTHY)
+        self.tally: dict[str, list[int]] | None = None     # sharing: [ok, failed] since the last exchange
+        self.news: dict[str, Health] = {}                   # sharing: ejections and recoveries decided here
+        self.probe_claims: set[str] | None = None           # sharing: deployments this replica may probe
+        self.on_news: Callable[[], None] = lambda: None
+
+    def share(self, on_news: Callable[[], None]) -> None:
+        """From now on, gather what other replicas must hear; `on_news` is called on an ejection or recovery."""
+        self.tally = {}
+        self.probe_claims = set()
+        self.on_news = on_news
 
     def snapshot(self, route: RouteTable) -> list[Health]:
         now = self.clock()
@@ -42,17 +56,47 @@ class HealthBoard:
         return out
 
     def probe_free(self, route: RouteTable) -> list[bool]:
-        return [self.probes[d.key] < route.breaker.probe_requests for d in route.deployments]
+        return [self.probes[d.key] < route.breaker.probe_requests and self.may_probe(d.key)
+                for d in route.deployments]
+
+    def may_probe(self, key: str) -> bool:
+        """Alone, always; sharing, only while this replica holds the claim to probe `key`."""
+        return self.probe_claims is None or key in self.probe_claims
 
     def record(self, d: Deployment, outcome: Outcome, cfg: Breaker) -> Health:
         before = self.healths[d.key]
         after = on_outcome(before, outcome, cfg)
         if after is not before:
             self._store(d.key, before, after)
+        if self.tally is not None:
+            counts = self.tally.get(d.key)
+            if counts is None:
+                counts = self.tally[d.key] = [0, 0]
+            counts[0 if outcome.ok else 1] += 1
         return after
 
-    def _store(self, key: str, before: Health, after: Health) -> None:
+    def adopt(self, key: str, after: Health) -> None:
+        """Another replica's news, already merged (gateway/routing/shared_health.py)."""
+        before = self.healths[key]
+        if after is not before:
+            self._store(key, before, after, heard=True)
+
+    def take_tally(self) -> dict[str, list[int]]:
+        if self.tally is None:
+            return {}
+        tally, self.tally = self.tally, {}
+        return tally
+
+    def take_news(self) -> dict[str, Health]:
+        news, self.news = self.news, {}
+        return news
+
+    def _store(self, key: str, before: Health, after: Health, heard: bool = False) -> None:
         self.healths[key] = after
+        if self.tally is not None and not heard and after.state is not before.state and (
+                after.state is State.EJECTED or (after.state is State.HEALTHY and before.state is State.PROBING)):
+            self.news[key] = after
+            self.on_news()
         if after.state is not before.state:
             provider, model = self.names[key]
             self.metrics.transitions(provider, model, before.state.value, after.state.value).inc()

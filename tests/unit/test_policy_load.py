@@ -119,3 +119,36 @@ def test_litellm_kinds_are_all_known_to_litellm() -> None:
     litellm = import_litellm()
     known = {str(p.value) if hasattr(p, "value") else str(p) for p in litellm.provider_list}
     assert LITELLM_KINDS <= known, LITELLM_KINDS - known
+
+
+def test_shared_state_and_rate_limits_load() -> None:
+    loaded = parse_policy(textwrap.dedent(BASE).lstrip("\n") + textwrap.dedent("""
+        state: {redis_url: "redis://:pw@cache:6379/0", timeout_ms: 30}
+        rate_limits:
+          - {name: search-rpm, team: search, rpm: 600, tpm: 100000}
+        """), "p.yaml", ENV)
+    doc = loaded.document
+    assert doc.state is not None and doc.state.timeout_ms == 30 and doc.state.sync_ms == 250
+    assert doc.rate_limits[0].rpm == 600 and doc.rate_limits[0].tpm == 100000
+
+
+def test_a_state_url_that_is_not_redis_is_refused_at_its_line_without_showing_it() -> None:
+    err = refuse(BASE + 'state: {redis_url: "http://:hunter2@cache:6379"}\n')
+    assert str(err).startswith("p.yaml:15: state.redis_url:") and "redis://" in str(err)
+    assert "hunter2" not in str(err)
+
+
+def test_a_rate_limit_without_a_limit_is_refused_at_its_line() -> None:
+    err = refuse(BASE + "rate_limits:\n  - {name: x, team: search}\n")
+    assert str(err).startswith("p.yaml:16: rate_limits[0]:") and "rpm, tpm or both" in str(err)
+
+
+def test_a_rate_limit_for_an_unknown_key_is_refused() -> None:
+    auth = "auth:\n  keys:\n    - {id: k1, sha256: " + "a" * 64 + ", team: t, app: a}\n"
+    err = refuse(BASE + auth + "rate_limits:\n  - {name: x, key: nope, rpm: 5}\n")
+    assert "rate_limits[0].key: unknown key id 'nope'" in str(err)
+
+
+def test_two_rate_limits_of_one_name_are_refused() -> None:
+    err = refuse(BASE + "rate_limits:\n  - {name: x, team: a, rpm: 5}\n  - {name: x, team: b, rpm: 5}\n")
+    assert "duplicate rate limit name 'x'" in str(err)

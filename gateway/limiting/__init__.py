@@ -1,0 +1,1 @@
+"""Rate limits per team or key (`rate_limits:` in the policy), shared between replicas."""

@@ -1,0 +1,177 @@
+"""Replicas that agree: this replica's outcomes, ejections, recoveries, spend and tokens go out in one
+batch, and what all replicas know comes back as a snapshot, every `state.sync_ms` (sooner after an
+ejection). Nothing here runs on a request's path: requests read the board and the book as they stand.
+
+When the store is down an exchange fails at once (no waiting); spend not yet told is kept for the
+next one, and the gateway serves on what it knows locally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import socket
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from gateway.limiting.limiter import WINDOW_S, Limiter
+from gateway.metering.budgets import period_end
+from gateway.metering.cost import to_nanos
+from gateway.metering.meter import Meter
+from gateway.metrics import Metrics
+from gateway.policy.schema import Breaker
+from gateway.routing.breaker import State, current
+from gateway.routing.health import HealthBoard
+from gateway.routing.shared_health import Ejection, SharedView, ejection_of, merge
+from gateway.routing.table import Routing
+from gateway.state.base import Ask, Outbox, SharedState, Snapshot, StateUnavailable, Total
+
+log = logging.getLogger("recloser.sharing")
+NANO = Decimal(10) ** 9
+RECOVERY_NOTE_S = 300.0          # how long a recovery stays news for replicas that missed it
+PROBE_CLAIM_MIN_S = 2.0
+
+
+def replica_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+class Replication:
+    def __init__(self, state: SharedState, board: HealthBoard, routing: Routing, meter: Meter, limiter: Limiter,
+                 metrics: Metrics, period_s: float, clock: Callable[[], float], wall: Callable[[], float],
+                 replica: str | None = None) -> None:
+        self.state = state
+        self.board = board
+        self.meter = meter
+        self.limiter = limiter
+        self.metrics = metrics
+        self.period_s = period_s
+        self.clock = clock
+        self.wall = wall
+        self.replica = replica or replica_id()
+        # A deployment in several routes is judged by the first route's breaker.
+        self.breakers: dict[str, Breaker] = {}
+        for route in routing.routes.values():
+            for d in route.deployments:
+                self.breakers.setdefault(d.key, route.breaker)
+        self.horizon_s = max([WINDOW_S + 1, *(math.ceil(b.window_s) + 1 for b in self.breakers.values())])
+        self.probe_claim_s = max(PROBE_CLAIM_MIN_S, 4 * period_s)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.board.share(self._wake.set)
+        self.meter.budgets.sharing = True
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(StateUnavailable):
+            await self.sync()   # what this replica learnt last is not lost to the others
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.period_s)
+            self._wake.clear()
+            try:
+                await self.sync()
+            except StateUnavailable:
+                self.metrics.state_syncs("unavailable").inc()
+            except Exception:  # sharing must never take the gateway down
+                log.exception("exchange with the shared state store failed")
+            else:
+                self.metrics.state_syncs("ok").inc()
+
+    async def sync(self) -> None:
+        """One exchange: tell, then hear. Raises StateUnavailable (after keeping what was not told)."""
+        now_m, now_w = self.clock(), self.wall()
+        offset = now_w - now_m
+        second = math.floor(now_w)
+        out = Outbox(horizon_s=self.horizon_s)
+        for key, (ok, failed) in self.board.take_tally().items():
+            if ok:
+                out.count(f"out:{key}:ok", second, ok)
+            if failed:
+                out.count(f"out:{key}:failed", second, failed)
+        news = self.board.take_news()
+        for key, h in news.items():
+            if h.state is State.EJECTED:
+                out.notes[f"ejected:{key}"] = (ejection_of(h).encode(offset), max(0.001, h.ejected_until - now_m))
+            else:
+                out.notes[f"recovered:{key}"] = (f"{h.since + offset:.3f}", RECOVERY_NOTE_S)
+        for counter, tokens in self.limiter.take_pending().items():
+            out.count(counter, second, tokens)
+        book = self.meter.budgets
+        now_utc = datetime.fromtimestamp(now_w, UTC)
+        unshared = book.take_unshared()
+        periods = {f"budget:{b.name}:{start:%Y%m%d}": (b, start) for b, start in book.current_periods(now_utc)}
+        for name, (b, start) in periods.items():
+            if (b.name, start) in unshared:
+                delta, before = unshared[(b.name, start)]
+                out.totals[name] = Total(to_nanos(delta), to_nanos(before), period_end(b.period, start).timestamp())
+
+        ask = Ask(totals=list(periods))
+        for key, cfg in self.breakers.items():
+            for outcome in ("ok", "failed"):
+                ask.counts[f"out:{key}:{outcome}"] = math.ceil(cfg.window_s)
+            ask.notes += [f"ejected:{key}", f"recovered:{key}"]
+        try:
+            snap = await self.state.exchange(out, ask, now_w)
+        except StateUnavailable:
+            book.untold({key: delta for key, (delta, _) in unshared.items()})
+            for key, h in news.items():
+                self.board.news.setdefault(key, h)
+            raise
+        self._hear_health(snap, offset)
+        book.heard({(periods[name][0].name, periods[name][1]): Decimal(n) / NANO
+                    for name, n in snap.totals.items() if name in periods}, now_utc)
+        if snap.totals:
+            self.meter.show_budgets(now_utc)
+        await self._claim_probes(now_w)
+
+    def _hear_health(self, snap: Snapshot, offset: float) -> None:
+        now = self.clock()
+        for key, cfg in self.breakers.items():
+            ok = snap.counts.get(f"out:{key}:ok", {})
+            failed = snap.counts.get(f"out:{key}:failed", {})
+            seconds = [(s - offset, ok.get(s, 0), failed.get(s, 0)) for s in sorted(set(ok) | set(failed))]
+            note = snap.notes.get(f"ejected:{key}")
+            recovered = _float(snap.notes.get(f"recovered:{key}"))
+            view = SharedView(ejection=Ejection.decode(note, offset) if note else None,
+                              recovered_at=recovered - offset if recovered is not None else None, seconds=seconds)
+            before = current(self.board.healths[key], now, cfg)
+            self.board.adopt(key, merge(before, view, now, cfg))
+
+    async def _claim_probes(self, now_w: float) -> None:
+        """A recovering deployment is probed by one replica at a time, not by each of them."""
+        claims = self.board.probe_claims
+        if claims is None:
+            return
+        now = self.clock()
+        for key, cfg in self.breakers.items():
+            if current(self.board.healths[key], now, cfg).state is not State.PROBING:
+                claims.discard(key)
+                continue
+            try:
+                held = await self.state.claim(f"probe:{key}", self.replica, self.probe_claim_s, now_w)
+            except StateUnavailable:
+                held = True   # alone, this replica decides for itself
+            if held:
+                claims.add(key)
+            else:
+                claims.discard(key)
+
+
+def _float(text: str | None) -> float | None:
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
