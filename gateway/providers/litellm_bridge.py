@@ -138,10 +138,15 @@ def _attempt_error(litellm: ModuleType, exc: Exception, d: Deployment, mid_strea
         # Not the upstream's doing: litellm itself failed. Say so, and keep the details in the log.
         log.error("litellm failed on %s/%s: %s", d.provider, d.model, type(exc).__name__, exc_info=exc)
         return AttemptError(Failure.BROKEN, f"the provider adapter failed ({type(exc).__name__})")
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None) or {}
+    # litellm's `response` is one it made up, without the upstream's headers; it keeps those apart.
+    headers: Any = getattr(exc, "litellm_response_headers", None) or getattr(getattr(exc, "response", None), "headers", None)
     retry_after = parse_retry_after(headers.get("retry-after") if hasattr(headers, "get") else None)
     message = _scrub(str(getattr(exc, "message", "") or exc), d)
+    if status == 500 and "overloaded" in message.lower():
+        # litellm reports Anthropic's 529 as a 500 (keeping `overloaded_error` in the message), and an
+        # `overloaded_error` event in a stream as a 500 with only its message, "Overloaded": the
+        # breaker must see the overload the provider reported.
+        status = 529
     kind = "invalid_request_error" if 400 <= status < 500 else "server_error"
     code = "context_length_exceeded" if isinstance(exc, litellm.ContextWindowExceededError) else None
     return AttemptError(Failure.STATUS, status=status, retry_after_s=retry_after,
