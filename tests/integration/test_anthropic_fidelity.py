@@ -1,0 +1,83 @@
+"""litellm is the oracle for our Anthropic translation: each request of the corpus goes through a
+client at the provider level (deployment + call + budget) to the Anthropic-wire simulator on
+loopback, and the OpenAI-shaped answer must be the one Anthropic's documentation implies. Where
+litellm departs from the documentation, the case says so and the documented answer is asserted."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from gateway.deployment import Deployment
+from gateway.policy.schema import Timeouts
+from gateway.providers.base import UpstreamClient
+from gateway.providers.litellm_bridge import LitellmBridge
+from gateway.sim import SimConfig, SimServer
+from tests.fidelity.answers import Answer, answer
+from tests.fidelity.compare import expected, upstream_view, view
+from tests.fidelity.corpus import CASES, Case
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+KEY = "sk-ant-fidelity-0123456789"
+MODEL = "claude-sonnet-4-5"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def sim() -> AsyncIterator[SimServer]:
+    server = SimServer(SimConfig(name="claude", wire="anthropic", api_key=KEY, reply_tokens=8))
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def litellm() -> AsyncIterator[LitellmBridge]:
+    bridge = LitellmBridge()
+    await bridge.load()
+    yield bridge
+    await bridge.close()
+
+
+def deployment(sim: SimServer) -> Deployment:
+    # litellm appends /v1/messages to the base URL itself.
+    return Deployment(provider="claude", model=MODEL, kind="anthropic", base_url=sim.base_url,
+                      timeouts=Timeouts(first_token_s=10, idle_s=10, total_s=20), api_key=KEY)
+
+
+async def run(sim: SimServer, client: UpstreamClient, d: Deployment, case: Case) -> tuple[Answer, dict[str, Any] | None]:
+    """The case's answer through `client`, and the Messages request the simulator received for it."""
+    sim.state.prompt_cache.clear()
+    await sim.set_fault(None)
+    body = {"model": "chat", **case.body}
+    if case.warm:
+        await answer(client, d, body)
+    await sim.set_fault(case.fault)
+    sim.reset_log()
+    try:
+        got = await answer(client, d, body)
+    finally:
+        await sim.set_fault(None)
+    sent = sim.requests[-1].body if sim.requests else None
+    return got, sent
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+async def test_litellm_answers_as_anthropic_documents(case: Case, sim: SimServer, litellm: LitellmBridge) -> None:
+    got, sent = await run(sim, litellm, deployment(sim), case)
+    want = expected(case, sent)
+    documented = {k: v for k, v in view(want, want).items() if k not in case.litellm_wrong}
+    assert {k: v for k, v in view(got, want).items() if k not in case.litellm_wrong} == documented
+    if case.sent:
+        assert sent is not None
+        assert {k: upstream_view(sent)[k] for k in case.sent} == case.sent
+
+
+def test_the_corpus_covers_what_applications_send() -> None:
+    assert len(CASES) >= 30
+    bodies = [c.body for c in CASES]
+    assert sum(bool(b.get("stream")) for b in bodies) >= 8
+    assert sum(c.fault is not None for c in CASES) >= 6
+    assert any(len(c.expect.tool_calls) > 1 for c in CASES)
