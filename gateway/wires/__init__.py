@@ -1,0 +1,1 @@
+"""Pure translations between the wires the gateway speaks: one module per pair of APIs."""

@@ -1,0 +1,356 @@
+"""OpenAI Responses ⇄ OpenAI chat completions: a Responses request out as a chat request, a chat
+answer back as a Response object, chat stream chunks back as `response.*` events.
+
+Chat is the gateway's lingua franca where wires cross: a Responses client served by a chat-only
+server, or by Anthropic through its chat translation. Fields chat cannot express are refused
+(`Refused`, a 400), fields that only describe the stored response (metadata, store, …) are echoed
+back in the Response object and not sent upstream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from gateway.wires.events import named_event
+from gateway.wires.refused import Refused
+
+# Responses fields a chat request takes under the same name and meaning.
+_SAME = ("temperature", "top_p", "parallel_tool_calls", "user", "top_logprobs", "service_tier")
+# Fields that describe the stored response or the origin's own features: echoed, not sent.
+_ECHO_ONLY = frozenset({"metadata", "store", "include", "truncation", "prompt_cache_key", "prompt_cache_retention",
+                        "safety_identifier", "max_tool_calls", "reasoning", "stream_options"})
+# Fields with no chat equivalent at all: refused rather than silently ignored.
+_REFUSED = {"background": "background responses", "prompt": "prompt templates", "conversation": "conversations"}
+
+_FINISH = {"stop": ("completed", None), "tool_calls": ("completed", None), "function_call": ("completed", None),
+           "length": ("incomplete", "max_output_tokens"), "content_filter": ("incomplete", "content_filter")}
+
+
+def request_out(body: Mapping[str, Any], history: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """The chat request for a Responses request; `history` is the expanded `previous_response_id` chain."""
+    for name, what in _REFUSED.items():
+        if body.get(name):
+            raise Refused(f"This target speaks chat completions, which has no {what}.", name)
+    messages: list[dict[str, Any]] = []
+    instructions = body.get("instructions")
+    if isinstance(instructions, str) and instructions:
+        messages.append({"role": "system", "content": instructions})
+    elif instructions:
+        raise Refused("'instructions' must be a string for this target.", "instructions")
+    _append_items(messages, history, "previous_response_id")
+    given = body.get("input")
+    if isinstance(given, str):
+        messages.append({"role": "user", "content": given})
+    elif isinstance(given, list):
+        _append_items(messages, given, "input")
+    chat: dict[str, Any] = {"model": body.get("model"), "messages": messages}
+    for name in _SAME:
+        if body.get(name) is not None:
+            chat[name] = body[name]
+    if body.get("top_logprobs"):
+        chat["logprobs"] = True
+    if body.get("max_output_tokens") is not None:
+        chat["max_tokens"] = body["max_output_tokens"]
+    if body.get("tools"):
+        chat["tools"] = [_tool(t, i) for i, t in enumerate(body["tools"])]
+    if body.get("tool_choice") is not None:
+        chat["tool_choice"] = _tool_choice(body["tool_choice"])
+    fmt = _response_format(body.get("text"))
+    if fmt is not None:
+        chat["response_format"] = fmt
+    if body.get("stream"):
+        chat["stream"] = True
+        chat["stream_options"] = {"include_usage": True}   # response.completed carries usage
+    return chat
+
+
+def _append_items(messages: list[dict[str, Any]], items: Sequence[Any], where: str) -> None:
+    for i, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise Refused(f"'{where}[{i}]' must be an object.", f"{where}[{i}]")
+        kind = item.get("type", "message")
+        if kind == "message":
+            role = item.get("role")
+            if role not in ("user", "assistant", "system", "developer"):
+                raise Refused(f"'{where}[{i}].role' must be user, assistant, system or developer.", f"{where}[{i}].role")
+            messages.append({"role": "system" if role == "developer" else role,
+                             "content": _content(item.get("content"), role, f"{where}[{i}].content")})
+        elif kind == "function_call":
+            call = {"id": item.get("call_id"), "type": "function",
+                    "function": {"name": item.get("name"), "arguments": item.get("arguments") or "{}"}}
+            last = messages[-1] if messages else None
+            if last is not None and last["role"] == "assistant" and "tool_calls" in last:
+                last["tool_calls"].append(call)
+            elif last is not None and last["role"] == "assistant" and isinstance(last.get("content"), str):
+                last["tool_calls"] = [call]
+            else:
+                messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+        elif kind == "function_call_output":
+            output = item.get("output")
+            text = output if isinstance(output, str) else _text(output)
+            messages.append({"role": "tool", "tool_call_id": item.get("call_id"), "content": text})
+        elif kind == "reasoning":
+            continue  # the origin's own reasoning: another model can neither read nor needs it
+        else:
+            raise Refused(f"Input items of type '{kind}' cannot be sent to a chat completions target.",
+                          f"{where}[{i}]")
+
+
+def _text(parts: Any) -> str:
+    if not isinstance(parts, list):
+        return "" if parts is None else str(parts)
+    return "".join(p.get("text", "") for p in parts if isinstance(p, Mapping))
+
+
+def _content(content: Any, role: str, where: str) -> Any:
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise Refused(f"'{where}' must be a string or an array of content parts.", where)
+    if role != "user":
+        return _text(content)   # chat takes text only for system and assistant turns
+    parts: list[dict[str, Any]] = []
+    for j, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, Mapping) else None
+        if kind in ("input_text", "output_text", "text"):
+            parts.append({"type": "text", "text": part.get("text", "")})
+        elif kind == "input_image" and part.get("image_url"):
+            image = {"url": part["image_url"]}
+            if part.get("detail"):
+                image["detail"] = part["detail"]
+            parts.append({"type": "image_url", "image_url": image})
+        else:
+            raise Refused(f"Content parts of type '{kind}' cannot be sent to a chat completions target.",
+                          f"{where}[{j}]")
+    return parts
+
+
+def _tool(tool: Any, i: int) -> dict[str, Any]:
+    if not isinstance(tool, Mapping) or tool.get("type") != "function":
+        kind = tool.get("type") if isinstance(tool, Mapping) else None
+        raise Refused(f"Tools of type '{kind}' are hosted by OpenAI; this target takes function tools only.",
+                      f"tools[{i}]")
+    fn: dict[str, Any] = {"name": tool.get("name"), "parameters": tool.get("parameters") or {"type": "object"}}
+    if tool.get("description"):
+        fn["description"] = tool["description"]
+    if tool.get("strict") is not None:
+        fn["strict"] = tool["strict"]
+    return {"type": "function", "function": fn}
+
+
+def _tool_choice(choice: Any) -> Any:
+    if isinstance(choice, str):
+        return choice
+    if isinstance(choice, Mapping) and choice.get("type") == "function":
+        return {"type": "function", "function": {"name": choice.get("name")}}
+    raise Refused("This target takes tool_choice 'auto', 'none', 'required' or a function.", "tool_choice")
+
+
+def _response_format(text: Any) -> dict[str, Any] | None:
+    fmt = text.get("format") if isinstance(text, Mapping) else None
+    if not isinstance(fmt, Mapping) or fmt.get("type") in (None, "text"):
+        return None
+    if fmt["type"] == "json_object":
+        return {"type": "json_object"}
+    if fmt["type"] == "json_schema":
+        schema = {k: fmt[k] for k in ("name", "schema", "strict", "description") if k in fmt}
+        return {"type": "json_schema", "json_schema": schema}
+    raise Refused(f"Text format '{fmt['type']}' cannot be sent to a chat completions target.", "text.format")
+
+
+def skeleton(body: Mapping[str, Any], response_id: str, created_at: int, model: str) -> dict[str, Any]:
+    """A Response object with the request's settings echoed, before any output."""
+    return {
+        "id": response_id, "object": "response", "created_at": created_at, "status": "in_progress",
+        "background": False, "error": None, "incomplete_details": None,
+        "instructions": body.get("instructions"), "max_output_tokens": body.get("max_output_tokens"),
+        "model": model, "output": [], "parallel_tool_calls": body.get("parallel_tool_calls", True),
+        "previous_response_id": body.get("previous_response_id"), "reasoning": {"effort": None, "summary": None},
+        "store": body.get("store", True), "temperature": body.get("temperature", 1.0),
+        "text": body.get("text") or {"format": {"type": "text"}}, "tool_choice": body.get("tool_choice", "auto"),
+        "tools": list(body.get("tools") or []), "top_p": body.get("top_p", 1.0), "truncation": "disabled",
+        "usage": None, "user": body.get("user"), "metadata": body.get("metadata") or {},
+    }
+
+
+def usage_in(usage: Any) -> dict[str, Any] | None:
+    """Chat usage as Responses usage."""
+    if not isinstance(usage, Mapping):
+        return None
+    prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+    reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
+    return {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": int(cached)},
+            "output_tokens": completion, "output_tokens_details": {"reasoning_tokens": int(reasoning)},
+            "total_tokens": prompt + completion}
+
+
+def _finish(response: dict[str, Any], finish_reason: Any) -> None:
+    status, reason = _FINISH.get(finish_reason or "stop", ("completed", None))
+    response["status"] = status
+    response["incomplete_details"] = {"reason": reason} if reason else None
+
+
+def _message_item(item_id: str, text: str, status: str) -> dict[str, Any]:
+    content = [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}] if status != "in_progress" \
+        else []
+    return {"id": item_id, "type": "message", "status": status, "role": "assistant", "content": content}
+
+
+def _call_item(item_id: str, call_id: str, name: str, arguments: str, status: str) -> dict[str, Any]:
+    return {"id": item_id, "type": "function_call", "status": status, "call_id": call_id, "name": name,
+            "arguments": arguments}
+
+
+def answer_in(raw: bytes, body: Mapping[str, Any], response_id: str, created_at: int) -> dict[str, Any]:
+    """A chat.completion answer as a Response object."""
+    chat = orjson.loads(raw)
+    response = skeleton(body, response_id, created_at, chat.get("model") or body.get("model") or "")
+    choice = (chat.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    suffix = response_id.removeprefix("resp_")
+    if message.get("content"):
+        response["output"].append(_message_item(f"msg_{suffix}", message["content"], "completed"))
+    for i, call in enumerate(message.get("tool_calls") or ()):
+        fn = call.get("function") or {}
+        response["output"].append(_call_item(f"fc_{suffix}_{i}", call.get("id") or f"call_{suffix}_{i}",
+                                             fn.get("name") or "", fn.get("arguments") or "", "completed"))
+    _finish(response, choice.get("finish_reason"))
+    response["usage"] = usage_in(chat.get("usage"))
+    return response
+
+
+@dataclass
+class StreamState:
+    """Where a translated stream is: the Response being built, and the items still open."""
+
+    body: Mapping[str, Any]
+    response_id: str
+    created_at: int
+    response: dict[str, Any] | None = None
+    seq: int = 0
+    text: list[str] | None = None           # the open message item's text so far
+    text_index: int = -1
+    calls: dict[int, int] = field(default_factory=dict)   # chat tool index → output index
+    open_calls: list[int] = field(default_factory=list)
+    finish_reason: str | None = None
+    usage: dict[str, Any] | None = None
+
+    def event(self, data: dict[str, Any]) -> bytes:
+        data["sequence_number"] = self.seq
+        self.seq += 1
+        return named_event(data["type"], data)
+
+
+def events_in(state: StreamState, chunk: Mapping[str, Any]) -> list[bytes]:
+    """One chat chunk → the `response.*` events it amounts to (0..n)."""
+    out: list[bytes] = []
+    if state.response is None:
+        state.response = skeleton(state.body, state.response_id, state.created_at,
+                                  chunk.get("model") or state.body.get("model") or "")
+        out.append(state.event({"type": "response.created", "response": dict(state.response)}))
+        out.append(state.event({"type": "response.in_progress", "response": dict(state.response)}))
+    if chunk.get("usage"):
+        state.usage = usage_in(chunk["usage"])
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") or {}
+        if delta.get("content"):
+            out += _text_delta(state, delta["content"])
+        for call in delta.get("tool_calls") or ():
+            out += _call_delta(state, call)
+        if choice.get("finish_reason"):
+            state.finish_reason = choice["finish_reason"]
+    return out
+
+
+def _text_delta(state: StreamState, text: str) -> list[bytes]:
+    assert state.response is not None
+    out: list[bytes] = []
+    if state.text is None:
+        state.text = []
+        state.text_index = len(state.response["output"])
+        item = _message_item(f"msg_{state.response_id.removeprefix('resp_')}", "", "in_progress")
+        state.response["output"].append(item)
+        out.append(state.event({"type": "response.output_item.added", "output_index": state.text_index,
+                                "item": item}))
+        out.append(state.event({"type": "response.content_part.added", "item_id": item["id"],
+                                "output_index": state.text_index, "content_index": 0,
+                                "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []}}))
+    state.text.append(text)
+    item_id = state.response["output"][state.text_index]["id"]
+    out.append(state.event({"type": "response.output_text.delta", "item_id": item_id,
+                            "output_index": state.text_index, "content_index": 0, "delta": text, "logprobs": []}))
+    return out
+
+
+def _call_delta(state: StreamState, call: Mapping[str, Any]) -> list[bytes]:
+    assert state.response is not None
+    out: list[bytes] = []
+    index = call.get("index", 0)
+    fn = call.get("function") or {}
+    if index not in state.calls:
+        out += _close_text(state)
+        position = len(state.response["output"])
+        suffix = state.response_id.removeprefix("resp_")
+        item = _call_item(f"fc_{suffix}_{index}", call.get("id") or f"call_{suffix}_{index}", fn.get("name") or "",
+                          "", "in_progress")
+        state.calls[index] = position
+        state.open_calls.append(position)
+        state.response["output"].append(item)
+        out.append(state.event({"type": "response.output_item.added", "output_index": position, "item": dict(item)}))
+    position = state.calls[index]
+    item = state.response["output"][position]
+    if fn.get("arguments"):
+        item["arguments"] += fn["arguments"]
+        out.append(state.event({"type": "response.function_call_arguments.delta", "item_id": item["id"],
+                                "output_index": position, "delta": fn["arguments"]}))
+    return out
+
+
+def _close_text(state: StreamState) -> list[bytes]:
+    if state.text is None:
+        return []
+    assert state.response is not None
+    text = "".join(state.text)
+    position = state.text_index
+    item = _message_item(state.response["output"][position]["id"], text, "completed")
+    state.response["output"][position] = item
+    state.text = None
+    part = item["content"][0]
+    return [
+        state.event({"type": "response.output_text.done", "item_id": item["id"], "output_index": position,
+                     "content_index": 0, "text": text, "logprobs": []}),
+        state.event({"type": "response.content_part.done", "item_id": item["id"], "output_index": position,
+                     "content_index": 0, "part": part}),
+        state.event({"type": "response.output_item.done", "output_index": position, "item": item}),
+    ]
+
+
+def finish(state: StreamState) -> list[bytes]:
+    """The events that close a stream whose chat upstream ended cleanly: open items done, then the
+    terminal `response.completed` (or `response.incomplete`) with the whole Response."""
+    if state.response is None:
+        state.response = skeleton(state.body, state.response_id, state.created_at, state.body.get("model") or "")
+    out = _close_text(state)
+    for position in state.open_calls:
+        item = state.response["output"][position]
+        item["status"] = "completed"
+        out.append(state.event({"type": "response.function_call_arguments.done", "item_id": item["id"],
+                                "output_index": position, "arguments": item["arguments"]}))
+        out.append(state.event({"type": "response.output_item.done", "output_index": position, "item": dict(item)}))
+    state.open_calls = []
+    _finish(state.response, state.finish_reason)
+    state.response["usage"] = state.usage
+    kind = "response.completed" if state.response["status"] == "completed" else "response.incomplete"
+    out.append(state.event({"type": kind, "response": state.response}))
+    return out
+
+
+def error_event(state_seq: int, message: str, code: str) -> bytes:
+    """The `error` event of a Responses stream that cannot go on."""
+    return named_event("error", {"type": "error", "code": code, "message": message, "param": None,
+                                 "sequence_number": state_seq})
