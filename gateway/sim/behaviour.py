@@ -52,6 +52,7 @@ class SimState:
         self.models_seen: list[str] = []
         self.on_stop: list[asyncio.Event] = []
         self.prompt_cache: set[str] = set()   # prompt prefixes written to the (Anthropic) prompt cache
+        self.stored_responses: set[str] = set()   # Responses ids a later previous_response_id may name
 
     def next_id(self) -> int:
         self.counter += 1

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from gateway.sim import replies
+from gateway.sim import replies, responses_wire
 from gateway.sim.behaviour import (SIM, SimState, StreamEnded, StreamWriter, ends_with_prefill, json_response,
                                    read_request, scripted_failure, sse_response)
 
@@ -190,8 +190,13 @@ async def models(request: web.Request) -> web.StreamResponse:
                                                        "owned_by": state.config.name} for m in names]})
 
 
+async def responses(request: web.Request) -> web.StreamResponse:
+    return await responses_wire.responses(request, _prologue, error)
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_post("/v1/responses", responses)
     app.router.add_post("/v1/completions", completions)
     app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_get("/v1/models", models)
