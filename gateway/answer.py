@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from gateway.errors import JSON, ApiError, error_body
+from gateway.wires import messages_chat
+from gateway.wires.events import named_event
 
 SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache",
                "X-Accel-Buffering": "no"}
@@ -23,7 +25,12 @@ async def open_stream(request: web.Request, headers: Mapping[str, str]) -> web.S
     return resp
 
 
-def stream_error_event(err: ApiError) -> bytes:
-    """An SSE event the official SDKs raise on (`data: {"error": …}`), so a broken stream never
-    looks like a clean, complete answer."""
+def stream_error_event(err: ApiError, endpoint: str = "chat", sequence_number: int = 0) -> bytes:
+    """An SSE event the official SDKs raise on, so a broken stream never looks like a clean, complete
+    answer: `data: {"error": …}` on chat, the `error` event of a Responses or a Messages stream."""
+    if endpoint == "messages":
+        return messages_chat.stream_error(err.message, err.status)
+    if endpoint == "responses":
+        return named_event("error", {"type": "error", "code": err.code, "message": err.message, "param": err.param,
+                                     "sequence_number": sequence_number})
     return b"data: " + error_body(err.message, err.type, err.code, err.param) + b"\n\n"

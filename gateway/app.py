@@ -21,6 +21,7 @@ from gateway.context import CONTEXT, GatewayContext
 from gateway.policy.load import LoadedPolicy
 from gateway.policy.schema import PolicyDocument
 from gateway.providers.base import UpstreamClient
+from gateway.providers.crossing import Crossing
 from gateway.providers.litellm_bridge import LitellmBridge
 from gateway.providers.openai_wire import OpenAIWireClient
 from gateway.attempts import Attempts
@@ -38,6 +39,7 @@ from gateway.limiting.limiter import Limiter
 from gateway.sharing import Replication
 from gateway.state.memory import MemoryState
 from gateway.state.redis import RedisState
+from gateway.state.responses import MemoryResponses
 
 log = logging.getLogger("recloser")
 
@@ -46,21 +48,24 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def openai_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Whatever goes wrong outside an endpoint's own handling still answers in the OpenAI shape."""
+    """Whatever goes wrong outside an endpoint's own handling still answers in the client's API's
+    error shape: Anthropic's under /v1/messages, OpenAI's everywhere else."""
+    shape = "messages" if request.path.startswith("/v1/messages") else "chat"
     try:
         return await handler(request)
     except web.HTTPRequestEntityTooLarge:
-        return error_response(body_too_large(request.app[CONTEXT].limits.max_body_bytes))
+        return error_response(body_too_large(request.app[CONTEXT].limits.max_body_bytes), endpoint=shape)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status)
         return error_response(ApiError(exc.status, f"{request.method} {request.path}: {exc.reason}.",
-                                       "invalid_request_error", code=code))
+                                       "invalid_request_error", code=code), endpoint=shape)
     except Exception:
         # Never a traceback to the client; the log has it.
         log.exception("unexpected error on %s %s", request.method, request.path)
-        return error_response(ApiError(500, "The gateway failed unexpectedly; the error is logged.", "server_error"))
+        return error_response(ApiError(500, "The gateway failed unexpectedly; the error is logged.", "server_error"),
+                              endpoint=shape)
 
 
 async def _start_sims(doc: PolicyDocument) -> tuple[dict[str, object], dict[str, Upstream]]:
@@ -113,7 +118,8 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
         def client_for(d: Deployment) -> UpstreamClient:
             return fast if d.kind == "openai" else bridge
 
-        attempts = Attempts(client_for, board, m, clock)
+        crossing = Crossing(client_for)
+        attempts = Attempts(lambda d: crossing, board, m, clock)
         dispatcher = Dispatcher(attempts, board, m, clock, rng or random.Random())
         ledger = LedgerWriter(doc.metering.ledger) if doc.metering.ledger.path else None
         budgets = BudgetBook(doc.budgets)
@@ -132,7 +138,9 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
         ctx = GatewayContext(policy=loaded, routing=routing, auth=Authenticator(doc.auth), limits=doc.limits,
                              metrics=m, board=board, dispatcher=dispatcher, meter=meter, sims=sims,
                              admission=Admission(doc.limits.max_in_flight, doc.limits.max_loop_lag_ms),
-                             limiter=limiter)
+                             limiter=limiter,
+                             responses=MemoryResponses(doc.response_store.ttl_s, doc.response_store.max_responses,
+                                                       clock))
         app[CONTEXT] = ctx
         prober = Prober(routing, board, attempts, doc.breaker, clock) if doc.breaker.synthetic_probe_s > 0 else None
         try:
@@ -170,6 +178,9 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
     app.router.add_post("/v1/chat/completions", handlers.chat_completions)
     app.router.add_post("/v1/completions", handlers.completions)
     app.router.add_post("/v1/embeddings", handlers.embeddings)
+    app.router.add_post("/v1/responses", handlers.responses)
+    app.router.add_post("/v1/messages", handlers.messages)
+    app.router.add_post("/v1/messages/count_tokens", handlers.count_tokens)
     app.router.add_get("/v1/models", handlers.list_models)
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
@@ -14,6 +15,7 @@ from gateway.policy.load import LoadedPolicy
 from gateway.policy.schema import Limits
 from gateway.routing.health import HealthBoard
 from gateway.routing.table import Routing
+from gateway.state.responses import MemoryResponses, ResponseStore
 
 if TYPE_CHECKING:
     from gateway.dispatch import Dispatcher
@@ -35,6 +37,7 @@ class GatewayContext:
     admission: Admission = field(default_factory=lambda: Admission(1_000_000, 0))
     sims: dict[str, object] = field(default_factory=dict)   # provider name → running SimServer
     limiter: Limiter | None = None                           # rate limits, when the policy has any
+    responses: ResponseStore = field(default_factory=lambda: MemoryResponses(86_400.0, 10_000, time.monotonic))
 
 
 CONTEXT: Final = web.AppKey("context", GatewayContext)

@@ -18,6 +18,7 @@ class Deployment:
     timeouts: Timeouts
     facts: ModelFacts | None = None
     api_key: str | None = field(default=None, repr=False)
+    responses: bool = False         # the upstream answers the Responses API itself
 
     @property
     def key(self) -> str:

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 import orjson
 from aiohttp import web
 
+from gateway.wires import messages_chat
+
 JSON = "application/json"
 
 
@@ -31,11 +33,14 @@ def error_body(message: str, type_: str, code: str | None = None, param: str | N
     return orjson.dumps({"error": {"message": message, "type": type_, "param": param, "code": code}})
 
 
-def error_response(err: ApiError, extra_headers: Mapping[str, str] | None = None) -> web.Response:
+def error_response(err: ApiError, extra_headers: Mapping[str, str] | None = None,
+                   endpoint: str = "chat") -> web.Response:
+    """The error as the client's API shapes it: OpenAI's everywhere but on Anthropic's Messages."""
     headers = dict(err.headers)
     if extra_headers:
         headers.update(extra_headers)
-    return web.Response(status=err.status, body=err.body(), content_type=JSON, headers=headers)
+    body = messages_chat.error_body(err.status, err.message) if endpoint == "messages" else err.body()
+    return web.Response(status=err.status, body=body, content_type=JSON, headers=headers)
 
 
 def invalid_request(message: str, param: str | None = None, code: str | None = None) -> ApiError:
@@ -43,8 +48,14 @@ def invalid_request(message: str, param: str | None = None, code: str | None = N
 
 
 def invalid_api_key() -> ApiError:
-    return ApiError(401, "Incorrect API key provided. Send it as 'Authorization: Bearer <key>'.",
+    return ApiError(401, "Incorrect API key provided. Send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'.",
                     "invalid_request_error", code="invalid_api_key")
+
+
+def response_not_found(response_id: str) -> ApiError:
+    return ApiError(404, f"Previous response with id '{response_id}' not found (this gateway keeps the responses "
+                         "it served for the policy's response_store.ttl_s).", "invalid_request_error",
+                    code="previous_response_not_found", param="previous_response_id")
 
 
 def not_admin() -> ApiError:

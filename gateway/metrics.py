@@ -44,7 +44,8 @@ class Metrics:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = _Bound(Counter(
-            "recloser_requests", "Client requests, by how they ended", ["route", "team", "app", "status"], registry=r))
+            "recloser_requests", "Client requests, by how they ended and the API they came in on",
+            ["route", "team", "app", "status", "endpoint"], registry=r))
         self.attempts = _Bound(Counter(
             "recloser_upstream_attempts", "Upstream attempts, by outcome",
             ["route", "provider", "model", "outcome"], registry=r))
@@ -87,8 +88,8 @@ class Metrics:
             NANOS_NAME, "Cost of upstream calls in nano-USD (exported as recloser_cost_usd_total)",
             ["team", "app", "route", "provider", "model"], registry=r))
         self.tokens = _Bound(Counter(
-            "recloser_tokens", "Tokens of upstream calls", ["team", "app", "route", "provider", "model", "type"],
-            registry=r))
+            "recloser_tokens", "Tokens of upstream calls, by the API the request came in on",
+            ["team", "app", "route", "provider", "model", "type", "endpoint"], registry=r))
         self.token_usage = _Bound(Histogram(
             "gen_ai_client_token_usage", "Tokens per call (OpenTelemetry GenAI)",
             ["gen_ai_operation_name", "gen_ai_request_model", "gen_ai_provider_name", "gen_ai_token_type"],

@@ -87,7 +87,8 @@ class Relay:
                     self.metrics.mid_stream(route.name, d.provider, action).inc()
                     if resumed is None:
                         log.outcome = "stream_broken"
-                        await resp.write(stream_error_event(broken_stream(d, err)))
+                        events = sum(c.count(b"\n\n") for c in log.relayed)
+                        await resp.write(stream_error_event(broken_stream(d, err), log.call.endpoint, events))
                         return
                     d, reply = resumed
                     log.answered_by = d

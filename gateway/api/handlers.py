@@ -11,6 +11,7 @@ import orjson
 from aiohttp import web
 
 from gateway.answer import whole
+from gateway.api.chains import prior_for, remember
 from gateway.errors import (ApiError, body_too_large, error_response, invalid_api_key, model_not_found,
                                 budget_exceeded, not_admin, overloaded, rate_limited)
 from gateway.api.validate import check_body, parse_body
@@ -38,7 +39,11 @@ def request_id(request: web.Request) -> str:
 
 
 def authenticate(ctx: GatewayContext, request: web.Request) -> Caller:
-    caller = ctx.auth.authenticate(request.headers.get("Authorization"))
+    """The caller by `Authorization: Bearer` (OpenAI's SDKs) or `x-api-key` (Anthropic's)."""
+    authorization = request.headers.get("Authorization")
+    if authorization is None and "x-api-key" in request.headers:
+        authorization = "Bearer " + request.headers["x-api-key"]
+    caller = ctx.auth.authenticate(authorization)
     if caller is None:
         raise invalid_api_key()
     return caller
@@ -59,7 +64,7 @@ async def _proxy(request: web.Request, endpoint: Endpoint) -> web.StreamResponse
     admission = ctx.admission
     if admission.in_flight >= admission.cap:
         # Shed before reading the body: a gateway past its limit must answer at once, and cheaply.
-        return _shed(ctx, rid)
+        return _shed(ctx, rid, endpoint)
     admission.in_flight += 1
     ctx.metrics.in_flight.inc()
     try:
@@ -69,7 +74,7 @@ async def _proxy(request: web.Request, endpoint: Endpoint) -> web.StreamResponse
         ctx.metrics.in_flight.dec()
 
 
-def _shed(ctx: GatewayContext, rid: str) -> web.Response:
+def _shed(ctx: GatewayContext, rid: str, endpoint: Endpoint) -> web.Response:
     limits, admission = ctx.limits, ctx.admission
     if admission.in_flight >= limits.max_in_flight:
         ctx.metrics.shed("max_in_flight").inc()
@@ -78,7 +83,7 @@ def _shed(ctx: GatewayContext, rid: str) -> web.Response:
         ctx.metrics.shed("loop_lag").inc()
         error = overloaded(f"saturated (its event loop ran {1000 * admission.lag_s:.0f} ms late)",
                            limits.shed_retry_after_s)
-    return error_response(error, {"x-request-id": rid})
+    return error_response(error, {"x-request-id": rid}, endpoint)
 
 
 async def _serve(request: web.Request, ctx: GatewayContext, endpoint: Endpoint, rid: str) -> web.StreamResponse:
@@ -107,12 +112,13 @@ async def _serve(request: web.Request, ctx: GatewayContext, endpoint: Endpoint, 
                 if not check.admitted:
                     raise rate_limited(check.message, check.kind, check.retry_after_s, check.headers)
                 extra.update(check.headers)
+        prior = await prior_for(ctx.responses, body) if endpoint == "responses" else None
     except ApiError as err:
-        ctx.meter.refused(route_name, caller, err.status)
-        return error_response(err, {"x-request-id": rid})
+        ctx.meter.refused(route_name, caller, err.status, endpoint)
+        return error_response(err, {"x-request-id": rid}, endpoint)
     now = ctx.dispatcher.clock()
     timeout = request_timeout(route, request.headers.get(TIMEOUT_HEADER))
-    log = RequestLog(route, Call(endpoint, body, stream, rid), caller, now, now + timeout, extra_headers=extra)
+    log = RequestLog(route, Call(endpoint, body, stream, rid, prior), caller, now, now + timeout, extra_headers=extra)
     status = 499  # until it is known: the client went away, or the request was cancelled
     try:
         resp = await ctx.dispatcher.dispatch(request, log)
@@ -121,11 +127,13 @@ async def _serve(request: web.Request, ctx: GatewayContext, endpoint: Endpoint, 
             # Send the answer before metering it: the client should not wait for the bookkeeping.
             await resp.prepare(request)
             await resp.write_eof()
+        if endpoint == "responses" and status == 200 and log.outcome == "ok":
+            await remember(ctx.responses, log)
         return resp
     except ApiError as err:
         status = err.status
         log.outcome = "error"
-        return error_response(err, {"x-request-id": rid, **extra})
+        return error_response(err, {"x-request-id": rid, **extra}, endpoint)
     except asyncio.CancelledError:
         log.outcome = "cancelled"
         raise
@@ -143,6 +151,31 @@ async def completions(request: web.Request) -> web.StreamResponse:
 
 async def embeddings(request: web.Request) -> web.StreamResponse:
     return await _proxy(request, "embeddings")
+
+
+async def responses(request: web.Request) -> web.StreamResponse:
+    return await _proxy(request, "responses")
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    return await _proxy(request, "messages")
+
+
+async def count_tokens(request: web.Request) -> web.StreamResponse:
+    """Anthropic's `/v1/messages/count_tokens`: the prompt's tokens, counted here for any route."""
+    ctx = request.app[CONTEXT]
+    try:
+        authenticate(ctx, request)
+        body = parse_body(await read_body(request, ctx.limits.max_body_bytes))
+        check_body("messages", {"max_tokens": 1, **body})
+        if body["model"] not in ctx.routing.routes:
+            raise model_not_found(body["model"], ctx.routing.names)
+    except ApiError as err:
+        return error_response(err, endpoint="messages")
+    tokens = await ctx.meter.counter.count_prompt(body)
+    if body.get("tools"):
+        tokens += await ctx.meter.counter.count_text(orjson.dumps(body["tools"]).decode())
+    return whole(orjson.dumps({"input_tokens": tokens}), {})
 
 
 async def list_models(request: web.Request) -> web.StreamResponse:

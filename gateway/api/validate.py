@@ -12,8 +12,9 @@ import orjson
 from gateway.errors import ApiError, invalid_request
 from gateway.providers.base import Endpoint
 
-_REQUIRED = {"chat": "messages", "completions": "prompt", "embeddings": "input"}
-_INTS = ("max_tokens", "max_completion_tokens", "n", "seed", "top_logprobs", "dimensions")
+_REQUIRED = {"chat": "messages", "completions": "prompt", "embeddings": "input", "responses": "input",
+             "messages": "messages"}
+_INTS = ("max_tokens", "max_completion_tokens", "n", "seed", "top_logprobs", "dimensions", "max_output_tokens")
 _NUMBERS = ("temperature", "top_p", "presence_penalty", "frequency_penalty")
 
 
@@ -52,6 +53,21 @@ def check_body(endpoint: Endpoint, body: dict[str, Any]) -> bool:
         for i, message in enumerate(value):
             if not isinstance(message, dict) or not isinstance(message.get("role"), str):
                 raise _type_error(f"messages[{i}]", "an object with a string 'role'")
+    elif endpoint == "messages":
+        if not isinstance(value, list) or not value:
+            raise _type_error("messages", "a non-empty array of message objects")
+        for i, message in enumerate(value):
+            if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
+                raise _type_error(f"messages[{i}]", "an object with role 'user' or 'assistant'")
+        if body.get("max_tokens") is None:
+            raise invalid_request("Missing required parameter: 'max_tokens'.", param="max_tokens",
+                                  code="missing_required_parameter")
+    elif endpoint == "responses":
+        if not isinstance(value, (str, list)):
+            raise _type_error("input", "a string or an array of input items")
+        previous = body.get("previous_response_id")
+        if previous is not None and (not isinstance(previous, str) or not previous):
+            raise _type_error("previous_response_id", "a non-empty string")
     elif endpoint == "completions":
         if not isinstance(value, (str, list)):
             raise _type_error("prompt", "a string or an array")
@@ -72,7 +88,8 @@ def check_body(endpoint: Endpoint, body: dict[str, Any]) -> bool:
         v = body.get(name)
         if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool)):
             raise _type_error(name, "a number")
-    for name, kind, word in (("tools", list, "an array"), ("stream_options", dict, "an object")):
+    for name, kind, word in (("tools", list, "an array"), ("stream_options", dict, "an object"),
+                             ("metadata", dict, "an object")):
         v = body.get(name)
         if v is not None and not isinstance(v, kind):
             raise _type_error(name, word)

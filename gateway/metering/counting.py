@@ -64,16 +64,29 @@ class TokenCounter:
         def n(text: str) -> int:
             return len(enc.encode(text, disallowed_special=())) if text else 0
 
+        # A Messages `system` or a Responses `instructions` is one more message.
+        preamble = body.get("system") or body.get("instructions")
+        extra = TOKENS_PER_MESSAGE + n(text_of(preamble)) if preamble else 0
         messages = body.get("messages")
         if isinstance(messages, list):
-            total = TOKENS_PER_REPLY
+            total = TOKENS_PER_REPLY + extra
             for m in messages:
                 if isinstance(m, dict):
                     total += TOKENS_PER_MESSAGE + n(text_of(m.get("content")))
             return total
         value = body.get("prompt", body.get("input"))
         if isinstance(value, str):
-            return n(value)
+            return n(value) + extra
         if isinstance(value, Sequence):
-            return sum(n(v) if isinstance(v, str) else len(v) if isinstance(v, list) else 1 for v in value)
+            return extra + sum(n(v) if isinstance(v, str) else len(v) if isinstance(v, list)
+                               else TOKENS_PER_MESSAGE + n(_item_text(v)) if isinstance(v, dict) else 1 for v in value)
         return 0
+
+
+def _item_text(item: dict[str, Any]) -> str:
+    """The text of a Responses input item: a message's content, a tool call's arguments or output."""
+    text = text_of(item.get("content"))
+    for key in ("arguments", "output"):
+        if isinstance(item.get(key), str):
+            text += item[key]
+    return text

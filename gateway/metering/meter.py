@@ -24,13 +24,14 @@ from gateway.metering.counting import TokenCounter
 from gateway.metering.ledger import LedgerWriter
 from gateway.metering.prices import PriceBook
 from gateway.metering.record import CallRecord, Usage
-from gateway.metering.usage import usage_from_body, usage_from_stream
+from gateway.metering.usage import streamed_text, usage_from_body, usage_from_stream
 from gateway.metrics import Metrics
-from gateway.providers.sse import chat_so_far
 from gateway.deployment import Deployment
 
 ALLOW = Decision("allow", None, Decimal(0), Decimal(0), datetime.min.replace(tzinfo=UTC), None, "")
-OPERATION = {"chat": "chat", "completions": "text_completion", "embeddings": "embeddings"}
+# OpenTelemetry's operation names: Responses and Messages requests are chats too.
+OPERATION = {"chat": "chat", "completions": "text_completion", "embeddings": "embeddings", "responses": "chat",
+             "messages": "chat"}
 NONE = "(none)"
 
 
@@ -73,15 +74,15 @@ class Meter:
     def seconds_until(self, moment: datetime) -> int:
         return max(1, math.ceil((moment - self.now_utc()).total_seconds()))
 
-    def refused(self, route: str, caller: Caller | None, status: int) -> None:
+    def refused(self, route: str, caller: Caller | None, status: int, endpoint: str = "chat") -> None:
         """A request that ended before reaching any upstream (auth, validation, budget, overload)."""
         team, app = (caller.team, caller.app) if caller else (NONE, NONE)
-        self.metrics.requests(route or NONE, team, app, str(status)).inc()
+        self.metrics.requests(route or NONE, team, app, str(status), endpoint).inc()
 
     def finish(self, log: RequestLog, status: int, ended: float) -> None:
         """Meters a request that reached the dispatcher; `ended` is on the same clock as `log.started`."""
         route, caller = log.route.name, log.caller
-        self.metrics.requests(route, caller.team, caller.app, str(status)).inc()
+        self.metrics.requests(route, caller.team, caller.app, str(status), log.call.endpoint).inc()
         d = log.answered_by
         latency = ended - log.started
         if d is not None:
@@ -106,9 +107,9 @@ class Meter:
                 to_count.append(Charge(record.deployment, Usage(source="none"), "attempt", "stream_broken"))
         if log.answered_by is not None:
             if log.call.stream:
-                usage = usage_from_stream(log.relayed[log.resumed_at:])
+                usage = usage_from_stream(log.relayed[log.resumed_at:], log.call.endpoint)
             else:
-                usage = usage_from_body(log.body)
+                usage = usage_from_body(log.body, log.call.endpoint)
             ttft = answering.ttft_s if answering is not None else None
             charge = Charge(log.answered_by, usage or Usage(source="none"), "request", log.outcome, ttft)
             (ready if usage is not None else to_count).append(charge)
@@ -123,7 +124,7 @@ class Meter:
         for charge in charges:
             output = 0
             if charge.kind == "request" and log.call.stream:
-                output = await self.counter.count_text(chat_so_far(log.relayed[log.resumed_at:])[0])
+                output = await self.counter.count_text(streamed_text(log.relayed[log.resumed_at:], log.call.endpoint))
             elif charge.outcome == "stream_broken":
                 record = next(r for r in log.attempts if r.deployment is charge.deployment and r.partial is not None)
                 output = await self.counter.count_text(record.partial or "")
@@ -146,7 +147,7 @@ class Meter:
             for kind, n in (("input", usage.input_tokens), ("output", usage.output_tokens),
                             ("cached_input", usage.cached_input_tokens)):
                 if n:
-                    self.metrics.tokens(*labels, kind).inc(n)
+                    self.metrics.tokens(*labels, kind, log.call.endpoint).inc(n)
                     self.metrics.token_usage(OPERATION[log.call.endpoint], d.model, d.provider, kind).observe(n)
             if price is not None and price.source == "unknown":
                 self.metrics.unpriced(d.provider, d.model).inc()

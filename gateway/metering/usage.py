@@ -14,7 +14,7 @@ import orjson
 
 from gateway.metering.record import Usage
 from gateway.providers.base import Call
-from gateway.providers.sse import data_payloads
+from gateway.providers.sse import chat_so_far, data_payloads
 
 _USAGE_OBJECT = re.compile(rb'"usage"\s*:\s*\{')
 
@@ -26,20 +26,33 @@ def client_asked_for_usage(call: Call) -> bool:
 
 def ask_for_usage(call: Call) -> bool:
     """Adds `stream_options.include_usage` to a stream's body; True when the client had not asked."""
-    if not call.stream or call.endpoint == "embeddings" or client_asked_for_usage(call):
+    if not call.stream or call.endpoint not in ("chat", "completions") or client_asked_for_usage(call):
         return False
     options = call.body.get("stream_options")
     call.body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
     return True
 
 
-def usage_of(data: Any) -> Usage | None:
-    """Usage from a parsed OpenAI object (a completion, a chunk, an embeddings list)."""
+def usage_of(data: Any, endpoint: str = "chat") -> Usage | None:
+    """Usage from a parsed answer in the client's API: an OpenAI completion, chunk or embeddings list,
+    a Response (or a Responses event carrying one), or an Anthropic Message."""
     if not isinstance(data, dict):
         return None
+    if endpoint == "responses" and isinstance(data.get("response"), dict):
+        data = data["response"]
     usage = data.get("usage")
     if not isinstance(usage, dict):
         return None
+    if endpoint == "responses":   # input_tokens include the cached ones, as prompt_tokens do
+        details = usage.get("input_tokens_details") or {}
+        return Usage(input_tokens=int(usage.get("input_tokens") or 0), output_tokens=int(usage.get("output_tokens") or 0),
+                     cached_input_tokens=int(details.get("cached_tokens") or 0 if isinstance(details, dict) else 0),
+                     source="reported")
+    if endpoint == "messages":    # Anthropic counts cache reads and writes apart from input_tokens
+        read = int(usage.get("cache_read_input_tokens") or 0)
+        written = int(usage.get("cache_creation_input_tokens") or 0)
+        return Usage(input_tokens=int(usage.get("input_tokens") or 0) + read + written,
+                     output_tokens=int(usage.get("output_tokens") or 0), cached_input_tokens=read, source="reported")
     details = usage.get("prompt_tokens_details") or {}
     cached = details.get("cached_tokens") if isinstance(details, dict) else 0
     return Usage(input_tokens=int(usage.get("prompt_tokens") or 0),
@@ -47,25 +60,56 @@ def usage_of(data: Any) -> Usage | None:
                  cached_input_tokens=int(cached or 0), source="reported")
 
 
-def usage_from_body(body: bytes) -> Usage | None:
+def usage_from_body(body: bytes, endpoint: str = "chat") -> Usage | None:
     if not _USAGE_OBJECT.search(body):
         return None
     try:
-        return usage_of(orjson.loads(body))
+        return usage_of(orjson.loads(body), endpoint)
     except orjson.JSONDecodeError:
         return None
 
 
-def usage_from_stream(relayed: Iterable[bytes]) -> Usage | None:
-    """The last usage a stream reported (the usage chunk comes just before `[DONE]`)."""
+def usage_from_stream(relayed: Iterable[bytes], endpoint: str = "chat") -> Usage | None:
+    """The usage a stream reported: the last usage chunk of a chat stream, the terminal event of a
+    Responses stream, or a Messages stream's `message_start` input and `message_delta` output."""
     found: Usage | None = None
     for payload in data_payloads(relayed):
         if _USAGE_OBJECT.search(payload):
             try:
-                found = usage_of(orjson.loads(payload)) or found
+                data = orjson.loads(payload)
             except orjson.JSONDecodeError:
                 continue
+            if endpoint == "messages" and isinstance(data, dict) and isinstance(data.get("message"), dict):
+                data = data["message"]   # message_start
+            usage = usage_of(data, endpoint)
+            if usage is not None and endpoint == "messages" and found is not None:
+                # message_delta's usage is cumulative, and may or may not repeat the input counts
+                usage = Usage(input_tokens=max(usage.input_tokens, found.input_tokens),
+                              output_tokens=max(usage.output_tokens, found.output_tokens),
+                              cached_input_tokens=max(usage.cached_input_tokens, found.cached_input_tokens))
+            found = usage or found
     return found
+
+
+_TEXT_DELTAS = {"responses": ("response.output_text.delta", "delta"), "messages": ("content_block_delta", "text")}
+
+
+def streamed_text(relayed: Iterable[bytes], endpoint: str = "chat") -> str:
+    """The answer text a stream in the client's API has carried so far (for counting its tokens)."""
+    if endpoint not in _TEXT_DELTAS:
+        return chat_so_far(relayed)[0]
+    kind, key = _TEXT_DELTAS[endpoint]
+    text: list[str] = []
+    for payload in data_payloads(relayed):
+        try:
+            data = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(data, dict) and data.get("type") == kind:
+            holder = data.get("delta") if endpoint == "messages" else data
+            if isinstance(holder, dict) and isinstance(holder.get(key), str):
+                text.append(holder[key])
+    return "".join(text)
 
 
 def strip_usage_chunk(chunk: bytes) -> bytes:

@@ -89,6 +89,24 @@ class Provider(Closed):
     timeouts: Timeouts = Timeouts()
     models: dict[Name, ModelFacts] = {}
     sim: SimSettings | None = None
+    # Whether the upstream answers the Responses API (`/responses`) itself, so Responses requests
+    # pass through; otherwise they are translated to chat. Unset: OpenAI itself and OpenAI-wire sims
+    # do, other OpenAI-wire servers (vLLM, Ollama, llama.cpp …) are taken to be chat-only.
+    responses: bool | None = None
+
+    @model_validator(mode="after")
+    def responses_needs_openai_wire(self) -> Provider:
+        if self.responses and not (self.kind == "openai" or (self.kind == "sim" and (self.sim is None or
+                                                                                     self.sim.wire == "openai"))):
+            raise ValueError("responses: true needs an OpenAI-wire provider (kind openai, or a sim with wire openai)")
+        return self
+
+    def speaks_responses(self) -> bool:
+        if self.responses is not None:
+            return self.responses
+        if self.kind == "sim":
+            return self.sim is None or self.sim.wire == "openai"
+        return self.kind == "openai" and (self.base_url is None or "api.openai.com" in self.base_url)
 
 
 class Target(Closed):
@@ -181,6 +199,13 @@ class Limits(Closed):
     max_loop_lag_ms: Annotated[int, Field(ge=0, le=60_000)] = 20
 
 
+class ResponseStore(Closed):
+    """The Responses the gateway keeps so `previous_response_id` survives a change of provider."""
+
+    ttl_s: Annotated[float, Field(gt=0, le=30 * 86_400)] = 86_400.0
+    max_responses: Annotated[int, Field(ge=1, le=10_000_000)] = 10_000
+
+
 class PolicyDocument(Closed):
     version: Literal[1]
     providers: Annotated[dict[Name, Provider], Field(min_length=1)]
@@ -192,3 +217,4 @@ class PolicyDocument(Closed):
     budgets: list[Budget] = []
     rate_limits: list[RateLimit] = []
     state: StateSettings | None = None          # absent: state is kept in this process
+    response_store: ResponseStore = ResponseStore()

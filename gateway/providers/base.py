@@ -11,9 +11,21 @@ import orjson
 
 from gateway.deployment import Deployment
 
-Endpoint = Literal["chat", "completions", "embeddings"]
+# The inbound APIs: OpenAI chat, completions, embeddings and Responses, and Anthropic Messages.
+Endpoint = Literal["chat", "completions", "embeddings", "responses", "messages"]
 
-PATHS: dict[str, str] = {"chat": "/chat/completions", "completions": "/completions", "embeddings": "/embeddings"}
+PATHS: dict[str, str] = {"chat": "/chat/completions", "completions": "/completions", "embeddings": "/embeddings",
+                         "responses": "/responses", "messages": "/v1/messages"}
+
+
+@dataclass(frozen=True, slots=True)
+class Prior:
+    """The earlier turns a Responses request continues (`previous_response_id`), as the gateway kept
+    them: the provider that wrote the last one, and every input and output item of the chain."""
+
+    response_id: str
+    origin: str
+    items: tuple[dict[str, Any], ...]
 
 
 @dataclass(slots=True)
@@ -24,6 +36,7 @@ class Call:
     body: dict[str, Any]
     stream: bool
     request_id: str
+    prior: Prior | None = None
 
     @property
     def model(self) -> str:

@@ -16,6 +16,9 @@ from gateway.providers.sse import DONE_EVENT, complete_events, finishes_a_choice
 from gateway.deployment import Deployment
 
 _DONE = b"data: [DONE]"
+# A Responses stream has no [DONE]: it ends with one of these events (named, or typed in the data).
+_RESPONSE_ENDS = (b"event: response.completed", b"event: response.incomplete", b"event: response.failed",
+                  b'"type":"response.completed"', b'"type":"response.incomplete"', b'"type":"response.failed"')
 
 
 class OpenAIWireClient:
@@ -83,18 +86,28 @@ class OpenAIWireClient:
             if resp is not None:
                 resp.close()
             raise AttemptError(Failure.RESET if resp is None else Failure.BROKEN) from None
-        return Reply(status=200, first=first, rest=_relay(resp, first, pending), close=resp.close)
+        responses = call.endpoint == "responses"
+        return Reply(status=200, first=first, rest=_relay(resp, first, pending, responses), close=resp.close)
 
 
-async def _relay(resp: aiohttp.ClientResponse, first: bytes, pending: bytes) -> AsyncIterator[bytes]:
+def _finishes(chunk: bytes, responses: bool) -> bool:
+    """Does `chunk` (whole events) end the answer: a choice's finish reason, or a Responses stream's
+    terminal event (that stream has no [DONE])?"""
+    if responses:
+        return any(end in chunk for end in _RESPONSE_ENDS)
+    return finishes_a_choice(chunk)
+
+
+async def _relay(resp: aiohttp.ClientResponse, first: bytes, pending: bytes,
+                 responses: bool = False) -> AsyncIterator[bytes]:
     """The stream after its first event, in whole events; raises AttemptError when it stalls or breaks off.
 
     Some servers never send `data: [DONE]`: a body that ended cleanly after a choice's finish reason
-    is whole, and the client gets the sentinel from us. Without a finish reason it was cut short, and
-    the client must not take it for a whole answer.
+    is whole, and the client gets the sentinel from us. Without a finish reason (or, on a Responses
+    stream, its terminal event) it was cut short, and the client must not take it for a whole answer.
     """
     tail = first[-32:]
-    finished = finishes_a_choice(first)
+    finished = _finishes(first, responses)
     whole = False
     try:
         while True:
@@ -107,7 +120,7 @@ async def _relay(resp: aiohttp.ClientResponse, first: bytes, pending: bytes) -> 
             if not chunk:
                 if pending:  # a last event without its blank line: pass it on, terminated
                     tail = (tail + pending)[-32:]
-                    finished = finished or finishes_a_choice(pending)
+                    finished = finished or _finishes(pending, responses)
                     yield pending + b"\n\n"
                 break
             if pending:
@@ -118,9 +131,12 @@ async def _relay(resp: aiohttp.ClientResponse, first: bytes, pending: bytes) -> 
                 if not chunk:
                     continue
             tail = (tail + chunk)[-32:]
-            finished = finished or finishes_a_choice(chunk)
+            finished = finished or _finishes(chunk, responses)
             yield chunk
-        if _DONE not in tail:
+        if responses:
+            if not finished:
+                raise AttemptError(Failure.BROKEN, "the stream ended before its terminal event")
+        elif _DONE not in tail:
             if not finished:
                 raise AttemptError(Failure.BROKEN, "the stream ended without a finish reason")
             yield DONE_EVENT

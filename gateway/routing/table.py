@@ -77,6 +77,7 @@ def build_routing(doc: PolicyDocument, upstreams: Mapping[str, Upstream]) -> Rou
                     timeouts=timeouts,
                     facts=provider.models.get(t.model),
                     api_key=up.api_key,
+                    responses=provider.speaks_responses(),
                 )
             )
         routes[name] = RouteTable(

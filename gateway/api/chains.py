@@ -1,0 +1,69 @@
+"""`previous_response_id` at the edge: the chain a Responses request continues, looked up before it is
+routed, and the Response it got, kept after it was answered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from gateway.errors import response_not_found
+from gateway.providers.base import Prior
+from gateway.request_log import RequestLog
+from gateway.state.responses import ResponseStore
+from gateway.wires.events import event_data, split_events
+
+_TERMINAL = frozenset({"response.completed", "response.incomplete"})
+
+
+async def prior_for(store: ResponseStore, body: dict[str, Any]) -> Prior | None:
+    """The chain named by `previous_response_id`; ApiError 404 when the gateway does not know it."""
+    previous = body.get("previous_response_id")
+    if previous is None:
+        return None
+    prior = await store.chain(previous)
+    if prior is None:
+        raise response_not_found(previous)
+    return prior
+
+
+def served_response(log: RequestLog) -> dict[str, Any] | None:
+    """The Response object the client received: the whole body, or a stream's terminal event."""
+    if not log.call.stream:
+        try:
+            data = orjson.loads(log.body)
+        except orjson.JSONDecodeError:
+            return None
+        return data if isinstance(data, dict) and data.get("object") == "response" else None
+    for chunk in reversed(log.relayed):   # the terminal event is among the last
+        events, rest = split_events(chunk if chunk.endswith(b"\n\n") else chunk + b"\n\n")
+        for event in reversed(events):
+            if b"response." not in event:
+                continue
+            try:
+                data = orjson.loads(event_data(event))
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(data, dict) and data.get("type") in _TERMINAL and isinstance(data.get("response"), dict):
+                return data["response"]  # type: ignore[no-any-return]
+    return None
+
+
+def input_items(body: dict[str, Any]) -> list[dict[str, Any]]:
+    given = body.get("input")
+    if isinstance(given, str):
+        return [{"type": "message", "role": "user", "content": given}]
+    return [item for item in given or () if isinstance(item, dict)]
+
+
+async def remember(store: ResponseStore, log: RequestLog) -> None:
+    """Keeps the items of a Response the client asked to store, for a later `previous_response_id`."""
+    body = log.call.body
+    if body.get("store") is False or log.answered_by is None:
+        return
+    response = served_response(log)
+    if response is None or not isinstance(response.get("id"), str):
+        return
+    output = [item for item in response.get("output") or () if isinstance(item, dict)]
+    await store.put(response["id"], log.answered_by.provider, body.get("previous_response_id"),
+                    input_items(body) + output)

@@ -1,0 +1,123 @@
+"""Every inbound API on every wire: a Responses or Messages request passes through to a target that
+speaks it (only `model` rewritten), and crosses through chat to one that does not.
+
+Sits between the attempt loop and the upstream clients, so retries, failover, hedging and breakers
+never know which wire a deployment speaks: an attempt's reply is always in the client's own API.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import orjson
+
+from gateway.providers.base import AttemptError, Call, Failure, Reply, UpstreamClient
+from gateway.deployment import Deployment
+from gateway.wires import messages_chat, responses_chat
+from gateway.wires.events import json_events, split_events
+from gateway.wires.refused import Refused
+
+
+def expanded(call: Call, d: Deployment) -> Call:
+    """A Responses call for `d`: `previous_response_id` kept when `d`'s provider wrote that response,
+    else replaced by the chain's items, without reasoning only its origin can read."""
+    prior = call.prior
+    if prior is None or prior.origin == d.provider:
+        return call
+    body = dict(call.body)
+    body.pop("previous_response_id", None)
+    given = body.get("input")
+    current = [{"role": "user", "content": given}] if isinstance(given, str) else list(given or ())
+    body["input"] = [item for item in prior.items if item.get("type") != "reasoning"] + current
+    return Call(call.endpoint, body, call.stream, call.request_id)
+
+
+def speaks(d: Deployment, endpoint: str) -> bool:
+    """Whether `d`'s wire is the client's API, so the body can pass through."""
+    if endpoint == "responses":
+        return d.responses
+    return endpoint != "messages"   # chat, completions, embeddings: every client speaks them
+
+
+class Crossing:
+    def __init__(self, client_for: Callable[[Deployment], UpstreamClient]) -> None:
+        self.client_for = client_for
+
+    async def open(self, deployment: Deployment, call: Call, budget_s: float) -> Reply:
+        client = self.client_for(deployment)
+        if speaks(deployment, call.endpoint):
+            if call.endpoint == "responses":
+                call = expanded(call, deployment)
+            return await client.open(deployment, call, budget_s)
+        if call.endpoint == "responses":
+            return await self._responses(client, deployment, call, budget_s)
+        return await self._messages(client, deployment, call, budget_s)
+
+    async def _responses(self, client: UpstreamClient, d: Deployment, call: Call, budget_s: float) -> Reply:
+        history = call.prior.items if call.prior is not None else ()
+        chat = _chat_call(call, lambda: responses_chat.request_out(call.body, history))
+        reply = await client.open(d, chat, budget_s)
+        response_id, created = f"resp_{uuid.uuid4().hex}", int(time.time())
+        body = call.body
+        if call.prior is not None:  # the Response says what it continues, as the client asked
+            body = {**body, "previous_response_id": call.prior.response_id}
+        if reply.rest is None:
+            return Reply(200, body=orjson.dumps(responses_chat.answer_in(reply.body, body, response_id, created)))
+        state = responses_chat.StreamState(body, response_id, created)
+        return _translated(reply, lambda c: responses_chat.events_in(state, c), lambda: responses_chat.finish(state))
+
+    async def _messages(self, client: UpstreamClient, d: Deployment, call: Call, budget_s: float) -> Reply:
+        chat = _chat_call(call, lambda: messages_chat.request_out(call.body))
+        try:
+            reply = await client.open(d, chat, budget_s)
+        except AttemptError as err:
+            if err.body is not None and err.status is not None:
+                err.body = messages_chat.error_in(err.status, err.body)
+            raise
+        message_id = f"msg_{uuid.uuid4().hex[:24]}"
+        if reply.rest is None:
+            return Reply(200, body=orjson.dumps(messages_chat.answer_in(reply.body, message_id)))
+        state = messages_chat.StreamState(message_id)
+        return _translated(reply, lambda c: messages_chat.events_in(state, c), lambda: messages_chat.finish(state))
+
+
+def _chat_call(call: Call, translate: Callable[[], dict[str, Any]]) -> Call:
+    """The chat call for a request, or the 400 (a caller fault: no failover) when it cannot be one."""
+    try:
+        body = translate()
+    except Refused as refused:
+        body_bytes = (messages_chat.error_body(400, refused.message) if call.endpoint == "messages" else
+                      orjson.dumps({"error": {"message": refused.message, "type": "invalid_request_error",
+                                              "param": refused.param, "code": "unsupported_on_target"}}))
+        raise AttemptError(Failure.STATUS, refused.message, status=400, body=body_bytes) from None
+    return Call("chat", body, call.stream, call.request_id)
+
+
+def _translated(reply: Reply, events_in: Callable[[Any], list[bytes]], finish: Callable[[], list[bytes]]) -> Reply:
+    """A chat stream reply as a stream in the client's API; its first chunk is the first translated one."""
+    events, pending = split_events(reply.first)
+    done = any(e.strip().endswith(b"[DONE]") for e in events)
+    first = b"".join(out for chunk in json_events(events) for out in events_in(chunk))
+    if done:
+        first += b"".join(finish())
+    return Reply(200, first=first, rest=_rest(reply, pending, done, events_in, finish), close=reply.release)
+
+
+async def _rest(reply: Reply, pending: bytes, done: bool, events_in: Callable[[Any], list[bytes]],
+                finish: Callable[[], list[bytes]]) -> AsyncIterator[bytes]:
+    assert reply.rest is not None
+    async for chunk in reply.rest:
+        if done:
+            continue
+        events, pending = split_events(pending + chunk)
+        out = b"".join(o for c in json_events(events) for o in events_in(c))
+        if any(e.strip().endswith(b"[DONE]") for e in events):
+            done = True
+            out += b"".join(finish())
+        if out:
+            yield out
+    if not done:
+        raise AttemptError(Failure.BROKEN, "the stream ended without [DONE]")
