@@ -1,0 +1,150 @@
+"""`POST /v1/messages` with the official anthropic SDK: served by an Anthropic target, and by an
+OpenAI-wire target when Anthropic is down, in Anthropic's own answers, events and errors."""
+
+from __future__ import annotations
+
+import hashlib
+
+import anthropic
+import pytest
+
+from gateway.embedded import EmbeddedGateway
+from gateway.sim import Fault
+from tests.conftest import UPSTREAM_KEY, GatewayFactory
+
+CLIENT_KEY = "sk-claude-code-team"
+POLICY = f"""
+version: 1
+providers:
+  claude:
+    kind: sim
+    api_key: {UPSTREAM_KEY}
+    sim: {{wire: anthropic, reply_tokens: 6}}
+  gpt:
+    kind: sim
+    sim: {{wire: openai, reply_tokens: 4}}
+routes:
+  claude: {{targets: [{{provider: claude, model: claude-sonnet-4-5}}]}}
+  sonnet:
+    targets: [{{provider: claude, model: claude-sonnet-4-5}}, {{provider: gpt, model: gpt-4.1}}]
+    retry: {{attempts: 1}}
+auth:
+  keys:
+    - {{id: coder, sha256: {hashlib.sha256(CLIENT_KEY.encode()).hexdigest()}, team: dev, app: claude-code}}
+"""
+WEATHER = {"name": "get_weather", "description": "The weather in a city",
+           "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+HELLO = [{"role": "user", "content": "hello there"}]
+
+
+@pytest.fixture
+def gw(start_gateway: GatewayFactory) -> EmbeddedGateway:
+    return start_gateway(POLICY)
+
+
+def client(gw: EmbeddedGateway, key: str = CLIENT_KEY) -> anthropic.Anthropic:
+    return anthropic.Anthropic(base_url=gw.url, api_key=key, max_retries=0)
+
+
+@pytest.fixture(params=["anthropic", "openai-wire"])
+def served_by(request: pytest.FixtureRequest, gw: EmbeddedGateway) -> str:
+    """Which wire answers route 'sonnet': Anthropic itself, or the OpenAI-wire target while it is down."""
+    if request.param == "openai-wire":
+        gw.set_fault("claude", Fault(status=529))
+        return "gpt"
+    return "claude"
+
+
+def test_a_message_from_either_wire(gw: EmbeddedGateway, served_by: str) -> None:
+    raw = client(gw).messages.with_raw_response.create(model="sonnet", max_tokens=100, messages=HELLO,  # type: ignore[arg-type]
+                                                       system="be brief")
+    message = raw.parse()
+    assert raw.headers["x-recloser-provider"] == served_by
+    assert message.type == "message" and message.role == "assistant" and message.stop_reason == "end_turn"
+    assert message.content[0].type == "text" and message.content[0].text.split()[0] == served_by
+    assert message.usage.output_tokens == len(message.content[0].text.split()) and message.usage.input_tokens > 0
+
+
+def test_a_stream_from_either_wire(gw: EmbeddedGateway, served_by: str) -> None:
+    with client(gw).messages.stream(model="sonnet", max_tokens=100, messages=HELLO) as stream:  # type: ignore[arg-type]
+        kinds = [event.type for event in stream]
+        text = stream.get_final_text()
+        final = stream.get_final_message()
+    assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
+    assert "content_block_delta" in kinds
+    assert text.split()[0] == served_by and final.stop_reason == "end_turn"
+    assert final.usage.output_tokens == len(text.split())
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_a_tool_use_round_trip_on_either_wire(gw: EmbeddedGateway, served_by: str, stream: bool) -> None:
+    c = client(gw)
+    question = [{"role": "user", "content": "What is the weather in Paris?"}]
+    if stream:
+        with c.messages.stream(model="sonnet", max_tokens=100, messages=question, tools=[WEATHER]) as events:  # type: ignore[arg-type,list-item]
+            kinds = [e.type for e in events]
+            first = events.get_final_message()
+        assert "input_json" in kinds   # the SDK's event for an input_json_delta
+    else:
+        first = c.messages.create(model="sonnet", max_tokens=100, messages=question, tools=[WEATHER])  # type: ignore[arg-type,list-item]
+    assert first.stop_reason == "tool_use"
+    use = first.content[-1]
+    assert use.type == "tool_use" and use.name == "get_weather" and use.input == {"city": "sim"}
+    second = c.messages.create(model="sonnet", max_tokens=100, tools=[WEATHER], messages=[  # type: ignore[list-item]
+        *question, {"role": "assistant", "content": [block.model_dump() for block in first.content]},  # type: ignore[list-item]
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "sunny, 21 C"}]}])
+    assert second.stop_reason == "end_turn" and second.content[0].text.split()[0] == served_by  # type: ignore[union-attr]
+    assert "sunny, 21 C" in str(gw.sim(served_by).requests[-1].body)
+
+
+def test_the_openai_wire_target_gets_a_chat_request(gw: EmbeddedGateway) -> None:
+    gw.set_fault("claude", Fault(status=529))
+    client(gw).messages.create(model="sonnet", max_tokens=100, messages=HELLO, system="be brief")  # type: ignore[arg-type]
+    seen = gw.sim("gpt").requests[-1]
+    assert seen.path == "/v1/chat/completions" and seen.body["model"] == "gpt-4.1"
+    assert seen.body["messages"] == [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello there"}]
+
+
+def test_count_tokens(gw: EmbeddedGateway) -> None:
+    short = client(gw).messages.count_tokens(model="claude", messages=HELLO)  # type: ignore[arg-type]
+    longer = client(gw).messages.count_tokens(model="claude", system="a long system prompt of many words",
+                                              messages=HELLO, tools=[WEATHER])  # type: ignore[arg-type,list-item]
+    assert 0 < short.input_tokens < longer.input_tokens
+
+
+def test_the_key_is_taken_from_x_api_key_or_a_bearer_token(gw: EmbeddedGateway) -> None:
+    bearer = anthropic.Anthropic(base_url=gw.url, auth_token=CLIENT_KEY, max_retries=0)
+    assert bearer.messages.create(model="claude", max_tokens=10, messages=HELLO).type == "message"  # type: ignore[arg-type]
+    with pytest.raises(anthropic.AuthenticationError) as caught:
+        client(gw, key="sk-wrong").messages.create(model="claude", max_tokens=10, messages=HELLO)  # type: ignore[arg-type]
+    assert caught.value.body == {"type": "error", "error": {"type": "authentication_error",
+                                                            "message": caught.value.body["error"]["message"]}}  # type: ignore[index]
+
+
+def test_errors_on_messages_have_anthropics_shape(gw: EmbeddedGateway) -> None:
+    with pytest.raises(anthropic.NotFoundError) as missing:
+        client(gw).messages.create(model="no-such-route", max_tokens=10, messages=HELLO)  # type: ignore[arg-type]
+    assert missing.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+    with pytest.raises(anthropic.BadRequestError) as bad:
+        client(gw).post("/v1/messages", body={"model": "claude", "messages": HELLO}, cast_to=object)
+    assert bad.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+    assert "max_tokens" in bad.value.body["error"]["message"]  # type: ignore[index]
+
+
+def test_when_every_target_is_down_the_error_is_anthropics_overloaded(gw: EmbeddedGateway) -> None:
+    gw.set_fault("claude", Fault(status=529))
+    gw.set_fault("gpt", Fault(status=503))
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        client(gw).messages.create(model="sonnet", max_tokens=10, messages=HELLO)  # type: ignore[arg-type]
+    assert caught.value.status_code in (502, 503)
+    body = caught.value.body
+    assert isinstance(body, dict) and body["type"] == "error" and "route 'sonnet'" in body["error"]["message"]
+
+
+def test_a_server_tool_for_the_openai_wire_target_is_a_400_in_anthropics_shape(gw: EmbeddedGateway) -> None:
+    gw.set_fault("claude", Fault(status=529))
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        client(gw).messages.create(model="sonnet", max_tokens=10, messages=HELLO,  # type: ignore[arg-type]
+                                   tools=[{"type": "web_search_20250305", "name": "web_search"}])  # type: ignore[list-item]
+    assert caught.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+    assert "tools" in caught.value.body["error"]["message"] or "custom tools" in caught.value.body["error"]["message"]  # type: ignore[index]
