@@ -13,7 +13,12 @@ from aiohttp import web
 
 from gateway.content import text_of
 from gateway.sim import replies
-from gateway.sim.behaviour import SIM, SimState, StreamWriter, json_response, sse_response
+from gateway.sim.behaviour import SIM, SimState, StreamEnded, StreamWriter, json_response, sse_response
+
+
+# How the Responses API reports a failure after a 200 stream began: an `error` event.
+STREAM_ERROR = (b'event: error\ndata: {"type": "error", "code": "server_error", "message": "The server had an error '
+                b'while processing your request.", "param": null, "sequence_number": 0}\n\n')
 
 
 def _prompt_tokens(body: dict[str, Any]) -> int:
@@ -114,7 +119,7 @@ async def _stream(request: web.Request, state: SimState, response: dict[str, Any
                   words: list[str]) -> web.StreamResponse:
     resp = sse_response()
     await resp.prepare(request)
-    out = StreamWriter(request, resp, state)
+    out = StreamWriter(request, resp, state, STREAM_ERROR)
     seq = 0
 
     async def event(data: dict[str, Any], content: bool = False) -> None:
@@ -123,35 +128,38 @@ async def _stream(request: web.Request, state: SimState, response: dict[str, Any
         seq += 1
         await out.event(orjson.dumps(data), content=content, name=data["type"])
 
-    start = {**response, "status": "in_progress", "output": [], "usage": None, "incomplete_details": None}
-    await event({"type": "response.created", "response": start})
-    await event({"type": "response.in_progress", "response": start})
-    for index, item in enumerate(response["output"]):
-        if item["type"] == "message":
-            await event({"type": "response.output_item.added", "output_index": index,
-                         "item": {**item, "status": "in_progress", "content": []}})
-            part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
-            await event({"type": "response.content_part.added", "item_id": item["id"], "output_index": index,
-                         "content_index": 0, "part": part})
-            for i, word in enumerate(words):
-                await event({"type": "response.output_text.delta", "item_id": item["id"], "output_index": index,
-                             "content_index": 0, "delta": word if i == 0 else " " + word, "logprobs": []}, True)
-            text = item["content"][0]["text"]
-            await event({"type": "response.output_text.done", "item_id": item["id"], "output_index": index,
-                         "content_index": 0, "text": text, "logprobs": []})
-            await event({"type": "response.content_part.done", "item_id": item["id"], "output_index": index,
-                         "content_index": 0, "part": item["content"][0]})
-        elif item["type"] == "function_call":
-            await event({"type": "response.output_item.added", "output_index": index,
-                         "item": {**item, "status": "in_progress", "arguments": ""}})
-            await event({"type": "response.function_call_arguments.delta", "item_id": item["id"],
-                         "output_index": index, "delta": item["arguments"]}, True)
-            await event({"type": "response.function_call_arguments.done", "item_id": item["id"],
-                         "output_index": index, "arguments": item["arguments"]})
-        else:
-            await event({"type": "response.output_item.added", "output_index": index, "item": item})
-        await event({"type": "response.output_item.done", "output_index": index, "item": item})
-    end = "response.completed" if response["status"] == "completed" else "response.incomplete"
-    await event({"type": end, "response": response})
+    try:
+        start = {**response, "status": "in_progress", "output": [], "usage": None, "incomplete_details": None}
+        await event({"type": "response.created", "response": start})
+        await event({"type": "response.in_progress", "response": start})
+        for index, item in enumerate(response["output"]):
+            if item["type"] == "message":
+                await event({"type": "response.output_item.added", "output_index": index,
+                             "item": {**item, "status": "in_progress", "content": []}})
+                part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+                await event({"type": "response.content_part.added", "item_id": item["id"], "output_index": index,
+                             "content_index": 0, "part": part})
+                for i, word in enumerate(words):
+                    await event({"type": "response.output_text.delta", "item_id": item["id"], "output_index": index,
+                                 "content_index": 0, "delta": word if i == 0 else " " + word, "logprobs": []}, True)
+                text = item["content"][0]["text"]
+                await event({"type": "response.output_text.done", "item_id": item["id"], "output_index": index,
+                             "content_index": 0, "text": text, "logprobs": []})
+                await event({"type": "response.content_part.done", "item_id": item["id"], "output_index": index,
+                             "content_index": 0, "part": item["content"][0]})
+            elif item["type"] == "function_call":
+                await event({"type": "response.output_item.added", "output_index": index,
+                             "item": {**item, "status": "in_progress", "arguments": ""}})
+                await event({"type": "response.function_call_arguments.delta", "item_id": item["id"],
+                             "output_index": index, "delta": item["arguments"]}, True)
+                await event({"type": "response.function_call_arguments.done", "item_id": item["id"],
+                             "output_index": index, "arguments": item["arguments"]})
+            else:
+                await event({"type": "response.output_item.added", "output_index": index, "item": item})
+            await event({"type": "response.output_item.done", "output_index": index, "item": item})
+        end = "response.completed" if response["status"] == "completed" else "response.incomplete"
+        await event({"type": end, "response": response})
+    except StreamEnded:
+        return resp
     await resp.write_eof()
     return resp
