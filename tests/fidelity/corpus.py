@@ -77,7 +77,8 @@ class Case:
     sent: dict[str, Any] = field(default_factory=dict)   # what the Messages request must carry (see upstream_view)
     fault: Fault | None = None
     warm: bool = False                                  # send it once before: the prompt cache holds its prefix
-    # Fields of the answer where litellm departs from Anthropic's documentation, and why.
+    # Fields of the answer where litellm departs from the documented answer, and why: asserted to
+    # differ, so the case notices when litellm changes.
     litellm_wrong: dict[str, str] = field(default_factory=dict)
 
 
@@ -167,11 +168,22 @@ CASES: list[Case] = [
          sent={"temperature": 0.3, "top_p": 0.9}),
     Case("user becomes metadata.user_id", {"messages": HELLO, "user": "user-42"}, text(FULL, 8),
          sent={"metadata": {"user_id": "user-42"}}),
+    # Fields the Messages API has no counterpart for: a clear 400 naming the field, never a silent
+    # drop that answers something other than what was asked.
+    Case("n above 1 is refused", {"messages": HELLO, "n": 2}, failed(400),
+         litellm_wrong={"failed before the answer": "litellm drops n (drop_params) and answers one choice",
+                        "status": "so it answers 200"}),
+    Case("seed is refused", {"messages": HELLO, "seed": 7}, failed(400),
+         litellm_wrong={"failed before the answer": "litellm drops seed (drop_params): no determinism, no word said",
+                        "status": "so it answers 200"}),
+    Case("temperature above Anthropic's range", {"messages": HELLO, "temperature": 1.5}, failed(400)),
     # Prompt caching: a prefix marked with cache_control is written once, then read.
     Case("prompt cache write", {"messages": _cached_system("a long shared preamble one") + HELLO}, text(FULL, 8)),
     Case("prompt cache read", {"messages": _cached_system("a long shared preamble two") + HELLO}, text(FULL, 8),
          warm=True),
     # Errors before any answer.
+    # litellm itself reports a 529 as a 500 and keeps Retry-After off the exception's response; the
+    # bridge (gateway/providers/litellm_bridge.py) puts both right, so the documented answer holds.
     Case("529 overloaded", {"messages": HELLO}, failed(529), fault=Fault(status=529)),
     Case("429 with retry-after", {"messages": HELLO}, failed(429, 7.0), fault=Fault(status=429, retry_after_s=7)),
     Case("400 invalid request", {"messages": HELLO}, failed(400), fault=Fault(status=400)),

@@ -68,8 +68,10 @@ async def run(sim: SimServer, client: UpstreamClient, d: Deployment, case: Case)
 async def test_litellm_answers_as_anthropic_documents(case: Case, sim: SimServer, litellm: LitellmBridge) -> None:
     got, sent = await run(sim, litellm, deployment(sim), case)
     want = expected(case, sent)
-    documented = {k: v for k, v in view(want, want).items() if k not in case.litellm_wrong}
-    assert {k: v for k, v in view(got, want).items() if k not in case.litellm_wrong} == documented
+    documented, answered = view(want, want), view(got, want)
+    assert {k: v for k, v in answered.items() if k not in case.litellm_wrong} == \
+        {k: v for k, v in documented.items() if k not in case.litellm_wrong}
+    assert all(answered[k] != documented[k] for k in case.litellm_wrong), "litellm now answers as documented"
     if case.sent:
         assert sent is not None
         assert {k: upstream_view(sent)[k] for k in case.sent} == case.sent
