@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from gateway.policy.replicas import RateLimit
-from gateway.state.base import SharedState, StateUnavailable, Taken
+from gateway.state.base import Draw, SharedState, StateUnavailable, Taken
 from gateway.state.memory import MemoryState
 
 WINDOW_S = 60
@@ -68,41 +68,40 @@ class Limiter:
                 r for r in self.limits if r.team == team or (r.key is not None and r.key == key_id))
         return found
 
-    async def _take(self, counter: str, limit: int, cost: int, now: float) -> Taken:
+    async def _take(self, draws: list[Draw], now: float) -> list[Taken]:
         if self.shared is not None:
             try:
-                return await self.shared.take(counter, limit, cost, WINDOW_S, now)
+                return await self.shared.take(draws, now)
             except StateUnavailable:
-                pass  # fail open: this process's own window decides until the store is back
-        return await self.local.take(counter, limit, cost, WINDOW_S, now)
+                pass  # fail open: this process's own windows decide until the store is back
+        return await self.local.take(draws, now)
 
     async def admit(self, team: str, key_id: str) -> LimitCheck | None:
-        """Counts the request against the caller's limits; None when no limit applies."""
+        """Counts the request against the caller's limits (all of them, or none when one refuses);
+        None when no limit applies."""
         limits = self.applicable(team, key_id)
         if not limits:
             return None
-        now = self.wall()
+        # Tokens are only checked here (a request's tokens are counted once it ends): cost 0.
+        asked: list[tuple[str, RateLimit, int]] = [("tokens", r, r.tpm) for r in limits if r.tpm] + \
+            [("requests", r, r.rpm) for r in limits if r.rpm]
+        draws = [Draw(tokens_counter(r) if kind == "tokens" else requests_counter(r), per_minute,
+                      0 if kind == "tokens" else 1, WINDOW_S) for kind, r, per_minute in asked]
+        verdicts = await self._take(draws, self.wall())
         headers: dict[str, str] = {}
-        # Tokens first: checking them adds nothing, so a refusal there leaves the request count alone.
-        for kind, unit, limits_of in (("tokens", "tokens", [r for r in limits if r.tpm]),
-                                      ("requests", "requests", [r for r in limits if r.rpm])):
-            tightest: tuple[int, int, float] | None = None   # remaining, limit, reset
-            for r in limits_of:
-                per_minute = r.tpm if kind == "tokens" else r.rpm
-                assert per_minute is not None
-                counter = tokens_counter(r) if kind == "tokens" else requests_counter(r)
-                taken = await self._take(counter, per_minute, 0 if kind == "tokens" else 1, now)
-                if not taken.admitted:
-                    wait = max(1, math.ceil(taken.retry_after_s))
-                    headers.update(self._headers(kind, per_minute, max(0, per_minute - taken.used), taken.reset_s))
-                    return LimitCheck(False, headers, kind=kind, retry_after_s=wait, message=(
-                        f"Rate limit '{r.name}' reached for {_owner(r)} on {unit} per minute: limit {per_minute}, "
-                        f"used {taken.used}. Try again in {wait} s."))
-                remaining = max(0, per_minute - taken.used)
-                if tightest is None or remaining < tightest[0]:
-                    tightest = (remaining, per_minute, taken.reset_s)
-            if tightest is not None:
-                headers.update(self._headers(kind, tightest[1], tightest[0], tightest[2]))
+        tightest: dict[str, tuple[int, int, float]] = {}    # kind → remaining, limit, reset
+        for (kind, r, per_minute), taken in zip(asked, verdicts):
+            remaining = max(0, per_minute - taken.used) if taken.admitted else 0
+            if kind not in tightest or remaining < tightest[kind][0]:
+                tightest[kind] = (remaining, per_minute, taken.reset_s)
+        for kind, (remaining, per_minute, reset_s) in tightest.items():
+            headers.update(self._headers(kind, per_minute, remaining, reset_s))
+        for (kind, r, per_minute), taken in zip(asked, verdicts):
+            if not taken.admitted:
+                wait = max(1, math.ceil(taken.retry_after_s))
+                return LimitCheck(False, headers, kind=kind, retry_after_s=wait, message=(
+                    f"Rate limit '{r.name}' reached for {_owner(r)} on {kind} per minute: limit {per_minute}, "
+                    f"used {taken.used}. Try again in {wait} s."))
         return LimitCheck(True, headers)
 
     @staticmethod

@@ -9,6 +9,7 @@ Times are wall-clock seconds: replicas on different hosts share no monotonic clo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -70,6 +71,18 @@ class Taken:
     reset_s: float            # until the window would be empty again
 
 
+@dataclass(frozen=True, slots=True)
+class Draw:
+    """One window a request takes from: `cost` more within `limit` over the last `window_s` seconds.
+
+    At least one unit must be free, so a cost of 0 asks only whether the window is already full."""
+
+    counter: str
+    limit: int
+    cost: int
+    window_s: int
+
+
 class SharedState(Protocol):
     """Memory (one process) or Redis (every replica): the rest of the gateway cannot tell which."""
 
@@ -81,9 +94,9 @@ class SharedState(Protocol):
         """Takes or renews an exclusive claim for `ttl_s`; False when another owner holds it."""
         ...
 
-    async def take(self, counter: str, limit: int, cost: int, window_s: int, now: float) -> Taken:
-        """Adds `cost` to a counter window if the window stays within `limit` (at least one unit must
-        be free, so a cost of 0 asks only whether the window is full); raises StateUnavailable."""
+    async def take(self, draws: Sequence[Draw], now: float) -> list[Taken]:
+        """Takes from every window or from none, atomically: one verdict per draw, and the costs are
+        added only when every draw fits; raises StateUnavailable."""
         ...
 
     async def close(self) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from gateway.state.base import Ask, Outbox, Snapshot, Taken
+from collections.abc import Sequence
+
+from gateway.state.base import Ask, Draw, Outbox, Snapshot, Taken
 from gateway.state.window import judge, seconds_of
 
 
@@ -64,12 +66,14 @@ class MemoryState:
         self._claims[name] = (owner, now + ttl_s)
         return True
 
-    async def take(self, counter: str, limit: int, cost: int, window_s: int, now: float) -> Taken:
+    async def take(self, draws: Sequence[Draw], now: float) -> list[Taken]:
         self._expire(now)
-        taken = judge(self._counts.get(counter, {}), limit, cost, window_s, now)
-        if taken.admitted and cost:
-            self._add(counter, int(now // 1), cost, window_s, now)
-        return taken
+        verdicts = [judge(self._counts.get(d.counter, {}), d.limit, d.cost, d.window_s, now) for d in draws]
+        if all(v.admitted for v in verdicts):
+            for d in draws:
+                if d.cost:
+                    self._add(d.counter, int(now // 1), d.cost, d.window_s, now)
+        return verdicts
 
     async def close(self) -> None:
         return None

@@ -13,16 +13,15 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 
-from gateway.state.base import Ask, Outbox, Snapshot, StateUnavailable, Taken
+from gateway.state.base import Ask, Draw, Outbox, Snapshot, StateUnavailable, Taken
 from gateway.state.window import seconds_of
 
 log = logging.getLogger("recloser.state")
@@ -57,38 +56,60 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 """
 
-# KEYS: the window's seconds, oldest first (the last is now); ARGV: limit, cost, window_s, now, first
-# second. The same arithmetic as gateway/state/window.py:judge. Returns admitted, used, retry ms, reset ms.
+# KEYS: each window's seconds, oldest first (its last is now), window after window. ARGV: the number
+# of windows and now, then per window: limit, cost, seconds, first second. Each window is judged as
+# gateway/state/window.py:judge does; the costs are added only when every window admits. Returns
+# per window: admitted, used, retry ms, reset ms.
 TAKE = """
-local limit, cost, window, now, first = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
-  tonumber(ARGV[4]), tonumber(ARGV[5])
-local values = redis.call('MGET', unpack(KEYS))
-local used, oldest = 0, nil
-for i = 1, #KEYS do
-  local n = tonumber(values[i] or '0') or 0
-  if n > 0 then
-    used = used + n
-    if not oldest then oldest = first + i - 1 end
+local n, now = tonumber(ARGV[1]), tonumber(ARGV[2])
+local verdicts, all_admitted, offset = {}, true, 0
+for w = 1, n do
+  local at = 2 + 4 * (w - 1)
+  local limit, cost, window, first = tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3]),
+    tonumber(ARGV[at + 4])
+  local keys = {}
+  for i = 1, window do keys[i] = KEYS[offset + i] end
+  local values = redis.call('MGET', unpack(keys))
+  local counts, used, oldest = {}, 0, nil
+  for i = 1, window do
+    counts[i] = tonumber(values[i] or '0') or 0
+    if counts[i] > 0 then
+      used = used + counts[i]
+      if not oldest then oldest = first + i - 1 end
+    end
   end
-end
-local want = math.max(cost, 1)
-if used + want <= limit then
+  local want = math.max(cost, 1)
   local reset = 0
-  if oldest then reset = oldest + window - now elseif cost > 0 then reset = first + window - 1 + window - now end
-  if cost > 0 then
-    redis.call('INCRBY', KEYS[#KEYS], cost)
-    redis.call('EXPIRE', KEYS[#KEYS], window + 1)
+  if oldest then reset = oldest + window - now end
+  local v
+  if used + want <= limit then
+    if cost > 0 and not oldest then reset = first + window - 1 + window - now end
+    v = {1, used + cost, 0, reset, offset + window, cost, window}
+  else
+    all_admitted = false
+    local need, freed, retry = used + want - limit, 0, window
+    for i = 1, window do
+      freed = freed + counts[i]
+      if counts[i] > 0 and freed >= need then retry = first + i - 1 + window - now; break end
+    end
+    v = {0, used, math.max(1, math.floor(retry * 1000)), reset, 0, 0, window}
   end
-  return {1, used + cost, 0, math.max(0, math.floor(reset * 1000))}
+  verdicts[w] = v
+  offset = offset + window
 end
-local need, freed, retry = used + want - limit, 0, window
-for i = 1, #KEYS do
-  local n = tonumber(values[i] or '0') or 0
-  freed = freed + n
-  if n > 0 and freed >= need then retry = first + i - 1 + window - now; break end
+local out = {}
+for w = 1, n do
+  local v = verdicts[w]
+  if all_admitted and v[6] > 0 then
+    redis.call('INCRBY', KEYS[v[5]], v[6])
+    redis.call('EXPIRE', KEYS[v[5]], v[7] + 1)
+  end
+  out[#out + 1] = v[1]
+  out[#out + 1] = v[2]
+  out[#out + 1] = v[3]
+  out[#out + 1] = math.max(0, math.floor(v[4] * 1000))
 end
-local reset = oldest and (oldest + window - now) or 0
-return {0, used, math.max(1, math.floor(retry * 1000)), math.max(0, math.floor(reset * 1000))}
+return out
 """
 
 
@@ -120,7 +141,7 @@ class RedisState:
         """Connects once (bounded by the timeout); when that fails the gateway starts on local state."""
         try:
             await asyncio.wait_for(self._client.ping(), self.timeout_s)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except Exception as exc:  # noqa: BLE001  the gateway starts on local state whatever went wrong
             self.on_up(False)
             self._lost(exc)
             return
@@ -135,7 +156,7 @@ class RedisState:
             raise StateUnavailable(f"shared state at {self.where} is down")
         try:
             return await asyncio.wait_for(op(), self.timeout_s)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except Exception as exc:  # noqa: BLE001  whatever the client raises, the request must not fail for it
             self._lost(exc)
             raise StateUnavailable(f"shared state at {self.where} is down") from None
 
@@ -155,12 +176,14 @@ class RedisState:
         while True:
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.max_backoff_s)
-            with contextlib.suppress(RedisError, OSError, TimeoutError):
-                # Connections from before the outage are dead or stuck: start from fresh ones.
-                await asyncio.wait_for(self._client.connection_pool.disconnect(), self.timeout_s)
+            with contextlib.suppress(Exception):
+                # Idle connections from before the outage are dead or stuck: start from fresh ones.
+                # (Those in use are the callers' own: a call that timed out drops its connection.)
+                await asyncio.wait_for(self._client.connection_pool.disconnect(inuse_connections=False),
+                                       self.timeout_s)
             try:
                 await asyncio.wait_for(self._client.ping(), self.timeout_s)
-            except (RedisError, OSError, TimeoutError):
+            except Exception:  # noqa: BLE001  not yet: try again after the backoff
                 continue
             self.up = True
             self.on_up(True)
@@ -214,17 +237,21 @@ class RedisState:
                                                    args=[owner, max(1, math.ceil(ttl_s * 1000))]))
         return bool(held)
 
-    async def take(self, counter: str, limit: int, cost: int, window_s: int, now: float) -> Taken:
-        seconds = seconds_of(window_s, now)
-        keys = [self._counter(counter, s) for s in seconds]
-        admitted, used, retry_ms, reset_ms = await self._run(
-            lambda: self._take(keys=keys, args=[limit, cost, window_s, repr(now), seconds[0]]))
-        return Taken(bool(admitted), int(used), int(retry_ms) / 1000, int(reset_ms) / 1000)
+    async def take(self, draws: Sequence[Draw], now: float) -> list[Taken]:
+        keys: list[str] = []
+        args: list[Any] = [len(draws), repr(now)]
+        for d in draws:
+            seconds = seconds_of(d.window_s, now)
+            keys += [self._counter(d.counter, s) for s in seconds]
+            args += [d.limit, d.cost, d.window_s, seconds[0]]
+        flat = await self._run(lambda: self._take(keys=keys, args=args))
+        return [Taken(bool(flat[i]), int(flat[i + 1]), int(flat[i + 2]) / 1000, int(flat[i + 3]) / 1000)
+                for i in range(0, len(flat), 4)]
 
     async def close(self) -> None:
         if self._reconnecting is not None:
             self._reconnecting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reconnecting
-        with contextlib.suppress(RedisError, OSError, TimeoutError):
+        with contextlib.suppress(Exception):
             await asyncio.wait_for(self._client.aclose(), self.timeout_s + 1.0)

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway.state.base import Ask, Outbox, SharedState, StateUnavailable, Total
+from gateway.state.base import Ask, Draw, Outbox, SharedState, StateUnavailable, Taken, Total
 from gateway.state.memory import MemoryState
 from gateway.state.redis import RedisState
 from tests.redis_server import RedisServer
@@ -68,26 +68,41 @@ async def test_a_claim_belongs_to_one_owner_until_it_lapses(store: SharedState) 
     assert await store.claim("probe:a", "two", 0.3, NOW + 0.4)
 
 
+async def take_one(store: SharedState, counter: str, limit: int, cost: int, now: float) -> Taken:
+    taken, = await store.take([Draw(counter, limit, cost, 60)], now)
+    return taken
+
+
 async def test_take_admits_up_to_the_limit_then_says_when_to_come_back(store: SharedState) -> None:
-    results = [await store.take("rl:k:requests", 3, 1, 60, NOW + i * 0.1) for i in range(4)]
+    results = [await take_one(store, "rl:k:requests", 3, 1, NOW + i * 0.1) for i in range(4)]
     assert [r.admitted for r in results] == [True, True, True, False]
     assert [r.used for r in results] == [1, 2, 3, 3]
     refused = results[-1]
     # All three fell in one second, which leaves the window 60 s after it began.
     assert refused.retry_after_s == pytest.approx(int(NOW) + 60 - (NOW + 0.3), abs=0.01)
-    later = await store.take("rl:k:requests", 3, 1, 60, int(NOW) + 60.0)
+    later = await take_one(store, "rl:k:requests", 3, 1, int(NOW) + 60.0)
     assert later.admitted and later.used == 1
+
+
+async def test_take_adds_to_every_window_or_to_none(store: SharedState) -> None:
+    roomy, tight = Draw("rl:a:requests", 10, 1, 60), Draw("rl:b:requests", 1, 1, 60)
+    first = await store.take([roomy, tight], NOW)
+    assert [t.admitted for t in first] == [True, True] and [t.used for t in first] == [1, 1]
+    second = await store.take([roomy, tight], NOW)
+    assert [t.admitted for t in second] == [True, False]
+    third, = await store.take([roomy], NOW)
+    assert third.used == 2           # the refused request took nothing from the roomy window
 
 
 async def test_take_of_nothing_asks_only_whether_the_window_is_full(store: SharedState) -> None:
     out = Outbox(horizon_s=61)
     out.count("rl:k:tokens", int(NOW), 90)
     await store.exchange(out, Ask(), NOW)
-    assert (await store.take("rl:k:tokens", 100, 0, 60, NOW)).admitted
+    assert (await take_one(store, "rl:k:tokens", 100, 0, NOW)).admitted
     out = Outbox(horizon_s=61)
     out.count("rl:k:tokens", int(NOW), 10)
     await store.exchange(out, Ask(), NOW)
-    full = await store.take("rl:k:tokens", 100, 0, 60, NOW)
+    full = await take_one(store, "rl:k:tokens", 100, 0, NOW)
     assert not full.admitted and full.used == 100
 
 
@@ -101,12 +116,12 @@ async def test_a_stopped_redis_costs_one_timeout_then_nothing_until_it_answers_a
         with caplog.at_level(logging.WARNING, logger="recloser.state"):
             started = time.perf_counter()
             with pytest.raises(StateUnavailable):
-                await s.take("rl:x", 10, 1, 60, time.time())
+                await take_one(s, "rl:x", 10, 1, time.time())
             first = time.perf_counter() - started
             started = time.perf_counter()
             for _ in range(50):
                 with pytest.raises(StateUnavailable):
-                    await s.take("rl:x", 10, 1, 60, time.time())
+                    await take_one(s, "rl:x", 10, 1, time.time())
             rest = time.perf_counter() - started
         assert first < 0.05 + 0.1          # the timeout, plus this busy machine's scheduling
         assert rest < 0.05                 # fifty calls while down do not touch the network
@@ -118,5 +133,5 @@ async def test_a_stopped_redis_costs_one_timeout_then_nothing_until_it_answers_a
     while not s.up and time.monotonic() < deadline:
         await asyncio.sleep(0.05)   # the reconnect task's backoff is what is being measured here
     assert s.up and ups[-1] is True
-    assert (await s.take("rl:x", 10, 1, 60, time.time())).admitted
+    assert (await take_one(s, "rl:x", 10, 1, time.time())).admitted
     await s.close()
