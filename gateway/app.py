@@ -39,7 +39,7 @@ from gateway.limiting.limiter import Limiter
 from gateway.sharing import Replication
 from gateway.state.memory import MemoryState
 from gateway.state.redis import RedisState
-from gateway.state.responses import MemoryResponses
+from gateway.state.responses import MemoryResponses, ResponseStore, SharedResponses
 
 log = logging.getLogger("recloser")
 
@@ -92,6 +92,12 @@ async def _start_sims(doc: PolicyDocument) -> tuple[dict[str, object], dict[str,
     return servers, upstreams
 
 
+def response_store(doc: PolicyDocument, shared: RedisState | None, clock: Callable[[], float]) -> ResponseStore:
+    """Served Responses kept for `previous_response_id`: in this process, and in Redis when shared."""
+    local = MemoryResponses(doc.response_store.ttl_s, doc.response_store.max_responses, clock)
+    return local if shared is None else SharedResponses(shared, local)
+
+
 def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
               rng: random.Random | None = None, metrics: Metrics | None = None,
               wall: Callable[[], float] = time.time, watch_loop_lag: bool = True) -> web.Application:
@@ -139,8 +145,7 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
                              metrics=m, board=board, dispatcher=dispatcher, meter=meter, sims=sims,
                              admission=Admission(doc.limits.max_in_flight, doc.limits.max_loop_lag_ms),
                              limiter=limiter,
-                             responses=MemoryResponses(doc.response_store.ttl_s, doc.response_store.max_responses,
-                                                       clock))
+                             responses=response_store(doc, shared, clock))
         app[CONTEXT] = ctx
         prober = Prober(routing, board, attempts, doc.breaker, clock) if doc.breaker.synthetic_probe_s > 0 else None
         try:

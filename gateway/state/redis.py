@@ -248,6 +248,16 @@ class RedisState:
         return [Taken(bool(flat[i]), int(flat[i + 1]), int(flat[i + 2]) / 1000, int(flat[i + 3]) / 1000)
                 for i in range(0, len(flat), 4)]
 
+    async def keep(self, key: str, value: bytes, ttl_s: float) -> None:
+        """Stores a value under `key` for `ttl_s` (Redis expires it); raises StateUnavailable."""
+        await self._run(lambda: self._client.set(f"{self.prefix}:v:{key}", value,
+                                                 px=max(1, math.ceil(ttl_s * 1000))))
+
+    async def read(self, key: str) -> bytes | None:
+        """The value kept under `key`, None when there is none; raises StateUnavailable."""
+        value = await self._run(lambda: self._client.get(f"{self.prefix}:v:{key}"))
+        return value if isinstance(value, bytes) else None
+
     async def close(self) -> None:
         if self._reconnecting is not None:
             self._reconnecting.cancel()

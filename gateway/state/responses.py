@@ -2,18 +2,22 @@
 target that did not write it (another provider after a failover, or a chat-only server).
 
 Each response keeps its own input and output items and the id it continued; a chain is read back
-by walking those links. Kept in memory with a TTL and a bound on how many; `ResponseStore` is the
-seam a shared (Redis) store plugs into.
+by walking those links. Kept in memory with a TTL and a bound on how many; with shared state
+configured, in Redis too (with the TTL), so any replica or worker can continue a conversation.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
+
 from gateway.providers.base import Prior
+from gateway.state.base import StateUnavailable
+from gateway.state.redis import RedisState
 
 # A chain longer than this is a loop or a conversation no model's context could hold.
 MAX_CHAIN = 1000
@@ -65,14 +69,54 @@ class MemoryResponses:
 
     async def chain(self, response_id: str) -> Prior | None:
         now = self.clock()
-        head = self._get(response_id, now)
-        if head is None:
-            return None
-        links = [head]
-        while links[-1].previous is not None and len(links) < MAX_CHAIN:
-            earlier = self._get(links[-1].previous, now)
-            if earlier is None:
-                return None   # a gap would silently drop turns the client believes are there
-            links.append(earlier)
-        items = tuple(item for link in reversed(links) for item in link.items)
-        return Prior(response_id, head.origin, items)
+
+        async def get(rid: str) -> StoredResponse | None:
+            return self._get(rid, now)
+
+        return await walk(response_id, get)
+
+
+async def walk(response_id: str, get: Callable[[str], Awaitable[StoredResponse | None]]) -> Prior | None:
+    """The chain ending at `response_id`, read link by link; None when any link is missing."""
+    head = await get(response_id)
+    if head is None:
+        return None
+    links = [head]
+    while links[-1].previous is not None and len(links) < MAX_CHAIN:
+        earlier = await get(links[-1].previous)
+        if earlier is None:
+            return None   # a gap would silently drop turns the client believes are there
+        links.append(earlier)
+    items = tuple(item for link in reversed(links) for item in link.items)
+    return Prior(response_id, head.origin, items)
+
+
+class SharedResponses:
+    """Kept in Redis for every replica, and in this process as well: while Redis is down, the
+    conversations this process served still continue here."""
+
+    def __init__(self, shared: RedisState, local: MemoryResponses) -> None:
+        self.shared = shared
+        self.local = local
+
+    async def put(self, response_id: str, origin: str, previous: str | None,
+                  items: Sequence[dict[str, Any]]) -> None:
+        await self.local.put(response_id, origin, previous, items)
+        value = orjson.dumps({"origin": origin, "previous": previous, "items": list(items)})
+        try:
+            await self.shared.keep(f"response:{response_id}", value, self.local.ttl_s)
+        except StateUnavailable:
+            pass
+
+    async def chain(self, response_id: str) -> Prior | None:
+        async def get(rid: str) -> StoredResponse | None:
+            raw = await self.shared.read(f"response:{rid}")
+            if raw is None:
+                return None
+            data = orjson.loads(raw)
+            return StoredResponse(data["origin"], data["previous"], tuple(data["items"]), 0.0)
+
+        try:
+            return await walk(response_id, get)
+        except StateUnavailable:
+            return await self.local.chain(response_id)
