@@ -148,3 +148,15 @@ def test_a_server_tool_for_the_openai_wire_target_is_a_400_in_anthropics_shape(g
                                    tools=[{"type": "web_search_20250305", "name": "web_search"}])  # type: ignore[list-item]
     assert caught.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
     assert "tools" in caught.value.body["error"]["message"] or "custom tools" in caught.value.body["error"]["message"]  # type: ignore[index]
+
+
+def test_a_stream_cut_after_bytes_reached_the_client_raises_an_anthropic_error(gw: EmbeddedGateway) -> None:
+    gw.set_fault("claude", Fault(status=529))
+    gw.set_fault("gpt", Fault(cut_after_chunks=2))
+    texts: list[str] = []
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        with client(gw).messages.stream(model="sonnet", max_tokens=100, messages=HELLO) as stream:  # type: ignore[arg-type]
+            for text in stream.text_stream:
+                texts.append(text)
+    assert texts and isinstance(caught.value.body, dict)
+    assert caught.value.body["type"] == "error" and "incomplete" in caught.value.body["error"]["message"]

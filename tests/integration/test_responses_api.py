@@ -188,3 +188,14 @@ def test_a_request_without_input_is_a_400(gw: EmbeddedGateway) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         client(gw).post("/responses", body={"model": "gpt"}, cast_to=object)
     assert isinstance(caught.value.body, dict) and caught.value.body["param"] == "input"
+
+
+@pytest.mark.parametrize("route", ["gpt", "local"])
+def test_a_stream_cut_after_bytes_reached_the_client_ends_in_an_error_event_not_a_completion(
+        gw: EmbeddedGateway, route: str) -> None:
+    gw.set_fault(ROUTES[route][0], Fault(cut_after_chunks=2))
+    events = list(client(gw).responses.create(model=route, input="hello there", stream=True))
+    kinds = [e.type for e in events]
+    assert "response.output_text.delta" in kinds
+    assert kinds[-1] == "error" and "response.completed" not in kinds
+    assert events[-1].code == "stream_interrupted"  # type: ignore[union-attr]
