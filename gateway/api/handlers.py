@@ -21,6 +21,8 @@ from gateway.request_log import RequestLog
 from gateway.dispatch import TIMEOUT_HEADER, request_timeout
 from gateway.providers.base import Call, Endpoint
 
+# Headers that belong to the client's API and go upstream when its body passes through.
+_PASSED_HEADERS = {"messages": ("anthropic-version", "anthropic-beta")}
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -118,7 +120,9 @@ async def _serve(request: web.Request, ctx: GatewayContext, endpoint: Endpoint, 
         return error_response(err, {"x-request-id": rid}, endpoint)
     now = ctx.dispatcher.clock()
     timeout = request_timeout(route, request.headers.get(TIMEOUT_HEADER))
-    log = RequestLog(route, Call(endpoint, body, stream, rid, prior), caller, now, now + timeout, extra_headers=extra)
+    passed = {name: request.headers[name] for name in _PASSED_HEADERS.get(endpoint, ()) if name in request.headers}
+    call = Call(endpoint, body, stream, rid, prior, passed)
+    log = RequestLog(route, call, caller, now, now + timeout, extra_headers=extra)
     status = 499  # until it is known: the client went away, or the request was cancelled
     try:
         resp = await ctx.dispatcher.dispatch(request, log)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Literal, Protocol
@@ -37,6 +37,8 @@ class Call:
     stream: bool
     request_id: str
     prior: Prior | None = None
+    # Headers of the client's API that a pass-through must carry (anthropic-version, anthropic-beta).
+    client_headers: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def model(self) -> str:

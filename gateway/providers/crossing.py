@@ -65,7 +65,7 @@ class Crossing:
         if call.prior is not None:  # the Response says what it continues, as the client asked
             body = {**body, "previous_response_id": call.prior.response_id}
         if reply.rest is None:
-            return Reply(200, body=orjson.dumps(responses_chat.answer_in(reply.body, body, response_id, created)))
+            return Reply(200, body=_whole(lambda: responses_chat.answer_in(reply.body, body, response_id, created)))
         state = responses_chat.StreamState(body, response_id, created)
         return _translated(reply, lambda c: responses_chat.events_in(state, c), lambda: responses_chat.finish(state))
 
@@ -79,9 +79,17 @@ class Crossing:
             raise
         message_id = f"msg_{uuid.uuid4().hex[:24]}"
         if reply.rest is None:
-            return Reply(200, body=orjson.dumps(messages_chat.answer_in(reply.body, message_id)))
+            return Reply(200, body=_whole(lambda: messages_chat.answer_in(reply.body, message_id)))
         state = messages_chat.StreamState(message_id)
         return _translated(reply, lambda c: messages_chat.events_in(state, c), lambda: messages_chat.finish(state))
+
+
+def _whole(translate: Callable[[], dict[str, Any]]) -> bytes:
+    """A whole answer in the client's API; a chat answer that is not one is a broken attempt."""
+    try:
+        return orjson.dumps(translate())
+    except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError, IndexError):
+        raise AttemptError(Failure.BROKEN, "the answer was not a chat completion") from None
 
 
 def _chat_call(call: Call, translate: Callable[[], dict[str, Any]]) -> Call:

@@ -1,0 +1,98 @@
+"""The crossing between a client's API and a deployment's wire, with a recording upstream client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from gateway.deployment import Deployment
+from gateway.policy.schema import Timeouts
+from gateway.providers.base import AttemptError, Call, Failure, Prior, Reply
+from gateway.providers.crossing import Crossing
+
+CHAT_ANSWER = orjson.dumps({"id": "c", "model": "up", "choices": [
+    {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 3, "completion_tokens": 1}})
+PRIOR = Prior("resp_1", "openai", (
+    {"type": "message", "role": "user", "content": "one"},
+    {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "enc:openai:1"},
+    {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "two"}]}))
+
+
+class Recorder:
+    def __init__(self, body: bytes = CHAT_ANSWER) -> None:
+        self.body = body
+        self.calls: list[Call] = []
+
+    async def open(self, deployment: Deployment, call: Call, budget_s: float) -> Reply:
+        self.calls.append(call)
+        return Reply(200, body=self.body)
+
+
+def deployment(provider: str, responses: bool) -> Deployment:
+    return Deployment(provider, "m", "openai", "http://127.0.0.1:1/v1", Timeouts(), responses=responses)
+
+
+def responses_call(**fields: Any) -> Call:
+    return Call("responses", {"model": "route", "input": "three", **fields}, False, "rid")
+
+
+async def test_the_origin_gets_previous_response_id_as_the_client_sent_it() -> None:
+    upstream = Recorder(b'{"object": "response"}')
+    call = Call("responses", {"model": "route", "input": "three", "previous_response_id": "resp_1"}, False, "r", PRIOR)
+    await Crossing(lambda d: upstream).open(deployment("openai", True), call, 10)
+    assert upstream.calls[0] is call
+
+
+async def test_another_responses_provider_gets_the_chain_without_the_origins_reasoning() -> None:
+    upstream = Recorder(b'{"object": "response"}')
+    call = Call("responses", {"model": "route", "input": "three", "previous_response_id": "resp_1"}, False, "r", PRIOR)
+    await Crossing(lambda d: upstream).open(deployment("azure", True), call, 10)
+    sent = upstream.calls[0].body
+    assert "previous_response_id" not in sent
+    assert [item.get("type") for item in sent["input"]] == ["message", "message", None]
+    assert sent["input"][-1] == {"role": "user", "content": "three"}
+
+
+async def test_a_chat_only_target_gets_chat_and_the_client_gets_a_response() -> None:
+    upstream = Recorder()
+    reply = await Crossing(lambda d: upstream).open(deployment("local", False), responses_call(), 10)
+    assert upstream.calls[0].endpoint == "chat"
+    assert upstream.calls[0].body["messages"] == [{"role": "user", "content": "three"}]
+    answer = orjson.loads(reply.body)
+    assert answer["object"] == "response" and answer["output"][0]["content"][0]["text"] == "hi"
+
+
+async def test_a_chat_answer_that_is_not_one_is_a_broken_attempt() -> None:
+    upstream = Recorder(b"<html>oops</html>")
+    with pytest.raises(AttemptError) as caught:
+        await Crossing(lambda d: upstream).open(deployment("local", False), responses_call(), 10)
+    assert caught.value.failure is Failure.BROKEN
+
+
+async def test_an_untranslatable_request_is_a_400_naming_the_field_and_never_sent() -> None:
+    upstream = Recorder()
+    with pytest.raises(AttemptError) as caught:
+        await Crossing(lambda d: upstream).open(deployment("local", False),
+                                                responses_call(tools=[{"type": "web_search"}]), 10)
+    assert caught.value.status == 400 and upstream.calls == []
+    assert orjson.loads(caught.value.body or b"")["error"]["param"] == "tools[0]"
+
+
+async def test_a_messages_request_crosses_to_chat_and_back_with_anthropics_error_shape() -> None:
+    upstream = Recorder()
+    call = Call("messages", {"model": "route", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]},
+                False, "r")
+    reply = await Crossing(lambda d: upstream).open(deployment("local", False), call, 10)
+    assert orjson.loads(reply.body)["content"] == [{"type": "text", "text": "hi"}]
+
+    class Failing:
+        async def open(self, deployment: Deployment, call: Call, budget_s: float) -> Reply:
+            raise AttemptError(Failure.STATUS, status=429, body=b'{"error": {"message": "slow down"}}')
+
+    with pytest.raises(AttemptError) as caught:
+        await Crossing(lambda d: Failing()).open(deployment("local", False), call, 10)
+    assert orjson.loads(caught.value.body or b"") == {"type": "error", "error": {"type": "rate_limit_error",
+                                                                                 "message": "slow down"}}
