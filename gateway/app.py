@@ -83,7 +83,8 @@ async def _start_sims(doc: PolicyDocument) -> tuple[dict[str, object], dict[str,
                            embedding_dim=s.embedding_dim if s else 8,
                            first_token_delay_s=s.first_token_delay_s if s else 0.0,
                            chunk_delay_s=s.chunk_delay_s if s else 0.0,
-                           reply_word=s.reply_word if s else None, prefill=s.prefill if s else True)
+                           reply_word=s.reply_word if s else None, prefill=s.prefill if s else True,
+                           dumb=s.dumb if s else False)
         server = SimServer(config, port=s.port if s else 0)
         await server.start()
         servers[name] = server

@@ -80,6 +80,7 @@ class SimSettings(Closed):
     port: Annotated[int, Field(ge=0, le=65535)] = 0
     reply_word: Name | None = None          # the reply's first word (default: the provider's name)
     prefill: bool = True                    # false: refuses a chat that ends in an assistant message (400)
+    dumb: bool = False                      # fluent but wrong answers from the start (quality canaries fail)
 
 
 class Provider(Closed):

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from gateway.content import text_of
-from gateway.sim import replies
+from gateway.sim import answers, replies
 
 TOOL_TOKENS = 10           # output tokens a tool_use block costs
 JSON_PIECE = 12            # characters per input_json_delta after the first, empty, one
@@ -54,8 +54,8 @@ class Plan:
     output_tokens: int
 
 
-def plan(body: dict[str, Any], name: str, reply_tokens: int, n: int) -> Plan:
-    """The reply to request number `n` of a sim called `name`."""
+def plan(body: dict[str, Any], name: str, reply_tokens: int, n: int, dumb: bool = False) -> Plan:
+    """The reply to request number `n` of a sim called `name` (dumb: fluent, wrong, tools called without arguments)."""
     tools = _tools_called(body)
     message_id, model = f"msg_sim_{n}", str(body["model"])
     if tools:
@@ -66,10 +66,10 @@ def plan(body: dict[str, Any], name: str, reply_tokens: int, n: int) -> Plan:
             blocks.append(Block("text", " ".join(words), pieces=_pieces(words)))
         for i, tool in enumerate(tools):
             blocks.append(Block("tool_use", tool_id=f"toolu_sim_{n}_{i}", name=tool["name"],
-                                input=replies.tool_arguments(tool)))
+                                input={} if dumb else replies.tool_arguments(tool)))
         output = sum(len(b.text.split()) for b in blocks) + TOOL_TOKENS * len(tools)
         return Plan(message_id, model, tuple(blocks), "tool_use", None, output)
-    words, finish = replies.reply_words(name, reply_tokens, body.get("max_tokens"))
+    words, finish = answers.reply_words(name, reply_tokens, body.get("max_tokens"), body.get("messages"), dumb)
     pieces = _pieces(words)
     text = "".join(pieces)
     stop_reason, stop_sequence = ("max_tokens" if finish == "length" else "end_turn"), None

@@ -48,7 +48,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
     if state.first_delay():
         await asyncio.sleep(state.first_delay())
 
-    reply = anthropic_reply.plan(body, state.first_word, state.config.reply_tokens, state.next_id())
+    reply = anthropic_reply.plan(body, state.first_word, state.config.reply_tokens, state.next_id(), state.dumb)
     prompt = anthropic_reply.prompt(body)
     hit = prompt.cache_key in state.prompt_cache
     if prompt.cache_key is not None:

@@ -29,6 +29,7 @@ class SimConfig:
     chunk_delay_s: float = 0.0
     reply_word: str | None = None         # the reply's first word (default: the name); equal words, equal replies
     prefill: bool = True                  # False: a chat ending in an assistant message is refused with a 400
+    dumb: bool = False                    # answers fast and fluently, but wrong (see gateway.sim.answers)
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,13 @@ class SimState:
     def first_word(self) -> str:
         return self.config.reply_word or self.config.name
 
+    @property
+    def dumb(self) -> bool:
+        return self.fault.dumb or self.config.dumb
+
     def first_delay(self) -> float:
+        if self.dumb and not self.fault.first_token_delay_s:
+            return 0.0   # a dumb model is a fast one: nothing a latency breaker would notice
         return self.fault.first_token_delay_s or self.config.first_token_delay_s
 
     def chunk_delay(self) -> float:

@@ -20,6 +20,7 @@ class Fault:
     cut_after_chunks: int | None = None    # abort the connection after N content chunks
     stall_after_chunks: int | None = None  # after N content chunks, send nothing more but stay open
     error_event_after_chunks: int | None = None  # after N content chunks, the wire's error event ends a 200 stream
+    dumb: bool = False                     # fast, status 200, fluent but wrong answers and broken tool calls
     duration_s: float | None = None        # revert to healthy by itself after this long
     times: int | None = None               # with status: only the next N requests fail, then healthy
     error_code: str | None = None          # with status: the error body's `code` (e.g. content_filter)

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from gateway.sim import replies, responses_wire
+from gateway.sim import answers, replies, responses_wire
 from gateway.sim.behaviour import (SIM, SimState, StreamEnded, StreamWriter, ends_with_prefill, json_response,
                                    read_request, scripted_failure, sse_response)
 
@@ -72,7 +72,8 @@ async def chat(request: web.Request) -> web.StreamResponse:
     n = state.next_id()
     model, created = body["model"], int(time.time())
     limit = body.get("max_completion_tokens") or body.get("max_tokens")
-    words, finish = replies.reply_words(state.first_word, state.config.reply_tokens, limit)
+    words, finish = answers.reply_words(state.first_word, state.config.reply_tokens, limit, body.get("messages"),
+                                        state.dumb)
     prompt = replies.prompt_tokens(body.get("messages") or [])
     tool = replies.wants_tool_call(body)
     base = {"id": f"chatcmpl-sim-{n}", "created": created, "model": model, "system_fingerprint": "fp_sim"}
@@ -80,7 +81,8 @@ async def chat(request: web.Request) -> web.StreamResponse:
         if tool is not None:
             message = {"role": "assistant", "content": None, "refusal": None, "tool_calls": [{
                 "id": f"call_sim_{n}", "type": "function",
-                "function": {"name": tool["name"], "arguments": orjson.dumps(replies.tool_arguments(tool)).decode()}}]}
+                "function": {"name": tool["name"],
+                             "arguments": answers.tool_arguments_text(replies.tool_arguments(tool), state.dumb)}}]}
             finish, completion = "tool_calls", 10
         else:
             message = {"role": "assistant", "content": " ".join(words), "refusal": None}
@@ -102,7 +104,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
         return orjson.dumps(data)
 
     try:
-        await _chat_events(out, chunk, tool, words, finish, n, include_usage, base, prompt)
+        await _chat_events(out, chunk, tool, words, finish, n, include_usage, base, prompt, state.dumb)
     except StreamEnded:
         return resp
     if not state.fault.no_done:
@@ -112,10 +114,10 @@ async def chat(request: web.Request) -> web.StreamResponse:
 
 
 async def _chat_events(out: StreamWriter, chunk: Callable[..., bytes], tool: dict[str, Any] | None, words: list[str], finish: str,
-                       n: int, include_usage: bool, base: dict[str, Any], prompt: int) -> None:
+                       n: int, include_usage: bool, base: dict[str, Any], prompt: int, dumb: bool = False) -> None:
     await out.event(chunk({"role": "assistant", "content": "", "refusal": None}))
     if tool is not None:
-        args = orjson.dumps(replies.tool_arguments(tool)).decode()
+        args = answers.tool_arguments_text(replies.tool_arguments(tool), dumb)
         await out.event(chunk({"tool_calls": [{"index": 0, "id": f"call_sim_{n}", "type": "function",
                                                "function": {"name": tool["name"], "arguments": ""}}]}), content=True)
         await out.event(chunk({"tool_calls": [{"index": 0, "function": {"arguments": args}}]}), content=True)
