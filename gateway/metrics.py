@@ -114,6 +114,15 @@ class Metrics:
         self.state_syncs = _Bound(Counter(
             "recloser_state_syncs", "Exchanges with the shared state store, by result (ok, unavailable)",
             ["result"], registry=r))
+        self.degraded_answers = _Bound(Counter(
+            "recloser_degraded_answers", "Answers served by a target of a lower quality tier than the route's best",
+            ["route", "team", "tier"], registry=r))
+        self.canary_pass_ratio = _Bound(Gauge(
+            "recloser_canary_pass_ratio", "Share of canary items the deployment passed in its last run",
+            ["provider", "model"], registry=r, multiprocess_mode="max"))
+        self.canary_runs = _Bound(Counter(
+            "recloser_canary_runs", "Canary items run, by result (pass, fail, error, or skipped: over the daily budget)",
+            ["provider", "model", "result"], registry=r))
         self.ledger_records = _Bound(Counter(
             "recloser_ledger_records", "Spend ledger records written, by kind", ["kind"], registry=r))
 

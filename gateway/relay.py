@@ -19,9 +19,16 @@ from gateway.routing.retry_budget import RetryBudget
 from gateway.deployment import Deployment
 
 
+DEGRADED_HEADER = "x-recloser-degraded"
+
+
 def answer_headers(log: RequestLog, d: Deployment) -> dict[str, str]:
-    return {"x-request-id": log.call.request_id, "x-recloser-provider": d.provider,
-            "x-recloser-model": d.model, "x-recloser-attempts": str(len(log.attempts)), **log.extra_headers}
+    headers = {"x-request-id": log.call.request_id, "x-recloser-provider": d.provider,
+               "x-recloser-model": d.model, "x-recloser-attempts": str(len(log.attempts)), **log.extra_headers}
+    tier = log.route.degraded_tier(d)
+    if tier is not None:   # served below the route's intended quality: the client may want to know
+        headers[DEGRADED_HEADER] = f"tier={tier}"
+    return headers
 
 
 def broken_stream(d: Deployment, err: AttemptError) -> ApiError:

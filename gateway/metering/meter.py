@@ -87,6 +87,9 @@ class Meter:
         latency = ended - log.started
         if d is not None:
             self.metrics.duration(OPERATION[log.call.endpoint], d.model, d.provider, route).observe(latency)
+            tier = log.route.degraded_tier(d) if status < 400 else None
+            if tier is not None:
+                self.metrics.degraded_answers(route, caller.team, str(tier)).inc()
         charges, to_count = self._charges(log)
         for charge in charges:
             self._record(log, charge, status, latency)
@@ -166,7 +169,8 @@ class Meter:
             else f"error_{status}",
             attempts=len(log.attempts), fallback=self._fallback(log), hedged=log.hedged, stream=log.call.stream,
             latency_s=latency, ttft_s=charge.ttft_s, kind=charge.kind,  # type: ignore[arg-type]
-            events=tuple(log.events) if charge.kind == "request" else ())
+            events=tuple(log.events) if charge.kind == "request" else (),
+            degraded_tier=log.route.degraded_tier(d) if d is not None and charge.kind == "request" else None)
         if self.ledger is not None:
             self.ledger.write(record)
             self.metrics.ledger_records(charge.kind).inc()

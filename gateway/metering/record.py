@@ -44,9 +44,10 @@ class CallRecord:
     stream: bool
     latency_s: float
     ttft_s: float | None
-    kind: Literal["request", "attempt"] = "request"
+    kind: Literal["request", "attempt", "canary"] = "request"
     # How the gateway rescued (or refused) the answer: refused, prefill_rejected, resumed, restarted, probe.
     events: tuple[str, ...] = ()
+    degraded_tier: int | None = None   # the answer came from a target of this tier, below the route's best
 
     def to_json(self) -> bytes:
         """One JSON object; the cost is a decimal string (exact, never a float), the time ISO-8601 UTC."""

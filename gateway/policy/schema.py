@@ -115,6 +115,9 @@ class Target(Closed):
     model: Annotated[str, StringConstraints(min_length=1, max_length=256)]
     weight: Annotated[int, Field(ge=1, le=1000)] = 1
     priority: Annotated[int, Field(ge=0, le=1000)] | None = None   # equal priorities are balanced; default: list order
+    # Quality tier: 1 is the intended quality, 2, 3 … lower. Default: the tier of the target before
+    # (the first target's is 1), so a policy that never says `tier` never labels an answer degraded.
+    tier: Annotated[int, Field(ge=1, le=9)] | None = None
 
 
 class Breaker(Closed):

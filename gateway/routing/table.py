@@ -21,6 +21,17 @@ class RouteTable:
     priorities: tuple[int, ...]
     config: Route
     breaker: Breaker
+    tiers: tuple[int, ...] = ()
+
+    def degraded_tier(self, d: Deployment) -> int | None:
+        """The tier of `d` when it is below the route's best, else None (one comparison for most routes)."""
+        tiers = self.tiers
+        if not tiers or max(tiers) == min(tiers):
+            return None
+        for i, candidate in enumerate(self.deployments):
+            if candidate is d or candidate.key == d.key:
+                return tiers[i] if tiers[i] > min(tiers) else None
+        return None
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,14 @@ def resolve_upstreams(doc: PolicyDocument, sim_upstreams: Mapping[str, Upstream]
     return out
 
 
+def inherited_tiers(route: Route) -> tuple[int, ...]:
+    """Each target's tier: its own, else the one before it has, and 1 for the first."""
+    tiers: list[int] = []
+    for t in route.targets:
+        tiers.append(t.tier if t.tier is not None else (tiers[-1] if tiers else 1))
+    return tuple(tiers)
+
+
 def build_routing(doc: PolicyDocument, upstreams: Mapping[str, Upstream]) -> Routing:
     routes: dict[str, RouteTable] = {}
     for name, route in doc.routes.items():
@@ -83,5 +102,5 @@ def build_routing(doc: PolicyDocument, upstreams: Mapping[str, Upstream]) -> Rou
         routes[name] = RouteTable(
             name=name, deployments=tuple(deployments), weights=tuple(t.weight for t in route.targets),
             priorities=tuple(i if t.priority is None else t.priority for i, t in enumerate(route.targets)),
-            config=route, breaker=route.breaker or doc.breaker)
+            config=route, breaker=route.breaker or doc.breaker, tiers=inherited_tiers(route))
     return Routing(routes=routes)
