@@ -31,6 +31,7 @@ from gateway.metering.ledger import LedgerWriter, ledger_files, read_ledger
 from gateway.metering.meter import Meter
 from gateway.metering.prices import PriceBook
 from gateway.metrics import Metrics
+from gateway.quality.runner import CanaryRunner
 from gateway.routing.health import HealthBoard
 from gateway.prober import Prober
 from gateway.deployment import Deployment
@@ -101,8 +102,12 @@ def response_store(doc: PolicyDocument, shared: RedisState | None, clock: Callab
 
 def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
               rng: random.Random | None = None, metrics: Metrics | None = None,
-              wall: Callable[[], float] = time.time, watch_loop_lag: bool = True) -> web.Application:
+              wall: Callable[[], float] = time.time, watch_loop_lag: bool = True,
+              background_canaries: bool = True) -> web.Application:
     """The gateway for one policy. `clock` and `rng` are injectable so behaviour can be replayed.
+
+    `background_canaries` off builds the canary runner without starting its schedule (`recloser
+    canary` runs the suite once, by hand).
 
     `watch_loop_lag` off leaves admission to `max_in_flight` alone: an embedded gateway's loop shares
     the interpreter with its host, so how late it runs says more about the host than the gateway.
@@ -132,7 +137,15 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
         budgets = BudgetBook(doc.budgets)
         if ledger is not None and doc.budgets:
             budgets.load(read_ledger(ledger_files(Path(doc.metering.ledger.path or ""))), datetime.fromtimestamp(wall(), UTC))
-        meter = Meter(PriceBook(doc), budgets, m, ledger, wall=wall)
+        prices = PriceBook(doc)
+        meter = Meter(prices, budgets, m, ledger, wall=wall)
+        canaries = None
+        if doc.canaries is not None and doc.canaries.enabled:
+            canaries = CanaryRunner(doc.canaries, routing.deployments(), client_for, m, prices, ledger, board,
+                                    clock=clock, wall=wall, rng=random.Random(rng.random() if rng else None))
+            if ledger is not None:
+                canaries.budget.load(read_ledger(ledger_files(Path(doc.metering.ledger.path or ""))),
+                                     datetime.fromtimestamp(wall(), UTC))
         shared = None
         if doc.state is not None:
             shared = RedisState(doc.state.redis_url.get_secret_value(), doc.state.timeout_ms / 1000, doc.state.prefix,
@@ -146,7 +159,7 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
                              metrics=m, board=board, dispatcher=dispatcher, meter=meter, sims=sims,
                              admission=Admission(doc.limits.max_in_flight, doc.limits.max_loop_lag_ms),
                              limiter=limiter,
-                             responses=response_store(doc, shared, clock))
+                             responses=response_store(doc, shared, clock), canaries=canaries)
         app[CONTEXT] = ctx
         prober = Prober(routing, board, attempts, doc.breaker, clock) if doc.breaker.synthetic_probe_s > 0 else None
         try:
@@ -161,6 +174,8 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
                 replication.start()
             if watch_loop_lag:
                 ctx.admission.start()
+            if canaries is not None and background_canaries:
+                canaries.start()
             ctx.ready = True
             yield
         finally:
@@ -168,6 +183,8 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
             ctx.admission.stop()
             if prober is not None:
                 await prober.stop()
+            if canaries is not None:
+                await canaries.stop()
             await meter.drain()
             if replication is not None:
                 await replication.stop()

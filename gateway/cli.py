@@ -1,4 +1,4 @@
-"""The `recloser` command: serve, check, demo."""
+"""The `recloser` command: serve, check, demo, drill, canary, spend."""
 
 from __future__ import annotations
 
@@ -91,6 +91,12 @@ def cmd_drill(args: argparse.Namespace) -> int:
     return run_drill(rate_per_s=args.rate, phase_s=args.phase_seconds)
 
 
+def cmd_canary(args: argparse.Namespace) -> int:
+    from gateway.quality.cli import run_canary
+
+    return run_canary(_load_or_exit(Path(args.policy) if args.policy else default_policy_path()), args.deployment)
+
+
 def cmd_spend(argv: list[str]) -> int:
     from gateway.metering.spend import main as spend
 
@@ -121,6 +127,11 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--rate", type=float, default=30.0, help="streams per second (default 30)")
     r.add_argument("--phase-seconds", type=float, default=6.0, help="length of each phase (default 6)")
     r.set_defaults(func=cmd_drill)
+
+    q = sub.add_parser("canary", help="run the quality canaries once against every deployment and print a table")
+    q.add_argument("--policy", help=f"routing policy file (default: {DEFAULT_POLICY})")
+    q.add_argument("--deployment", metavar="PROVIDER/MODEL", help="only this deployment")
+    q.set_defaults(func=cmd_canary)
 
     sub.add_parser("spend", help="totals of cost and tokens from the spend ledger (see: recloser spend -h)")
     return p

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from gateway.dispatch import Dispatcher
     from gateway.limiting.limiter import Limiter
     from gateway.metering.meter import Meter
+    from gateway.quality.runner import CanaryRunner
 
 
 @dataclass
@@ -38,6 +39,7 @@ class GatewayContext:
     sims: dict[str, object] = field(default_factory=dict)   # provider name → running SimServer
     limiter: Limiter | None = None                           # rate limits, when the policy has any
     responses: ResponseStore = field(default_factory=lambda: MemoryResponses(86_400.0, 10_000, time.monotonic))
+    canaries: CanaryRunner | None = None                     # when the policy has `canaries:`
 
 
 CONTEXT: Final = web.AppKey("context", GatewayContext)

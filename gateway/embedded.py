@@ -21,8 +21,10 @@ T = TypeVar("T")
 
 
 class EmbeddedGateway:
-    def __init__(self, policy: LoadedPolicy, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, policy: LoadedPolicy, host: str = "127.0.0.1", port: int = 0,
+                 background_canaries: bool = True) -> None:
         self.policy = policy
+        self.background_canaries = background_canaries
         self.host = host
         self.port = port
         self.loop = asyncio.new_event_loop()
@@ -36,7 +38,7 @@ class EmbeddedGateway:
         return self
 
     async def _start(self) -> None:
-        self.app = build_app(self.policy, watch_loop_lag=False)
+        self.app = build_app(self.policy, watch_loop_lag=False, background_canaries=self.background_canaries)
         self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
         await self._runner.setup()
         sock = listening_socket(self.host, self.port, backlog=1024)

@@ -213,6 +213,9 @@ async def admin_deployments(request: web.Request) -> web.StreamResponse:
     except ApiError as err:
         return error_response(err)
     rows = ctx.board.report(list(ctx.routing.routes.values()))
+    if ctx.canaries is not None:
+        for row in rows:
+            row["canaries"] = ctx.canaries.report(f"{row['provider']}/{row['model']}")
     return whole(orjson.dumps({"object": "list", "data": rows}), {})
 
 

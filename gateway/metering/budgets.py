@@ -160,6 +160,8 @@ class BudgetBook:
         """
         counted = skipped = 0
         for record in records:
+            if _kind(record) == "canary":
+                continue   # the gateway's own spend on quality canaries is never a team's
             fields = _spend_fields(record)
             if fields is None:
                 skipped += 1
@@ -181,6 +183,10 @@ class BudgetBook:
         for book in (self._spent, self._shared, self._unshared):
             for ended in [k for k in book if k not in current]:
                 del book[ended]
+
+
+def _kind(record: CallRecord | Mapping[str, Any]) -> str:
+    return record.kind if isinstance(record, CallRecord) else str(record.get("kind", "request"))
 
 
 def _spend_fields(record: CallRecord | Mapping[str, Any]) -> tuple[float, str, str, Decimal] | None:

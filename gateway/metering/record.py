@@ -21,7 +21,8 @@ class Usage:
 
 @dataclass(frozen=True, slots=True)
 class CallRecord:
-    """One ledger line: a client request, or a failed attempt / losing hedge leg that consumed tokens."""
+    """One ledger line: a client request, a failed attempt / losing hedge leg that consumed tokens, or a
+    quality canary call (team `recloser-canary`, never charged to a team's budget)."""
 
     ts: float                  # wall-clock seconds since the epoch; written as ISO-8601 UTC
     request_id: str

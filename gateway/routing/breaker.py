@@ -7,6 +7,10 @@
     ejected ──(ejection time over)──► probing ──(probe_requests successes)──► healthy
                                          └──(a failure)──► ejected again, for longer
 
+Quality canaries feed the same machine (`on_quality`): answers far worse than the deployment's own
+baseline degrade it, mostly wrong answers eject it, and while they are poor it cannot be judged
+healthy by fast, error-free traffic alone.
+
 Ejection time is `base_ejection_s × ejections`, capped at `max_ejection_s`, and never shorter than a
 Retry-After. The dispatcher owns the map from deployment to `Health`; only it applies outcomes.
 """
@@ -17,6 +21,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 
 from gateway.policy.schema import Breaker
+from gateway.quality.verdict import Signal
 
 BUCKETS = 10
 FAST_ALPHA = 0.3      # the recent speed follows a change within a few samples …
@@ -115,6 +120,7 @@ class Health:
     window: Window = Window()
     ttft: Speed = Speed()            # streams: time to first token
     latency: Speed = Speed()         # non-stream: time to the whole answer
+    quality: str = ""                # while the canaries find answers poor: why (else empty)
 
     def speed_of(self, stream: bool) -> Speed:
         return self.ttft if stream else self.latency
@@ -174,6 +180,8 @@ def _judge(h: Health, o: Outcome, cfg: Breaker) -> Health:
         reason = f"first tokens {slowdown:.1f}x slower than usual"
     elif n >= cfg.min_requests and rate >= cfg.degraded_failure_rate:
         reason = f"error rate {rate:.0%} over {cfg.window_s:.0f} s"
+    elif h.quality:
+        reason = h.quality   # fast and error-free, but answering worse: still degraded
     state = State.DEGRADED if reason else State.HEALTHY
     if state is h.state and reason == h.reason:
         return h
@@ -196,8 +204,8 @@ def on_outcome(h: Health, o: Outcome, cfg: Breaker) -> Health:
         if h.probe_successes + 1 < cfg.probe_requests:
             return replace(h, probe_successes=h.probe_successes + 1)
         # Recovered: judge afresh, from a clean window so the outage does not count twice.
-        h = replace(h, state=State.HEALTHY, reason="recovered", since=o.at, window=Window(),
-                    consecutive_failures=0, probe_successes=0)
+        h = replace(h, state=State.DEGRADED if h.quality else State.HEALTHY, reason=h.quality or "recovered",
+                    since=o.at, window=Window(), consecutive_failures=0, probe_successes=0)
         return h
     return _judge(_with_sample(h, o, cfg), o, cfg)
 
@@ -207,3 +215,27 @@ def back_in(h: Health, now: float) -> float | None:
     if h.state is State.EJECTED:
         return max(0.0, h.ejected_until - now)
     return None
+
+
+def on_quality(h: Health, signal: Signal, why: str, now: float, cfg: Breaker) -> Health:
+    """The next health of a deployment after a canary run: `why` is the quality reason to show."""
+    h = current(h, now, cfg)
+    if signal is Signal.OK:
+        if not h.quality:
+            return h
+        h = replace(h, quality="")
+        if h.reason.startswith("quality"):
+            if h.state is State.DEGRADED:
+                return replace(h, state=State.HEALTHY, reason="recovered", since=now)
+            if h.state is State.EJECTED:   # the canaries were its probes: real traffic may try it now
+                return replace(h, state=State.PROBING, reason="probing after a quality ejection", since=now,
+                               ejected_until=now, probe_successes=0)
+        return h
+    if signal is Signal.EJECTED:
+        if h.state is State.EJECTED:
+            return replace(h, quality=why)
+        return replace(eject(h, now, cfg, why), quality=why)
+    if h.state is State.HEALTHY or (h.state is State.DEGRADED and h.reason.startswith("quality")):
+        return replace(h, state=State.DEGRADED, reason=why, since=now if h.state is State.HEALTHY else h.since,
+                       quality=why)
+    return replace(h, quality=why)   # degraded or out for another reason already; it applies once that ends

@@ -15,7 +15,8 @@ from typing import Any
 
 from gateway.metrics import Metrics
 from gateway.policy.schema import Breaker
-from gateway.routing.breaker import Health, Outcome, State, back_in, current, on_outcome
+from gateway.quality.verdict import Signal
+from gateway.routing.breaker import Health, Outcome, State, back_in, current, on_outcome, on_quality
 from gateway.routing.planner import slower_than_peers
 from gateway.deployment import Deployment
 from gateway.routing.table import RouteTable
@@ -90,6 +91,14 @@ class HealthBoard:
     def take_news(self) -> dict[str, Health]:
         news, self.news = self.news, {}
         return news
+
+    def record_quality(self, key: str, signal: Signal, why: str) -> Health:
+        """What a canary run found (key: the deployment's `provider/model`)."""
+        before = self.healths[key]
+        after = on_quality(before, signal, why, self.clock(), self.default_breaker)
+        if after is not before:
+            self._store(key, before, after)
+        return after
 
     def _store(self, key: str, before: Health, after: Health, heard: bool = False) -> None:
         self.healths[key] = after

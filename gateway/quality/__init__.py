@@ -1,0 +1,1 @@
+"""Answer quality: tiers of targets, canary suites per deployment, and quality brownouts."""
