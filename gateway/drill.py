@@ -2,8 +2,13 @@
 
 Simulated providers and the gateway run in this process; open-loop streaming traffic goes through a
 script of phases (healthy → primary 429 storm → primary first tokens 20× slower → primary hard down,
-a black hole that accepts and never answers → recovery), and each phase is summed up: client success rate, latency and time to first token,
-where the traffic went, and the breaker states at its end.
+a black hole that accepts and never answers → recovery → quality brownout, the primary answering
+fast, with status 200 and wrong), and each phase is summed up: client success rate, latency and time
+to first token, where the traffic went, and the breaker states at its end.
+
+The quality brownout runs on fresh gateways (a healthy warm-up, then the brownout), so that what the
+earlier phases left behind does not colour it, three ways: breakers that see quality (canaries on),
+breakers that see only errors and latency ("blind": on, no canaries), and no breakers at all.
 """
 
 from __future__ import annotations
@@ -22,10 +27,14 @@ from gateway.policy.load import parse_policy
 PRIMARY_TTFT_S = 0.04
 
 
-def drill_policy(breakers: bool) -> str:
+CANARIES = "canaries: {interval_s: 1, jitter: 0.2, timeout_s: 2}"
+
+
+def drill_policy(breakers: bool, canaries: bool = False) -> str:
     return textwrap.dedent(f"""
     version: 1
     breaker: {{enabled: {str(breakers).lower()}, base_ejection_s: 4, max_ejection_s: 20, consecutive_failures: 5}}
+    {CANARIES if canaries and breakers else ""}
     providers:
       primary:
         kind: sim
@@ -55,13 +64,15 @@ class Phase:
     fault: dict[str, object]
 
 
-PHASES = (
+BROWNOUT_PHASES = (
     Phase("healthy", {}),
     Phase("429 storm", {"status": 429, "retry_after_s": 10, "error_rate": 0.9}),
     Phase("ttft 20x slower", {"first_token_delay_s": PRIMARY_TTFT_S * 20}),
     Phase("hard down", {"hang": True}),       # a black hole: accepts, never answers
     Phase("recovery", {}),
 )
+QUALITY = Phase("quality brownout", {"dumb": True})   # fast, status 200, fluent and wrong
+PHASES = BROWNOUT_PHASES + (QUALITY,)
 
 
 @dataclass
@@ -123,14 +134,15 @@ async def one_stream(session: aiohttp.ClientSession, url: str) -> Sample:
         return Sample(False, time.perf_counter() - started, ttft, "-")
 
 
-async def run_phases(gw: EmbeddedGateway, rate_per_s: float, phase_s: float) -> list[PhaseReport]:
+async def run_phases(gw: EmbeddedGateway, rate_per_s: float, phase_s: float,
+                     phases: tuple[Phase, ...] = PHASES) -> list[PhaseReport]:
     from gateway.sim import Fault
 
     url = gw.base_url + "/chat/completions"
     reports = []
     timeout = aiohttp.ClientTimeout(total=15)
     async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=0)) as session:
-        for phase in PHASES:
+        for phase in phases:
             await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(
                 gw.sim("primary").set_fault(Fault(**phase.fault)), gw.loop))  # type: ignore[arg-type]
             report = PhaseReport(phase.name)
@@ -149,31 +161,44 @@ async def run_phases(gw: EmbeddedGateway, rate_per_s: float, phase_s: float) -> 
     return reports
 
 
-def run_drill_once(breakers: bool, rate_per_s: float, phase_s: float) -> list[PhaseReport]:
-    policy = parse_policy(drill_policy(breakers), f"<drill, breakers {'on' if breakers else 'off'}>")
+def run_drill_once(breakers: bool, rate_per_s: float, phase_s: float, canaries: bool = False,
+                   phases: tuple[Phase, ...] = BROWNOUT_PHASES) -> list[PhaseReport]:
+    label = "on" if breakers and canaries else "on, no canaries" if breakers else "off"
+    policy = parse_policy(drill_policy(breakers, canaries), f"<drill, breakers {label}>")
     with EmbeddedGateway(policy) as gw:
-        return asyncio.run(run_phases(gw, rate_per_s, phase_s))
+        return asyncio.run(run_phases(gw, rate_per_s, phase_s, phases))
 
 
-def format_reports(on: list[PhaseReport], off: list[PhaseReport]) -> str:
+def run_quality_phase(breakers: bool, canaries: bool, rate_per_s: float, phase_s: float) -> PhaseReport:
+    """The quality brownout on a fresh gateway, after a healthy warm-up in which canaries learn a baseline."""
+    return run_drill_once(breakers, rate_per_s, phase_s, canaries, phases=(BROWNOUT_PHASES[0], QUALITY))[-1]
+
+
+def format_reports(on: list[PhaseReport], off: list[PhaseReport], blind: PhaseReport | None = None) -> str:
     head = (f"{'phase':<16} {'breakers':<8} {'success':>8} {'p50 ms':>8} {'p99 ms':>8} {'ttft p50':>9} "
             f"{'ttft p99':>9}  {'traffic share':<26} primary state")
     lines = [head, "-" * len(head)]
     for a, b in zip(on, off, strict=True):
-        for label, r in (("on", a), ("off", b)):
+        rows = [("on", a), ("blind", blind), ("off", b)] if blind is not None and a.name == blind.name \
+            else [("on", a), ("off", b)]
+        for i, (label, r) in enumerate(rows):
+            assert r is not None
             lines.append(
-                f"{r.name if label == 'on' else '':<16} {label:<8} {100 * r.success_rate():>7.1f}% "
+                f"{r.name if i == 0 else '':<16} {label:<8} {100 * r.success_rate():>7.1f}% "
                 f"{1000 * r.latency(50):>8.0f} {1000 * r.latency(99):>8.0f} {1000 * r.ttft(50):>9.0f} "
-                f"{1000 * r.ttft(99):>9.0f}  {r.shares():<26} {r.states.get('primary', '-') if label == 'on' else '-'}")
+                f"{1000 * r.ttft(99):>9.0f}  {r.shares():<26} {r.states.get('primary', '-') if label != 'off' else '-'}")
+    if blind is not None:
+        lines.append("blind: breakers on without quality canaries, seeing only errors and latency")
     return "\n".join(lines)
 
 
 def run_drill(rate_per_s: float = 30.0, phase_s: float = 6.0) -> int:
     print(f"recloser drill: {len(PHASES)} phases of {phase_s:.0f} s at {rate_per_s:.0f} streams/s, "
-          "breakers on, then off", flush=True)
-    on = run_drill_once(True, rate_per_s, phase_s)
-    off = run_drill_once(False, rate_per_s, phase_s)
-    print(format_reports(on, off))
+          "breakers on, then off, then the quality brownout with breakers blind to quality", flush=True)
+    on = run_drill_once(True, rate_per_s, phase_s) + [run_quality_phase(True, True, rate_per_s, phase_s)]
+    off = run_drill_once(False, rate_per_s, phase_s) + [run_quality_phase(False, False, rate_per_s, phase_s)]
+    blind = run_quality_phase(True, False, rate_per_s, phase_s)
+    print(format_reports(on, off, blind))
     worst_on = min(r.success_rate() for r in on)
     print(f"\nworst phase success: breakers on {100 * worst_on:.1f}%, "
           f"off {100 * min(r.success_rate() for r in off):.1f}%")
