@@ -12,6 +12,7 @@ flight, so new ones are shed at once; while the loop is on time it climbs back t
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 TICK_S = 0.005
 DECREASE = 0.9          # the cap after a late tick, as a share of the requests then in flight
@@ -28,8 +29,10 @@ class Admission:
     re-arms itself every TICK_S and records how late it ran, does the arithmetic.
     """
 
-    def __init__(self, max_in_flight: int, max_loop_lag_ms: int) -> None:
+    def __init__(self, max_in_flight: int, max_loop_lag_ms: int,
+                 on_cap: Callable[[int], None] | None = None) -> None:
         self.max_in_flight = max_in_flight
+        self.on_cap = on_cap            # told each time the cap moves (the admission cap gauge)
         self.limit_s = max_loop_lag_ms / 1000
         self.in_flight = 0
         self.cap = max_in_flight
@@ -62,14 +65,20 @@ class Admission:
         if self.lag_s > self.limit_s:
             self._late += 1
             if self._late >= LATE_TICKS:
-                self.cap = max(MIN_CAP, min(self.cap, int(self.in_flight * DECREASE)))
+                self.set_cap(max(MIN_CAP, min(self.cap, int(self.in_flight * DECREASE))))
             return
         self._late = 0
         if self.cap < self.max_in_flight:
-            self.cap = min(self.max_in_flight, self.cap + INCREASE)
+            self.set_cap(min(self.max_in_flight, self.cap + INCREASE))
+
+    def set_cap(self, cap: int) -> None:
+        if cap != self.cap:
+            self.cap = cap
+            if self.on_cap is not None:
+                self.on_cap(cap)
 
     def stop(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self.cap = self.max_in_flight
+        self.set_cap(self.max_in_flight)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import random
-import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -16,7 +15,6 @@ from aiohttp import web
 from gateway.admission import Admission
 from gateway.api import handlers
 from gateway.errors import ApiError, body_too_large, error_response
-from gateway.auth import Authenticator
 from gateway.context import CONTEXT, GatewayContext
 from gateway.policy.load import LoadedPolicy
 from gateway.policy.schema import PolicyDocument
@@ -25,19 +23,17 @@ from gateway.providers.crossing import Crossing
 from gateway.providers.litellm_bridge import LitellmBridge
 from gateway.providers.openai_wire import OpenAIWireClient
 from gateway.attempts import Attempts
-from gateway.dispatch import Dispatcher
 from gateway.metering.budgets import BudgetBook
 from gateway.metering.ledger import LedgerWriter, ledger_files, read_ledger
-from gateway.metering.meter import Meter
-from gateway.metering.prices import PriceBook
 from gateway.metrics import Metrics
 from gateway.quality.runner import CanaryRunner
+from gateway.reload import Reloader
 from gateway.routing.health import HealthBoard
-from gateway.prober import Prober
 from gateway.deployment import Deployment
-from gateway.routing.table import Upstream, build_routing, resolve_upstreams
 from gateway.limiting.limiter import Limiter
+from gateway.runtime import Process, build_runtime
 from gateway.sharing import Replication
+from gateway.sim_pool import SimPool
 from gateway.state.memory import MemoryState
 from gateway.state.redis import RedisState
 from gateway.state.responses import MemoryResponses, ResponseStore, SharedResponses
@@ -69,31 +65,6 @@ async def openai_errors(request: web.Request, handler: Handler) -> web.StreamRes
                               endpoint=shape)
 
 
-async def _start_sims(doc: PolicyDocument) -> tuple[dict[str, object], dict[str, Upstream]]:
-    from gateway.sim import Fault, SimConfig, SimServer  # noqa: F401  (only policies with sims pay for it)
-
-    servers: dict[str, object] = {}
-    upstreams: dict[str, Upstream] = {}
-    for name, provider in doc.providers.items():
-        if provider.kind != "sim":
-            continue
-        s = provider.sim
-        key = provider.api_key.get_secret_value() if provider.api_key else f"sk-sim-{secrets.token_hex(8)}"
-        config = SimConfig(name=name, wire=s.wire if s else "openai", api_key=key,
-                           reply_tokens=s.reply_tokens if s else 20,
-                           embedding_dim=s.embedding_dim if s else 8,
-                           first_token_delay_s=s.first_token_delay_s if s else 0.0,
-                           chunk_delay_s=s.chunk_delay_s if s else 0.0,
-                           reply_word=s.reply_word if s else None, prefill=s.prefill if s else True,
-                           dumb=s.dumb if s else False)
-        server = SimServer(config, port=s.port if s else 0)
-        await server.start()
-        servers[name] = server
-        kind = "openai" if config.wire == "openai" else "anthropic"
-        upstreams[name] = Upstream(kind=kind, base_url=server.base_url, api_key=key)
-    return servers, upstreams
-
-
 def response_store(doc: PolicyDocument, shared: RedisState | None, clock: Callable[[], float]) -> ResponseStore:
     """Served Responses kept for `previous_response_id`: in this process, and in Redis when shared."""
     local = MemoryResponses(doc.response_store.ttl_s, doc.response_store.max_responses, clock)
@@ -102,7 +73,8 @@ def response_store(doc: PolicyDocument, shared: RedisState | None, clock: Callab
 
 def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
               rng: random.Random | None = None, metrics: Metrics | None = None,
-              wall: Callable[[], float] = time.time, watch_loop_lag: bool = True,
+              wall: Callable[[], float] = time.time, watch_loop_lag: bool = True, open_ok: bool = True,
+              watch_policy_s: float | None = 1.0, fan_out: Callable[[], None] | None = None,
               background_canaries: bool = True) -> web.Application:
     """The gateway for one policy. `clock` and `rng` are injectable so behaviour can be replayed.
 
@@ -111,62 +83,65 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
 
     `watch_loop_lag` off leaves admission to `max_in_flight` alone: an embedded gateway's loop shares
     the interpreter with its host, so how late it runs says more about the host than the gateway.
+    `open_ok` False refuses to reload into a policy without keys (the gateway serves beyond loopback);
+    `watch_policy_s` is how often the policy file is looked at (None: only SIGHUP and the admin endpoint);
+    `fan_out` tells the other workers to reload after `POST /admin/reload`.
     """
     doc = loaded.document
     app = web.Application(middlewares=[openai_errors], client_max_size=doc.limits.max_body_bytes,
                           handler_args={"access_log": None})
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        sims, sim_upstreams = await _start_sims(doc) if any(p.kind == "sim" for p in doc.providers.values()) \
-            else ({}, {})
+        sims = SimPool()
+        sim_upstreams = await sims.ensure(doc)
         connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60, ttl_dns_cache=300)
         session = aiohttp.ClientSession(connector=connector, skip_auto_headers=("User-Agent",))
         bridge = LitellmBridge()
         fast = OpenAIWireClient(session)
-        routing = build_routing(doc, resolve_upstreams(doc, sim_upstreams))
         m = metrics or Metrics()
-        board = HealthBoard(routing.deployments(), m, clock, doc.breaker)
+        board = HealthBoard((), m, clock, doc.breaker)
 
         def client_for(d: Deployment) -> UpstreamClient:
             return fast if d.kind == "openai" else bridge
 
         crossing = Crossing(client_for)
         attempts = Attempts(lambda d: crossing, board, m, clock)
-        dispatcher = Dispatcher(attempts, board, m, clock, rng or random.Random())
         ledger = LedgerWriter(doc.metering.ledger) if doc.metering.ledger.path else None
         budgets = BudgetBook(doc.budgets)
         if ledger is not None and doc.budgets:
             budgets.load(read_ledger(ledger_files(Path(doc.metering.ledger.path or ""))), datetime.fromtimestamp(wall(), UTC))
-        prices = PriceBook(doc)
-        meter = Meter(prices, budgets, m, ledger, wall=wall)
-        canaries = None
-        if doc.canaries is not None and doc.canaries.enabled:
-            canaries = CanaryRunner(doc.canaries, routing.deployments(), client_for, m, prices, ledger, board,
-                                    clock=clock, wall=wall, rng=random.Random(rng.random() if rng else None))
-            if ledger is not None:
-                canaries.budget.load(read_ledger(ledger_files(Path(doc.metering.ledger.path or ""))),
-                                     datetime.fromtimestamp(wall(), UTC))
         shared = None
         if doc.state is not None:
             shared = RedisState(doc.state.redis_url.get_secret_value(), doc.state.timeout_ms / 1000, doc.state.prefix,
                                 on_up=lambda up: m.state_backend_up.set(1 if up else 0))
         limiter = Limiter(doc.rate_limits, shared, MemoryState(), wall)
-        if any(r.tpm for r in doc.rate_limits):
-            meter.on_tokens = limiter.used
-        replication = Replication(shared, board, routing, meter, limiter, m, doc.state.sync_ms / 1000, clock, wall) \
-            if shared is not None and doc.state is not None else None
-        ctx = GatewayContext(policy=loaded, routing=routing, auth=Authenticator(doc.auth), limits=doc.limits,
-                             metrics=m, board=board, dispatcher=dispatcher, meter=meter, sims=sims,
-                             admission=Admission(doc.limits.max_in_flight, doc.limits.max_loop_lag_ms),
-                             limiter=limiter,
+        process = Process(metrics=m, board=board, attempts=attempts, ledger=ledger, budgets=budgets, limiter=limiter,
+                          clock=clock, wall=wall, rng=rng or random.Random())
+        runtime = build_runtime(loaded, process, sim_upstreams)
+        replication = Replication(shared, board, runtime.routing, runtime.meter, limiter, m, doc.state.sync_ms / 1000,
+                                  clock, wall) if shared is not None and doc.state is not None else None
+        process.replication = replication
+        admission = Admission(doc.limits.max_in_flight, doc.limits.max_loop_lag_ms, on_cap=m.admission_cap.set)
+        m.admission_cap.set(admission.cap)
+        canaries = None
+        if doc.canaries is not None and doc.canaries.enabled:
+            # Started with the gateway's first policy; a reload does not change what they watch.
+            canaries = CanaryRunner(doc.canaries, runtime.routing.deployments(), client_for, m, runtime.meter.prices,
+                                    ledger, board, clock=clock, wall=wall,
+                                    rng=random.Random(rng.random() if rng else None))
+            if ledger is not None:
+                canaries.budget.load(read_ledger(ledger_files(Path(doc.metering.ledger.path or ""))),
+                                     datetime.fromtimestamp(wall(), UTC))
+        ctx = GatewayContext(metrics=m, board=board, sims=sims.servers, admission=admission, limiter=limiter,
                              responses=response_store(doc, shared, clock), canaries=canaries)
+        reloader = Reloader(ctx, process, sims, bridge, open_ok=open_ok, watch_s=watch_policy_s, fan_out=fan_out)
+        reloader.activate(runtime)
+        ctx.reloader = reloader
         app[CONTEXT] = ctx
-        prober = Prober(routing, board, attempts, doc.breaker, clock) if doc.breaker.synthetic_probe_s > 0 else None
         try:
-            if any(d.kind != "openai" for d in routing.deployments()):
+            if any(d.kind != "openai" for d in ctx.routing.deployments()):
                 await bridge.load()
-            if prober is not None:
-                prober.start()
+            reloader.start()
             if ledger is not None:
                 await ledger.start()
             if shared is not None and replication is not None:
@@ -181,11 +156,10 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
         finally:
             ctx.ready = False
             ctx.admission.stop()
-            if prober is not None:
-                await prober.stop()
+            await reloader.stop()
             if canaries is not None:
                 await canaries.stop()
-            await meter.drain()
+            await ctx.meter.drain()
             if replication is not None:
                 await replication.stop()
             if shared is not None:
@@ -194,8 +168,7 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
                 await ledger.close()
             await session.close()
             await bridge.close()
-            for server in sims.values():
-                await server.stop()  # type: ignore[attr-defined]
+            await sims.stop()
 
     app.cleanup_ctx.append(resources)
     app.router.add_post("/v1/chat/completions", handlers.chat_completions)
@@ -208,5 +181,6 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)
     app.router.add_get("/admin/deployments", handlers.admin_deployments)
+    app.router.add_post("/admin/reload", handlers.admin_reload)
     app.router.add_get("/metrics", handlers.metrics)
     return app

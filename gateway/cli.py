@@ -58,11 +58,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"recloser: {loaded.source} has no auth section, so the gateway accepts any key and serves "
               f"loopback only; add auth.keys to serve on {args.host}", file=sys.stderr)
         return 2
+    watch_s = args.watch_seconds if args.watch_seconds > 0 else None
     if args.workers > 1 and not args.worker:
         from gateway.workers import supervise
 
-        return supervise(loaded.source, args.host, args.port, args.workers)
-    return serve(loaded, args.host, args.port, reuse_port=args.worker)
+        return supervise(loaded.source, args.host, args.port, args.workers,
+                         extra=["--watch-seconds", str(args.watch_seconds)])
+    return serve(loaded, args.host, args.port, reuse_port=args.worker, open_ok=_is_loopback(args.host),
+                 watch_policy_s=watch_s, supervised=args.worker)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -113,6 +116,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8080)
     s.add_argument("--workers", type=int, default=1, help="processes sharing the port (default 1)")
+    s.add_argument("--watch-seconds", type=float, default=1.0,
+                   help="how often the policy file is checked for changes (0: only SIGHUP and POST /admin/reload)")
     s.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # a supervised worker
     s.set_defaults(func=cmd_serve)
 

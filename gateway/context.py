@@ -22,24 +22,65 @@ if TYPE_CHECKING:
     from gateway.limiting.limiter import Limiter
     from gateway.metering.meter import Meter
     from gateway.quality.runner import CanaryRunner
+    from gateway.reload import Reloader
+    from gateway.runtime import Runtime
 
 
 @dataclass
 class GatewayContext:
-    policy: LoadedPolicy
-    routing: Routing
-    auth: Authenticator
-    limits: Limits
+    """The process's parts, and the policy runtime new requests get (`runtime`, swapped on reload).
+
+    A request reads `runtime` once and keeps it, so it finishes on the policy it started with.
+    """
+
     metrics: Metrics
     board: HealthBoard
-    dispatcher: Dispatcher
-    meter: Meter
     ready: bool = False
     admission: Admission = field(default_factory=lambda: Admission(1_000_000, 0))
     sims: dict[str, object] = field(default_factory=dict)   # provider name → running SimServer
     limiter: Limiter | None = None                           # rate limits, when the policy has any
     responses: ResponseStore = field(default_factory=lambda: MemoryResponses(86_400.0, 10_000, time.monotonic))
     canaries: CanaryRunner | None = None                     # when the policy has `canaries:`
+    reloader: Reloader | None = None
+    _runtime: Runtime | None = None
+
+    @property
+    def has_runtime(self) -> bool:
+        return self._runtime is not None
+
+    @property
+    def runtime(self) -> Runtime:
+        assert self._runtime is not None, "the gateway has not started"
+        return self._runtime
+
+    @runtime.setter
+    def runtime(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    # The current runtime's parts, for what reads one of them once (lists, admin views).
+    @property
+    def policy(self) -> LoadedPolicy:
+        return self.runtime.policy
+
+    @property
+    def routing(self) -> Routing:
+        return self.runtime.routing
+
+    @property
+    def auth(self) -> Authenticator:
+        return self.runtime.auth
+
+    @property
+    def limits(self) -> Limits:
+        return self.runtime.limits
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        return self.runtime.dispatcher
+
+    @property
+    def meter(self) -> Meter:
+        return self.runtime.meter
 
 
 CONTEXT: Final = web.AppKey("context", GatewayContext)

@@ -72,6 +72,14 @@ class Metrics:
         self.shed = _Bound(Counter(
             "recloser_shed_requests", "Requests refused at once: in-flight limit reached (max_in_flight) or event loop saturated (loop_lag)",
             ["reason"], registry=r))
+        self.admission_cap = Gauge(
+            "recloser_admission_cap", "Requests in flight the gateway admits now: limits.max_in_flight, lower while "
+            "its event loop runs late", registry=r, multiprocess_mode="livesum")
+        self.policy_reloads = _Bound(Counter(
+            "recloser_policy_reloads", "Policy reloads, by result (ok, unchanged, error)", ["result"], registry=r))
+        self.policy_info = _Bound(Gauge(
+            "recloser_policy_info", "1 for the policy file serving (by its sha256), 0 for ones served before",
+            ["sha256"], registry=r, multiprocess_mode="livemax"))
         self.in_flight = Gauge("recloser_in_flight_requests", "Client requests being served", registry=r,
                                multiprocess_mode="livesum")
         self.duration = _Bound(Histogram(

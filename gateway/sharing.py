@@ -53,15 +53,22 @@ class Replication:
         self.clock = clock
         self.wall = wall
         self.replica = replica or replica_id()
-        # A deployment in several routes is judged by the first route's breaker.
         self.breakers: dict[str, Breaker] = {}
+        self.horizon_s = WINDOW_S + 1
+        self.adopt(routing, meter)
+        self.probe_claim_s = max(PROBE_CLAIM_MIN_S, 4 * period_s)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def adopt(self, routing: Routing, meter: Meter) -> None:
+        """The routes and meter of a (re)loaded policy; what was learnt and not yet told stays."""
+        self.meter = meter
+        # A deployment in several routes is judged by the first route's breaker.
+        self.breakers = {}
         for route in routing.routes.values():
             for d in route.deployments:
                 self.breakers.setdefault(d.key, route.breaker)
         self.horizon_s = max([WINDOW_S + 1, *(math.ceil(b.window_s) + 1 for b in self.breakers.values())])
-        self.probe_claim_s = max(PROBE_CLAIM_MIN_S, 4 * period_s)
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self.board.share(self._wake.set)

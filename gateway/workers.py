@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -25,13 +26,20 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 RESTART_PAUSE_S = 1.0
 
 
-def worker_command(policy: str, host: str, port: int) -> list[str]:
+def worker_command(policy: str, host: str, port: int, extra: Sequence[str] = ()) -> list[str]:
     return [sys.executable, "-m", "gateway", "serve", "--policy", policy, "--host", host, "--port", str(port),
-            "--worker"]
+            "--worker", *extra]
 
 
-def supervise(policy: str, host: str, port: int, workers: int) -> int:
-    """Runs `workers` gateway processes until SIGTERM/SIGINT; restarts any that dies."""
+def _ignore_sighup() -> None:
+    # Until a worker's loop installs its own handler, a forwarded SIGHUP must not kill it; an ignored
+    # signal stays ignored across exec.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
+def supervise(policy: str, host: str, port: int, workers: int, extra: Sequence[str] = ()) -> int:
+    """Runs `workers` gateway processes until SIGTERM/SIGINT; restarts any that dies. SIGHUP is passed
+    on to every worker, so each reloads the policy."""
     metrics_dir = Path(tempfile.mkdtemp(prefix="recloser-metrics-"))
     env = {**os.environ, MULTIPROC_ENV: str(metrics_dir)}
     stopping = False
@@ -40,11 +48,21 @@ def supervise(policy: str, host: str, port: int, workers: int) -> int:
         nonlocal stopping
         stopping = True
 
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(worker_command(policy, host, port, extra), env=env, preexec_fn=_ignore_sighup)
+
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def reload(signum: int, frame: FrameType | None) -> None:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGHUP)
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    procs: list[subprocess.Popen[bytes]] = []
+    signal.signal(signal.SIGHUP, reload)
     try:
-        procs = [subprocess.Popen(worker_command(policy, host, port), env=env) for _ in range(workers)]
+        procs.extend(start() for _ in range(workers))
         print(f"recloser: {workers} workers on http://{host}:{port}/v1 (pids {', '.join(str(p.pid) for p in procs)})",
               flush=True)
         while not stopping:
@@ -56,7 +74,7 @@ def supervise(policy: str, host: str, port: int, workers: int) -> int:
                 _mark_dead(proc.pid)
                 log.error("worker %d exited with %s; starting another", proc.pid, code)
                 time.sleep(RESTART_PAUSE_S)
-                procs[i] = subprocess.Popen(worker_command(policy, host, port), env=env)
+                procs[i] = start()
         return 0
     finally:
         for proc in procs:

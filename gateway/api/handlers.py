@@ -15,7 +15,7 @@ from gateway.api.chains import prior_for, remember
 from gateway.errors import (ApiError, body_too_large, error_response, invalid_api_key, model_not_found,
                                 budget_exceeded, not_admin, overloaded, rate_limited)
 from gateway.api.validate import check_body, parse_body
-from gateway.auth import Caller
+from gateway.auth import Authenticator, Caller
 from gateway.context import CONTEXT, GatewayContext
 from gateway.request_log import RequestLog
 from gateway.dispatch import TIMEOUT_HEADER, request_timeout
@@ -40,12 +40,12 @@ def request_id(request: web.Request) -> str:
     return f"{_ID_PREFIX}{next(_ids):012x}"
 
 
-def authenticate(ctx: GatewayContext, request: web.Request) -> Caller:
+def authenticate(auth: Authenticator, request: web.Request) -> Caller:
     """The caller by `Authorization: Bearer` (OpenAI's SDKs) or `x-api-key` (Anthropic's)."""
     authorization = request.headers.get("Authorization")
     if authorization is None and "x-api-key" in request.headers:
         authorization = "Bearer " + request.headers["x-api-key"]
-    caller = ctx.auth.authenticate(authorization)
+    caller = auth.authenticate(authorization)
     if caller is None:
         raise invalid_api_key()
     return caller
@@ -89,22 +89,23 @@ def _shed(ctx: GatewayContext, rid: str, endpoint: Endpoint) -> web.Response:
 
 
 async def _serve(request: web.Request, ctx: GatewayContext, endpoint: Endpoint, rid: str) -> web.StreamResponse:
+    rt = ctx.runtime  # this request's policy, whatever a reload does meanwhile
     caller: Caller | None = None
     route_name = ""
     try:
-        caller = authenticate(ctx, request)
-        body = parse_body(await read_body(request, ctx.limits.max_body_bytes))
+        caller = authenticate(rt.auth, request)
+        body = parse_body(await read_body(request, rt.limits.max_body_bytes))
         stream = check_body(endpoint, body)
-        route = ctx.routing.routes.get(body["model"])
+        route = rt.routing.routes.get(body["model"])
         if route is None:
-            raise model_not_found(body["model"], ctx.routing.names)
+            raise model_not_found(body["model"], rt.routing.names)
         route_name = route.name
         extra: dict[str, str] = {}
-        decision = ctx.meter.admit(caller)
+        decision = rt.meter.admit(caller)
         if decision.action == "reject":
-            raise budget_exceeded(decision.message, ctx.meter.seconds_until(decision.resets_at))
-        if decision.action == "downgrade" and decision.route_to is not None and decision.route_to in ctx.routing.routes:
-            route = ctx.routing.routes[decision.route_to]
+            raise budget_exceeded(decision.message, rt.meter.seconds_until(decision.resets_at))
+        if decision.action == "downgrade" and decision.route_to is not None and decision.route_to in rt.routing.routes:
+            route = rt.routing.routes[decision.route_to]
             extra["x-recloser-budget"] = f"downgraded to route '{route.name}'"
         elif decision.action == "warn":
             extra["x-recloser-budget"] = "warning: " + decision.message
@@ -116,16 +117,16 @@ async def _serve(request: web.Request, ctx: GatewayContext, endpoint: Endpoint, 
                 extra.update(check.headers)
         prior = await prior_for(ctx.responses, body) if endpoint == "responses" else None
     except ApiError as err:
-        ctx.meter.refused(route_name, caller, err.status, endpoint)
+        rt.meter.refused(route_name, caller, err.status, endpoint)
         return error_response(err, {"x-request-id": rid}, endpoint)
-    now = ctx.dispatcher.clock()
+    now = rt.dispatcher.clock()
     timeout = request_timeout(route, request.headers.get(TIMEOUT_HEADER))
     passed = {name: request.headers[name] for name in _PASSED_HEADERS.get(endpoint, ()) if name in request.headers}
     call = Call(endpoint, body, stream, rid, prior, passed)
     log = RequestLog(route, call, caller, now, now + timeout, extra_headers=extra)
     status = 499  # until it is known: the client went away, or the request was cancelled
     try:
-        resp = await ctx.dispatcher.dispatch(request, log)
+        resp = await rt.dispatcher.dispatch(request, log)
         status = resp.status
         if not resp.prepared:
             # Send the answer before metering it: the client should not wait for the bookkeeping.
@@ -142,7 +143,7 @@ async def _serve(request: web.Request, ctx: GatewayContext, endpoint: Endpoint, 
         log.outcome = "cancelled"
         raise
     finally:
-        ctx.meter.finish(log, status, ctx.dispatcher.clock())
+        rt.meter.finish(log, status, rt.dispatcher.clock())
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -167,25 +168,25 @@ async def messages(request: web.Request) -> web.StreamResponse:
 
 async def count_tokens(request: web.Request) -> web.StreamResponse:
     """Anthropic's `/v1/messages/count_tokens`: the prompt's tokens, counted here for any route."""
-    ctx = request.app[CONTEXT]
+    rt = request.app[CONTEXT].runtime
     try:
-        authenticate(ctx, request)
-        body = parse_body(await read_body(request, ctx.limits.max_body_bytes))
+        authenticate(rt.auth, request)
+        body = parse_body(await read_body(request, rt.limits.max_body_bytes))
         check_body("messages", {"max_tokens": 1, **body})
-        if body["model"] not in ctx.routing.routes:
-            raise model_not_found(body["model"], ctx.routing.names)
+        if body["model"] not in rt.routing.routes:
+            raise model_not_found(body["model"], rt.routing.names)
     except ApiError as err:
         return error_response(err, endpoint="messages")
-    tokens = await ctx.meter.counter.count_prompt(body)
+    tokens = await rt.meter.counter.count_prompt(body)
     if body.get("tools"):
-        tokens += await ctx.meter.counter.count_text(orjson.dumps(body["tools"]).decode())
+        tokens += await rt.meter.counter.count_text(orjson.dumps(body["tools"]).decode())
     return whole(orjson.dumps({"input_tokens": tokens}), {})
 
 
 async def list_models(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CONTEXT]
     try:
-        authenticate(ctx, request)
+        authenticate(ctx.auth, request)
     except ApiError as err:
         return error_response(err)
     data = [{"id": name, "object": "model", "created": 0, "owned_by": "recloser"} for name in ctx.routing.names]
@@ -201,14 +202,16 @@ async def readyz(request: web.Request) -> web.StreamResponse:
     ctx = request.app.get(CONTEXT)
     if ctx is None or not ctx.ready:
         return whole(b'{"status":"starting"}', {}, status=503)
-    return whole(orjson.dumps({"status": "ready", "policy": ctx.policy.source}), {})
+    policy = ctx.policy
+    return whole(orjson.dumps({"status": "ready", "policy": policy.source, "sha256": policy.sha256,
+                               "pid": os.getpid()}), {})
 
 
 async def admin_deployments(request: web.Request) -> web.StreamResponse:
     """Per deployment: state and why, until when it is ejected, error rate, speed, ejection count."""
     ctx = request.app[CONTEXT]
     try:
-        if not authenticate(ctx, request).admin:
+        if not authenticate(ctx.auth, request).admin:
             raise not_admin()
     except ApiError as err:
         return error_response(err)
@@ -217,6 +220,23 @@ async def admin_deployments(request: web.Request) -> web.StreamResponse:
         for row in rows:
             row["canaries"] = ctx.canaries.report(f"{row['provider']}/{row['model']}")
     return whole(orjson.dumps({"object": "list", "data": rows}), {})
+
+
+async def admin_reload(request: web.Request) -> web.StreamResponse:
+    """Reads the policy file again; answers what serves now, or why the file was refused (FILE:LINE: reason)."""
+    ctx = request.app[CONTEXT]
+    try:
+        if not authenticate(ctx.auth, request).admin:
+            raise not_admin()
+    except ApiError as err:
+        return error_response(err)
+    assert ctx.reloader is not None
+    done = await ctx.reloader.reload("admin")
+    if done.result == "error":
+        return error_response(ApiError(422, f"Policy refused; the previous one keeps serving: {done.message}",
+                                       "invalid_request_error", code="invalid_policy"))
+    return whole(orjson.dumps({"status": "reloaded" if done.result == "ok" else "unchanged", "sha256": done.sha256,
+                               "policy": ctx.policy.source, "warnings": list(done.warnings)}), {})
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:

@@ -61,6 +61,11 @@ class Limiter:
         self.pending_tokens: dict[str, int] = {}    # shared tokens counter → tokens not yet sent
         self._applicable: dict[tuple[str, str], tuple[RateLimit, ...]] = {}
 
+    def adopt(self, limits: Sequence[RateLimit]) -> None:
+        """A reloaded policy's limits; the windows counted so far stay (they are keyed by limit name)."""
+        self.limits = tuple(limits)
+        self._applicable = {}
+
     def applicable(self, team: str, key_id: str) -> tuple[RateLimit, ...]:
         found = self._applicable.get((team, key_id))
         if found is None:

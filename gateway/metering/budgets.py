@@ -178,6 +178,18 @@ class BudgetBook:
         self._drop_ended(now_utc)
         return Loaded(counted, skipped)
 
+    def adopt(self, budgets: Iterable[Budget]) -> None:
+        """A reloaded policy's budgets: one with the same name, owner and period keeps what it has spent
+        this period (and what replicas were told); a new or changed one starts from nothing."""
+        before = {b.name: b for b in self.budgets}
+        self.budgets = tuple(budgets)
+        kept = {b.name for b in self.budgets
+                if b.name in before and (before[b.name].team, before[b.name].key, before[b.name].period)
+                == (b.team, b.key, b.period)}
+        for book in (self._spent, self._shared, self._unshared):
+            for key in [k for k in book if k[0] not in kept]:
+                del book[key]
+
     def _drop_ended(self, now_utc: datetime) -> None:
         current = {(b.name, period_start(b.period, now_utc)) for b in self.budgets}
         for book in (self._spent, self._shared, self._unshared):

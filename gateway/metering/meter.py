@@ -59,6 +59,13 @@ class Meter:
         # Told the tokens each charge used (team, key id, tokens): rate limits count tpm from them.
         self.on_tokens: Callable[[str, str, int], None] | None = None
 
+    def successor(self, prices: PriceBook) -> Meter:
+        """The meter of a reloaded policy: its own prices; the same budget book, ledger writer and token
+        counter, and one set of pending records, so draining either waits for both."""
+        after = Meter(prices, self.budgets, self.metrics, self.ledger, self.counter, self.wall)
+        after._pending = self._pending
+        return after
+
     def now_utc(self) -> datetime:
         return datetime.fromtimestamp(self.wall(), UTC)
 

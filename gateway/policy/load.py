@@ -6,6 +6,7 @@ value from the file, so a misplaced key never leaks into logs.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ class LoadedPolicy:
     document: PolicyDocument
     source: str
     warnings: tuple[str, ...] = field(default=())
+    sha256: str = ""                # of the file's text, before ${ENV} expansion
 
 
 def dotted(path: Path_) -> str:
@@ -152,17 +154,21 @@ def parse_policy(text: str, source: str, env: Mapping[str, str] | None = None,
     warnings = _check_references(source, doc, marked)
     for check in checks:
         warnings += check(source, doc, marked)
-    return LoadedPolicy(document=doc, source=source, warnings=tuple(warnings))
+    return LoadedPolicy(document=doc, source=source, warnings=tuple(warnings),
+                        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
+
+
+def read_policy_text(path: str | Path) -> str:
+    """A policy file's text, or a PolicyError saying why it cannot be read."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(str(path), 0, f"cannot read the file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise PolicyError(str(path), 0, "the file is not UTF-8 text") from None
 
 
 def load_policy(path: str | Path, env: Mapping[str, str] | None = None,
                 checks: Sequence[PolicyCheck] = ()) -> LoadedPolicy:
     """Read and validate one policy file."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PolicyError(source, 0, f"cannot read the file: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise PolicyError(source, 0, "the file is not UTF-8 text") from None
-    return parse_policy(text, source, env, checks)
+    return parse_policy(read_policy_text(path), str(path), env, checks)

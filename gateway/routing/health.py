@@ -28,15 +28,27 @@ class HealthBoard:
         self.clock = clock
         self.metrics = metrics
         self.default_breaker = default_breaker
-        self.healths: dict[str, Health] = {d.key: Health(since=clock()) for d in deployments}
-        self.probes: dict[str, int] = {d.key: 0 for d in deployments}
-        self.names: dict[str, tuple[str, str]] = {d.key: (d.provider, d.model) for d in deployments}
-        for d in deployments:
-            metrics.set_state(d.provider, d.model, State.HEALTHY)
+        self.healths: dict[str, Health] = {}
+        self.probes: dict[str, int] = {}
+        self.names: dict[str, tuple[str, str]] = {}
+        self.current: frozenset[str] = frozenset()
         self.tally: dict[str, list[int]] | None = None     # sharing: [ok, failed] since the last exchange
         self.news: dict[str, Health] = {}                   # sharing: ejections and recoveries decided here
         self.probe_claims: set[str] | None = None           # sharing: deployments this replica may probe
         self.on_news: Callable[[], None] = lambda: None
+        self.track(deployments)
+
+    def track(self, deployments: Sequence[Deployment]) -> None:
+        """The deployments of a (re)loaded policy: those already known keep their health and baselines,
+        new ones start healthy. Ones the policy dropped stay on the board, out of reports, because
+        requests still in flight on the previous policy may report on them."""
+        for d in deployments:
+            if d.key not in self.healths:
+                self.healths[d.key] = Health(since=self.clock())
+                self.probes[d.key] = 0
+                self.names[d.key] = (d.provider, d.model)
+                self.metrics.set_state(d.provider, d.model, State.HEALTHY)
+        self.current = frozenset(d.key for d in deployments)
 
     def share(self, on_news: Callable[[], None]) -> None:
         """From now on, gather what other replicas must hear; `on_news` is called on an ejection or recovery."""
@@ -128,6 +140,8 @@ class HealthBoard:
                     slow.setdefault(route.deployments[i].key, []).append(route.name)
         rows = []
         for key, h in self.healths.items():
+            if key not in self.current:
+                continue
             h = current(h, now, self.default_breaker)
             provider, model = self.names[key]
             rate, n = h.window.failure_rate(now, self.default_breaker.window_s)

@@ -188,3 +188,15 @@ def test_unreadable_ledger_lines_are_skipped_and_counted() -> None:
                         line("2026-11-23T01:00:00Z", "3")], NOON)
     assert (loaded.counted, loaded.skipped) == (1, 3)
     assert book.spent(budget(), NOON) == 3
+
+
+def test_a_reloaded_budget_with_the_same_name_owner_and_period_keeps_its_spend() -> None:
+    now = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    kept = Budget(name="search", team="search", period="day", limit_usd=Decimal(10), action="reject")
+    moved = Budget(name="ads", team="ads", period="day", limit_usd=Decimal(10), action="warn")
+    book = BudgetBook([kept, moved])
+    book.add("search", "k1", Decimal("3.5"), now)
+    book.add("ads", "k2", Decimal("2"), now)
+    book.adopt([kept.model_copy(update={"limit_usd": Decimal(20)}), moved.model_copy(update={"period": "month"})])
+    assert book.spent(book.budgets[0], now) == Decimal("3.5")
+    assert book.spent(book.budgets[1], now) == Decimal(0), "a budget whose period changed starts afresh"

@@ -1,0 +1,75 @@
+"""What lives for one policy: its route tables, keys, limits, prices, budgets and attempt loop.
+
+A reload builds a new `Runtime` beside the running one and swaps it in one assignment; a request
+takes the runtime once, when it starts, and finishes on it. What outlives policies (the upstream
+connection pool, the ledger writer, the metrics registry, the health of each deployment) is held by
+the `Process` and handed to every runtime.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from gateway.attempts import Attempts
+from gateway.auth import Authenticator
+from gateway.dispatch import Dispatcher
+from gateway.limiting.limiter import Limiter
+from gateway.metering.budgets import BudgetBook
+from gateway.metering.ledger import LedgerWriter
+from gateway.metering.meter import Meter
+from gateway.metering.prices import PriceBook
+from gateway.metrics import Metrics
+from gateway.policy.load import LoadedPolicy
+from gateway.policy.schema import Limits
+from gateway.routing.health import HealthBoard
+from gateway.routing.table import Routing, Upstream, build_routing, resolve_upstreams
+from gateway.sharing import Replication
+
+
+@dataclass(frozen=True)
+class Runtime:
+    policy: LoadedPolicy
+    routing: Routing
+    auth: Authenticator
+    limits: Limits
+    dispatcher: Dispatcher
+    meter: Meter
+
+
+@dataclass
+class Process:
+    """The parts of a running gateway that every runtime shares: a reload changes what they are told
+    (the policy's deployments, budgets and rate limits), never what they have learnt or counted."""
+
+    metrics: Metrics
+    board: HealthBoard
+    attempts: Attempts
+    ledger: LedgerWriter | None
+    budgets: BudgetBook             # spend this period, kept across reloads for budgets that stay
+    limiter: Limiter
+    clock: Callable[[], float]
+    wall: Callable[[], float]
+    rng: random.Random
+    replication: Replication | None = None
+
+
+def build_runtime(loaded: LoadedPolicy, process: Process, sim_upstreams: Mapping[str, Upstream],
+                  previous: Runtime | None = None) -> Runtime:
+    """A runtime for `loaded`; with `previous`, its meter shares the previous one's pending records.
+
+    Nothing running is touched, so a runtime that is built and then not used costs nothing.
+    """
+    doc = loaded.document
+    routing = build_routing(doc, resolve_upstreams(doc, sim_upstreams))
+    dispatcher = Dispatcher(process.attempts, process.board, process.metrics, process.clock, process.rng)
+    prices = PriceBook(doc)
+    if previous is not None:
+        meter = previous.meter.successor(prices)
+    else:
+        meter = Meter(prices, process.budgets, process.metrics, process.ledger, wall=process.wall)
+    if any(r.tpm for r in doc.rate_limits):
+        meter.on_tokens = process.limiter.used
+    return Runtime(policy=loaded, routing=routing, auth=Authenticator(doc.auth), limits=doc.limits,
+                   dispatcher=dispatcher, meter=meter)

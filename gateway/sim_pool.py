@@ -1,0 +1,50 @@
+"""The simulated upstreams (`kind: sim`) a gateway runs: started once per provider name, kept for
+the life of the process, so a reloaded policy that still names a sim reaches the same server."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from gateway.policy.schema import PolicyDocument
+from gateway.routing.table import Upstream
+
+
+class SimPool:
+    def __init__(self) -> None:
+        self.servers: dict[str, Any] = {}        # provider name → running SimServer
+        self.upstreams: dict[str, Upstream] = {}
+
+    async def ensure(self, doc: PolicyDocument) -> dict[str, Upstream]:
+        """Starts the sims `doc` names that are not running yet; returns the address of each of its sims.
+
+        A sim already running keeps the settings it started with (its port and key are in use).
+        """
+        wanted = [name for name, p in doc.providers.items() if p.kind == "sim"]
+        missing = [name for name in wanted if name not in self.servers]
+        if missing:
+            from gateway.sim import SimConfig, SimServer  # only policies with sims pay for the import
+
+            for name in missing:
+                provider = doc.providers[name]
+                s = provider.sim
+                key = provider.api_key.get_secret_value() if provider.api_key else f"sk-sim-{secrets.token_hex(8)}"
+                config = SimConfig(name=name, wire=s.wire if s else "openai", api_key=key,
+                                   reply_tokens=s.reply_tokens if s else 20,
+                                   embedding_dim=s.embedding_dim if s else 8,
+                                   first_token_delay_s=s.first_token_delay_s if s else 0.0,
+                                   chunk_delay_s=s.chunk_delay_s if s else 0.0,
+                                   reply_word=s.reply_word if s else None, prefill=s.prefill if s else True,
+                                   dumb=s.dumb if s else False)
+                server = SimServer(config, port=s.port if s else 0)
+                await server.start()
+                self.servers[name] = server
+                kind = "openai" if config.wire == "openai" else "anthropic"
+                self.upstreams[name] = Upstream(kind=kind, base_url=server.base_url, api_key=key)
+        return {name: self.upstreams[name] for name in wanted}
+
+    async def stop(self) -> None:
+        for server in self.servers.values():
+            await server.stop()
+        self.servers.clear()
+        self.upstreams.clear()
