@@ -69,6 +69,9 @@ class Metrics:
         self.state = _Bound(Gauge(
             "recloser_deployment_state", "1 for the deployment's current state, else 0",
             ["provider", "model", "state"], registry=r, multiprocess_mode="max"))
+        self.route_available = _Bound(Gauge(
+            "recloser_route_available_targets", "Targets of a route that are not ejected (0: the route cannot answer)",
+            ["route"], registry=r, multiprocess_mode="livemin"))
         self.shed = _Bound(Counter(
             "recloser_shed_requests", "Requests refused at once: in-flight limit reached (max_in_flight) or event loop saturated (loop_lag)",
             ["reason"], registry=r))
@@ -114,6 +117,9 @@ class Metrics:
         self.budget_spent = _Bound(Gauge(
             "recloser_budget_spent_usd", "What a budget's current period has spent", ["budget"], registry=r,
             multiprocess_mode="max"))
+        self.budget_resets_at = _Bound(Gauge(
+            "recloser_budget_resets_at_seconds", "When a budget's current period ends (Unix time)", ["budget"],
+            registry=r, multiprocess_mode="max"))
         self.budget_actions = _Bound(Counter(
             "recloser_budget_actions", "Requests a budget acted on", ["budget", "action"], registry=r))
         self.state_backend_up = Gauge(
@@ -133,6 +139,12 @@ class Metrics:
             ["provider", "model", "result"], registry=r))
         self.ledger_records = _Bound(Counter(
             "recloser_ledger_records", "Spend ledger records written, by kind", ["kind"], registry=r))
+
+    def forget_route(self, route: str) -> None:
+        """A route a reloaded policy dropped: its series go (in this process; see multiprocess mode)."""
+        if (route,) in self.route_available.children:
+            del self.route_available.children[(route,)]
+            self.route_available.metric.remove(route)
 
     def set_state(self, provider: str, model: str, state: Enum) -> None:
         """One series per state of the breaker's vocabulary: 1 for the current state, 0 for the rest."""

@@ -90,9 +90,10 @@ class Reloader:
         """Makes `runtime` the one new requests get: the swap itself is one assignment."""
         old = self.ctx.runtime if self.ctx.has_runtime else None
         process, doc = self.process, runtime.policy.document
-        process.board.track(runtime.routing.deployments())
+        process.board.track(runtime.routing.deployments(), tuple(runtime.routing.routes.values()))
         process.board.default_breaker = doc.breaker
         process.budgets.adopt(doc.budgets)
+        runtime.meter.show_budgets(runtime.meter.now_utc())
         process.limiter.adopt(doc.rate_limits)
         if process.replication is not None:
             process.replication.adopt(runtime.routing, runtime.meter)

@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from gateway.request_log import RequestLog
 from gateway.auth import Caller
-from gateway.metering.budgets import BudgetBook, Decision
+from gateway.metering.budgets import BudgetBook, Decision, period_end
 from gateway.metering.cost import cost_usd, to_nanos
 from gateway.metering.counting import TokenCounter
 from gateway.metering.ledger import LedgerWriter
@@ -194,6 +194,7 @@ class Meter:
         for budget, remaining in self.budgets.remaining(now):
             self.metrics.budget_remaining(budget.name).set(float(remaining))
             self.metrics.budget_spent(budget.name).set(float(budget.limit_usd - remaining))
+            self.metrics.budget_resets_at(budget.name).set(period_end(budget.period, now).timestamp())
 
     @staticmethod
     def _fallback(log: RequestLog) -> bool:

@@ -36,9 +36,10 @@ class HealthBoard:
         self.news: dict[str, Health] = {}                   # sharing: ejections and recoveries decided here
         self.probe_claims: set[str] | None = None           # sharing: deployments this replica may probe
         self.on_news: Callable[[], None] = lambda: None
+        self.route_keys: dict[str, tuple[str, ...]] = {}
         self.track(deployments)
 
-    def track(self, deployments: Sequence[Deployment]) -> None:
+    def track(self, deployments: Sequence[Deployment], routes: Sequence[RouteTable] = ()) -> None:
         """The deployments of a (re)loaded policy: those already known keep their health and baselines,
         new ones start healthy. Ones the policy dropped stay on the board, out of reports, because
         requests still in flight on the previous policy may report on them."""
@@ -49,6 +50,15 @@ class HealthBoard:
                 self.names[d.key] = (d.provider, d.model)
                 self.metrics.set_state(d.provider, d.model, State.HEALTHY)
         self.current = frozenset(d.key for d in deployments)
+        before, self.route_keys = self.route_keys, {r.name: tuple(d.key for d in r.deployments) for r in routes}
+        for gone in set(before) - set(self.route_keys):
+            self.metrics.forget_route(gone)
+        for name in self.route_keys:
+            self._count_available(name)
+
+    def _count_available(self, route: str) -> None:
+        keys = self.route_keys[route]
+        self.metrics.route_available(route).set(sum(self.healths[k].state is not State.EJECTED for k in keys))
 
     def share(self, on_news: Callable[[], None]) -> None:
         """From now on, gather what other replicas must hear; `on_news` is called on an ejection or recovery."""
@@ -122,6 +132,10 @@ class HealthBoard:
             provider, model = self.names[key]
             self.metrics.transitions(provider, model, before.state.value, after.state.value).inc()
             self.metrics.set_state(provider, model, after.state)
+            if State.EJECTED in (before.state, after.state):
+                for route, keys in self.route_keys.items():
+                    if key in keys:
+                        self._count_available(route)
 
     def take_probe(self, d: Deployment) -> None:
         self.probes[d.key] += 1
