@@ -1,6 +1,7 @@
 """Every panel query of every Grafana dashboard, template variables substituted, is evaluated by a
 real Prometheus scraping a gateway that served a failover, retries, a hedge, a resumed stream, a
-shed request, a policy reload and spend for two teams: each must parse and return data."""
+shed request, a policy reload and spend for two teams, and shares its state through a real
+redis-server: each must parse and return data."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import pytest
 from gateway.embedded import EmbeddedGateway
 from gateway.sim import Fault
 from tests.conftest import GatewayFactory
+from tests.redis_server import RedisServer
 from tests.integration.test_prometheus import Prometheus, prometheus  # noqa: F401  (the fixture)
 
 DASHBOARDS = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "dashboards"
@@ -30,6 +32,10 @@ SUBSTITUTES = {"__rate_interval": "5m", "__interval": "15s", "__range": "1h",
 
 def digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+def policy(redis_url: str) -> str:
+    return POLICY + f"state: {{redis_url: '{redis_url}', sync_ms: 100}}\n"
 
 
 POLICY = f"""
@@ -167,8 +173,9 @@ def test_the_dashboards_are_the_two_the_ops_kit_ships_with_their_variables() -> 
 
 
 @pytest.fixture
-def scraped(start_gateway: GatewayFactory, prometheus: Callable[[str], Prometheus]) -> Prometheus:  # noqa: F811
-    gw = start_gateway(POLICY)
+def scraped(start_gateway: GatewayFactory, prometheus: Callable[[str], Prometheus],  # noqa: F811
+            redis_server: RedisServer) -> Prometheus:
+    gw = start_gateway(policy(redis_server.url))
     prom = prometheus(f"127.0.0.1:{gw.port}")
     served = serve_the_traffic(gw)
     prom.wait_for("sum(recloser_requests_total)", served)
