@@ -75,11 +75,12 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
               rng: random.Random | None = None, metrics: Metrics | None = None,
               wall: Callable[[], float] = time.time, watch_loop_lag: bool = True, open_ok: bool = True,
               watch_policy_s: float | None = 1.0, fan_out: Callable[[], None] | None = None,
-              background_canaries: bool = True) -> web.Application:
+              background_canaries: bool = True, canary_budget_split: int = 1) -> web.Application:
     """The gateway for one policy. `clock` and `rng` are injectable so behaviour can be replayed.
 
     `background_canaries` off builds the canary runner without starting its schedule (`recloser
-    canary` runs the suite once, by hand).
+    canary` runs the suite once, by hand). `canary_budget_split` processes share the canaries' daily
+    budget (the workers of `serve --workers N`): each gets its part.
 
     `watch_loop_lag` off leaves admission to `max_in_flight` alone: an embedded gateway's loop shares
     the interpreter with its host, so how late it runs says more about the host than the gateway.
@@ -128,7 +129,7 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
             # Started with the gateway's first policy; a reload does not change what they watch.
             canaries = CanaryRunner(doc.canaries, runtime.routing.deployments(), client_for, m, runtime.meter.prices,
                                     ledger, board, clock=clock, wall=wall,
-                                    rng=random.Random(rng.random() if rng else None))
+                                    rng=random.Random(rng.random() if rng else None), budget_split=canary_budget_split)
             if ledger is not None:
                 canaries.budget.load(read_ledger(ledger_files(Path(doc.metering.ledger.path or ""))),
                                      datetime.fromtimestamp(wall(), UTC))

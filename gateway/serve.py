@@ -15,6 +15,7 @@ from gateway.app import build_app
 from gateway.context import CONTEXT
 from gateway.listener import DrainingSite, listening_socket
 from gateway.policy.load import LoadedPolicy
+from gateway.workers import WORKERS_ENV
 
 # A deep accept backlog: under overload a connection should wait to be shed with a 503, not be
 # dropped into the kernel's SYN retries (seconds).
@@ -57,8 +58,10 @@ def serve(loaded: LoadedPolicy, host: str, port: int, reuse_port: bool = False, 
         print(f"recloser: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     event_loop_policy()
+    # Every worker runs the quality canaries against its own view; together they stay within the budget.
+    workers = int(os.environ.get(WORKERS_ENV, "1")) if reuse_port else 1
     app = build_app(loaded, open_ok=open_ok, watch_policy_s=watch_policy_s,
-                    fan_out=tell_supervisor if supervised else None)
+                    fan_out=tell_supervisor if supervised else None, canary_budget_split=max(1, workers))
     if not reuse_port:
         print(f"recloser: serving {loaded.source} on http://{host}:{port}/v1", flush=True)
     loop = asyncio.new_event_loop()

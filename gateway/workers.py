@@ -23,6 +23,7 @@ from types import FrameType
 log = logging.getLogger("recloser.workers")
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+WORKERS_ENV = "RECLOSER_WORKERS"     # how many workers share the port (and the canaries' daily budget)
 RESTART_PAUSE_S = 1.0
 
 
@@ -41,7 +42,7 @@ def supervise(policy: str, host: str, port: int, workers: int, extra: Sequence[s
     """Runs `workers` gateway processes until SIGTERM/SIGINT; restarts any that dies. SIGHUP is passed
     on to every worker, so each reloads the policy."""
     metrics_dir = Path(tempfile.mkdtemp(prefix="recloser-metrics-"))
-    env = {**os.environ, MULTIPROC_ENV: str(metrics_dir)}
+    env = {**os.environ, MULTIPROC_ENV: str(metrics_dir), WORKERS_ENV: str(workers)}
     stopping = False
 
     def stop(signum: int, frame: FrameType | None) -> None:

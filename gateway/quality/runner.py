@@ -75,7 +75,8 @@ class CanaryRunner:
                  client_for: Callable[[Deployment], UpstreamClient], metrics: Metrics, prices: PriceBook,
                  ledger: LedgerWriter | None, board: HealthBoard | None = None,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
-                 rng: random.Random | None = None, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 rng: random.Random | None = None, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 budget_split: int = 1) -> None:
         self.cfg = cfg
         self.items: tuple[CanaryItem, ...] = tuple(cfg.items) if cfg.items is not None else DEFAULT_SUITE
         self.deployments = tuple(deployments)
@@ -88,7 +89,7 @@ class CanaryRunner:
         self.wall = wall
         self.rng = rng or random.Random()
         self.sleep = sleep
-        self.budget = CanaryBudget(cfg.budget_usd)
+        self.budget = CanaryBudget(cfg.budget_usd / budget_split)   # several workers: each its part
         self.quality: dict[str, Quality] = {d.key: Quality() for d in self.deployments}
         self._ran = asyncio.Condition()
         self._tasks: list[asyncio.Task[None]] = []

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,7 +17,9 @@ from gateway.embedded import EmbeddedGateway
 from gateway.metering.ledger import ledger_files, read_ledger
 from gateway.policy.load import load_policy
 from gateway.quality.budget import CANARY_TEAM
-from tests.conftest import write_policy
+from tests.conftest import free_port, write_policy
+
+ROOT = Path(__file__).resolve().parents[2]
 
 USER = "sk-search-web"
 # Dear tokens, so that a few canary items cost real money: the sim reports its usage.
@@ -98,3 +105,32 @@ def test_canary_calls_never_count_against_a_teams_budget(tmp_path: Path) -> None
         assert 0 < spent < Decimal("0.01")   # the one request's cost, none of the canaries'
     finally:
         restarted.stop()
+
+
+def test_workers_share_the_canaries_daily_budget(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    # Cheap enough per item that each worker alone would spend most of the whole budget.
+    text = policy(ledger, "2.0").replace("interval_s: 3600", "interval_s: 0.05") \
+        .replace(PRICES, "{input_usd_per_mtok: 100, output_usd_per_mtok: 100}")
+    path = write_policy(tmp_path, text)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--policy", str(path), "--port", str(port),
+                             "--workers", "2"], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        skipped = 0.0
+        while skipped < 200 and time.monotonic() < deadline:   # both workers well past their part
+            time.sleep(0.2)
+            try:
+                scrape = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+            except httpx.TransportError:
+                continue
+            skipped = sum(float(line.rsplit(" ", 1)[1]) for line in scrape.splitlines()
+                          if line.startswith("recloser_canary_runs_total{") and 'result="skipped"' in line)
+        assert skipped >= 200, "the canaries should have reached their budget"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    spent = sum(Decimal(str(r["cost_usd"])) for r in canary_lines(ledger))
+    assert Decimal("1.0") < spent <= Decimal("2.0")   # alone, each would have stopped near 2.0
