@@ -12,7 +12,7 @@ import orjson
 from aiohttp import web
 
 from gateway.content import text_of
-from gateway.sim import replies
+from gateway.sim import answers, replies
 from gateway.sim.behaviour import SIM, SimState, StreamEnded, StreamWriter, json_response, sse_response
 
 
@@ -78,7 +78,10 @@ async def responses(request: web.Request, prologue: Callable[..., Awaitable[tupl
         return refused
     n = state.next_id()
     rid = f"resp_sim_{state.config.name}_{n}"
-    words, finish = replies.reply_words(state.config.name, state.config.reply_tokens, body.get("max_output_tokens"))
+    given = body.get("input")
+    messages = [{"role": "user", "content": given}] if isinstance(given, str) else given
+    words, finish = answers.reply_words(state.config.name, state.config.reply_tokens, body.get("max_output_tokens"),
+                                        messages, state.dumb)
     tool = _wants_tool(body)
     output: list[dict[str, Any]] = []
     if body.get("reasoning") and "reasoning.encrypted_content" in (body.get("include") or ()):
@@ -87,7 +90,8 @@ async def responses(request: web.Request, prologue: Callable[..., Awaitable[tupl
     if tool is not None:
         args = replies.tool_arguments(tool)
         output.append({"id": f"fc_sim_{n}", "type": "function_call", "status": "completed",
-                       "call_id": f"call_sim_{n}", "name": tool["name"], "arguments": orjson.dumps(args).decode()})
+                       "call_id": f"call_sim_{n}", "name": tool["name"],
+                       "arguments": answers.tool_arguments_text(args, state.dumb)})
         completion = 10
     else:
         output.append({"id": f"msg_sim_{n}", "type": "message", "status": "completed", "role": "assistant",
