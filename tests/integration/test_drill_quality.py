@@ -1,0 +1,20 @@
+"""The drill's quality brownout: breakers that see quality move traffic off a primary that answers fast,
+with status 200 and wrong; breakers that see only errors and latency keep sending it everything."""
+
+from __future__ import annotations
+
+from gateway.drill import PhaseReport, run_quality_phase
+
+
+def primary_share(report: PhaseReport) -> float:
+    answered = [s for s in report.samples if s.ok]
+    return sum(s.provider == "primary" for s in answered) / max(1, len(answered))
+
+
+def test_only_breakers_that_see_quality_move_traffic_away_from_a_dumb_primary() -> None:
+    seeing = run_quality_phase(True, True, rate_per_s=15, phase_s=4)
+    blind = run_quality_phase(True, False, rate_per_s=15, phase_s=4)
+    assert seeing.success_rate() == 1.0 and blind.success_rate() == 1.0   # nothing failed: every answer was a 200
+    assert seeing.states["primary"] in ("degraded", "ejected") and blind.states["primary"] == "healthy"
+    assert primary_share(blind) > 0.9
+    assert primary_share(seeing) < primary_share(blind) - 0.3
