@@ -79,6 +79,8 @@ def test_canary_spend_stops_at_the_daily_budget_and_a_restart_does_not_renew_it(
     assert {r["team"] for r in lines} == {CANARY_TEAM} and all(Decimal(str(r["cost_usd"])) > 0 for r in lines)
     assert 'recloser_cost_usd_total{app="canary",model="big",provider="frontier",route="(canary)",team="recloser-canary"}' \
         in metrics
+    assert 'recloser_tokens_total{app="canary",endpoint="chat",model="big",provider="frontier",route="(canary)",' \
+        'team="recloser-canary",type="output"}' in metrics
 
     again = gateway(tmp_path, ledger, "0.5")
     try:
