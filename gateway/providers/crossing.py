@@ -23,7 +23,7 @@ from gateway.wires.refused import Refused
 
 def expanded(call: Call, d: Deployment) -> Call:
     """A Responses call for `d`: `previous_response_id` kept when `d`'s provider wrote that response,
-    else replaced by the chain's items, without reasoning only its origin can read."""
+    else replaced by the chain's items, without the reasoning and the item ids only its origin knows."""
     prior = call.prior
     if prior is None or prior.origin == d.provider:
         return call
@@ -31,7 +31,9 @@ def expanded(call: Call, d: Deployment) -> Call:
     body.pop("previous_response_id", None)
     given = body.get("input")
     current = [{"role": "user", "content": given}] if isinstance(given, str) else list(given or ())
-    body["input"] = [item for item in prior.items if item.get("type") != "reasoning"] + current
+    # Item ids are the origin's too: another provider would look them up and not find them.
+    body["input"] = [{k: v for k, v in item.items() if k != "id"} for item in prior.items
+                     if item.get("type") != "reasoning"] + current
     return Call(call.endpoint, body, call.stream, call.request_id)
 
 

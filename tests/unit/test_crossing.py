@@ -18,7 +18,7 @@ CHAT_ANSWER = orjson.dumps({"id": "c", "model": "up", "choices": [
 PRIOR = Prior("resp_1", "openai", (
     {"type": "message", "role": "user", "content": "one"},
     {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "enc:openai:1"},
-    {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "two"}]}))
+    {"type": "message", "id": "msg_1", "role": "assistant", "content": [{"type": "output_text", "text": "two"}]}))
 
 
 class Recorder:
@@ -53,6 +53,7 @@ async def test_another_responses_provider_gets_the_chain_without_the_origins_rea
     sent = upstream.calls[0].body
     assert "previous_response_id" not in sent
     assert [item.get("type") for item in sent["input"]] == ["message", "message", None]
+    assert not any("id" in item for item in sent["input"])
     assert sent["input"][-1] == {"role": "user", "content": "three"}
 
 
