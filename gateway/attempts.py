@@ -4,8 +4,6 @@ hedged race of two deployments. Every outcome is reported to the health board he
 from __future__ import annotations
 
 import asyncio
-import math
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -19,6 +17,8 @@ from gateway.routing.health import HealthBoard
 from gateway.routing.retry_budget import RetryBudget
 from gateway.deployment import Deployment
 from gateway.request_log import AttemptRecord, RequestLog
+from gateway.resume import PrefillBook
+from gateway.routing.stream_speed import SampleWindow, first_token_limit
 from gateway.routing.table import RouteTable
 
 
@@ -40,19 +40,25 @@ class Attempts:
         self.metrics = metrics
         self.clock = clock
         self.sleep = sleep
-        self.ttfts: dict[str, deque[float]] = {}
+        # Recent times to the first token (streams) or to the answer, per deployment and kind.
+        self.ttfts: dict[tuple[str, bool], SampleWindow] = {}
+        self.prefills = PrefillBook()   # which deployments refused an assistant prefill
 
     def classify(self, route: RouteTable, err: AttemptError) -> Classification:
         return classify(err, route.config.retry.short_retry_after_s, route.config.on_content_filter)
 
     def report(self, route: RouteTable, d: Deployment, ok: bool, stream: bool, ttft_s: float | None = None,
-               err: AttemptError | None = None) -> None:
+               err: AttemptError | None = None, token_gap_s: float | None = None) -> None:
         """Tell the board and the metrics how an attempt ended (caller faults do not count against it)."""
         if ok:
-            self.board.record(d, Outcome(ok=True, at=self.clock(), ttft_s=ttft_s, stream=stream), route.breaker)
+            self.board.record(d, Outcome(ok=True, at=self.clock(), ttft_s=ttft_s, stream=stream,
+                                         token_gap_s=token_gap_s), route.breaker)
             self.metrics.attempts(route.name, d.provider, d.model, "ok").inc()
             if ttft_s is not None:
-                self.ttfts.setdefault(d.key, deque(maxlen=200)).append(ttft_s)
+                window = self.ttfts.get((d.key, stream))
+                if window is None:
+                    window = self.ttfts[(d.key, stream)] = SampleWindow()
+                window.add(ttft_s)
             return
         assert err is not None
         c = self.classify(route, err)
@@ -75,8 +81,12 @@ class Attempts:
         probe = self.board.healths[d.key].state is State.PROBING
         if probe:
             self.board.take_probe(d)
+        limit = first_token_limit(self.ttfts.get((d.key, True)), d.timeouts) if call.stream else None
         try:
-            reply = await self.client_for(d).open(d, call, budget_s)
+            if limit is not None and limit < d.timeouts.first_token_s:
+                reply = await self._open_within(d, call, budget_s, limit)
+            else:
+                reply = await self.client_for(d).open(d, call, budget_s)
         except AttemptError as err:
             record.ended, record.error = self.clock(), err
             record.outcome = self.classify(log.route, err).reason
@@ -90,6 +100,15 @@ class Attempts:
         if not call.stream:  # a stream's outcome is known only once it ends
             self.report(log.route, d, True, False, record.ttft_s)
         return reply
+
+    async def _open_within(self, d: Deployment, call: Call, budget_s: float, limit: float) -> Reply:
+        """Open a stream that must show its first token within `limit`, from the deployment's baseline."""
+        try:
+            async with asyncio.timeout(limit):
+                return await self.client_for(d).open(d, call, budget_s)
+        except TimeoutError:
+            raise AttemptError(Failure.TIMEOUT, f"no first token within {limit:.2f} s "
+                                                f"({d.timeouts.first_token_factor:g}x its recent p99)") from None
 
     async def with_retries(self, log: RequestLog, d: Deployment, call: Call, budget: RetryBudget,
                            role: str = "primary") -> Reply:
@@ -140,24 +159,23 @@ class Attempts:
         self.metrics.retries(route.name, d.provider, d.model, c.reason).inc()
         return True
 
-    def hedge_delay(self, route: RouteTable, d: Deployment) -> float | None:
+    def hedge_delay(self, route: RouteTable, d: Deployment, stream: bool) -> float | None:
         hedge = route.config.hedge
         if hedge is None:
             return None
         if hedge.after_s is not None:
             return max(hedge.after_s, hedge.min_after_s)
-        samples = sorted(self.ttfts.get(d.key, ()))
-        if len(samples) < 10:
+        samples = self.ttfts.get((d.key, stream))
+        if samples is None or len(samples) < 10:
             return None  # no percentile to speak of yet
         assert hedge.after_percentile is not None
-        rank = min(len(samples) - 1, math.ceil(hedge.after_percentile / 100 * len(samples)) - 1)
-        return max(samples[rank], hedge.min_after_s)
+        return max(samples.percentile(hedge.after_percentile) or 0.0, hedge.min_after_s)
 
     async def race(self, log: RequestLog, first: Deployment, second: Deployment | None, call: Call,
                    budget: RetryBudget, hedge_budget: RetryBudget, role: str) -> Leg:
         """Try `first`; if it has no first token after the hedge delay, start `second` too. The first
         to answer wins, the other is cancelled and logged as a losing leg."""
-        delay = self.hedge_delay(log.route, first) if second is not None else None
+        delay = self.hedge_delay(log.route, first, call.stream) if second is not None else None
         if delay is None:  # no hedge: no task either
             try:
                 return Leg(first, await self.with_retries(log, first, call, budget, role), None)

@@ -9,6 +9,10 @@ to first token, where the traffic went, and the breaker states at its end.
 The quality brownout runs on fresh gateways (a healthy warm-up, then the brownout), so that what the
 earlier phases left behind does not colour it, three ways: breakers that see quality (canaries on),
 breakers that see only errors and latency ("blind": on, no canaries), and no breakers at all.
+
+Last, two fresh gateways with breakers on, one with active probes and slow start and one without,
+go through a long outage (the primary answering 503 for three phases, its ejection growing with
+every failed real-traffic probe) and its recovery: how soon the recovered primary has its traffic back.
 """
 
 from __future__ import annotations
@@ -30,10 +34,15 @@ PRIMARY_TTFT_S = 0.04
 CANARIES = "canaries: {interval_s: 1, jitter: 0.2, timeout_s: 2}"
 
 
-def drill_policy(breakers: bool, canaries: bool = False) -> str:
+BACK_SHARE = 0.9   # the primary "has its traffic back" once it serves this share of what follows
+
+
+def drill_policy(breakers: bool, canaries: bool = False, active_probes: bool = True) -> str:
     return textwrap.dedent(f"""
     version: 1
-    breaker: {{enabled: {str(breakers).lower()}, base_ejection_s: 4, max_ejection_s: 20, consecutive_failures: 5}}
+    breaker: {{enabled: {str(breakers).lower()}, base_ejection_s: 4, max_ejection_s: 20, consecutive_failures: 5,
+              active_probes: {str(active_probes).lower()}, probe_interval_s: 1,
+              slow_start_s: {2 if active_probes else 0}}}
     {CANARIES if canaries and breakers else ""}
     providers:
       primary:
@@ -62,6 +71,7 @@ def drill_policy(breakers: bool, canaries: bool = False) -> str:
 class Phase:
     name: str
     fault: dict[str, object]
+    length: float = 1.0    # in phases
 
 
 BROWNOUT_PHASES = (
@@ -73,6 +83,7 @@ BROWNOUT_PHASES = (
 )
 QUALITY = Phase("quality brownout", {"dumb": True})   # fast, status 200, fluent and wrong
 PHASES = BROWNOUT_PHASES + (QUALITY,)
+LONG_OUTAGE = (Phase("long outage", {"status": 503}, length=3), Phase("recovery", {}, length=2))
 
 
 @dataclass
@@ -81,6 +92,7 @@ class Sample:
     seconds: float
     ttft_s: float | None
     provider: str
+    at: float = 0.0        # when it was sent, seconds into its phase
 
 
 @dataclass
@@ -88,6 +100,7 @@ class PhaseReport:
     name: str
     samples: list[Sample] = field(default_factory=list)
     states: dict[str, str] = field(default_factory=dict)
+    primary_requests: int = 0    # what reached the primary during the phase (probes included)
 
     def success_rate(self) -> float:
         return sum(s.ok for s in self.samples) / max(1, len(self.samples))
@@ -109,8 +122,16 @@ class PhaseReport:
         total = max(1, sum(counts.values()))
         return " ".join(f"{p[:3]}:{100 * n / total:.0f}%" for p, n in sorted(counts.items()))
 
+    def primary_back_after(self) -> float | None:
+        """Seconds into the phase from which the primary served at least BACK_SHARE of the requests."""
+        for i, sample in enumerate(self.samples):
+            rest = self.samples[i:]
+            if sum(s.ok and s.provider == "primary" for s in rest) >= BACK_SHARE * len(rest):
+                return sample.at
+        return None
 
-async def one_stream(session: aiohttp.ClientSession, url: str) -> Sample:
+
+async def one_stream(session: aiohttp.ClientSession, url: str, at: float) -> Sample:
     started = time.perf_counter()
     ttft: float | None = None
     body = {"model": "chat", "stream": True, "messages": [{"role": "user", "content": "drill"}]}
@@ -119,19 +140,19 @@ async def one_stream(session: aiohttp.ClientSession, url: str) -> Sample:
             provider = resp.headers.get("x-recloser-provider", "-")
             if resp.status != 200:
                 await resp.read()
-                return Sample(False, time.perf_counter() - started, None, provider)
+                return Sample(False, time.perf_counter() - started, None, provider, at)
             done = False
             async for line in resp.content:
                 if ttft is None and line.startswith(b"data: {") and b'"content":"' in line \
                         and b'"content":""' not in line:
                     ttft = time.perf_counter() - started
                 if line.startswith(b"data: {\"error\""):
-                    return Sample(False, time.perf_counter() - started, ttft, provider)
+                    return Sample(False, time.perf_counter() - started, ttft, provider, at)
                 if line.startswith(b"data: [DONE]"):
                     done = True
-            return Sample(done, time.perf_counter() - started, ttft, provider)
+            return Sample(done, time.perf_counter() - started, ttft, provider, at)
     except (aiohttp.ClientError, asyncio.TimeoutError):
-        return Sample(False, time.perf_counter() - started, ttft, "-")
+        return Sample(False, time.perf_counter() - started, ttft, "-", at)
 
 
 async def run_phases(gw: EmbeddedGateway, rate_per_s: float, phase_s: float,
@@ -146,15 +167,17 @@ async def run_phases(gw: EmbeddedGateway, rate_per_s: float, phase_s: float,
             await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(
                 gw.sim("primary").set_fault(Fault(**phase.fault)), gw.loop))  # type: ignore[arg-type]
             report = PhaseReport(phase.name)
+            before = gw.sim("primary").request_count()
             tasks = []
             started = time.perf_counter()
-            n = int(rate_per_s * phase_s)
+            n = int(rate_per_s * phase_s * phase.length)
             for i in range(n):  # open loop: requests leave on schedule, whatever the answers do
-                tasks.append(asyncio.create_task(one_stream(session, url)))
+                tasks.append(asyncio.create_task(one_stream(session, url, time.perf_counter() - started)))
                 delay = started + (i + 1) / rate_per_s - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
             report.samples = list(await asyncio.gather(*tasks))
+            report.primary_requests = gw.sim("primary").request_count() - before
             report.states = {row["provider"]: row["state"] for row in gw.context.board.report(
                 list(gw.context.routing.routes.values()))}
             reports.append(report)
@@ -162,9 +185,9 @@ async def run_phases(gw: EmbeddedGateway, rate_per_s: float, phase_s: float,
 
 
 def run_drill_once(breakers: bool, rate_per_s: float, phase_s: float, canaries: bool = False,
-                   phases: tuple[Phase, ...] = BROWNOUT_PHASES) -> list[PhaseReport]:
+                   phases: tuple[Phase, ...] = BROWNOUT_PHASES, active_probes: bool = True) -> list[PhaseReport]:
     label = "on" if breakers and canaries else "on, no canaries" if breakers else "off"
-    policy = parse_policy(drill_policy(breakers, canaries), f"<drill, breakers {label}>")
+    policy = parse_policy(drill_policy(breakers, canaries, active_probes), f"<drill, breakers {label}>")
     with EmbeddedGateway(policy) as gw:
         return asyncio.run(run_phases(gw, rate_per_s, phase_s, phases))
 
@@ -202,4 +225,22 @@ def run_drill(rate_per_s: float = 30.0, phase_s: float = 6.0) -> int:
     worst_on = min(r.success_rate() for r in on)
     print(f"\nworst phase success: breakers on {100 * worst_on:.1f}%, "
           f"off {100 * min(r.success_rate() for r in off):.1f}%")
+    print(f"\nthe primary down (503) for {3 * phase_s:.0f} s, then healthy, breakers on: with active probes and "
+          "slow start, then without", flush=True)
+    active = run_drill_once(True, rate_per_s, phase_s, phases=LONG_OUTAGE)
+    passive = run_drill_once(True, rate_per_s, phase_s, phases=LONG_OUTAGE, active_probes=False)
+    print(format_recovery(active, passive, 2 * phase_s))
     return 0
+
+
+def format_recovery(active: list[PhaseReport], passive: list[PhaseReport], recovery_s: float) -> str:
+    """Per run: requests the primary got while down, and how soon it had its traffic back."""
+    lines = []
+    for label, (down, up) in (("active probes", active), ("without", passive)):
+        seconds = up.primary_back_after()
+        back = f"after {seconds:.1f} s" if seconds is not None else f"not within {recovery_s:.0f} s"
+        lines.append(f"{label:<14} success while down {100 * down.success_rate():5.1f}%, "
+                     f"{down.primary_requests} of {len(down.samples)} requests reached the primary, "
+                     f"primary back to {100 * BACK_SHARE:.0f}% of the traffic {back} "
+                     f"(recovery phase: {up.shares()})")
+    return "\n".join(lines)

@@ -63,6 +63,9 @@ class Metrics:
         self.mid_stream = _Bound(Counter(
             "recloser_mid_stream_failures", "Streams whose upstream failed after bytes reached the client",
             ["route", "provider", "action"], registry=r))
+        self.probes = _Bound(Counter(
+            "recloser_probes", "The gateway's own probes of ejected deployments, by outcome (ok, or why it failed)",
+            ["provider", "model", "outcome"], registry=r))
         self.transitions = _Bound(Counter(
             "recloser_breaker_transitions", "Deployment health changes", ["provider", "model", "from_state",
                                                                            "to_state"], registry=r))

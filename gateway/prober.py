@@ -1,5 +1,7 @@
-"""Synthetic probes: a tiny request to each deployment whose ejection has run out, so recovery is
-noticed even when no real traffic would go there (`breaker.synthetic_probe_s` > 0)."""
+"""Probes of the gateway's own: a one-token request to each ejected deployment on a short jittered
+interval (`breaker.active_probes`, `probe_interval_s`), so recovery is noticed however long the
+ejection; and, with `breaker.synthetic_probe_s` > 0, to deployments due for probing that real
+traffic would not reach. A probe's answer is charged like any call, marked `probe` in the ledger."""
 
 from __future__ import annotations
 
@@ -7,64 +9,142 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 from collections.abc import Callable
 
 from gateway.attempts import Attempts
-from gateway.request_log import RequestLog
-from gateway.auth import OPEN_CALLER
+from gateway.request_log import AttemptRecord, RequestLog
+from gateway.auth import Caller
 from gateway.policy.schema import Breaker
 from gateway.providers.base import AttemptError, Call
-from gateway.routing.breaker import State, current
+from gateway.routing.breaker import Outcome, State, current
 from gateway.routing.health import HealthBoard
-from gateway.routing.table import Routing
+from gateway.routing.recovery import probe_interval
+from gateway.deployment import Deployment
+from gateway.routing.table import RouteTable, Routing
 
 log = logging.getLogger("recloser.prober")
 
 PROBE_BODY = {"messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
+PROBE_CALLER = Caller(key_id="probe", team="recloser", app="probe")
 
 
 class Prober:
     def __init__(self, routing: Routing, board: HealthBoard, attempts: Attempts, cfg: Breaker,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], rng: random.Random | None = None,
+                 on_answer: Callable[[RequestLog], None] | None = None) -> None:
         self.routing = routing
         self.board = board
         self.attempts = attempts
         self.cfg = cfg
         self.clock = clock
+        self.rng = rng or random.Random()
+        self.on_answer = on_answer
+        self.due: dict[str, float] = {}          # deployment key → when to probe it next
+        self.in_flight: set[str] = set()
+        self._tasks: set[asyncio.Task[bool]] = set()
         self._task: asyncio.Task[None] | None = None
+
+    @staticmethod
+    def wanted(routing: Routing, cfg: Breaker) -> bool:
+        """Does this policy ask for probes at all?"""
+        return cfg.synthetic_probe_s > 0 or any(r.breaker.active_probes for r in routing.routes.values())
+
+    def tick_s(self) -> float:
+        """How often to look for a probe that is due: a fraction of the shortest interval."""
+        intervals = [r.breaker.probe_interval_s for r in self.routing.routes.values() if r.breaker.active_probes]
+        if self.cfg.synthetic_probe_s > 0:
+            intervals.append(self.cfg.synthetic_probe_s)
+        return max(0.02, min(intervals, default=1.0) / 4)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in [self._task, *self._tasks]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
-    async def probe_once(self) -> int:
-        """Probe every deployment now in `probing` with no probe in flight; returns how many were probed."""
-        sent = 0
+    def due_now(self) -> list[tuple[RouteTable, Deployment]]:
+        """The deployments to probe now; schedules the next probe of each (jittered)."""
+        now = self.clock()
+        out: list[tuple[RouteTable, Deployment]] = []
         seen: set[str] = set()
         for route in self.routing.routes.values():
+            cfg = route.breaker
             for d in route.deployments:
-                h = current(self.board.healths[d.key], self.clock(), route.breaker)
-                if d.key in seen or h.state is not State.PROBING or self.board.probes[d.key] \
-                        or not self.board.may_probe(d.key):
-                    continue
+                if d.key in seen or d.key in self.in_flight or not self.board.may_probe(d.key):
+                    continue  # sharing state, one replica probes a deployment at a time
                 seen.add(d.key)
-                now = self.clock()
-                call = Call("chat", {"model": route.name, **PROBE_BODY}, False, f"probe-{os.urandom(6).hex()}")
-                probe_log = RequestLog(route, call, OPEN_CALLER, now, now + d.timeouts.first_token_s)
-                with contextlib.suppress(AttemptError):
-                    await self.attempts.once(probe_log, d, call, "probe")
-                sent += 1
-        return sent
+                h = current(self.board.healths[d.key], now, cfg)
+                if h.state is State.EJECTED and cfg.active_probes:
+                    due = self.due.get(d.key)
+                    if due is None:  # the first probe one interval after the ejection began
+                        self.due[d.key] = h.since + probe_interval(cfg, self.rng.random())
+                    elif now >= due:
+                        self.due[d.key] = now + probe_interval(cfg, self.rng.random())
+                        out.append((route, d))
+                elif h.state is State.PROBING and self.cfg.synthetic_probe_s > 0 and not self.board.probes[d.key]:
+                    if now >= self.due.get(d.key, 0.0):
+                        self.due[d.key] = now + self.cfg.synthetic_probe_s
+                        out.append((route, d))
+                else:
+                    self.due.pop(d.key, None)
+        return out
+
+    async def probe_once(self) -> int:
+        """Probe every deployment that is due, together; returns how many were probed."""
+        due = self.due_now()
+        await asyncio.gather(*(self.probe(route, d) for route, d in due))
+        return len(due)
+
+    async def probe(self, route: RouteTable, d: Deployment) -> bool:
+        """One probe of `d`; its outcome goes to the board, its answer to `on_answer`. True if it answered."""
+        started = self.clock()
+        bound = d.timeouts.first_token_s
+        call = Call("chat", {"model": route.name, **PROBE_BODY}, False, f"probe-{os.urandom(6).hex()}")
+        probe_log = RequestLog(route, call, PROBE_CALLER, started, started + bound, outcome="probe", events=["probe"])
+        record = AttemptRecord(d, started, role="probe")
+        probe_log.attempts.append(record)
+        slot = self.board.healths[d.key].state is State.PROBING
+        self.in_flight.add(d.key)
+        if slot:
+            self.board.take_probe(d)
+        try:
+            reply = await self.attempts.client_for(d).open(d, call, bound)
+        except AttemptError as err:
+            reason = self.attempts.classify(route, err).reason
+            record.ended, record.error, record.outcome = self.clock(), err, reason
+            self.board.record(d, Outcome(ok=False, at=record.ended, reason=reason), route.breaker, probe=True)
+            self.attempts.metrics.probes(d.provider, d.model, reason).inc()
+            return False
+        finally:
+            self.in_flight.discard(d.key)
+            if slot:
+                self.board.release_probe(d)
+        record.ended = self.clock()
+        record.ttft_s = record.ended - started
+        self.board.record(d, Outcome(ok=True, at=record.ended, ttft_s=record.ttft_s), route.breaker, probe=True)
+        self.attempts.metrics.probes(d.provider, d.model, "ok").inc()
+        probe_log.answered_by, probe_log.body = d, reply.body
+        if self.on_answer is not None:
+            self.on_answer(probe_log)
+        return True
+
+    async def _guarded(self, route: RouteTable, d: Deployment) -> bool:
+        try:
+            return await self.probe(route, d)
+        except Exception:  # a probe must never take the prober down
+            log.exception("probe of %s failed unexpectedly", d.key)
+            return False
 
     async def _run(self) -> None:
+        tick = self.tick_s()
         while True:
-            await asyncio.sleep(self.cfg.synthetic_probe_s)
-            try:
-                await self.probe_once()
-            except Exception:  # a probe must never take the prober down
-                log.exception("synthetic probe failed")
+            await asyncio.sleep(tick)
+            for route, d in self.due_now():  # each on its own: a hanging one must not hold the others
+                task = asyncio.create_task(self._guarded(route, d))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)

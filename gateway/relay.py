@@ -13,10 +13,12 @@ from gateway.attempts import Attempts
 from gateway.request_log import AttemptRecord, RequestLog
 from gateway.metering.usage import strip_usage_chunk
 from gateway.metrics import Metrics
-from gateway.providers.base import AttemptError, Call, Reply
+from gateway.providers.base import AttemptError, Reply
 from gateway.providers.sse import chat_so_far
+from gateway.resume import Diverged, after_prefix, continuation
 from gateway.routing.retry_budget import RetryBudget
 from gateway.deployment import Deployment
+from gateway.routing.stream_speed import token_gap
 
 
 DEGRADED_HEADER = "x-recloser-degraded"
@@ -36,17 +38,11 @@ def broken_stream(d: Deployment, err: AttemptError) -> ApiError:
                          "the answer is incomplete.", "server_error", code="stream_interrupted")
 
 
-def continuation(call: Call, so_far: str) -> Call:
-    """The same chat with the partial answer as an assistant prefix, for the next deployment."""
-    body = dict(call.body)
-    body["messages"] = [*call.body["messages"], {"role": "assistant", "content": so_far}]
-    return Call(call.endpoint, body, True, call.request_id)
-
-
 class Relay:
     def __init__(self, attempts: Attempts, metrics: Metrics) -> None:
         self.attempts = attempts
         self.metrics = metrics
+        self.prefills = attempts.prefills   # what was learnt outlives a policy reload
 
     async def deliver(self, request: web.Request, log: RequestLog, d: Deployment, reply: Reply,
                       fallbacks: Sequence[Deployment], budget: RetryBudget) -> web.StreamResponse:
@@ -64,6 +60,8 @@ class Relay:
 
     @staticmethod
     async def _write(resp: web.StreamResponse, log: RequestLog, chunk: bytes) -> None:
+        if not chunk:
+            return
         log.relayed.append(chunk)
         if log.usage_injected:
             chunk = strip_usage_chunk(chunk)
@@ -78,38 +76,48 @@ class Relay:
         ttft = record.ttft_s if record else None
         try:
             await self._write(resp, log, reply.first)
+            # The stream's flow, for its token rate: events counted, timed from the first.
+            flow_from, events = self.attempts.clock(), reply.first.count(b"data:")
             while True:
                 try:
                     assert reply.rest is not None
                     async for chunk in reply.rest:
+                        events += chunk.count(b"data:")
                         await self._write(resp, log, chunk)
                 except AttemptError as err:
-                    self.attempts.report(route, d, False, True, err=err)
+                    diverged = isinstance(err, Diverged)
+                    if not diverged:  # a restart that went another way is no fault of the deployment's
+                        self.attempts.report(route, d, False, True, err=err)
                     if record is not None:
                         record.outcome, record.error = self.attempts.classify(route, err).reason, err
                     await reply.release()
                     resumed = await self._resume(log, record, fallbacks, budget) \
-                        if route.config.mid_stream == "resume" else None
-                    action = "resumed" if resumed else "error_event"
+                        if route.config.mid_stream == "resume" and not diverged else None
+                    action = resumed[2] if resumed else "error_event"
                     self.metrics.mid_stream(route.name, d.provider, action).inc()
                     if resumed is None:
                         log.outcome = "stream_broken"
                         events = sum(c.count(b"\n\n") for c in log.relayed)
                         await resp.write(stream_error_event(broken_stream(d, err), log.call.endpoint, events))
                         return
-                    d, reply = resumed
+                    d, reply, _ = resumed
+                    log.events.append(action)
                     log.answered_by = d
                     record, ttft = log.attempts[-1], log.attempts[-1].ttft_s
                     await self._write(resp, log, reply.first)
+                    flow_from, events = self.attempts.clock(), reply.first.count(b"data:")
                     continue
-                self.attempts.report(route, d, True, True, ttft)
+                gap = token_gap(events, self.attempts.clock() - flow_from)
+                self.attempts.report(route, d, True, True, ttft, token_gap_s=gap)
                 return
         finally:
             await reply.release()
 
     async def _resume(self, log: RequestLog, broken: AttemptRecord | None, fallbacks: list[Deployment],
-                      budget: RetryBudget) -> tuple[Deployment, Reply] | None:
-        """Continue on the next deployment with what the client already has as an assistant prefix."""
+                      budget: RetryBudget) -> tuple[Deployment, Reply, str] | None:
+        """Continue on the next deployment that can: with the partial answer as a prefill where the
+        target takes one, else by restarting and relaying only what the client does not have yet.
+        Returns the deployment, its reply and how (`resumed` or `restarted`)."""
         if log.call.endpoint != "chat":
             return None
         so_far, had_tools = chat_so_far(log.relayed)
@@ -117,13 +125,26 @@ class Relay:
             return None  # half a tool call cannot be continued by another model
         if broken is not None:
             broken.partial = chat_so_far(log.relayed[log.resumed_at:])[0]
-        call = continuation(log.call, so_far)
+        route = log.route
         while fallbacks:
             d = fallbacks.pop(0)
+            if self.prefills.accepts(d):
+                try:
+                    reply = await self.attempts.with_retries(log, d, continuation(log.call, so_far), budget,
+                                                             role="resume")
+                except AttemptError as err:
+                    if self.attempts.classify(route, err).reason != "prefill_rejected":
+                        continue
+                    self.prefills.learn_refusal(d)   # the client never sees this 400
+                    log.events.append("prefill_rejected")
+                else:
+                    log.resumed_at = len(log.relayed)
+                    return d, reply, "resumed"
             try:
-                reply = await self.attempts.with_retries(log, d, call, budget, role="resume")
+                reply = await self.attempts.with_retries(log, d, log.call, budget, role="restart")
             except AttemptError:
                 continue
             log.resumed_at = len(log.relayed)
-            return d, reply
+            return d, Reply(reply.status, rest=after_prefix(reply.first, reply.rest, so_far), close=reply.release), \
+                "restarted"
         return None

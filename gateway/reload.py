@@ -188,8 +188,9 @@ class Reloader:
 
     def _start_prober(self, runtime: Runtime) -> None:
         cfg = runtime.policy.document.breaker
-        if cfg.synthetic_probe_s > 0:
-            self.prober = Prober(runtime.routing, self.process.board, self.process.attempts, cfg, self.process.clock)
+        if Prober.wanted(runtime.routing, cfg):
+            self.prober = Prober(runtime.routing, self.process.board, self.process.attempts, cfg, self.process.clock,
+                                 on_answer=runtime.meter.probe)
             self.prober.start()
 
     async def _stop_prober(self) -> None:

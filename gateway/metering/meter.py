@@ -97,6 +97,13 @@ class Meter:
             tier = log.route.degraded_tier(d) if status < 400 else None
             if tier is not None:
                 self.metrics.degraded_answers(route, caller.team, str(tier)).inc()
+        self._charge(log, status, latency)
+
+    def probe(self, log: RequestLog) -> None:
+        """A probe's answer: charged like any call (to the gateway's own caller), not a client request."""
+        self._charge(log, 200, (log.attempts[-1].ended - log.started) if log.attempts else 0.0)
+
+    def _charge(self, log: RequestLog, status: int, latency: float) -> None:
         charges, to_count = self._charges(log)
         for charge in charges:
             self._record(log, charge, status, latency)

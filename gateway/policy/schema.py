@@ -38,7 +38,9 @@ class Timeouts(Closed):
     """Bounds on one upstream attempt. `first_token_s` catches hung requests, `idle_s` stalled streams."""
 
     connect_s: PositiveSeconds = 2.0
-    first_token_s: PositiveSeconds = 15.0
+    first_token_s: PositiveSeconds = 15.0            # the cap; with a baseline, a stream's limit is usually less:
+    first_token_factor: Annotated[float, Field(ge=0, le=1000)] = 5.0   # × the deployment's recent p99 (0: off) …
+    first_token_floor_s: PositiveSeconds = 2.0       # … but never under this floor
     idle_s: PositiveSeconds = 30.0
     total_s: PositiveSeconds = 600.0
 
@@ -48,6 +50,8 @@ class TimeoutOverrides(Closed):
 
     connect_s: PositiveSeconds | None = None
     first_token_s: PositiveSeconds | None = None
+    first_token_factor: Annotated[float, Field(ge=0, le=1000)] | None = None
+    first_token_floor_s: PositiveSeconds | None = None
     idle_s: PositiveSeconds | None = None
     total_s: PositiveSeconds | None = None
 
@@ -134,9 +138,14 @@ class Breaker(Closed):
     slow_ttft_factor: Annotated[float, Field(gt=1, le=1000)] = 3.0     # first token this much slower → degraded
     eject_ttft_factor: Annotated[float, Field(gt=1, le=10_000)] = 10.0 # this much slower than its own baseline → ejected
     slow_min_s: Annotated[float, Field(ge=0, le=600)] = 0.2            # … and at least this much later, in seconds
+    slow_tokens_factor: Annotated[float, Field(gt=1, le=10_000)] = 10.0  # tokens this much slower than usual → degraded …
+    slow_token_min_s: Annotated[float, Field(ge=0, le=60)] = 0.02      # … and at least this much longer between tokens
     degraded_share: Annotated[float, Field(ge=0, le=1)] = 0.1          # share of its traffic a degraded target keeps
     probe_requests: Annotated[int, Field(ge=1, le=100)] = 3            # successes in a row that end probing
     synthetic_probe_s: Annotated[float, Field(ge=0, le=3600)] = 0.0    # >0: probe an ejected target this often
+    active_probes: bool = True                                         # probe an ejected target while it is out …
+    probe_interval_s: PositiveSeconds = 5.0                            # … this often (jittered), however long the ejection
+    slow_start_s: Annotated[float, Field(ge=0, le=3600)] = 10.0        # a recovered target's traffic ramps up over this; 0: at once
     explore_percent: Annotated[float, Field(ge=0, le=50)] = 5.0        # requests that refresh a fallback's latency
     panic_percent: Annotated[float, Field(ge=0, le=100)] = 50.0        # below this healthy share, use every target
     enabled: bool = True
@@ -176,7 +185,7 @@ class Route(Closed):
     breaker: Breaker | None = None          # overrides the top-level breaker for this route
     retry: Retry = Retry()
     hedge: Hedge | None = None
-    mid_stream: Literal["error", "resume"] = "error"
+    mid_stream: Literal["error", "resume"] = "resume"     # after bytes reached the client: continue elsewhere
     on_content_filter: Literal["answer", "fail_over"] = "answer"   # a safety refusal is the answer, by default
 
 

@@ -86,6 +86,10 @@ class OpenAIWireClient:
             if resp is not None:
                 resp.close()
             raise AttemptError(Failure.RESET if resp is None else Failure.BROKEN) from None
+        except asyncio.CancelledError:  # a lost hedge, or a first token later than its baseline allows
+            if resp is not None:
+                resp.close()
+            raise
         responses = call.endpoint == "responses"
         return Reply(status=200, first=first, rest=_relay(resp, first, pending, responses), close=resp.close)
 

@@ -47,6 +47,7 @@ class Outcome:
     stream: bool = False
     reason: str = ""                    # the classification's word for a failure
     eject_for_s: float | None = None    # the upstream asked us to stay away this long (429 Retry-After)
+    token_gap_s: float | None = None    # a whole stream: mean seconds between its events
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +122,8 @@ class Health:
     ttft: Speed = Speed()            # streams: time to first token
     latency: Speed = Speed()         # non-stream: time to the whole answer
     quality: str = ""                # while the canaries find answers poor: why (else empty)
+    token_gap: Speed = Speed()       # streams: seconds between events (the token rate, inverted)
+    recovered_at: float | None = None  # when it last came back from an ejection (slow start counts from here)
 
     def speed_of(self, stream: bool) -> Speed:
         return self.ttft if stream else self.latency
@@ -158,8 +161,9 @@ def _with_sample(h: Health, o: Outcome, cfg: Breaker, first_probe: bool = False)
             ttft = speed
         else:
             latency = speed
+    gap = h.token_gap if o.token_gap_s is None else h.token_gap.add(o.token_gap_s, cfg.slow_tokens_factor)
     # One new Health per outcome, not one per changed field: this runs on every request.
-    return replace(h, window=window, consecutive_failures=consecutive, ttft=ttft, latency=latency)
+    return replace(h, window=window, consecutive_failures=consecutive, ttft=ttft, latency=latency, token_gap=gap)
 
 
 def _judge(h: Health, o: Outcome, cfg: Breaker) -> Health:
@@ -176,8 +180,11 @@ def _judge(h: Health, o: Outcome, cfg: Breaker) -> Health:
     if slowdown >= cfg.eject_ttft_factor:
         return eject(h, now, cfg, f"first tokens {slowdown:.0f}x slower than usual")
     reason = ""
+    tokens_slowdown = h.token_gap.slowdown(cfg.slow_token_min_s)
     if slowdown >= cfg.slow_ttft_factor:
         reason = f"first tokens {slowdown:.1f}x slower than usual"
+    elif tokens_slowdown >= cfg.slow_tokens_factor:
+        reason = f"tokens {tokens_slowdown:.0f}x slower than usual"
     elif n >= cfg.min_requests and rate >= cfg.degraded_failure_rate:
         reason = f"error rate {rate:.0%} over {cfg.window_s:.0f} s"
     elif h.quality:
@@ -205,7 +212,7 @@ def on_outcome(h: Health, o: Outcome, cfg: Breaker) -> Health:
             return replace(h, probe_successes=h.probe_successes + 1)
         # Recovered: judge afresh, from a clean window so the outage does not count twice.
         h = replace(h, state=State.DEGRADED if h.quality else State.HEALTHY, reason=h.quality or "recovered",
-                    since=o.at, window=Window(), consecutive_failures=0, probe_successes=0)
+                    since=o.at, window=Window(), consecutive_failures=0, probe_successes=0, recovered_at=o.at)
         return h
     return _judge(_with_sample(h, o, cfg), o, cfg)
 

@@ -19,6 +19,7 @@ from gateway.quality.verdict import Signal
 from gateway.routing.breaker import Health, Outcome, State, back_in, current, on_outcome, on_quality
 from gateway.routing.planner import slower_than_peers
 from gateway.deployment import Deployment
+from gateway.routing.recovery import on_probe
 from gateway.routing.table import RouteTable
 
 
@@ -86,9 +87,10 @@ class HealthBoard:
         """Alone, always; sharing, only while this replica holds the claim to probe `key`."""
         return self.probe_claims is None or key in self.probe_claims
 
-    def record(self, d: Deployment, outcome: Outcome, cfg: Breaker) -> Health:
+    def record(self, d: Deployment, outcome: Outcome, cfg: Breaker, probe: bool = False) -> Health:
+        """Apply an attempt's outcome (`probe`: an active probe of the gateway's own)."""
         before = self.healths[d.key]
-        after = on_outcome(before, outcome, cfg)
+        after = (on_probe if probe else on_outcome)(before, outcome, cfg)
         if after is not before:
             self._store(d.key, before, after)
         if self.tally is not None:
@@ -167,6 +169,8 @@ class HealthBoard:
                 "ttft_baseline_s": round(h.ttft.baseline, 4) if h.ttft.samples else None,
                 "ttft_recent_s": round(h.ttft.recent, 4) if h.ttft.samples else None,
                 "latency_baseline_s": round(h.latency.baseline, 4) if h.latency.samples else None,
+                "token_gap_baseline_s": round(h.token_gap.baseline, 5) if h.token_gap.samples else None,
+                "token_gap_recent_s": round(h.token_gap.recent, 5) if h.token_gap.samples else None,
                 "probes_in_flight": self.probes[key],
                 "slower_than_peers_in": sorted(set(slow.get(key, []))),
             })

@@ -9,7 +9,9 @@ probe slot, and an injected random source. Rules, in order:
      (power of two choices on the recent time to first token).
   4. A degraded target, or one far slower than its peers, keeps only `degraded_share` of its place;
      otherwise it goes behind every target that is not degraded.
-  5. Exploration: now and then a fallback whose speed is unknown goes first, so that "slower than
+  5. A deployment back from an ejection keeps only its slow-start share of its place, ramping up
+     to all of it over `slow_start_s` (see recovery.traffic_share).
+  6. Exploration: now and then a fallback whose speed is unknown goes first, so that "slower than
      its peers" can be judged at all.
 """
 
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 
 from gateway.policy.schema import Breaker
 from gateway.routing.breaker import MIN_SPEED_SAMPLES, Health, State
+from gateway.routing.recovery import traffic_share
 
 # Below this gap, a faster peer is noise, not a reason to demote (loopback answers in microseconds).
 PEER_FLOOR_S = 0.05
@@ -57,9 +60,15 @@ def _balanced(indices: list[int], weights: Sequence[int], healths: Sequence[Heal
     return keyed
 
 
+def _ramping_out(h: Health, now: float, cfg: Breaker, rng: random.Random) -> bool:
+    """Does slow start keep this request off a recovering deployment?"""
+    share = traffic_share(h, now, cfg)
+    return share < 1.0 and rng.random() >= share
+
+
 def plan(priorities: Sequence[int], weights: Sequence[int], healths: Sequence[Health],
          probe_free: Sequence[bool], cfg: Breaker, stream: bool, rng: random.Random,
-         explore: bool = False) -> Plan:
+         explore: bool = False, now: float = 0.0) -> Plan:
     n = len(healths)
     if not cfg.enabled:
         return Plan(order=tuple(range(n)))
@@ -77,7 +86,8 @@ def plan(priorities: Sequence[int], weights: Sequence[int], healths: Sequence[He
 
     slow = slower_than_peers(healths, stream, cfg)
     demoted = [i for i in order
-               if (healths[i].state is State.DEGRADED or i in slow) and rng.random() >= cfg.degraded_share]
+               if ((healths[i].state is State.DEGRADED or i in slow) and rng.random() >= cfg.degraded_share)
+               or _ramping_out(healths[i], now, cfg, rng)]
     if demoted and len(demoted) < len(order):
         order = [i for i in order if i not in demoted] + demoted
 

@@ -63,7 +63,8 @@ def merge(h: Health, view: SharedView, now: float, cfg: Breaker) -> Health:
     if view.recovered_at is not None and h.state in (State.EJECTED, State.PROBING) \
             and view.recovered_at > h.since + SLACK_S:
         return replace(h, state=State.HEALTHY, reason="recovered (probed by another replica)",
-                       since=view.recovered_at, window=Window(), consecutive_failures=0, probe_successes=0)
+                       since=view.recovered_at, window=Window(), consecutive_failures=0, probe_successes=0,
+                       recovered_at=view.recovered_at)
     if h.state in (State.HEALTHY, State.DEGRADED):
         # Only what happened since the last change of state: an outage already acted on does not count twice.
         ok = bad = 0

@@ -18,8 +18,10 @@ T = TypeVar("T")
 
 
 def chaos_policy(mid_stream: str = "error", b_first_token_s: float = 0.0, a_first_token_s: float = 0.0,
-                 breaker: str = "", route: str = "", a_sim: str = "", b_sim: str = "", top: str = "") -> str:
-    """The chaos route; the string arguments add YAML flow-mapping entries (`key: value, …`) or top-level lines."""
+                 breaker: str = "", route: str = "", a_sim: str = "", b_sim: str = "", top: str = "",
+                 b_provider: str = "") -> str:
+    """The chaos route; the string arguments add YAML flow-mapping entries (`key: value, …`) or single lines
+    (`top`, `route`, `b_provider`); `mid_stream=""` leaves the route's default."""
     return f"""
     version: 1
     breaker: {{base_ejection_s: 3{", " + breaker if breaker else ""}}}
@@ -32,10 +34,11 @@ def chaos_policy(mid_stream: str = "error", b_first_token_s: float = 0.0, a_firs
         kind: sim
         timeouts: {{connect_s: 1, first_token_s: 1, idle_s: 2, total_s: 10}}
         sim: {{reply_tokens: 12, first_token_delay_s: {b_first_token_s}{", " + b_sim if b_sim else ""}}}
+        {b_provider}
     {top}
     routes:
       chat:
-        mid_stream: {mid_stream}
+        {"mid_stream: " + mid_stream if mid_stream else ""}
         {route}
         targets:
           - {{provider: A, model: a-model}}

@@ -6,6 +6,7 @@ Each scenario on a fresh gateway over real sockets, the route [A, B] of the chao
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 
 from gateway.embedded import EmbeddedGateway
 from gateway.sim import Fault
-from tests.chaos.conftest import HELLO, chat, client, stream
+from tests.chaos.conftest import HELLO, Result, chat, client, open_loop, stream
 
 Start = Callable[..., EmbeddedGateway]
 FULL_TEXT = {"A": "A t1 t2 t3 t4 t5 t6 t7 t8 t9 t10 t11", "B": "B t1 t2 t3 t4 t5 t6 t7 t8 t9 t10 t11"}
@@ -109,3 +110,150 @@ async def test_a_second_500_fails_over(chaos: Start) -> None:
     r = await chat(client(gw))
     assert r.ok and r.provider == "B"
     assert gw.sim("A").request_count() == 2
+
+
+# 4. A recovered provider gets its traffic back soon, however long it was down
+# Scaled down ten times: a 45 s outage is 4.5 s, "within 30 s" is 3 s, two requests a second are twenty,
+# the base ejection 30 s is 3 s, probes every 5 s are every 0.5 s, a 10 s slow start is 1 s.
+
+async def test_a_primary_back_after_a_long_outage_gets_its_traffic_back_within_the_bound(
+        chaos: Start, tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    gw = chaos(breaker="max_ejection_s: 30, probe_interval_s: 0.5, slow_start_s: 1", top=ledger_of(ledger))
+    c = client(gw)
+    outage_s, after_s, rate = 4.5, 4.5, 20
+    gw.set_fault("A", Fault(status=503, duration_s=outage_s))
+    recovered = time.monotonic() + outage_s
+
+    async def timed(i: int) -> tuple[float, Result]:
+        started = time.monotonic()
+        return started, await chat(c)
+
+    results = await open_loop(int((outage_s + after_s) * rate), rate, timed)
+    assert [r.error for _, r in results if not r.ok] == []
+    late = [(round(t - recovered, 2), r.provider) for t, r in results if t > recovered + 3.0]
+    assert late and all(provider == "A" for _, provider in late), late
+    during = sum(1 for q in gw.sim("A").requests if q.at < recovered)
+    assert during <= 30, during   # of some 90 client requests while it was down
+    probes = [line for line in ledger_lines(gw, ledger) if line["outcome"] == "probe"]
+    assert probes and all(line["provider"] == "A" and line["events"] == ["probe"] for line in probes)
+    assert float(gw.context.metrics.probes("A", "a-model", "server_error")._value.get()) >= 3
+
+
+# 6. Resume is the default, and it knows what each target can take
+
+SAME_TEXT = "same t1 t2 t3 t4 t5 t6 t7 t8 t9 t10 t11"
+
+
+def mid_stream_metric(gw: EmbeddedGateway, provider: str, action: str) -> float:
+    child = gw.context.metrics.mid_stream.children.get(("chat", provider, action))
+    return 0.0 if child is None else float(child._value.get())
+
+
+async def test_by_default_a_cut_stream_is_resumed_on_the_next_target_with_a_prefill(
+        chaos: Start, tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    gw = chaos(mid_stream="", top=ledger_of(ledger))
+    gw.set_fault("A", Fault(cut_after_chunks=5))
+    r = await stream(client(gw))
+    assert r.ok, r.error
+    assert r.text == "A t1 t2 t3 t4" + FULL_TEXT["B"]   # B's sim ignores the prefix it was given
+    assert gw.sim("B").requests[0].body["messages"][-1] == {"role": "assistant", "content": "A t1 t2 t3 t4"}
+    assert mid_stream_metric(gw, "A", "resumed") == 1
+    [record] = [line for line in ledger_lines(gw, ledger) if line["kind"] == "request"]
+    assert (record["provider"], record["events"]) == ("B", ["resumed"])
+
+
+async def test_a_stalled_stream_is_resumed_like_a_cut_one(chaos: Start) -> None:
+    gw = chaos(mid_stream="")
+    gw.set_fault("A", Fault(stall_after_chunks=5))   # nothing more for idle_s (2 s)
+    r = await stream(client(gw))
+    assert r.ok, r.error
+    assert r.text.startswith("A t1 t2 t3 t4") and r.text.endswith(FULL_TEXT["B"])
+
+
+async def test_a_target_that_refuses_a_prefill_is_restarted_and_only_the_new_text_is_relayed(
+        chaos: Start, tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    gw = chaos(mid_stream="", a_sim="reply_word: same", b_sim="reply_word: same, prefill: false",
+               top=ledger_of(ledger))
+    gw.set_fault("A", Fault(cut_after_chunks=5))
+    c = client(gw)
+    first = await stream(c)
+    assert first.ok, first.error
+    assert first.text == SAME_TEXT                       # seamless: no 400, nothing twice
+    prefilled, restarted = gw.sim("B").requests
+    assert prefilled.body["messages"][-1]["role"] == "assistant"
+    assert restarted.body["messages"][-1]["role"] == "user"
+    assert attempts_metric(gw, "B", "prefill_rejected") == 1
+    assert mid_stream_metric(gw, "A", "restarted") == 1
+    second = await stream(c)                              # learnt: B is restarted at once
+    assert second.text == SAME_TEXT and gw.sim("B").request_count() == 3
+    records = [line for line in ledger_lines(gw, ledger) if line["kind"] == "request"]
+    assert [line["events"] for line in records] == [["prefill_rejected", "restarted"], ["restarted"]]
+
+
+async def test_a_target_known_not_to_take_a_prefill_is_restarted_without_trying_one(chaos: Start) -> None:
+    gw = chaos(mid_stream="", a_sim="reply_word: same", b_sim="reply_word: same",
+               b_provider="models: {b-model: {prefill: false}}")
+    gw.set_fault("A", Fault(cut_after_chunks=5))
+    r = await stream(client(gw))
+    assert r.ok and r.text == SAME_TEXT
+    [restarted] = gw.sim("B").requests
+    assert restarted.body["messages"][-1]["role"] == "user"
+
+
+async def test_a_restarted_answer_that_goes_another_way_ends_with_the_error_event(chaos: Start) -> None:
+    gw = chaos(mid_stream="", b_sim="prefill: false")
+    gw.set_fault("A", Fault(cut_after_chunks=5))
+    r = await stream(client(gw))
+    assert not r.ok and "mid-stream" in str(r.error)
+    assert r.text == "A t1 t2 t3 t4"                      # nothing of B's different answer
+
+
+async def test_a_stream_cut_inside_a_tool_call_is_never_stitched(chaos: Start) -> None:
+    gw = chaos(mid_stream="")
+    gw.set_fault("A", Fault(cut_after_chunks=1))
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {
+        "type": "object", "properties": {"q": {"type": "string"}}}}}]
+    with pytest.raises(openai.APIError, match="mid-stream"):
+        async for _ in await client(gw).chat.completions.create(  # type: ignore[call-overload]
+                model="chat", messages=HELLO, tools=tools, stream=True):
+            pass
+    assert gw.sim("B").request_count() == 0
+
+
+# 5. A slow first token is judged against the deployment's own baseline; slow tokens are a brownout
+
+async def test_a_first_token_far_later_than_the_deployment_s_baseline_fails_over_long_before_the_cap(
+        chaos: Start) -> None:
+    gw = chaos(a_first_token_s=0.02, route="timeouts: {first_token_s: 5, first_token_floor_s: 0.3}")
+    c = client(gw)
+    for _ in range(30):                      # A's baseline: first tokens in about 20 ms
+        assert (await stream(c)).ok
+    gw.set_fault("A", Fault(first_token_delay_s=2.0))
+    r = await stream(c)
+    assert r.ok and r.provider == "B"
+    assert r.first_content_s is not None and r.first_content_s < 1.0   # not 2 s (A), nor 5 s (the cap)
+    [attempt] = [a for a in gw.context.board.report([gw.context.routing.routes["chat"]]) if a["provider"] == "A"]
+    assert attempt["ttft_baseline_s"] < 0.3
+
+
+async def test_a_stream_whose_tokens_come_far_slower_than_usual_degrades_its_deployment(chaos: Start) -> None:
+    gw = chaos()
+    c = client(gw)
+    for _ in range(10):
+        assert (await stream(c)).ok
+    gw.set_fault("A", Fault(chunk_delay_s=0.05))   # from thousands of tokens a second to twenty
+    slow_streams_on_a = 0
+    async with httpx.AsyncClient() as admin:
+        while slow_streams_on_a < 5:
+            r = await stream(c)
+            assert r.ok
+            slow_streams_on_a += r.provider == "A"
+            rows = (await admin.get(gw.url + "/admin/deployments")).json()["data"]
+            a = next(row for row in rows if row["provider"] == "A")
+            if a["state"] == "degraded":
+                break
+    assert a["state"] == "degraded" and "tokens" in a["reason"], a
+    assert slow_streams_on_a <= 3
