@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from gateway.providers.base import AttemptError, Call, Failure
 from gateway.deployment import Deployment
+from gateway.providers.base import AttemptError, Call, Failure
 
 
 class Diverged(AttemptError):
