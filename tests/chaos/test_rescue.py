@@ -257,3 +257,17 @@ async def test_a_stream_whose_tokens_come_far_slower_than_usual_degrades_its_dep
                 break
     assert a["state"] == "degraded" and "tokens" in a["reason"], a
     assert slow_streams_on_a <= 3
+
+
+async def test_a_claude_target_that_refuses_a_prefill_is_restarted_through_its_own_wire(chaos: Start) -> None:
+    # litellm carries the Anthropic wire here; its first call on a busy machine may take over a second.
+    gw = chaos(mid_stream="", a_sim="reply_word: same", b_sim="reply_word: same, prefill: false, wire: anthropic",
+               route="timeouts: {first_token_s: 10}")
+    gw.set_fault("A", Fault(cut_after_chunks=5))
+    r = await stream(client(gw))
+    assert r.ok, r.error
+    assert r.text == SAME_TEXT
+    prefilled, restarted = gw.sim("B").requests
+    assert prefilled.body["messages"][-1]["role"] == "assistant"
+    assert restarted.body["messages"][-1]["role"] == "user"
+    assert attempts_metric(gw, "B", "prefill_rejected") == 1

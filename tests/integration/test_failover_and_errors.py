@@ -97,8 +97,10 @@ def test_all_targets_timing_out_is_a_504(start_gateway: GatewayFactory) -> None:
     assert "slow/m (timed out)" in error["message"]
 
 
-def test_a_stream_broken_mid_way_ends_with_an_error_the_sdk_raises(two_sims: EmbeddedGateway) -> None:
+def test_a_stream_broken_mid_way_that_no_target_can_continue_ends_with_an_error_the_sdk_raises(
+        two_sims: EmbeddedGateway) -> None:
     two_sims.set_fault("alpha", Fault(cut_after_chunks=3))
+    two_sims.set_fault("beta", Fault(status=500))   # the only other target: nothing can resume it
     stream = openai.OpenAI(base_url=two_sims.base_url, api_key="k", max_retries=0) \
         .chat.completions.create(model="chat", messages=HELLO, stream=True)
     with pytest.raises(openai.APIError, match="mid-stream"):
