@@ -26,13 +26,16 @@ def error(status: int, headers: dict[str, str] | None = None, message: str | Non
                           "request_id": "req_sim"}, status, headers)
 
 
+def _authorised(request: web.Request, key: str | None) -> bool:
+    # The API takes the key as x-api-key; anthropic SDKs from 2.x send it as a bearer token.
+    return key is None or request.headers.get("x-api-key") == key \
+        or request.headers.get("Authorization") == f"Bearer {key}"
+
+
 async def messages(request: web.Request) -> web.StreamResponse:
     state = request.app[SIM]
     body, _ = await read_request(request, state)
-    key = state.config.api_key
-    # The API takes the key as x-api-key; anthropic SDKs from 2.x send it as a bearer token.
-    if key is not None and request.headers.get("x-api-key") != key \
-            and request.headers.get("Authorization") != f"Bearer {key}":
+    if not _authorised(request, state.config.api_key):
         return error(401, message="invalid x-api-key")
     if not request.headers.get("anthropic-version"):
         return error(400, message="anthropic-version: header is required")
@@ -68,5 +71,21 @@ async def messages(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def count_tokens(request: web.Request) -> web.StreamResponse:
+    """`/v1/messages/count_tokens`: the input tokens the same body would be charged."""
+    state = request.app[SIM]
+    body, _ = await read_request(request, state)
+    if not _authorised(request, state.config.api_key):
+        return error(401, message="invalid x-api-key")
+    found = problem({"max_tokens": 1, **body}) if isinstance(body, dict) else "The request body is not a JSON object."
+    if found is not None:
+        return error(400, message=found)
+    failed = await scripted_failure(state, error)
+    if failed is not None:
+        return failed
+    return json_response({"input_tokens": anthropic_reply.prompt(body).tokens})
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/messages", messages)
+    app.router.add_post("/v1/messages/count_tokens", count_tokens)
