@@ -119,8 +119,10 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
         process = Process(metrics=m, board=board, attempts=attempts, ledger=ledger, budgets=budgets, limiter=limiter,
                           clock=clock, wall=wall, rng=rng or random.Random())
         runtime = build_runtime(loaded, process, sim_upstreams)
-        replication = Replication(shared, board, runtime.routing, runtime.meter, limiter, m, doc.state.sync_ms / 1000,
-                                  clock, wall) if shared is not None and doc.state is not None else None
+        replication = None
+        if shared is not None and doc.state is not None:
+            replication = Replication(shared, board, runtime.routing, runtime.dispatcher, runtime.meter, limiter, m,
+                                      doc.state.sync_ms / 1000, clock, wall)
         process.replication = replication
         admission = Admission(doc.limits.max_in_flight, doc.limits.max_loop_lag_ms, on_cap=m.admission_cap.set)
         m.admission_cap.set(admission.cap)

@@ -61,6 +61,7 @@ class Dispatcher:
         self.relay = Relay(attempts, metrics)
         self.budgets: dict[str, RetryBudget] = {}
         self.hedge_budgets: dict[str, RetryBudget] = {}
+        self.sharing = False                 # retry budgets are counted with other replicas'
         self.requests_seen = 0
 
     def _budgets(self, route: RouteTable) -> tuple[RetryBudget, RetryBudget]:
@@ -69,6 +70,9 @@ class Dispatcher:
             retry, hedge = route.config.retry, route.config.hedge
             budget = self.budgets[route.name] = RetryBudget(retry.budget_percent, retry.budget_min_per_s)
             self.hedge_budgets[route.name] = RetryBudget(hedge.max_percent if hedge else 0.0, 0.0)
+            if self.sharing:
+                budget.share()
+                self.hedge_budgets[route.name].share()
         return budget, self.hedge_budgets[route.name]
 
     def _explore(self, route: RouteTable) -> bool:

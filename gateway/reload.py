@@ -96,7 +96,7 @@ class Reloader:
         runtime.meter.show_budgets(runtime.meter.now_utc())
         process.limiter.adopt(doc.rate_limits)
         if process.replication is not None:
-            process.replication.adopt(runtime.routing, runtime.meter)
+            process.replication.adopt(runtime.routing, runtime.dispatcher, runtime.meter)
         self.ctx.runtime = runtime
         retune(self.ctx.admission, doc.limits.max_in_flight, doc.limits.max_loop_lag_ms)
         m = self.process.metrics

@@ -1,6 +1,6 @@
-"""Replicas that agree: this replica's outcomes, ejections, recoveries, spend and tokens go out in one
-batch, and what all replicas know comes back as a snapshot, every `state.sync_ms` (sooner after an
-ejection). Nothing here runs on a request's path: requests read the board and the book as they stand.
+"""Replicas that agree: this replica's outcomes, ejections, recoveries, spend, tokens and retries go
+out in one batch, and what all replicas know comes back as a snapshot, every `state.sync_ms` (sooner
+after an ejection). Nothing here runs on a request's path: requests read the board and the book as they stand.
 
 When the store is down an exchange fails at once (no waiting); spend not yet told is kept for the
 next one, and the gateway serves on what it knows locally.
@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from gateway.dispatch import Dispatcher
 from gateway.limiting.limiter import WINDOW_S, Limiter
 from gateway.metering.budgets import period_end
 from gateway.metering.cost import to_nanos
@@ -41,12 +42,11 @@ def replica_id() -> str:
 
 
 class Replication:
-    def __init__(self, state: SharedState, board: HealthBoard, routing: Routing, meter: Meter, limiter: Limiter,
-                 metrics: Metrics, period_s: float, clock: Callable[[], float], wall: Callable[[], float],
-                 replica: str | None = None) -> None:
+    def __init__(self, state: SharedState, board: HealthBoard, routing: Routing, dispatcher: Dispatcher, meter: Meter,
+                 limiter: Limiter, metrics: Metrics, period_s: float, clock: Callable[[], float],
+                 wall: Callable[[], float], replica: str | None = None) -> None:
         self.state = state
         self.board = board
-        self.meter = meter
         self.limiter = limiter
         self.metrics = metrics
         self.period_s = period_s
@@ -55,14 +55,18 @@ class Replication:
         self.replica = replica or replica_id()
         self.breakers: dict[str, Breaker] = {}
         self.horizon_s = WINDOW_S + 1
-        self.adopt(routing, meter)
+        self._task: asyncio.Task[None] | None = None
+        self.adopt(routing, dispatcher, meter)
         self.probe_claim_s = max(PROBE_CLAIM_MIN_S, 4 * period_s)
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    def adopt(self, routing: Routing, meter: Meter) -> None:
-        """The routes and meter of a (re)loaded policy; what was learnt and not yet told stays."""
+    def adopt(self, routing: Routing, dispatcher: Dispatcher, meter: Meter) -> None:
+        """The routes, attempt loop and meter of a (re)loaded policy; what was learnt and not yet told
+        stays, and a route's retry budget hears again what every replica counted."""
         self.meter = meter
+        self.dispatcher = dispatcher
+        if self._task is not None:
+            self._share_retry_budgets()
         # A deployment in several routes is judged by the first route's breaker.
         self.breakers = {}
         for route in routing.routes.values():
@@ -73,7 +77,13 @@ class Replication:
     def start(self) -> None:
         self.board.share(self._wake.set)
         self.meter.budgets.sharing = True
+        self._share_retry_budgets()
         self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def _share_retry_budgets(self) -> None:
+        self.dispatcher.sharing = True
+        for budget in [*self.dispatcher.budgets.values(), *self.dispatcher.hedge_budgets.values()]:
+            budget.share()
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -116,6 +126,12 @@ class Replication:
                 out.notes[f"recovered:{key}"] = (f"{h.since + offset:.3f}", RECOVERY_NOTE_S)
         for counter, tokens in self.limiter.take_pending().items():
             out.count(counter, second, tokens)
+        retry_budgets = [(f"rb:{name}:retry", b) for name, b in self.dispatcher.budgets.items()] + \
+            [(f"rb:{name}:hedge", b) for name, b in self.dispatcher.hedge_budgets.items()]
+        for counter, budget in retry_budgets:
+            for kind, n in zip(("requests", "extras"), budget.take_unsent()):
+                if n:
+                    out.count(f"{counter}:{kind}", second, n)
         book = self.meter.budgets
         now_utc = datetime.fromtimestamp(now_w, UTC)
         unshared = book.take_unshared()
@@ -130,6 +146,9 @@ class Replication:
             for outcome in ("ok", "failed"):
                 ask.counts[f"out:{key}:{outcome}"] = math.ceil(cfg.window_s)
             ask.notes += [f"ejected:{key}", f"recovered:{key}"]
+        for counter, budget in retry_budgets:
+            for kind in ("requests", "extras"):
+                ask.counts[f"{counter}:{kind}"] = math.ceil(budget.window_s)
         try:
             snap = await self.state.exchange(out, ask, now_w)
         except StateUnavailable:
@@ -138,6 +157,8 @@ class Replication:
                 self.board.news.setdefault(key, h)
             raise
         self._hear_health(snap, offset)
+        for counter, budget in retry_budgets:
+            budget.hear(*(sum(snap.counts.get(f"{counter}:{kind}", {}).values()) for kind in ("requests", "extras")))
         book.heard({(periods[name][0].name, periods[name][1]): Decimal(n) / NANO
                     for name, n in snap.totals.items() if name in periods}, now_utc)
         if snap.totals:

@@ -303,3 +303,26 @@ breaker: {base_ejection_s: 2, probe_requests: 3, synthetic_probe_s: 0.1}
     assert [gw.state_of("A", ADMIN) for gw in gws] == ["healthy"] * 3
     # One replica holds the claim and needs 3 successes; alone, each of the three would have sent 3.
     assert a.requests() - before <= 4
+
+
+def test_two_gateways_retry_within_one_shared_retry_budget(
+        redis_server: RedisServer, sims: tuple[SimProcess, SimProcess], gateways: Start) -> None:
+    a, b = sims
+    # No share of requests, at least 1 retry a second: 10 in the 10 s window, for both gateways together;
+    # a breaker that never trips, so A stays worth a retry.
+    text = policy(redis_server, a, b).replace(
+        "  chat:\n    targets:",
+        "  chat:\n    breaker: {consecutive_failures: 1000, min_requests: 100000}\n    retry: {budget_percent: 0, budget_min_per_s: 1, backoff_s: 0}\n"
+        "    targets:")
+    gws = gateways(text, 2)
+    a.set_fault(status=503)              # a blip worth retrying on the same deployment, every time
+    clients = [client(gw) for gw in gws]
+    started = time.monotonic()
+    for i in range(40):                  # 8 s at 5 requests/s, alternating
+        assert clients[i % 2].chat.completions.create(model="chat", messages=HELLO).choices  # type: ignore[arg-type]
+        time.sleep(max(0.0, started + (i + 1) * 0.2 - time.monotonic()))
+    retries = [gw.metric('recloser_retries_total{model="a-model",provider="A",reason="server_error",route="chat"}')
+               or 0.0 for gw in gws]
+    # Alone, each would have retried 8 or more times (1 a second over 8 s); together they share the 1 a second.
+    assert sum(retries) <= 12, retries
+    assert min(retries) > 0
