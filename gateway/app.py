@@ -128,7 +128,7 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
         m.admission_cap.set(admission.cap)
         canaries = None
         if doc.canaries is not None and doc.canaries.enabled:
-            # Started with the gateway's first policy; a reload does not change what they watch.
+            # Settings from the first policy; a reload changes which deployments they watch (Reloader.activate).
             canaries = CanaryRunner(doc.canaries, runtime.routing.deployments(), client_for, m, runtime.meter.prices,
                                     ledger, board, clock=clock, wall=wall,
                                     rng=random.Random(rng.random() if rng else None), budget_split=canary_budget_split)

@@ -55,7 +55,8 @@ def restart_notes(loaded: LoadedPolicy, running: LoadedPolicy) -> list[str]:
     if new.state != old.state:
         notes.append(f"{loaded.source}: state: changes to the shared state store take effect at the next restart")
     if new.canaries != old.canaries:
-        notes.append(f"{loaded.source}: canaries: changes take effect at the next restart")
+        notes.append(f"{loaded.source}: canaries: changes take effect at the next restart (which deployments "
+                     "they watch follows the policy at once)")
     if new.response_store != old.response_store:
         notes.append(f"{loaded.source}: response_store: changes take effect at the next restart")
     if old.limits.max_loop_lag_ms == 0 and new.limits.max_loop_lag_ms > 0:
@@ -98,6 +99,8 @@ class Reloader:
         if process.replication is not None:
             process.replication.adopt(runtime.routing, runtime.dispatcher, runtime.meter)
         self.ctx.runtime = runtime
+        if self.ctx.canaries is not None:
+            self.ctx.canaries.watch(runtime.routing.deployments(), runtime.meter.prices)
         retune(self.ctx.admission, doc.limits.max_in_flight, doc.limits.max_loop_lag_ms)
         m = self.process.metrics
         if old is not None and old.policy.sha256 != runtime.policy.sha256:

@@ -79,7 +79,7 @@ class CanaryRunner:
                  budget_split: int = 1) -> None:
         self.cfg = cfg
         self.items: tuple[CanaryItem, ...] = tuple(cfg.items) if cfg.items is not None else DEFAULT_SUITE
-        self.deployments = tuple(deployments)
+        self.current: dict[str, Deployment] = {d.key: d for d in deployments}
         self.client_for = client_for
         self.metrics = metrics
         self.prices = prices
@@ -90,9 +90,30 @@ class CanaryRunner:
         self.rng = rng or random.Random()
         self.sleep = sleep
         self.budget = CanaryBudget(cfg.budget_usd / budget_split)   # several workers: each its part
-        self.quality: dict[str, Quality] = {d.key: Quality() for d in self.deployments}
+        self.quality: dict[str, Quality] = {key: Quality() for key in self.current}
         self._ran = asyncio.Condition()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._running = False
+
+    @property
+    def deployments(self) -> tuple[Deployment, ...]:
+        return tuple(self.current.values())
+
+    def watch(self, deployments: Sequence[Deployment], prices: PriceBook | None = None) -> None:
+        """The deployments of a (re)loaded policy: new ones get a schedule, dropped ones lose theirs
+        (no canary spend on what no route sends to), kept ones keep what was learnt about them."""
+        self.current = {d.key: d for d in deployments}
+        if prices is not None:
+            self.prices = prices
+        for key in self.current:
+            self.quality.setdefault(key, Quality())
+        if not self._running:
+            return
+        for key in [k for k in self._tasks if k not in self.current]:
+            self._tasks.pop(key).cancel()
+        for key in self.current:
+            if key not in self._tasks:
+                self._tasks[key] = asyncio.create_task(self._loop(key), name=f"canary {key}")
 
     def now_utc(self) -> datetime:
         return datetime.fromtimestamp(self.wall(), UTC)
@@ -168,25 +189,27 @@ class CanaryRunner:
         return self.quality[key]
 
     def start(self) -> None:
-        for d in self.deployments:
-            self._tasks.append(asyncio.create_task(self._loop(d), name=f"canary {d.key}"))
+        self._running = True
+        self.watch(self.deployments)
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        self._running = False
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._tasks.clear()
 
-    async def _loop(self, d: Deployment) -> None:
+    async def _loop(self, key: str) -> None:
         # The first run comes soon, at a random point within the jitter, so deployments do not run together.
         await self.sleep(self.rng.uniform(0, self.cfg.interval_s * self.cfg.jitter * 2))
         while True:
             try:
-                await self.run_once(d)
+                await self.run_once(self.current[key])   # the deployment as the running policy has it
             except Exception:  # a canary must never take the gateway down
-                log.exception("canary run against %s failed", d.key)
+                log.exception("canary run against %s failed", key)
             await self.sleep(next_delay(self.cfg, self.rng))
 
     def report(self, key: str) -> dict[str, Any] | None:

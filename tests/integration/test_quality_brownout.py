@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
+from pathlib import Path
 
 import httpx
 import openai
@@ -140,3 +141,20 @@ def test_canary_calls_are_not_user_traffic(start_gateway: GatewayFactory) -> Non
     assert re.search(r'recloser_canary_runs_total\{model="frontier",provider="primary",result="pass"\} (\d+)', text)
     assert 'recloser_canary_pass_ratio{model="frontier",provider="primary"} 1.0' in text
     assert gw.context.board.healths[PRIMARY].window.totals(0, 30) == (0, 0)
+
+
+def test_a_reload_moves_the_canaries_to_the_deployments_of_the_new_policy(start_gateway: GatewayFactory) -> None:
+    gw = start_gateway(policy("{interval_s: 0.05}"))
+    runner = gw.context.canaries
+    assert runner is not None
+    wait_runs(gw, 1)
+    path = Path(gw.context.policy.source)
+    path.write_text(path.read_text().replace("model: small", "model: larger"))   # secondary/small → secondary/larger
+    assert gw.context.reloader is not None
+    assert gw.run(gw.context.reloader.reload("test")).result == "ok"
+
+    runs = gw.run(runner.runs_done("secondary/larger", 2)).runs
+    assert runs >= 2 and "secondary/small" not in runner.current
+    seen_small = runner.quality["secondary/small"].runs
+    wait_runs(gw, runs_so_far(gw) + 3)
+    assert runner.quality["secondary/small"].runs == seen_small   # no more canary spend on it
