@@ -1,14 +1,15 @@
-"""The `recloser` command: serve, check, demo, drill, canary, spend."""
+"""The `recloser` command: serve, check, simulate, import-litellm, demo, drill, canary, spend."""
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
-import logging
 import os
 import sys
 from pathlib import Path
 
+from gateway.logs import FORMATS, LEVELS
+from gateway.logs import configure as configure_logging
 from gateway.metering.prices import unpriced_targets
 from gateway.policy.load import LoadedPolicy, PolicyError, load_policy
 
@@ -63,15 +64,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from gateway.workers import supervise
 
         return supervise(loaded.source, args.host, args.port, args.workers,
-                         extra=["--watch-seconds", str(args.watch_seconds)])
+                         extra=["--watch-seconds", str(args.watch_seconds), "--log-level", args.log_level,
+                                "--log-format", args.log_format])
     return serve(loaded, args.host, args.port, reuse_port=args.worker, open_ok=_is_loopback(args.host),
                  watch_policy_s=watch_s, supervised=args.worker)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from gateway.advice import unwise
+
     for file in args.files:
         try:
-            loaded = load_policy(file, checks=(unpriced_targets,))
+            loaded = load_policy(file, checks=(unpriced_targets, unwise))
         except PolicyError as exc:
             print(f"{exc}", file=sys.stderr)
             return 1
@@ -79,6 +83,40 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"warning: {warning}")
         doc = loaded.document
         print(f"{file}: ok ({len(doc.providers)} providers, {len(doc.routes)} routes)")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from gateway.simulate import report, simulate
+
+    loaded = _load_or_exit(Path(args.policy) if args.policy else default_policy_path())
+    down = frozenset(p for p in args.down.split(",") if p)
+    slow = frozenset(p for p in (args.slow or "").split(",") if p)
+    unknown = sorted((down | slow) - set(loaded.document.providers))
+    if unknown:
+        print(f"recloser: {loaded.source} has no provider {', '.join(unknown)} "
+              f"(known: {', '.join(sorted(loaded.document.providers))})", file=sys.stderr)
+        return 2
+    print(report(simulate(loaded.document, down, slow), down, slow))
+    return 0
+
+
+def cmd_import_litellm(args: argparse.Namespace) -> int:
+    from gateway.litellm_import import import_config, load_config, render
+
+    try:
+        config = load_config(Path(args.config).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # YAML errors are ValueErrors too
+        print(f"recloser: {args.config}: {exc}", file=sys.stderr)
+        return 2
+    imported = import_config(config, args.config)
+    for warning in imported.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    text = render(imported, args.config)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
     return 0
 
 
@@ -118,12 +156,27 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=1, help="processes sharing the port (default 1)")
     s.add_argument("--watch-seconds", type=float, default=1.0,
                    help="how often the policy file is checked for changes (0: only SIGHUP and POST /admin/reload)")
+    s.add_argument("--log-level", choices=LEVELS, default=os.environ.get("RECLOSER_LOG_LEVEL", "warning").lower(),
+                   help="info logs one line per request (default: warning, or $RECLOSER_LOG_LEVEL)")
+    s.add_argument("--log-format", choices=FORMATS, default=os.environ.get("RECLOSER_LOG_FORMAT", "text"),
+                   help="json: one JSON object per line (default: text, or $RECLOSER_LOG_FORMAT)")
     s.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # a supervised worker
     s.set_defaults(func=cmd_serve)
 
     c = sub.add_parser("check", help="validate policy files without serving")
     c.add_argument("files", nargs="+")
     c.set_defaults(func=cmd_check)
+
+    m = sub.add_parser("simulate", help="dry run: where traffic goes if providers go down or slow (no network)")
+    m.add_argument("--policy", help=f"routing policy file (default: {DEFAULT_POLICY})")
+    m.add_argument("--down", required=True, help="providers that are down, comma-separated")
+    m.add_argument("--slow", help="providers that are browning out (slow first tokens), comma-separated")
+    m.set_defaults(func=cmd_simulate)
+
+    i = sub.add_parser("import-litellm", help="print a policy equivalent to a LiteLLM proxy config")
+    i.add_argument("config", help="the LiteLLM proxy's config.yaml")
+    i.add_argument("-o", "--output", help="write the policy here instead of printing it")
+    i.set_defaults(func=cmd_import_litellm)
 
     d = sub.add_parser("demo", help="run the gateway on simulated providers and show failover")
     d.add_argument("--policy", help=f"routing policy file (default: {DEFAULT_POLICY})")
@@ -143,10 +196,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=os.environ.get("RECLOSER_LOG_LEVEL", "WARNING"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(os.environ.get("RECLOSER_LOG_LEVEL", "warning"), os.environ.get("RECLOSER_LOG_FORMAT", "text"))
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["spend"]:  # its own parser: `recloser spend --ledger FILE [--by …] [--json]`
         return cmd_spend(argv[1:])
     args = parser().parse_args(argv)
+    if args.command == "serve":
+        configure_logging(args.log_level, args.log_format)
     return int(args.func(args))

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from gateway.answer import whole
 from gateway.api.chains import prior_for, remember
+from gateway.logs import refused_line
 from gateway.errors import (ApiError, body_too_large, error_response, invalid_api_key, model_not_found,
                                 budget_exceeded, not_admin, overloaded, rate_limited)
 from gateway.api.validate import check_body, parse_body
@@ -85,6 +86,7 @@ def _shed(ctx: GatewayContext, rid: str, endpoint: Endpoint) -> web.Response:
         ctx.metrics.shed("loop_lag").inc()
         error = overloaded(f"saturated (its event loop ran {1000 * admission.lag_s:.0f} ms late)",
                            limits.shed_retry_after_s)
+    refused_line(rid, endpoint, "", 503, "", "", "shed")
     return error_response(error, {"x-request-id": rid}, endpoint)
 
 
@@ -118,6 +120,8 @@ async def _serve(request: web.Request, ctx: GatewayContext, endpoint: Endpoint, 
         prior = await prior_for(ctx.responses, body) if endpoint == "responses" else None
     except ApiError as err:
         rt.meter.refused(route_name, caller, err.status, endpoint)
+        refused_line(rid, endpoint, route_name, err.status, caller.team if caller else "", caller.app if caller else "",
+                     err.code or err.type)
         return error_response(err, {"x-request-id": rid}, endpoint)
     now = rt.dispatcher.clock()
     timeout = request_timeout(route, request.headers.get(TIMEOUT_HEADER))

@@ -18,6 +18,7 @@ from decimal import Decimal
 
 from gateway.request_log import RequestLog
 from gateway.auth import Caller
+from gateway.logs import request_line
 from gateway.metering.budgets import BudgetBook, Decision, period_end
 from gateway.metering.cost import cost_usd, to_nanos
 from gateway.metering.counting import TokenCounter
@@ -188,6 +189,8 @@ class Meter:
         if self.ledger is not None:
             self.ledger.write(record)
             self.metrics.ledger_records(charge.kind).inc()
+        if charge.kind == "request":
+            request_line(record, status, log.call.endpoint)
 
     def _spend(self, caller: Caller, cost: Decimal) -> None:
         if not self.budgets.budgets:

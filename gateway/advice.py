@@ -1,0 +1,83 @@
+"""What `recloser check` warns about: policies that are legal but unwise. Pure, over a validated policy.
+
+- a route with a single target: when it browns out there is nowhere to fail over;
+- a target whose context window is smaller than one before it: a long request that fits the primary
+  is refused by the fallback at the worst moment;
+- a fallback much dearer than the primary: an outage quietly multiplies the bill;
+- synthetic probes often enough that an outage costs real money in probes alone.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from gateway.metering.prices import Price, PriceBook
+from gateway.policy.schema import PolicyDocument
+from gateway.policy.yaml_marks import MarkedDocument
+
+EXPENSIVE_FACTOR = Decimal(3)          # a fallback this many times the primary's price is worth a warning
+PROBE_USD_PER_DAY = Decimal(1)         # probes costing more than this a day, all targets ejected, are worth one
+PROBE_TOKENS = (Decimal(10), Decimal(1))   # a probe: a one-word prompt, one output token
+MTOK = Decimal(1_000_000)
+
+
+def blended(price: Price) -> Decimal:
+    """Dollars per million tokens for a typical chat (three input tokens to one output token)."""
+    return (3 * price.input_per_mtok + price.output_per_mtok) / 4
+
+
+def unwise(source: str, doc: PolicyDocument, marked: MarkedDocument) -> list[str]:
+    """Warnings, each `FILE:LINE: where: what and why`, in policy order."""
+    prices = PriceBook(doc)
+    out: list[str] = []
+
+    def warn(path: tuple[str | int, ...], where: str, text: str) -> None:
+        out.append(f"{source}:{marked.line_of(path)}: {where}: {text}")
+
+    for name, route in doc.routes.items():
+        here: tuple[str | int, ...] = ("routes", name)
+        targets = route.targets
+        if len(targets) == 1:
+            t = targets[0]
+            warn(here + ("targets",), f"routes.{name}",
+                 f"a single target ({t.provider}/{t.model}): when it fails there is nowhere to fail over; add a fallback")
+        widest: tuple[int, str] | None = None
+        for i, t in enumerate(targets):
+            window = prices.context_window(t.provider, t.model)
+            if window is not None and widest is not None and window < widest[0]:
+                warn(here + ("targets", i), f"routes.{name}.targets[{i}]",
+                     f"{t.provider}/{t.model} takes {window:,} tokens of context, less than {widest[1]} before it "
+                     f"({widest[0]:,}): a long request it fails over cannot fit")
+            if window is not None and (widest is None or window > widest[0]):
+                widest = (window, f"{t.provider}/{t.model}")
+        primary = prices.price(targets[0].provider, targets[0].model)
+        if primary.source == "unknown" or blended(primary) == 0:
+            continue
+        for i, t in enumerate(targets[1:], start=1):
+            price = prices.price(t.provider, t.model)
+            if price.source == "unknown":
+                continue
+            factor = blended(price) / blended(primary)
+            if factor >= EXPENSIVE_FACTOR:
+                warn(here + ("targets", i), f"routes.{name}.targets[{i}]",
+                     f"{t.provider}/{t.model} costs {factor:.1f}x the primary {targets[0].provider}/{targets[0].model} "
+                     f"(${blended(price):.2f} against ${blended(primary):.2f} per million tokens): a failover multiplies "
+                     "the bill")
+
+    interval = doc.breaker.synthetic_probe_s
+    if interval > 0:
+        per_day = Decimal(86_400) / Decimal(str(interval))
+        seen: set[tuple[str, str]] = set()
+        worst = Decimal(0)
+        for route in doc.routes.values():
+            for t in route.targets:
+                if (t.provider, t.model) in seen:
+                    continue
+                seen.add((t.provider, t.model))
+                p = prices.price(t.provider, t.model)
+                worst += per_day * (PROBE_TOKENS[0] * p.input_per_mtok + PROBE_TOKENS[1] * p.output_per_mtok) / MTOK
+        if worst > PROBE_USD_PER_DAY:
+            warn(("breaker", "synthetic_probe_s"), "breaker.synthetic_probe_s",
+                 f"a probe every {interval:g} s to each ejected target costs up to ${worst:.2f} a day while targets "
+                 "are out; probe less often")
+    return out

@@ -1,0 +1,84 @@
+"""`recloser check` warns about policies that are legal but unwise, each with its line."""
+
+from __future__ import annotations
+
+import textwrap
+
+from gateway.advice import unwise
+from gateway.policy.load import parse_policy
+
+
+def warnings(text: str) -> list[str]:
+    return list(parse_policy(textwrap.dedent(text), "p.yaml", {}, (unwise,)).warnings)
+
+
+PROVIDERS = """
+version: 1
+providers:
+  cheap:
+    kind: sim
+    models:
+      small: {input_usd_per_mtok: 0.15, output_usd_per_mtok: 0.60, context_window: 128000}
+  dear:
+    kind: sim
+    models:
+      big: {input_usd_per_mtok: 5, output_usd_per_mtok: 15, context_window: 200000}
+      short: {input_usd_per_mtok: 0.1, output_usd_per_mtok: 0.4, context_window: 8000}
+"""
+
+
+def test_a_wise_policy_has_no_warnings() -> None:
+    assert warnings(PROVIDERS + """
+routes:
+  chat:
+    targets:
+      - {provider: dear, model: short}
+      - {provider: cheap, model: small}
+""") == []
+
+
+def test_a_route_with_a_single_target_is_warned_about_with_its_line() -> None:
+    found = warnings(PROVIDERS + """
+routes:
+  chat:
+    targets:
+      - {provider: cheap, model: small}
+""")
+    assert found == ["p.yaml:16: routes.chat: a single target (cheap/small): when it fails there is nowhere to fail "
+                     "over; add a fallback"]
+
+
+def test_a_fallback_with_a_smaller_context_window_is_warned_about() -> None:
+    found = warnings(PROVIDERS + """
+routes:
+  chat:
+    targets:
+      - {provider: cheap, model: small}
+      - {provider: dear, model: short}
+""")
+    assert len(found) == 1 and found[0].startswith("p.yaml:18: routes.chat.targets[1]: dear/short takes 8,000 tokens")
+
+
+def test_a_fallback_many_times_dearer_than_the_primary_is_warned_about() -> None:
+    found = warnings(PROVIDERS + """
+routes:
+  chat:
+    targets:
+      - {provider: cheap, model: small}
+      - {provider: dear, model: big}
+""")
+    assert len(found) == 1 and "dear/big costs 28.6x the primary cheap/small" in found[0]
+
+
+def test_probes_that_would_cost_real_money_are_warned_about() -> None:
+    found = warnings(PROVIDERS + """
+breaker: {synthetic_probe_s: 0.5}
+routes:
+  chat:
+    targets:
+      - {provider: dear, model: big}
+      - {provider: cheap, model: small}
+""")
+    assert [w for w in found if "synthetic_probe_s" in w] == [
+        "p.yaml:14: breaker.synthetic_probe_s: a probe every 0.5 s to each ejected target costs up to $11.59 a day "
+        "while targets are out; probe less often"]
