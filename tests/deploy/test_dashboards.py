@@ -1,7 +1,7 @@
 """Every panel query of every Grafana dashboard, template variables substituted, is evaluated by a
 real Prometheus scraping a gateway that served a failover, retries, a hedge, a resumed stream, a
-shed request, a policy reload and spend for two teams, and shares its state through a real
-redis-server: each must parse and return data."""
+shed request, answers below the route's quality tier, a policy reload and spend for two teams, runs
+quality canaries, and shares its state through a real redis-server: each must parse and return data."""
 
 from __future__ import annotations
 
@@ -66,13 +66,14 @@ providers:
     models:
       slow-model: {{input_usd_per_mtok: 1, output_usd_per_mtok: 2}}
 breaker: {{consecutive_failures: 3, base_ejection_s: 300}}
+canaries: {{interval_s: 1, jitter: 0.2, timeout_s: 2}}
 budgets:
   - {{name: ads-daily, team: ads, period: day, limit_usd: 1000, action: warn, warn_at_percent: 0}}
 routes:
   chat:
     targets:
       - {{provider: alpha, model: alpha-model}}
-      - {{provider: beta, model: beta-model}}
+      - {{provider: beta, model: beta-model, tier: 2}}
   strict:
     retry: {{budget_percent: 0, budget_min_per_s: 0}}
     targets:
