@@ -20,6 +20,7 @@ from gateway.policy.load import LoadedPolicy
 from gateway.policy.schema import PolicyDocument
 from gateway.providers.base import UpstreamClient
 from gateway.providers.crossing import Crossing
+from gateway.providers.anthropic_wire import AnthropicWire
 from gateway.providers.litellm_bridge import LitellmBridge
 from gateway.providers.openai_wire import OpenAIWireClient
 from gateway.attempts import Attempts
@@ -99,11 +100,13 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
         session = aiohttp.ClientSession(connector=connector, skip_auto_headers=("User-Agent",))
         bridge = LitellmBridge()
         fast = OpenAIWireClient(session)
+        anthropic = AnthropicWire(session, wall)
+        native: dict[str, UpstreamClient] = {"openai": fast, "azure": fast, "anthropic": anthropic}
         m = metrics or Metrics()
         board = HealthBoard((), m, clock, doc.breaker)
 
         def client_for(d: Deployment) -> UpstreamClient:
-            return fast if d.kind == "openai" else bridge
+            return native.get(d.kind, bridge)
 
         crossing = Crossing(client_for)
         attempts = Attempts(lambda d: crossing, board, m, clock)
@@ -142,7 +145,7 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
         ctx.reloader = reloader
         app[CONTEXT] = ctx
         try:
-            if any(d.kind != "openai" for d in ctx.routing.deployments()):
+            if any(d.kind not in native for d in ctx.routing.deployments()):
                 await bridge.load()
             reloader.start()
             if ledger is not None:

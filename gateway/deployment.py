@@ -13,12 +13,14 @@ class Deployment:
 
     provider: str
     model: str
-    kind: str                       # "openai" for the fast path, else the litellm provider name
+    kind: str                       # openai, azure, anthropic (native wires), else the litellm provider name
     base_url: str
     timeouts: Timeouts
     facts: ModelFacts | None = None
     api_key: str | None = field(default=None, repr=False)
     responses: bool = False         # the upstream answers the Responses API itself
+    api_version: str | None = None  # Azure's api-version query parameter, Anthropic's anthropic-version header
+    beta: tuple[str, ...] = ()      # Anthropic's anthropic-beta header, one value per feature
 
     @property
     def key(self) -> str:

@@ -19,6 +19,7 @@ from gateway.admission import Admission
 from gateway.metering.prices import unpriced_targets
 from gateway.context import GatewayContext
 from gateway.policy.load import LoadedPolicy, PolicyError, parse_policy, read_policy_text
+from gateway.policy.schema import NATIVE_KINDS
 from gateway.providers.litellm_bridge import LitellmBridge
 from gateway.prober import Prober
 from gateway.runtime import Process, Runtime, build_runtime
@@ -165,8 +166,7 @@ class Reloader:
         except OSError as exc:
             return ReloadResult("error", old.sha256, f"{old.source}: a simulated provider could not start: "
                                                      f"{exc.strerror or exc}")
-        if any(p.kind not in ("openai", "sim") for p in doc.providers.values()) or \
-                any(u.kind != "openai" for u in upstreams.values()):
+        if any(p.kind not in NATIVE_KINDS for p in doc.providers.values()):   # sims speak native wires
             await self.bridge.load()
         runtime = build_runtime(loaded, self.process, upstreams, previous=running)
         self.activate(runtime)

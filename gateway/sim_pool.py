@@ -9,6 +9,9 @@ from typing import Any
 from gateway.policy.schema import PolicyDocument
 from gateway.routing.table import Upstream
 
+# The api-version a simulated Azure upstream is called with when the policy names none.
+AZURE_SIM_API_VERSION = "2024-10-21"
+
 
 class SimPool:
     def __init__(self) -> None:
@@ -39,8 +42,9 @@ class SimPool:
                 server = SimServer(config, port=s.port if s else 0)
                 await server.start()
                 self.servers[name] = server
-                kind = "openai" if config.wire == "openai" else "anthropic"
-                self.upstreams[name] = Upstream(kind=kind, base_url=server.base_url, api_key=key)
+                version = provider.api_version or (AZURE_SIM_API_VERSION if config.wire == "azure" else None)
+                self.upstreams[name] = Upstream(kind=config.wire, base_url=server.base_url, api_key=key,
+                                                api_version=version, beta=tuple(provider.anthropic_beta))
         return {name: self.upstreams[name] for name in wanted}
 
     async def stop(self) -> None:

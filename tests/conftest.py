@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import openai
 import pytest
 
 from gateway.embedded import EmbeddedGateway
@@ -32,6 +33,11 @@ def write_policy(directory: Path, text: str, name: str = "policy.yaml") -> Path:
 
 
 GatewayFactory = Callable[[str], EmbeddedGateway]
+
+
+def sdk(gw: EmbeddedGateway) -> openai.OpenAI:
+    """The official openai SDK pointed at `gw`, with its own retries off so every attempt is the gateway's."""
+    return openai.OpenAI(base_url=gw.base_url, api_key="k", max_retries=0)
 
 
 @pytest.fixture

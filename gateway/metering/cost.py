@@ -12,11 +12,12 @@ MILLION = Decimal(1_000_000)
 
 
 def cost_usd(price: Price, usage: Usage) -> Decimal:
-    """Uncached input, cached input and output, each at its own price per million tokens."""
-    # Cached tokens are a part of the input; a report claiming more cached than input is capped.
+    """Fresh input, cache reads, cache writes and output, each at its own price per million tokens."""
+    # Cache reads and writes are parts of the input; a report claiming more than the input is capped.
     cached = min(usage.cached_input_tokens, usage.input_tokens)
-    raw = ((usage.input_tokens - cached) * price.input_per_mtok + cached * price.cached_input_per_mtok
-           + usage.output_tokens * price.output_per_mtok) / MILLION
+    written = min(usage.cache_write_input_tokens, usage.input_tokens - cached)
+    raw = ((usage.input_tokens - cached - written) * price.input_per_mtok + cached * price.cached_input_per_mtok
+           + written * price.write_per_mtok + usage.output_tokens * price.output_per_mtok) / MILLION
     return raw.quantize(NANO_USD, rounding=ROUND_HALF_EVEN)
 
 

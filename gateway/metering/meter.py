@@ -163,7 +163,8 @@ class Meter:
             if nanos:
                 self.metrics.cost_nanos(*labels).inc(nanos)
             for kind, n in (("input", usage.input_tokens), ("output", usage.output_tokens),
-                            ("cached_input", usage.cached_input_tokens)):
+                            ("cached_input", usage.cached_input_tokens),
+                            ("cache_write_input", usage.cache_write_input_tokens)):
                 if n:
                     self.metrics.tokens(*labels, kind, log.call.endpoint).inc(n)
                     self.metrics.token_usage(OPERATION[log.call.endpoint], d.model, d.provider, kind).observe(n)
@@ -179,6 +180,7 @@ class Meter:
             ts=self.wall(), request_id=log.call.request_id, team=caller.team, app=caller.app, key_id=caller.key_id,
             route=route, provider=provider, model=model, input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens, cached_input_tokens=usage.cached_input_tokens, cost_usd=cost,
+            cache_write_input_tokens=usage.cache_write_input_tokens,
             price_source=price.source if price is not None else "none", usage_source=usage.source,
             outcome=charge.outcome if status < 400 or charge.kind == "attempt" or charge.outcome == "refused"
             else f"error_{status}",

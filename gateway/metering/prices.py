@@ -1,9 +1,11 @@
 """The price book: what a deployment's tokens cost.
 
-Sources, in order: the policy's own per-token prices for the model (any of the three given; the
+Sources, in order: the policy's own per-token prices for the model (any of the four given; the
 others come from litellm's map, then 0); a local GPU's hourly price; litellm's bundled price map,
 looked up by the model name (preferring the provider kind's own entry) and by `<kind>/<model>`;
-else unknown, metered at cost 0.
+else unknown, metered at cost 0. Cache reads and cache writes (Anthropic's cache_creation, which
+costs more than input) have prices of their own; where neither the policy nor the map gives one,
+they cost what input does.
 litellm's map is read from the JSON file inside the installed package without importing litellm:
 the import takes seconds, and nothing here may reach for the network.
 
@@ -49,6 +51,11 @@ class Price:
     output_per_mtok: Decimal
     cached_input_per_mtok: Decimal
     source: str             # "policy", "policy:gpu_hour", "litellm <version>", or "unknown"
+    cache_write_per_mtok: Decimal | None = None   # prompt-cache writes; None: what input costs
+
+    @property
+    def write_per_mtok(self) -> Decimal:
+        return self.input_per_mtok if self.cache_write_per_mtok is None else self.cache_write_per_mtok
 
 
 UNKNOWN = Price(ZERO, ZERO, ZERO, "unknown")
@@ -88,11 +95,13 @@ def _decimal(value: Any) -> Decimal | None:
 
 @dataclass(frozen=True)
 class _MapPrice:
-    """A map entry's prices per million tokens; cached is None when the map gives no cached price."""
+    """A map entry's prices per million tokens; cached (written) is None when the map gives no cache
+    read (write) price."""
 
     input: Decimal
     output: Decimal
     cached: Decimal | None
+    written: Decimal | None = None
 
 
 def _priced(entry: Any) -> bool:
@@ -126,13 +135,15 @@ def _from_map(entry: Mapping[str, Any] | None) -> _MapPrice | None:
     if per_in is None and per_out is None:
         return None
     cached = _decimal(entry.get("cache_read_input_token_cost"))
+    written = _decimal(entry.get("cache_creation_input_token_cost"))
     return _MapPrice((per_in or ZERO) * MILLION, (per_out or ZERO) * MILLION,
-                     None if cached is None else cached * MILLION)
+                     None if cached is None else cached * MILLION, None if written is None else written * MILLION)
 
 
 def _from_policy(facts: ModelFacts, mapped: _MapPrice | None) -> Price | None:
     """The policy's per-token prices, completed from the map; None when it sets none."""
-    given = (facts.input_usd_per_mtok, facts.output_usd_per_mtok, facts.cached_input_usd_per_mtok)
+    given = (facts.input_usd_per_mtok, facts.output_usd_per_mtok, facts.cached_input_usd_per_mtok,
+             facts.cache_write_usd_per_mtok)
     if all(v is None for v in given):
         return None
     inp = _decimal(facts.input_usd_per_mtok)
@@ -145,7 +156,10 @@ def _from_policy(facts: ModelFacts, mapped: _MapPrice | None) -> Price | None:
     if cached is None:
         # A cached price the map gives still holds; otherwise cached tokens cost what input does.
         cached = mapped.cached if mapped is not None and mapped.cached is not None else inp
-    return Price(inp, out, cached, "policy")
+    written = _decimal(facts.cache_write_usd_per_mtok)
+    if written is None and mapped is not None:
+        written = mapped.written   # a cache-write price the map gives still holds; else input's
+    return Price(inp, out, cached, "policy", written)
 
 
 def _from_gpu_hour(facts: ModelFacts) -> Price | None:
@@ -173,7 +187,7 @@ def resolve_price(facts: ModelFacts | None, kind: str, model: str, cost_map: Cos
             return UNKNOWN, "gpu_hour_usd is set without tokens_per_second"
     if mapped is not None:
         cached = mapped.cached if mapped.cached is not None else mapped.input
-        return Price(mapped.input, mapped.output, cached, map_source), None
+        return Price(mapped.input, mapped.output, cached, map_source, mapped.written), None
     return UNKNOWN, "not in the policy nor in litellm's price map"
 
 

@@ -15,8 +15,9 @@ import orjson
 class Usage:
     input_tokens: int = 0          # all prompt tokens, cached ones included
     output_tokens: int = 0
-    cached_input_tokens: int = 0
+    cached_input_tokens: int = 0   # prompt-cache reads, a part of input_tokens
     source: Literal["reported", "counted", "none"] = "reported"
+    cache_write_input_tokens: int = 0   # prompt-cache writes (Anthropic's cache_creation), a part of input_tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,7 @@ class CallRecord:
     # How the gateway rescued (or refused) the answer: refused, prefill_rejected, resumed, restarted, probe.
     events: tuple[str, ...] = ()
     degraded_tier: int | None = None   # the answer came from a target of this tier, below the route's best
+    cache_write_input_tokens: int = 0   # a part of input_tokens, priced at the cache-write price
 
     def to_json(self) -> bytes:
         """One JSON object; the cost is a decimal string (exact, never a float), the time ISO-8601 UTC."""

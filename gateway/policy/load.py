@@ -81,6 +81,11 @@ def _check_references(source: str, doc: PolicyDocument, marked: MarkedDocument) 
             raise fail(here + ("kind",), f"unknown kind '{provider.kind}' (one of: {', '.join(sorted(KINDS))})")
         if provider.kind == "openai" and not provider.base_url:
             raise fail(here, "kind 'openai' needs a base_url (the upstream's /v1 address)")
+        if provider.kind == "azure" and not (provider.base_url and provider.api_version):
+            raise fail(here, "kind 'azure' needs base_url (https://NAME.openai.azure.com) and api_version")
+        if provider.kind == "anthropic" and (provider.base_url or "").rstrip("/").endswith("/v1"):
+            raise fail(here + ("base_url",), "kind 'anthropic' takes base_url without /v1 "
+                                             "(https://api.anthropic.com; /v1/messages is added)")
         if provider.kind == "sim" and provider.base_url:
             raise fail(here + ("base_url",), "kind 'sim' starts its own upstream on loopback; drop base_url")
         if provider.sim is not None and provider.kind != "sim":

@@ -18,16 +18,18 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"
 PositiveSeconds = Annotated[float, Field(gt=0, le=86_400)]
 UsdPerMtok = Annotated[float, Field(ge=0, le=1_000_000)]
 
-# Providers litellm can reach. `openai` (our own fast path) and `sim` (a simulated upstream started
-# inside the gateway) are ours; the rest go through litellm's adapters.
+# Providers the gateway speaks to itself: `openai` (the fast path), `azure` (Azure OpenAI, the same
+# bytes at Azure's paths), `anthropic` (the Messages API, translated by gateway/wires/) and `sim` (a
+# simulated upstream started inside the gateway). The rest go through litellm's adapters.
+NATIVE_KINDS = frozenset({"openai", "azure", "anthropic", "sim"})
 LITELLM_KINDS = frozenset(
     {
-        "anthropic", "azure", "azure_ai", "bedrock", "cohere", "cohere_chat", "databricks", "deepseek",
+        "azure_ai", "bedrock", "cohere", "cohere_chat", "databricks", "deepseek",
         "fireworks_ai", "gemini", "groq", "huggingface", "mistral", "nvidia_nim", "openrouter",
         "perplexity", "sagemaker", "together_ai", "vertex_ai", "watsonx", "xai",
     }
 )
-KINDS = frozenset({"openai", "sim"}) | LITELLM_KINDS
+KINDS = NATIVE_KINDS | LITELLM_KINDS
 
 
 class Closed(BaseModel):
@@ -65,7 +67,9 @@ class ModelFacts(Closed):
     input_usd_per_mtok: UsdPerMtok | None = None
     output_usd_per_mtok: UsdPerMtok | None = None
     cached_input_usd_per_mtok: UsdPerMtok | None = None
+    cache_write_usd_per_mtok: UsdPerMtok | None = None   # prompt-cache writes (Anthropic's cache_creation)
     context_window: Annotated[int, Field(gt=0)] | None = None
+    max_output_tokens: Annotated[int, Field(gt=0)] | None = None   # a translated request's default max_tokens
     # A local GPU deployment may be priced by the hour instead of by the token.
     gpu_hour_usd: UsdPerMtok | None = None
     tokens_per_second: Annotated[float, Field(gt=0)] | None = None
@@ -77,7 +81,7 @@ class ModelFacts(Closed):
 class SimSettings(Closed):
     """A simulated upstream that the gateway starts on loopback (kind: sim)."""
 
-    wire: Literal["openai", "anthropic"] = "openai"
+    wire: Literal["openai", "azure", "anthropic"] = "openai"
     reply_tokens: Annotated[int, Field(ge=1, le=4096)] = 20
     first_token_delay_s: Annotated[float, Field(ge=0, le=600)] = 0.0
     chunk_delay_s: Annotated[float, Field(ge=0, le=60)] = 0.0
@@ -92,6 +96,8 @@ class Provider(Closed):
     kind: str
     base_url: str | None = None
     api_key: SecretStr | None = None
+    api_version: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None  # azure, anthropic
+    anthropic_beta: list[Annotated[str, StringConstraints(min_length=1, max_length=128)]] = []
     timeouts: Timeouts = Timeouts()
     models: dict[Name, ModelFacts] = {}
     sim: SimSettings | None = None

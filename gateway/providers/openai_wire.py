@@ -2,16 +2,22 @@
 
 The client's body goes out with only `model` rewritten, and the upstream's bytes come back as they
 arrive; nothing is re-serialised on the way back. One pooled `ClientSession` serves every call.
+
+Azure OpenAI (`kind: azure`) is the same wire at other addresses: base_url is the resource
+endpoint, the deployment's model is Azure's deployment name, requests go to
+`/openai/deployments/<model>/<path>?api-version=<api_version>` with the key in an `api-key` header.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from urllib.parse import quote
 
 import aiohttp
 
 from gateway.providers.base import PATHS, AttemptError, Call, Failure, Reply, parse_retry_after
+from gateway.providers.http import BASE_HEADERS, Opening, bounds, let_go, read_more, with_request_id
 from gateway.providers.sse import DONE_EVENT, complete_events, finishes_a_choice
 from gateway.deployment import Deployment
 
@@ -29,30 +35,29 @@ class OpenAIWireClient:
     def headers_for(self, d: Deployment) -> dict[str, str]:
         headers = self._headers.get(d.key)
         if headers is None:
-            # identity: bytes are relayed as they come, and metering must be able to read them.
-            headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
-                       "Accept-Encoding": "identity"}
-            if d.api_key:
+            headers = dict(BASE_HEADERS)
+            if d.api_key and d.kind == "azure":
+                headers["api-key"] = d.api_key
+            elif d.api_key:
                 headers["Authorization"] = f"Bearer {d.api_key}"
             self._headers[d.key] = headers
         return headers
 
+    @staticmethod
+    def url_for(d: Deployment, call: Call) -> str:
+        if d.kind == "azure":
+            return (f"{d.base_url}/openai/deployments/{quote(d.model, safe='')}{PATHS[call.endpoint]}"
+                    f"?api-version={quote(d.api_version or '', safe='')}")
+        return d.base_url + PATHS[call.endpoint]
+
     async def open(self, deployment: Deployment, call: Call, budget_s: float) -> Reply:
-        t = deployment.timeouts
-        total = min(t.total_s, budget_s)
-        # Non-stream answers arrive whole, after generation: only total_s bounds them. A stream must
-        # show its first chunk within first_token_s, then never stall longer than idle_s.
-        timeout = aiohttp.ClientTimeout(total=total, sock_connect=t.connect_s,
-                                        sock_read=t.idle_s if call.stream else None)
-        headers = self.headers_for(deployment)
-        if call.request_id:
-            headers = {**headers, "X-Request-Id": call.request_id}
-        url = deployment.base_url + PATHS[call.endpoint]
+        timeout, opening_s = bounds(deployment, call.stream, budget_s)
+        headers = with_request_id(self.headers_for(deployment), call)
+        url = self.url_for(deployment, call)
         data = call.upstream_body(deployment.model)
-        resp: aiohttp.ClientResponse | None = None
-        try:
-            async with asyncio.timeout(min(t.first_token_s, total) if call.stream else None):
-                resp = await self.session.post(url, data=data, headers=headers, timeout=timeout)
+        with Opening(call.stream) as opening:
+            async with asyncio.timeout(opening_s):
+                opening.resp = resp = await self.session.post(url, data=data, headers=headers, timeout=timeout)
                 if resp.status != 200:
                     body = await resp.read()
                     raise AttemptError(Failure.STATUS, status=resp.status, body=body,
@@ -72,24 +77,6 @@ class OpenAIWireClient:
                     if end:
                         first, pending = first[:end], first[end:]
                         break
-        except AttemptError:
-            if resp is not None:
-                resp.release()
-            raise
-        except TimeoutError:
-            if resp is not None:
-                resp.close()
-            raise AttemptError(Failure.TIMEOUT, "no first token in time" if call.stream else "no answer in time") from None
-        except aiohttp.ClientConnectorError:
-            raise AttemptError(Failure.CONNECT, "connection refused or unreachable") from None
-        except (aiohttp.ClientError, OSError):
-            if resp is not None:
-                resp.close()
-            raise AttemptError(Failure.RESET if resp is None else Failure.BROKEN) from None
-        except asyncio.CancelledError:  # a lost hedge, or a first token later than its baseline allows
-            if resp is not None:
-                resp.close()
-            raise
         responses = call.endpoint == "responses"
         return Reply(status=200, first=first, rest=_relay(resp, first, pending, responses), close=resp.close)
 
@@ -115,12 +102,7 @@ async def _relay(resp: aiohttp.ClientResponse, first: bytes, pending: bytes,
     whole = False
     try:
         while True:
-            try:
-                chunk = await resp.content.readany()
-            except TimeoutError:
-                raise AttemptError(Failure.IDLE, "the stream stalled") from None
-            except (aiohttp.ClientError, OSError):
-                raise AttemptError(Failure.BROKEN, "the stream broke off") from None
+            chunk = await read_more(resp)
             if not chunk:
                 if pending:  # a last event without its blank line: pass it on, terminated
                     tail = (tail + pending)[-32:]
@@ -146,8 +128,4 @@ async def _relay(resp: aiohttp.ClientResponse, first: bytes, pending: bytes,
             yield DONE_EVENT
         whole = True
     finally:
-        # A connection whose stream did not end cleanly must not go back to the pool.
-        if whole:
-            resp.release()
-        else:
-            resp.close()
+        let_go(resp, whole)

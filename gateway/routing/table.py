@@ -41,6 +41,8 @@ class Upstream:
     kind: str
     base_url: str
     api_key: str | None = field(default=None, repr=False)
+    api_version: str | None = None
+    beta: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,8 @@ def resolve_upstreams(doc: PolicyDocument, sim_upstreams: Mapping[str, Upstream]
             out[name] = sim_upstreams[name]
         else:
             key = p.api_key.get_secret_value() if p.api_key is not None else None
-            out[name] = Upstream(kind=p.kind, base_url=(p.base_url or "").rstrip("/"), api_key=key)
+            out[name] = Upstream(kind=p.kind, base_url=(p.base_url or "").rstrip("/"), api_key=key,
+                                 api_version=p.api_version, beta=tuple(p.anthropic_beta))
     return out
 
 
@@ -97,6 +100,8 @@ def build_routing(doc: PolicyDocument, upstreams: Mapping[str, Upstream]) -> Rou
                     facts=provider.models.get(t.model),
                     api_key=up.api_key,
                     responses=provider.speaks_responses(),
+                    api_version=up.api_version,
+                    beta=up.beta,
                 )
             )
         routes[name] = RouteTable(

@@ -19,7 +19,7 @@ from gateway.sim.faults import Fault, fails_now
 @dataclass(frozen=True)
 class SimConfig:
     name: str
-    wire: str = "openai"                  # "openai" or "anthropic"
+    wire: str = "openai"                  # "openai", "azure" or "anthropic"
     api_key: str | None = field(default=None, repr=False)
     reply_tokens: int = 20
     embedding_dim: int = 8

@@ -34,13 +34,19 @@ def error(status: int, headers: dict[str, str] | None = None, message: str | Non
 
 def _authorised(request: web.Request, state: SimState) -> bool:
     key = state.config.api_key
-    return key is None or request.headers.get("Authorization") == f"Bearer {key}"
+    if key is None:
+        return True
+    if state.config.wire == "azure":
+        return request.headers.get("api-key") == key
+    return request.headers.get("Authorization") == f"Bearer {key}"
 
 
 async def _prologue(request: web.Request, state: SimState, required: str) -> tuple[dict[str, Any] | None, web.Response | None]:
     body, _ = await read_request(request, state)
     if not _authorised(request, state):
         return None, error(401, message="Incorrect API key provided.")
+    if state.config.wire == "azure" and not request.query.get("api-version"):
+        return None, error(404, message="Resource not found: an Azure OpenAI path needs ?api-version=.")
     if not isinstance(body, dict):
         return None, error(400, message="The body is not a JSON object.", code="invalid_json")
     for name in ("model", required):
@@ -194,6 +200,14 @@ async def models(request: web.Request) -> web.StreamResponse:
 
 async def responses(request: web.Request) -> web.StreamResponse:
     return await responses_wire.responses(request, _prologue, error)
+
+
+def add_azure_routes(app: web.Application) -> None:
+    """Azure OpenAI's paths: the deployment in the path, the API version in the query."""
+    base = "/openai/deployments/{deployment}"
+    app.router.add_post(base + "/chat/completions", chat)
+    app.router.add_post(base + "/completions", completions)
+    app.router.add_post(base + "/embeddings", embeddings)
 
 
 def add_routes(app: web.Application) -> None:

@@ -26,7 +26,8 @@ class SimServer:
         self.state = SimState(config)
         self.app = web.Application(middlewares=[ended_streams])
         self.app[SIM] = self.state
-        (openai_wire if config.wire == "openai" else anthropic_wire).add_routes(self.app)
+        {"openai": openai_wire.add_routes, "azure": openai_wire.add_azure_routes,
+         "anthropic": anthropic_wire.add_routes}[config.wire](self.app)
         self.app.router.add_post("/_sim/fault", self._control_fault)
         self.app.router.add_get("/_sim/stats", self._control_stats)
         self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)

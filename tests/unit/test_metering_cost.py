@@ -47,3 +47,14 @@ def test_no_usage_costs_nothing() -> None:
 def test_nanos_are_the_whole_nano_dollars_of_a_cost() -> None:
     assert to_nanos(Decimal("0.001480000")) == 1_480_000
     assert to_nanos(Decimal("2.5")) == 2_500_000_000
+
+
+def test_cache_writes_are_charged_at_their_own_price() -> None:
+    p = Price(Decimal(3), Decimal(15), Decimal("0.3"), "test", Decimal("3.75"))
+    usage = Usage(input_tokens=1100, output_tokens=10, cached_input_tokens=600, cache_write_input_tokens=400)
+    assert cost_usd(p, usage) == Decimal("0.002130")   # (100 × 3 + 600 × 0.3 + 400 × 3.75 + 10 × 15) / 1e6
+
+
+def test_cache_writes_without_a_price_of_their_own_cost_what_input_does() -> None:
+    with_writes = Usage(input_tokens=1000, output_tokens=10, cache_write_input_tokens=400)
+    assert cost_usd(price(), with_writes) == cost_usd(price(), Usage(input_tokens=1000, output_tokens=10))

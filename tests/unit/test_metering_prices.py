@@ -210,3 +210,23 @@ def test_context_window_comes_from_the_policy_then_the_map() -> None:
     assert book({"gpt-x": {"context_window": 1000}}).context_window("p", "gpt-x") == 1000
     assert book().context_window("p", "gpt-x") == 128000
     assert book().context_window("p", "mystery") is None
+
+
+# Prompt-cache writes
+
+
+def test_a_cache_write_price_comes_from_litellms_map() -> None:
+    raw = litellm_json()["claude-sonnet-4-5"]
+    p = PriceBook(policy(None, "anthropic", "claude-sonnet-4-5")).price("p", "claude-sonnet-4-5")
+    assert p.write_per_mtok == per_mtok(raw["cache_creation_input_token_cost"])
+    assert p.write_per_mtok > p.input_per_mtok > p.cached_input_per_mtok   # writes cost more, reads less
+
+
+def test_the_policy_cache_write_price_overrides_the_maps() -> None:
+    p = PriceBook(policy({"claude-sonnet-4-5": {"cache_write_usd_per_mtok": 4}}, "anthropic", "claude-sonnet-4-5")) \
+        .price("p", "claude-sonnet-4-5")
+    assert (p.write_per_mtok, p.source) == (Decimal(4), "policy")
+
+
+def test_cache_writes_cost_the_input_price_when_neither_policy_nor_map_gives_one() -> None:
+    assert book(None, "openai", "plain-y").price("p", "plain-y").write_per_mtok == Decimal(1)

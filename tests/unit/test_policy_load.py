@@ -152,3 +152,25 @@ def test_a_rate_limit_for_an_unknown_key_is_refused() -> None:
 def test_two_rate_limits_of_one_name_are_refused() -> None:
     err = refuse(BASE + "rate_limits:\n  - {name: x, team: a, rpm: 5}\n  - {name: x, team: b, rpm: 5}\n")
     assert "duplicate rate limit name 'x'" in str(err)
+
+
+def test_an_azure_provider_without_an_api_version_is_refused_at_its_line() -> None:
+    err = refuse(BASE.replace("    kind: openai\n    base_url: http://gpu-box:8000/v1",
+                              "    kind: azure\n    base_url: https://res.openai.azure.com"))
+    assert str(err).startswith("p.yaml:7: providers.local: kind 'azure' needs base_url")
+
+
+def test_an_anthropic_base_url_ending_in_v1_is_refused() -> None:
+    err = refuse(BASE.replace("    kind: openai\n    base_url: http://gpu-box:8000/v1",
+                              "    kind: anthropic\n    base_url: https://api.anthropic.com/v1"))
+    assert err.line == 9 and "without /v1" in err.reason
+
+
+def test_native_provider_settings_load() -> None:
+    text = BASE.replace("    kind: openai\n    base_url: http://gpu-box:8000/v1",
+                        "    kind: anthropic\n    api_version: '2023-06-01'\n"
+                        "    anthropic_beta: [prompt-caching-2024-07-31]\n"
+                        "    models: {llama: {max_output_tokens: 8192, cache_write_usd_per_mtok: 3.75}}")
+    local = parse_policy(textwrap.dedent(text).lstrip("\n"), "p.yaml", ENV).document.providers["local"]
+    assert (local.api_version, local.anthropic_beta) == ("2023-06-01", ["prompt-caching-2024-07-31"])
+    assert local.models["llama"].max_output_tokens == 8192

@@ -1,13 +1,14 @@
-"""Providers off the OpenAI wire go through litellm and come back in exact OpenAI shapes."""
+"""The native Anthropic wire (kind: anthropic) answers OpenAI clients in exact OpenAI shapes."""
 
 from __future__ import annotations
 
-import openai
+import json
+
 import pytest
 
 from gateway.embedded import EmbeddedGateway
 from gateway.sim import Fault
-from tests.conftest import UPSTREAM_KEY, GatewayFactory
+from tests.conftest import UPSTREAM_KEY, GatewayFactory, sdk
 
 POLICY = f"""
 version: 1
@@ -32,12 +33,9 @@ def gw(start_gateway: GatewayFactory) -> EmbeddedGateway:
     return start_gateway(POLICY)
 
 
-def client(gw: EmbeddedGateway) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.base_url, api_key="k", max_retries=0)
-
 
 def test_non_stream_chat_through_the_anthropic_wire(gw: EmbeddedGateway) -> None:
-    raw = client(gw).chat.completions.with_raw_response.create(model="chat", messages=HELLO, max_tokens=50)
+    raw = sdk(gw).chat.completions.with_raw_response.create(model="chat", messages=HELLO, max_tokens=50)
     answer = raw.parse()
     assert raw.headers["x-recloser-provider"] == "claude"
     assert answer.object == "chat.completion"
@@ -47,7 +45,7 @@ def test_non_stream_chat_through_the_anthropic_wire(gw: EmbeddedGateway) -> None
 
 
 def test_the_anthropic_upstream_gets_its_own_key_and_model(gw: EmbeddedGateway) -> None:
-    client(gw).chat.completions.create(model="chat", messages=HELLO)
+    sdk(gw).chat.completions.create(model="chat", messages=HELLO)
     seen = gw.sim("claude").requests[-1]
     assert seen.path.endswith("/v1/messages")
     assert seen.headers["x-api-key"] == UPSTREAM_KEY
@@ -55,7 +53,7 @@ def test_the_anthropic_upstream_gets_its_own_key_and_model(gw: EmbeddedGateway) 
 
 
 def test_stream_chat_through_the_anthropic_wire(gw: EmbeddedGateway) -> None:
-    chunks = list(client(gw).chat.completions.create(model="chat", messages=HELLO, stream=True))
+    chunks = list(sdk(gw).chat.completions.create(model="chat", messages=HELLO, stream=True))
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text.split() == ["claude", "t1", "t2", "t3", "t4", "t5", "t6"]
     assert all(c.object == "chat.completion.chunk" for c in chunks)
@@ -64,15 +62,15 @@ def test_stream_chat_through_the_anthropic_wire(gw: EmbeddedGateway) -> None:
 
 def test_an_anthropic_overload_fails_over(gw: EmbeddedGateway) -> None:
     gw.set_fault("claude", Fault(status=529))
-    raw = client(gw).chat.completions.with_raw_response.create(model="chat", messages=HELLO)
+    raw = sdk(gw).chat.completions.with_raw_response.create(model="chat", messages=HELLO)
     assert raw.headers["x-recloser-provider"] == "backup"
 
 
 def test_a_tool_call_through_the_anthropic_wire(gw: EmbeddedGateway) -> None:
     tool = {"type": "function", "function": {"name": "get_weather", "parameters": {
         "type": "object", "properties": {"city": {"type": "string"}}}}}
-    answer = client(gw).chat.completions.create(model="chat", tools=[tool],  # type: ignore[list-item]
+    answer = sdk(gw).chat.completions.create(model="chat", tools=[tool],  # type: ignore[list-item]
                                                 messages=[{"role": "user", "content": "weather?"}])
     call = answer.choices[0].message.tool_calls[0]  # type: ignore[index]
-    assert (call.function.name, call.function.arguments) == ("get_weather", '{"city": "sim"}')
+    assert (call.function.name, json.loads(call.function.arguments)) == ("get_weather", {"city": "sim"})
     assert gw.sim("claude").requests[-1].body["tools"][0]["name"] == "get_weather"

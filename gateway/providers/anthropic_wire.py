@@ -1,0 +1,159 @@
+"""The native Anthropic wire: OpenAI chat completions in, the Messages API out, on the pooled session.
+
+    client = AnthropicWire(session)            # session: the process's aiohttp.ClientSession
+    reply = await client.open(deployment, call, budget_s)
+
+`open` returns OpenAI-shaped bytes, as the OpenAI-wire client does: a chat.completion body, or a
+stream of `chat.completion.chunk` events ending in `data: [DONE]`, so the dispatcher never knows
+which wire answered. The translation is gateway/wires/ (pure); this module is the I/O around it.
+
+Failures come back as `AttemptError`s the breaker can judge: 429 with its retry-after, 529
+`overloaded_error`, 5xx, and an `error` event inside a 200 stream. A stream's reply is returned
+only once its first content (text or a tool call) is translated, so an error event before it is a
+failed attempt the client never sees; after it, the rest raises and the route's `mid_stream` rule
+applies. A stream that ends without `message_stop` is broken, never a whole answer.
+
+The deployment's base_url is the API's root without /v1 (https://api.anthropic.com), as the
+Anthropic SDK takes it; requests go to `/v1/messages`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+import orjson
+
+from gateway.deployment import Deployment
+from gateway.errors import error_body
+from gateway.providers.base import AttemptError, Call, Failure, Reply, parse_retry_after
+from gateway.providers.http import BASE_HEADERS, Opening, bounds, let_go, read_more, with_request_id
+from gateway.providers.sse import complete_events
+from gateway.wires.anthropic_answer import StreamState, answer_in, error_in, events_in
+from gateway.wires.anthropic_chat import Untranslatable, request_out, wants_json_answer
+
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+DEFAULT_VERSION = "2023-06-01"
+
+
+def _caller_fault(message: str, param: str | None, code: str) -> AttemptError:
+    return AttemptError(Failure.STATUS, message, status=400,
+                        body=error_body(message, "invalid_request_error", code, param))
+
+
+class AnthropicWire:
+    def __init__(self, session: aiohttp.ClientSession, wall: Callable[[], float] = time.time) -> None:
+        self.session = session
+        self.wall = wall
+        self._headers: dict[str, dict[str, str]] = {}
+
+    def headers_for(self, d: Deployment) -> dict[str, str]:
+        headers = self._headers.get(d.key)
+        if headers is None:
+            headers = {**BASE_HEADERS, "anthropic-version": d.api_version or DEFAULT_VERSION}
+            if d.api_key:
+                headers["x-api-key"] = d.api_key
+            if d.beta:
+                headers["anthropic-beta"] = ",".join(d.beta)
+            self._headers[d.key] = headers
+        return headers
+
+    async def open(self, deployment: Deployment, call: Call, budget_s: float) -> Reply:
+        if call.endpoint != "chat":
+            raise _caller_fault(f"The Anthropic deployment {deployment.key} serves chat completions only.",
+                                None, "unsupported_endpoint")
+        facts = deployment.facts
+        try:
+            data = request_out(call.body, deployment.model, call.stream,
+                               facts.max_output_tokens if facts is not None else None)
+        except Untranslatable as exc:
+            raise _caller_fault(f"{exc} (the request was for {deployment.key}).", exc.param,
+                                "unsupported_parameter") from None
+        json_answer = wants_json_answer(call.body)
+        timeout, opening_s = bounds(deployment, call.stream, budget_s)
+        headers = with_request_id(self.headers_for(deployment), call)
+        url = (deployment.base_url or DEFAULT_BASE_URL) + "/v1/messages"
+        with Opening(call.stream) as opening:
+            async with asyncio.timeout(opening_s):
+                opening.resp = resp = await self.session.post(url, data=data, headers=headers, timeout=timeout)
+                if resp.status != 200:
+                    raw = await resp.read()
+                    raise AttemptError(Failure.STATUS, status=resp.status, body=self._scrub(error_in(resp.status, raw),
+                                                                                             deployment),
+                                       retry_after_s=parse_retry_after(resp.headers.get("retry-after")))
+                if not call.stream:
+                    raw = await resp.read()
+                    resp.release()
+                    try:
+                        return Reply(status=200, body=answer_in(raw, int(self.wall()), json_answer))
+                    except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
+                        raise AttemptError(Failure.BROKEN, "the answer was not a Messages object") from None
+                state = StreamState(int(self.wall()), include_usage=_asked_for_usage(call), json_answer=json_answer)
+                first, pending = await _first_content(resp, state)
+        return Reply(status=200, first=first, rest=_relay(resp, state, pending), close=resp.close)
+
+    @staticmethod
+    def _scrub(body: bytes, d: Deployment) -> bytes:
+        if d.api_key and d.api_key.encode() in body:
+            return body.replace(d.api_key.encode(), b"***")
+        return body
+
+
+def _asked_for_usage(call: Call) -> bool:
+    options = call.body.get("stream_options")
+    return isinstance(options, dict) and bool(options.get("include_usage"))
+
+
+def translate(state: StreamState, buffer: bytes) -> tuple[list[bytes], bytes]:
+    """The OpenAI chunks for the complete events in `buffer`, and what is left of an incomplete one.
+
+    Anthropic's `data:` lines each hold one whole JSON event; the `event:` lines repeat its type.
+    """
+    end = complete_events(buffer)
+    if not end:
+        return [], buffer
+    out: list[bytes] = []
+    for line in buffer[:end].splitlines():
+        if line.startswith(b"data:"):
+            try:
+                event: Any = orjson.loads(line[5:])
+            except orjson.JSONDecodeError:
+                raise AttemptError(Failure.BROKEN, "the stream sent an event that is not JSON") from None
+            if isinstance(event, dict):
+                out += events_in(state, event)
+            if state.error is not None:
+                status, body = state.error
+                raise AttemptError(Failure.STATUS, f"error event ({status})", status=status, body=body)
+    return out, buffer[end:]
+
+
+async def _first_content(resp: aiohttp.ClientResponse, state: StreamState) -> tuple[bytes, bytes]:
+    """Read until the translation holds content (or the whole answer): nothing before it is sent."""
+    chunks: list[bytes] = []
+    pending = b""
+    while not (state.content_started or state.finished):
+        data = await resp.content.readany()
+        if not data:
+            raise AttemptError(Failure.BROKEN, "the stream ended before its first content")
+        out, pending = translate(state, pending + data)
+        chunks += out
+    return b"".join(chunks), pending
+
+
+async def _relay(resp: aiohttp.ClientResponse, state: StreamState, pending: bytes) -> AsyncIterator[bytes]:
+    """The rest of the stream, translated; raises AttemptError on an error event, a stall or a cut."""
+    whole = state.finished
+    try:
+        while not state.finished:
+            data = await read_more(resp)
+            if not data:
+                raise AttemptError(Failure.BROKEN, "the stream ended before message_stop")
+            out, pending = translate(state, pending + data)
+            if out:
+                yield b"".join(out)
+        whole = True
+    finally:
+        let_go(resp, whole)
