@@ -111,6 +111,7 @@ def translate(state: StreamState, buffer: bytes) -> tuple[list[bytes], bytes]:
     """The OpenAI chunks for the complete events in `buffer`, and what is left of an incomplete one.
 
     Anthropic's `data:` lines each hold one whole JSON event; the `event:` lines repeat its type.
+    An error event stops the translation there (`state.error`): what came before it is returned.
     """
     end = complete_events(buffer)
     if not end:
@@ -125,9 +126,14 @@ def translate(state: StreamState, buffer: bytes) -> tuple[list[bytes], bytes]:
             if isinstance(event, dict):
                 out += events_in(state, event)
             if state.error is not None:
-                status, body = state.error
-                raise AttemptError(Failure.STATUS, f"error event ({status})", status=status, body=body)
+                break
     return out, buffer[end:]
+
+
+def _raise_on_error(state: StreamState) -> None:
+    if state.error is not None:
+        status, body = state.error
+        raise AttemptError(Failure.STATUS, f"error event ({status})", status=status, body=body)
 
 
 async def _first_content(resp: aiohttp.ClientResponse, state: StreamState) -> tuple[bytes, bytes]:
@@ -139,6 +145,7 @@ async def _first_content(resp: aiohttp.ClientResponse, state: StreamState) -> tu
         if not data:
             raise AttemptError(Failure.BROKEN, "the stream ended before its first content")
         out, pending = translate(state, pending + data)
+        _raise_on_error(state)   # nothing reached the client yet: the attempt fails as a whole
         chunks += out
     return b"".join(chunks), pending
 
@@ -154,6 +161,7 @@ async def _relay(resp: aiohttp.ClientResponse, state: StreamState, pending: byte
             out, pending = translate(state, pending + data)
             if out:
                 yield b"".join(out)
+            _raise_on_error(state)
         whole = True
     finally:
         let_go(resp, whole)

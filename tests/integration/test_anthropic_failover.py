@@ -34,6 +34,11 @@ routes:
     targets:
       - {{provider: claude, model: claude-sonnet-4-5}}
       - {{provider: backup, model: small}}
+  claude-resume:
+    mid_stream: resume
+    targets:
+      - {{provider: claude, model: claude-sonnet-4-5}}
+      - {{provider: backup, model: small}}
 """
 HELLO = [{"role": "user", "content": "hello"}]
 WEATHER = {"type": "function", "function": {"name": "weather", "parameters": {
@@ -117,3 +122,33 @@ def test_json_mode_is_answered_through_the_forced_answer_tool(gw: EmbeddedGatewa
         response_format={"type": "json_schema", "json_schema": {"name": "place", "schema": schema}})
     assert json.loads(answer.choices[0].message.content or "") == {"city": "sim"}
     assert answer.choices[0].finish_reason == "stop" and not answer.choices[0].message.tool_calls
+
+
+def stream_text(gw: EmbeddedGateway, route: str) -> tuple[str, str]:
+    """The provider header and the text a streamed chat delivered."""
+    with sdk(gw).chat.completions.with_streaming_response.create(model=route, messages=HELLO, stream=True) as raw:
+        text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+        return raw.headers["x-recloser-provider"], text
+
+
+def test_an_error_event_before_the_first_content_fails_over_invisibly(gw: EmbeddedGateway) -> None:
+    gw.set_fault("claude", Fault(error_event_after_chunks=0))
+    provider, text = stream_text(gw, "claude-first")
+    assert provider == "backup" and text.split()[0] == "backup"
+
+
+def test_an_error_event_after_content_is_never_relayed_as_a_success(gw: EmbeddedGateway) -> None:
+    gw.set_fault("claude", Fault(error_event_after_chunks=2, chunk_delay_s=0.05))   # content first, then the error
+    received: list[str] = []
+    with pytest.raises(openai.APIError) as caught:
+        for chunk in sdk(gw).chat.completions.create(model="claude-first", messages=HELLO, stream=True):
+            received += [chunk.choices[0].delta.content or ""] if chunk.choices else []
+    assert "".join(received) == "claude t1"
+    assert "claude-sonnet-4-5" in caught.value.message and "HTTP 529" in caught.value.message
+
+
+def test_an_error_event_after_content_resumes_on_the_next_target_where_the_route_says_so(gw: EmbeddedGateway) -> None:
+    gw.set_fault("claude", Fault(error_event_after_chunks=2, chunk_delay_s=0.05))
+    _, text = stream_text(gw, "claude-resume")
+    assert text.startswith("claude t1")
+    assert gw.sim("backup").requests[-1].body["messages"][-1] == {"role": "assistant", "content": "claude t1"}

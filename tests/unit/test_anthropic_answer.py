@@ -191,3 +191,19 @@ def test_the_meter_reads_cache_reads_and_writes_from_a_translated_answer() -> No
     assert usage is not None
     assert (usage.input_tokens, usage.cached_input_tokens, usage.cache_write_input_tokens, usage.output_tokens) == \
         (1105, 1000, 100, 7)
+
+
+def test_stream_bytes_are_translated_up_to_an_error_event_and_no_further() -> None:
+    from gateway.providers.anthropic_wire import translate
+
+    def sse(event: dict[str, Any]) -> bytes:
+        return b"event: " + str(event["type"]).encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+
+    state = StreamState(created=0)
+    error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    raw = b"".join(sse(e) for e in [*TEXT_STREAM[:4], error, TEXT_STREAM[4]]) + b"event: ping\ndata: {"
+    out, rest = translate(state, raw)
+    assert [orjson.loads(line[6:])["choices"][0]["delta"] for line in out] == [{"role": "assistant", "content": ""},
+                                                                              {"content": "Hi"}]
+    assert state.error is not None and state.error[0] == 529
+    assert rest == b"event: ping\ndata: {"
