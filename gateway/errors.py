@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import orjson
 from aiohttp import web
 
 from gateway.wires import messages_chat
+from gateway.wires.openai_error import error_body as error_body  # here too, where the API errors are
 
 JSON = "application/json"
 
@@ -29,8 +29,6 @@ class ApiError(Exception):
         return error_body(self.message, self.type, self.code, self.param)
 
 
-def error_body(message: str, type_: str, code: str | None = None, param: str | None = None) -> bytes:
-    return orjson.dumps({"error": {"message": message, "type": type_, "param": param, "code": code}})
 
 
 def error_response(err: ApiError, extra_headers: Mapping[str, str] | None = None,

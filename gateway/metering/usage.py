@@ -52,16 +52,17 @@ def usage_of(data: Any, endpoint: str = "chat") -> Usage | None:
         read = int(usage.get("cache_read_input_tokens") or 0)
         written = int(usage.get("cache_creation_input_tokens") or 0)
         return Usage(input_tokens=int(usage.get("input_tokens") or 0) + read + written,
-                     output_tokens=int(usage.get("output_tokens") or 0), cached_input_tokens=read, source="reported")
+                     output_tokens=int(usage.get("output_tokens") or 0), cached_input_tokens=read, source="reported",
+                     cache_write_input_tokens=written)
     details = usage.get("prompt_tokens_details") or {}
     if not isinstance(details, dict):
         details = {}
     # Cache writes: Anthropic's translated usage (ours and litellm's) names them; OpenAI has none.
-    written = usage.get("cache_creation_input_tokens") or details.get("cache_creation_tokens")
+    writes = usage.get("cache_creation_input_tokens") or details.get("cache_creation_tokens")
     return Usage(input_tokens=int(usage.get("prompt_tokens") or 0),
                  output_tokens=int(usage.get("completion_tokens") or 0),
                  cached_input_tokens=int(details.get("cached_tokens") or 0), source="reported",
-                 cache_write_input_tokens=int(written or 0))
+                 cache_write_input_tokens=int(writes or 0))
 
 
 def usage_from_body(body: bytes, endpoint: str = "chat") -> Usage | None:

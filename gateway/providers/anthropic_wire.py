@@ -28,12 +28,13 @@ import aiohttp
 import orjson
 
 from gateway.deployment import Deployment
-from gateway.errors import error_body
+from gateway.wires.openai_error import error_body
 from gateway.providers.base import AttemptError, Call, Failure, Reply, parse_retry_after
 from gateway.providers.http import BASE_HEADERS, Opening, bounds, let_go, read_more, with_request_id
 from gateway.providers.sse import complete_events
 from gateway.wires.anthropic_answer import StreamState, answer_in, error_in, events_in
-from gateway.wires.anthropic_chat import Untranslatable, request_out, wants_json_answer
+from gateway.wires.anthropic_chat import request_out, wants_json_answer
+from gateway.wires.refused import Refused
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 DEFAULT_VERSION = "2023-06-01"
@@ -69,7 +70,7 @@ class AnthropicWire:
         try:
             data = request_out(call.body, deployment.model, call.stream,
                                facts.max_output_tokens if facts is not None else None)
-        except Untranslatable as exc:
+        except Refused as exc:
             raise _caller_fault(f"{exc} (the request was for {deployment.key}).", exc.param,
                                 "unsupported_parameter") from None
         json_answer = wants_json_answer(call.body)

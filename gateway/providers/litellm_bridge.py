@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import error_body
+from gateway.wires.openai_error import error_body
 from gateway.providers.base import AttemptError, Call, Failure, Reply, parse_retry_after
 from gateway.deployment import Deployment
 

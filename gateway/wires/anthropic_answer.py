@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import error_body
+from gateway.wires.openai_error import error_body
 from gateway.wires.anthropic_chat import ANSWER_TOOL
 
 DONE = b"data: [DONE]\n\n"

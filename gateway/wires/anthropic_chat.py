@@ -1,6 +1,6 @@
 """OpenAI chat completions → Anthropic Messages: the request going out.
 
-`request_out` turns a chat completions body into a Messages body, or raises `Untranslatable` naming
+`request_out` turns a chat completions body into a Messages body, or raises `Refused` naming
 the field it cannot carry: a field that would change the answer is never dropped in silence. The
 answer coming back is `gateway/wires/anthropic_answer.py`.
 
@@ -26,6 +26,8 @@ from typing import Any
 
 import orjson
 
+from gateway.wires.refused import Refused
+
 DEFAULT_MAX_TOKENS = 4096
 # The forced tool that carries a JSON answer when the client asked for a response_format.
 ANSWER_TOOL = "json_answer"
@@ -44,12 +46,9 @@ _DEFAULTS: dict[str, tuple[Any, ...]] = {
 }
 
 
-class Untranslatable(ValueError):
-    """A request field the Messages API cannot carry; `param` names it the way OpenAI errors do."""
-
-    def __init__(self, param: str, reason: str) -> None:
-        super().__init__(f"'{param}' {reason}")
-        self.param = param
+def _refused(param: str, reason: str) -> Refused:
+    """A request field the Messages API cannot carry, named the way OpenAI errors name it."""
+    return Refused(f"'{param}' {reason}", param)
 
 
 def wants_json_answer(body: Mapping[str, Any]) -> bool:
@@ -63,7 +62,7 @@ def max_tokens_for(body: Mapping[str, Any], facts_max: int | None) -> int:
         value = body.get(name)
         if value is not None:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise Untranslatable(name, "must be a positive integer")
+                raise _refused(name, "must be a positive integer")
             return value
     return facts_max or DEFAULT_MAX_TOKENS
 
@@ -75,9 +74,9 @@ def request_out(body: Mapping[str, Any], model: str, stream: bool, facts_max_tok
             continue
         allowed = _DEFAULTS.get(name)
         if allowed is None:
-            raise Untranslatable(name, "is not a chat completions field the Anthropic wire can carry")
+            raise _refused(name, "is not a chat completions field the Anthropic wire can carry")
         if value not in allowed:
-            raise Untranslatable(name, "cannot be honoured by the Anthropic Messages API")
+            raise _refused(name, "cannot be honoured by the Anthropic Messages API")
     system, messages = _messages(body.get("messages"))
     out: dict[str, Any] = {"model": model, "max_tokens": max_tokens_for(body, facts_max_tokens),
                            "messages": messages}
@@ -99,18 +98,18 @@ def request_out(body: Mapping[str, Any], model: str, stream: bool, facts_max_tok
 
 def _messages(messages: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     if not isinstance(messages, list) or not messages:
-        raise Untranslatable("messages", "must be a non-empty list")
+        raise _refused("messages", "must be a non-empty list")
     system: list[dict[str, Any]] = []
     turns: list[dict[str, Any]] = []
     for i, m in enumerate(messages):
         where = f"messages[{i}]"
         if not isinstance(m, dict):
-            raise Untranslatable(where, "must be an object")
+            raise _refused(where, "must be an object")
         role = m.get("role")
         if role not in ("system", "developer", "user", "assistant", "tool"):
-            raise Untranslatable(f"{where}.role", f"'{role}' cannot be sent to the Anthropic Messages API")
+            raise _refused(f"{where}.role", f"'{role}' cannot be sent to the Anthropic Messages API")
         if m.get("name") is not None:
-            raise Untranslatable(f"{where}.name", "has no counterpart in the Anthropic Messages API")
+            raise _refused(f"{where}.name", "has no counterpart in the Anthropic Messages API")
         if role in ("system", "developer"):
             system += _text_blocks(m.get("content"), f"{where}.content")
         elif role == "user":
@@ -120,7 +119,7 @@ def _messages(messages: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
         else:
             _append(turns, "user", [_tool_result(m, where)])
     if not turns:
-        raise Untranslatable("messages", "has only system messages; Anthropic needs a user message")
+        raise _refused("messages", "has only system messages; Anthropic needs a user message")
     return system, turns
 
 
@@ -136,11 +135,11 @@ def _text_blocks(content: Any, where: str) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
     if not isinstance(content, list):
-        raise Untranslatable(where, "must be a string or a list of text parts")
+        raise _refused(where, "must be a string or a list of text parts")
     out = []
     for j, part in enumerate(content):
         if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
-            raise Untranslatable(f"{where}[{j}]", "must be a text part here")
+            raise _refused(f"{where}[{j}]", "must be a text part here")
         out.append({"type": "text", "text": part["text"]})
     return out
 
@@ -149,7 +148,7 @@ def _user_blocks(content: Any, where: str) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
     if not isinstance(content, list):
-        raise Untranslatable(where, "must be a string or a list of content parts")
+        raise _refused(where, "must be a string or a list of content parts")
     out = []
     for j, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
@@ -158,23 +157,23 @@ def _user_blocks(content: Any, where: str) -> list[dict[str, Any]]:
         elif kind == "image_url":
             out.append(_image(part.get("image_url"), f"{where}[{j}].image_url"))
         else:
-            raise Untranslatable(f"{where}[{j}].type", f"'{kind}' parts cannot be sent to the Anthropic Messages API")
+            raise _refused(f"{where}[{j}].type", f"'{kind}' parts cannot be sent to the Anthropic Messages API")
     return out
 
 
 def _image(image: Any, where: str) -> dict[str, Any]:
     url = image.get("url") if isinstance(image, dict) else None
     if not isinstance(url, str):
-        raise Untranslatable(f"{where}.url", "must be a string")
+        raise _refused(f"{where}.url", "must be a string")
     if url.startswith("data:"):
         header, sep, data = url[5:].partition(",")
         media_type, _, encoding = header.partition(";")
         if not sep or encoding != "base64" or not media_type.startswith("image/"):
-            raise Untranslatable(f"{where}.url", "must be a base64 data URL of an image")
+            raise _refused(f"{where}.url", "must be a base64 data URL of an image")
         return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
     if url.startswith(("https://", "http://")):
         return {"type": "image", "source": {"type": "url", "url": url}}
-    raise Untranslatable(f"{where}.url", "must be an http(s) URL or a base64 data URL")
+    raise _refused(f"{where}.url", "must be an http(s) URL or a base64 data URL")
 
 
 def _assistant_blocks(m: dict[str, Any], where: str) -> list[dict[str, Any]]:
@@ -182,27 +181,27 @@ def _assistant_blocks(m: dict[str, Any], where: str) -> list[dict[str, Any]]:
     blocks = [] if content is None or content == "" else _text_blocks(content, f"{where}.content")
     calls = m.get("tool_calls") or []
     if not isinstance(calls, list):
-        raise Untranslatable(f"{where}.tool_calls", "must be a list")
+        raise _refused(f"{where}.tool_calls", "must be a list")
     for k, call in enumerate(calls):
         fn = call.get("function") if isinstance(call, dict) else None
         if not isinstance(fn, dict) or call.get("type", "function") != "function" or not call.get("id"):
-            raise Untranslatable(f"{where}.tool_calls[{k}]", "must be a function call with an id")
+            raise _refused(f"{where}.tool_calls[{k}]", "must be a function call with an id")
         try:
             arguments = orjson.loads(fn.get("arguments") or "{}")
         except orjson.JSONDecodeError:
-            raise Untranslatable(f"{where}.tool_calls[{k}].function.arguments", "is not JSON") from None
+            raise _refused(f"{where}.tool_calls[{k}].function.arguments", "is not JSON") from None
         blocks.append({"type": "tool_use", "id": call["id"], "name": fn.get("name"), "input": arguments})
     if m.get("refusal") is not None or m.get("audio") is not None:
-        raise Untranslatable(f"{where}.{'refusal' if m.get('refusal') is not None else 'audio'}",
+        raise _refused(f"{where}.{'refusal' if m.get('refusal') is not None else 'audio'}",
                              "has no counterpart in the Anthropic Messages API")
     if not blocks:
-        raise Untranslatable(f"{where}.content", "is empty: an assistant turn needs text or tool calls")
+        raise _refused(f"{where}.content", "is empty: an assistant turn needs text or tool calls")
     return blocks
 
 
 def _tool_result(m: dict[str, Any], where: str) -> dict[str, Any]:
     if not isinstance(m.get("tool_call_id"), str):
-        raise Untranslatable(f"{where}.tool_call_id", "is required for a tool message")
+        raise _refused(f"{where}.tool_call_id", "is required for a tool message")
     content = m.get("content")
     return {"type": "tool_result", "tool_use_id": m["tool_call_id"],
             "content": content if isinstance(content, str) else _text_blocks(content, f"{where}.content")}
@@ -213,14 +212,14 @@ def _tools(body: Mapping[str, Any], out: dict[str, Any]) -> None:
     answer_schema = _answer_schema(fmt)
     if answer_schema is not None:
         if tools:
-            raise Untranslatable("response_format", "cannot be honoured together with tools on Anthropic")
+            raise _refused("response_format", "cannot be honoured together with tools on Anthropic")
         out["tools"] = [{"name": ANSWER_TOOL, "description": "Give the answer as this tool's input.",
                          "input_schema": answer_schema}]
         out["tool_choice"] = {"type": "tool", "name": ANSWER_TOOL}
         return
     if tools:
         if not isinstance(tools, list):
-            raise Untranslatable("tools", "must be a list")
+            raise _refused("tools", "must be a list")
         out["tools"] = [_tool(t, f"tools[{i}]") for i, t in enumerate(tools)]
     translated = _tool_choice(choice)
     if body.get("parallel_tool_calls") is False and tools and choice != "none":
@@ -232,7 +231,7 @@ def _tools(body: Mapping[str, Any], out: dict[str, Any]) -> None:
 def _tool(tool: Any, where: str) -> dict[str, Any]:
     fn = tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
     if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-        raise Untranslatable(where, "must be a function tool with a name")
+        raise _refused(where, "must be a function tool with a name")
     # `strict` has no counterpart: Claude follows the schema without the guarantee (see README).
     out: dict[str, Any] = {"name": fn["name"],
                            "input_schema": fn.get("parameters") or {"type": "object", "properties": {}}}
@@ -250,7 +249,7 @@ def _tool_choice(choice: Any) -> dict[str, Any] | None:
     fn = choice.get("function") if isinstance(choice, dict) else None
     if isinstance(fn, dict) and isinstance(fn.get("name"), str):
         return {"type": "tool", "name": fn["name"]}
-    raise Untranslatable("tool_choice", "must be auto, none, required or a named function")
+    raise _refused("tool_choice", "must be auto, none, required or a named function")
 
 
 def _answer_schema(fmt: Any) -> dict[str, Any] | None:
@@ -265,4 +264,4 @@ def _answer_schema(fmt: Any) -> dict[str, Any] | None:
         schema = (fmt.get("json_schema") or {}).get("schema")
         if isinstance(schema, dict):
             return schema
-    raise Untranslatable("response_format", "must be text, json_object or json_schema with a schema")
+    raise _refused("response_format", "must be text, json_object or json_schema with a schema")

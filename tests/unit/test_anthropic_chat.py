@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.wires.anthropic_chat import (ANSWER_TOOL, DEFAULT_MAX_TOKENS, Untranslatable, request_out,
-                                          wants_json_answer)
+from gateway.wires.anthropic_chat import ANSWER_TOOL, DEFAULT_MAX_TOKENS, request_out, wants_json_answer
+from gateway.wires.refused import Refused
 
 USER = {"role": "user", "content": "hi"}
 WEATHER = {"type": "function", "function": {"name": "weather", "description": "Weather in a city",
@@ -145,7 +145,7 @@ REFUSED = [
 
 @pytest.mark.parametrize("extra,param", [(e, p) for _, e, p in REFUSED], ids=[r[0] for r in REFUSED])
 def test_what_cannot_be_translated_is_refused_by_name(extra: dict[str, Any], param: str) -> None:
-    with pytest.raises(Untranslatable) as caught:
+    with pytest.raises(Refused) as caught:
         request_out({"model": "chat", "messages": [USER], **extra}, "claude-x", False)
     assert caught.value.param == param
     assert param in str(caught.value)
