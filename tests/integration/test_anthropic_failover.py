@@ -31,6 +31,7 @@ routes:
       - {{provider: primary, model: gpt-x}}
       - {{provider: claude, model: claude-sonnet-4-5}}
   claude-first:
+    mid_stream: error
     targets:
       - {{provider: claude, model: claude-sonnet-4-5}}
       - {{provider: backup, model: small}}
