@@ -11,11 +11,12 @@ from gateway.answer import open_stream, stream_error_event, whole
 from gateway.errors import ApiError
 from gateway.attempts import Attempts
 from gateway.request_log import AttemptRecord, RequestLog
-from gateway.metering.usage import strip_usage_chunk
+from gateway.metering.usage import streamed_text, strip_usage_chunk
 from gateway.metrics import Metrics
 from gateway.providers.base import AttemptError, Reply
 from gateway.providers.sse import chat_so_far
 from gateway.resume import Diverged, after_prefix, continuation
+from gateway.resume_messages import messages_so_far, spliced
 from gateway.routing.retry_budget import RetryBudget
 from gateway.deployment import Deployment
 from gateway.routing.stream_speed import token_gap
@@ -117,14 +118,21 @@ class Relay:
                       budget: RetryBudget) -> tuple[Deployment, Reply, str] | None:
         """Continue on the next deployment that can: with the partial answer as a prefill where the
         target takes one, else by restarting and relaying only what the client does not have yet.
-        Returns the deployment, its reply and how (`resumed` or `restarted`)."""
-        if log.call.endpoint != "chat":
+        Returns the deployment, its reply and how (`resumed` or `restarted`). Chat and Messages
+        streams of text only: a half-written tool call cannot be continued by another model."""
+        endpoint = log.call.endpoint
+        if endpoint == "chat":
+            so_far, had_tools = chat_so_far(log.relayed)
+            messages = None
+        elif endpoint == "messages":
+            messages = messages_so_far(log.relayed)
+            so_far, had_tools = messages.text, not messages.stitchable
+        else:
             return None
-        so_far, had_tools = chat_so_far(log.relayed)
         if had_tools:
-            return None  # half a tool call cannot be continued by another model
+            return None
         if broken is not None:
-            broken.partial = chat_so_far(log.relayed[log.resumed_at:])[0]
+            broken.partial = streamed_text(log.relayed[log.resumed_at:], endpoint)
         route = log.route
         while fallbacks:
             d = fallbacks.pop(0)
@@ -139,12 +147,16 @@ class Relay:
                     log.events.append("prefill_rejected")
                 else:
                     log.resumed_at = len(log.relayed)
+                    if messages is not None:
+                        reply = Reply(reply.status, rest=spliced(reply.first, reply.rest, messages),
+                                      close=reply.release)
                     return d, reply, "resumed"
             try:
                 reply = await self.attempts.with_retries(log, d, log.call, budget, role="restart")
             except AttemptError:
                 continue
             log.resumed_at = len(log.relayed)
-            return d, Reply(reply.status, rest=after_prefix(reply.first, reply.rest, so_far), close=reply.release), \
-                "restarted"
+            rest = after_prefix(reply.first, reply.rest, so_far) if messages is None \
+                else spliced(reply.first, reply.rest, messages, skip=so_far)
+            return d, Reply(reply.status, rest=rest, close=reply.release), "restarted"
         return None

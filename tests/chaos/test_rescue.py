@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -271,3 +272,31 @@ async def test_a_claude_target_that_refuses_a_prefill_is_restarted_through_its_o
     assert prefilled.body["messages"][-1]["role"] == "assistant"
     assert restarted.body["messages"][-1]["role"] == "user"
     assert attempts_metric(gw, "B", "prefill_rejected") == 1
+
+
+# 6, for the Messages API (Claude Code and the anthropic SDK): the same rescues, in Anthropic's events
+
+async def messages_stream(gw: EmbeddedGateway) -> tuple[str, anthropic.types.Message]:
+    c = anthropic.AsyncAnthropic(base_url=gw.url, api_key="k", max_retries=0)
+    async with c.messages.stream(model="chat", max_tokens=100, messages=HELLO) as s:  # type: ignore[arg-type]
+        text = "".join([t async for t in s.text_stream])
+        return text, await s.get_final_message()
+
+
+async def test_a_cut_messages_stream_is_resumed_into_one_message(chaos: Start) -> None:
+    gw = chaos(mid_stream="")
+    gw.set_fault("A", Fault(cut_after_chunks=5))
+    text, message = await messages_stream(gw)
+    assert text == "A t1 t2 t3 t4" + FULL_TEXT["B"]
+    assert [block.type for block in message.content] == ["text"] and message.content[0].text == text  # type: ignore[union-attr]
+    assert message.stop_reason == "end_turn" and message.usage.input_tokens > 0
+    assert mid_stream_metric(gw, "A", "resumed") == 1
+
+
+async def test_a_cut_messages_stream_on_a_target_without_prefill_is_restarted_seamlessly(chaos: Start) -> None:
+    gw = chaos(mid_stream="", a_sim="reply_word: same", b_sim="reply_word: same, prefill: false")
+    gw.set_fault("A", Fault(cut_after_chunks=5))
+    text, message = await messages_stream(gw)
+    assert text == SAME_TEXT
+    assert len(message.content) == 1 and message.content[0].text == SAME_TEXT  # type: ignore[union-attr]
+    assert mid_stream_metric(gw, "A", "restarted") == 1
