@@ -9,7 +9,7 @@ stream wrapper at the end.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
@@ -95,14 +95,19 @@ class PrefixSkipper:
         return b"data: " + orjson.dumps(data)
 
 
-async def after_prefix(first: bytes, rest: AsyncIterator[bytes] | None, prefix: str) -> AsyncIterator[bytes]:
-    """A restarted stream, from its first event on, with the client's `prefix` taken out."""
-    skipper = PrefixSkipper(prefix)
-    out = skipper.feed(first)
+async def fed_through(first: bytes, rest: AsyncIterator[bytes] | None,
+                      feed: Callable[[bytes], bytes]) -> AsyncIterator[bytes]:
+    """A continuation's stream, from its first event on, each chunk as `feed` makes it for the client."""
+    out = feed(first)
     if out:
         yield out
     if rest is not None:
         async for chunk in rest:
-            out = skipper.feed(chunk)
+            out = feed(chunk)
             if out:
                 yield out
+
+
+def after_prefix(first: bytes, rest: AsyncIterator[bytes] | None, prefix: str) -> AsyncIterator[bytes]:
+    """A restarted chat stream with the client's `prefix` taken out."""
+    return fed_through(first, rest, PrefixSkipper(prefix).feed)

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from gateway.resume import Diverged
+from gateway.resume import Diverged, fed_through
 from gateway.wires.events import event_data, named_event, split_events
 
 
@@ -144,15 +144,7 @@ class MessagesSplice:
                                                          "delta": delta})
 
 
-async def spliced(first: bytes, rest: AsyncIterator[bytes] | None, so_far: MessagesSoFar,
-                  skip: str = "") -> AsyncIterator[bytes]:
+def spliced(first: bytes, rest: AsyncIterator[bytes] | None, so_far: MessagesSoFar,
+            skip: str = "") -> AsyncIterator[bytes]:
     """A continuation Messages stream as the rest of the client's one."""
-    splice = MessagesSplice(so_far, skip)
-    out = splice.feed(first)
-    if out:
-        yield out
-    if rest is not None:
-        async for chunk in rest:
-            out = splice.feed(chunk)
-            if out:
-                yield out
+    return fed_through(first, rest, MessagesSplice(so_far, skip).feed)
