@@ -179,13 +179,15 @@ class Replication:
             self.board.adopt(key, merge(before, view, now, cfg))
 
     async def _claim_probes(self, now_w: float) -> None:
-        """A recovering deployment is probed by one replica at a time, not by each of them."""
+        """An ejected or recovering deployment is probed by one replica at a time, not by each of them:
+        the one holding its claim, renewed at every exchange while it needs probing."""
         claims = self.board.probe_claims
         if claims is None:
             return
         now = self.clock()
         for key, cfg in self.breakers.items():
-            if current(self.board.healths[key], now, cfg).state is not State.PROBING:
+            state = current(self.board.healths[key], now, cfg).state
+            if not (state is State.PROBING or (state is State.EJECTED and cfg.active_probes)):
                 claims.discard(key)
                 continue
             try:

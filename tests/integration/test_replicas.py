@@ -326,3 +326,33 @@ def test_two_gateways_retry_within_one_shared_retry_budget(
     # Alone, each would have retried 8 or more times (1 a second over 8 s); together they share the 1 a second.
     assert sum(retries) <= 12, retries
     assert min(retries) > 0
+
+
+def test_an_ejected_provider_is_probed_by_one_replica_and_its_recovery_reaches_all(
+        redis_server: RedisServer, sims: tuple[SimProcess, SimProcess], gateways: Start) -> None:
+    a, b = sims
+    breaker = """
+breaker: {base_ejection_s: 60, probe_interval_s: 0.5, probe_requests: 2, synthetic_probe_s: 0.2}
+"""
+    gws = gateways(policy(redis_server, a, b, breaker), 3)
+    a.set_fault(status=500)
+    c1 = client(gws[0])
+    for _ in range(20):
+        c1.chat.completions.create(model="chat", messages=HELLO)  # type: ignore[arg-type]
+        if gws[0].state_of("A", ADMIN) == "ejected":
+            break
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and any(gw.state_of("A", ADMIN) != "ejected" for gw in gws[1:]):
+        time.sleep(0.02)
+    assert [gw.state_of("A", ADMIN) for gw in gws] == ["ejected"] * 3
+    before, started = a.requests(), time.monotonic()
+    time.sleep(3.0)                      # no client traffic: A sees only the probes of its ejection
+    probes = a.requests() - before
+    # One replica probes every 0.5 s (jittered): about 6 in 3 s; each of the three alone would send 18.
+    assert 1 <= probes <= 9, probes
+    a.set_fault()
+    recovered_by = time.monotonic() + 5
+    while time.monotonic() < recovered_by and any(gw.state_of("A", ADMIN) != "healthy" for gw in gws):
+        time.sleep(0.05)
+    assert [gw.state_of("A", ADMIN) for gw in gws] == ["healthy"] * 3, "long before the 60 s ejection ran out"
+    assert time.monotonic() - started < 60
