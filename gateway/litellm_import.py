@@ -19,6 +19,8 @@ import yaml
 
 from gateway.policy.schema import KINDS
 
+# The Azure OpenAI api-version a deployment gets when the LiteLLM config names none (the latest GA).
+AZURE_API_VERSION = "2024-10-21"
 # LiteLLM prefixes that speak the OpenAI wire protocol: Recloser's fast path (`kind: openai`).
 OPENAI_WIRE = {"openai", "text-completion-openai", "hosted_vllm", "vllm", "ollama_chat", "lm_studio",
                "openai_like", "custom_openai", "llamafile"}
@@ -94,6 +96,10 @@ class _Importer:
                 provider["base_url"] = str(base).rstrip("/")
             if key:
                 provider["api_key"] = key
+            if kind == "azure":   # Recloser calls Azure itself and needs the api-version litellm defaults
+                provider["api_version"] = str(params.get("api_version") or AZURE_API_VERSION)
+                if "api_version" not in params:
+                    self.warn(where, f"no api_version for azure; the policy uses {AZURE_API_VERSION}")
             self.providers[name] = provider
             self.identity[identity] = name
         return name
@@ -132,8 +138,6 @@ def import_config(config: Mapping[str, Any], source: str) -> Imported:
         for key in ("rpm", "tpm"):
             if key in params:
                 im.warn(f"{where}.litellm_params.{key}", "per-deployment rate limits are not carried over")
-        if "api_version" in params:
-            im.warn(f"{where}.litellm_params.api_version", "not carried over; litellm's default API version is used")
         if "max_retries" in params:
             im.warn(f"{where}.litellm_params.max_retries", "retries are set per route in Recloser (routes.<r>.retry)")
         for key in sorted(set(params) - PARAMS_KNOWN):

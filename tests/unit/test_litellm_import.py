@@ -33,6 +33,7 @@ def test_prefixes_bases_and_environment_keys_become_providers() -> None:
     providers = imported("simple.yaml")[0]["providers"]
     assert providers["openai"] == {"kind": "openai", "base_url": "https://api.openai.com/v1", "api_key": "${OPENAI_API_KEY}"}
     assert providers["azure"]["kind"] == "azure" and providers["azure"]["api_key"] == "${AZURE_API_KEY}"
+    assert providers["azure"]["api_version"] == "2024-10-21"
     assert providers["hosted_vllm"]["kind"] == "openai"
     assert providers["hosted_vllm"]["base_url"] == "http://vllm.internal:8000/v1"
     assert providers["hosted_vllm"]["models"]["meta-llama/Llama-3.1-8B-Instruct"] == {
@@ -58,7 +59,7 @@ def test_every_setting_that_cannot_be_carried_over_is_warned_about() -> None:
     _, warnings = imported("unsupported.yaml")
     text = "\n".join(warnings)
     for where in ("model_list[0].litellm_params.rpm", "model_list[0].litellm_params.tpm",
-                  "model_list[1].litellm_params.api_version", "model_list[2].litellm_params: provider prefix 'replicate/'",
+                  "model_list[2].litellm_params: provider prefix 'replicate/'",
                   "model_list[3].litellm_params: 'ollama_chat/' needs an api_base", "router_settings.routing_strategy",
                   "router_settings.context_window_fallbacks", "router_settings.redis_host",
                   "litellm_settings.success_callback", "litellm_settings.cache", "general_settings.master_key",
@@ -73,3 +74,9 @@ def test_a_key_written_in_the_config_never_reaches_the_policy_or_the_warnings() 
     assert "sk-proxy-master-key" not in dumped and "postgresql://" not in dumped
     assert policy["providers"]["openai"]["api_key"] == "${OPENAI_API_KEY}"
     assert any("the policy reads ${OPENAI_API_KEY}" in w for w in warnings)
+
+
+def test_an_azure_api_version_is_carried_over() -> None:
+    policy, warnings = imported("unsupported.yaml")
+    assert policy["providers"]["azure"]["api_version"] == "2024-06-01"
+    assert not any("api_version" in w for w in warnings)
