@@ -1,6 +1,7 @@
 """The gateway's own overhead, measured side by side with LiteLLM's proxy, on this machine.
 
-    python tests/perf/bench.py [--litellm] [--quick] [--workers-check] [--soak-minutes N] [--write-docs]
+    python tests/perf/bench.py [--litellm] [--quick] [--workers-check] [--soak-minutes N] [--failover]
+                               [--failover-only] [--write-docs]
 
 A fast fake upstream and the load generator share core 1; each gateway in turn gets core 0 to
 itself (`taskset`). "direct" is the load generator straight to the fake upstream: what a gateway
@@ -11,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
-import platform
 import socket
 import statistics
 import sys
@@ -21,7 +20,6 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -30,6 +28,7 @@ sys.path.insert(0, str(HERE))
 
 from loadgen import BENCH_KEY, Pool, Result, build_request, closed_loop, open_loop, percentile  # noqa: E402
 from procs import Proc, connections_to, cpu_seconds, open_fds, status_kb  # noqa: E402
+from report import machine, render, replace_block  # noqa: E402
 
 GATEWAY_CORE, LOAD_CORE = "0", "1"
 CHAT = {"model": "chat", "messages": [{"role": "user", "content": "hello there"}]}
@@ -51,10 +50,11 @@ class Durations:
     latency_s: float = 15.0
     saturation_s: float = 10.0
     overload_s: float = 8.0
+    failover_s: float = 20.0          # the outage comes halfway
 
     @classmethod
     def quick(cls) -> Durations:
-        return cls(latency_s=3.0, saturation_s=3.0, overload_s=3.0)
+        return cls(latency_s=3.0, saturation_s=3.0, overload_s=3.0, failover_s=4.0)
 
 
 @dataclass
@@ -276,30 +276,6 @@ def table(direct: Measures, gateways: list[Measures]) -> str:
                                                                       for label, values, goal in rows])
 
 
-def render(rows: list[list[str]]) -> str:
-    """A Markdown table, columns padded to their widest cell."""
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows]
-    lines.insert(1, "| " + " | ".join("-" * w for w in widths) + " |")
-    return "\n".join(lines)
-
-
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    versions = ", ".join(f"{p} {version(p)}" for p in ("aiohttp", "uvloop", "orjson", "litellm")
-                         if _installed(p))
-    return (f"{cpu}; {os.cpu_count()} cores; {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)}"
-            f" GiB; Linux {platform.release()}; Python {platform.python_version()}; {versions}")
-
-
-def _installed(name: str) -> bool:
-    with contextlib.suppress(Exception):
-        version(name)
-        return True
-    return False
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--litellm", action="store_true", help="measure LiteLLM's proxy too (installs it once)")
@@ -307,6 +283,9 @@ def main() -> int:
     p.add_argument("--workers-check", action="store_true", help="saturation of --workers 2 against 1")
     p.add_argument("--soak-minutes", type=float, default=0.0, help="a soak run of this length (documented: 10)")
     p.add_argument("--write-docs", action="store_true", help="write the table into docs/performance.md")
+    p.add_argument("--failover", action="store_true",
+                   help="also the Anthropic paths beside the fast path, and the failover-capacity run")
+    p.add_argument("--failover-only", action="store_true", help="only the Anthropic paths and the failover run")
     args = p.parse_args()
     d = Durations.quick() if args.quick else Durations()
     os.sched_setaffinity(0, {int(LOAD_CORE)})
@@ -315,6 +294,8 @@ def main() -> int:
     upstream = Proc("fake upstream", [sys.executable, str(HERE / "fake_upstream.py"), "--port", str(upstream_port)],
                     LOAD_CORE, log=work / "upstream.log")
     notes: list[str] = []
+    if args.failover_only:
+        return failover(work, d, args.write_docs)
     try:
         upstream.start()
         time.sleep(0.3)
@@ -360,6 +341,18 @@ def main() -> int:
         print(note)
     if args.write_docs:
         write_docs(report, facts, direct, notes, " ".join(sys.argv[1:]))
+    return failover(work, d, args.write_docs) if args.failover else 0
+
+
+def failover(work: Path, d: Durations, write: bool) -> int:
+    """The Anthropic paths beside the fast path, and the failover-capacity run (tests/perf/failover_bench.py)."""
+    import failover_bench
+
+    tables = [render(t) for t in failover_bench.run(work, d.saturation_s, d.failover_s)]
+    facts = machine()
+    print(f"\n{facts}\n\n" + "\n\n".join(tables) + "\n", flush=True)
+    if write:
+        write_failover_docs(tables, facts, " ".join(sys.argv[1:]))
     return 0
 
 
@@ -369,21 +362,17 @@ def _venv_version(venv: Path) -> str:
 
 
 def write_docs(report: str, facts: str, direct: Measures, notes: list[str], flags: str) -> None:
-    path = ROOT / "docs" / "performance.md"
-    text = path.read_text() if path.exists() else ""
-    marker_start, marker_end = "<!-- bench:start -->", "<!-- bench:end -->"
-    block = (f"{marker_start}\nMeasured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with "
-             f"`python tests/perf/bench.py {flags}`.\n\nMachine: {facts}\n\n{report}\n\n"
-             f"Direct (the load generator straight to the fake upstream): p50/p99 at 100 rps "
-             f"{ms(direct.latency[100][0])}/{ms(direct.latency[100][1])} ms; its closed-loop ceiling "
-             f"{direct.saturation:,.0f} req/s and {direct.streams:,.0f} streams/s.\n\n"
-             + "".join(f"- {n}\n" for n in notes) + f"{marker_end}")
-    if marker_start in text:
-        text = text[:text.index(marker_start)] + block + text[text.index(marker_end) + len(marker_end):]
-    else:
-        text = text + ("\n" if text else "") + block + "\n"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(text)
+    replace_block(ROOT / "docs" / "performance.md", "bench", (
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `python tests/perf/bench.py {flags}`.\n\n"
+        f"Machine: {facts}\n\n{report}\n\nDirect (the load generator straight to the fake upstream): p50/p99 "
+        f"at 100 rps {ms(direct.latency[100][0])}/{ms(direct.latency[100][1])} ms; its closed-loop ceiling "
+        f"{direct.saturation:,.0f} req/s and {direct.streams:,.0f} streams/s.\n\n" + "".join(f"- {n}\n" for n in notes)))
+
+
+def write_failover_docs(tables: list[str], facts: str, flags: str) -> None:
+    replace_block(ROOT / "docs" / "performance.md", "failover", (
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `python tests/perf/bench.py {flags}`.\n\n"
+        f"Machine: {facts}\n\n" + "\n\n".join(tables) + "\n"))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
-"""A fake OpenAI-wire upstream that answers in microseconds, so a benchmark measures the gateway.
+"""A fake upstream that answers in microseconds, so a benchmark measures the gateway.
 
-A raw asyncio protocol with keep-alive and precomputed answers: `POST .../chat/completions` gets a
-small `chat.completion`, or with `"stream": true` a 20-chunk SSE stream (plus a usage chunk when
-`include_usage` is asked) in one write. Run: `python tests/perf/fake_upstream.py --port 9100`.
+A raw asyncio protocol with keep-alive and precomputed answers. OpenAI wire: `POST
+.../chat/completions` gets a small `chat.completion`, or with `"stream": true` a 20-chunk SSE stream
+(plus a usage chunk when `include_usage` is asked) in one write. Anthropic wire: `POST /v1/messages`
+gets a small `message`, or with `"stream": true` the Messages event sequence with 20 text deltas,
+in one write. Run: `python tests/perf/fake_upstream.py --port 9100`.
 """
 
 from __future__ import annotations
@@ -42,6 +44,33 @@ def _stream(usage: bool) -> bytes:
     return out + b"data: [DONE]\n\n"
 
 
+def _message() -> bytes:
+    return orjson.dumps({
+        "id": "msg_fake", "type": "message", "role": "assistant", "model": "claude-fake",
+        "content": [{"type": "text", "text": "hello " * CHUNKS}], "stop_reason": "end_turn", "stop_sequence": None,
+        "usage": {"input_tokens": 12, "output_tokens": CHUNKS, "cache_creation_input_tokens": 0,
+                  "cache_read_input_tokens": 0}})
+
+
+def _message_stream() -> bytes:
+    def event(name: str, data: dict[str, object]) -> bytes:
+        return b"event: " + name.encode() + b"\ndata: " + orjson.dumps({"type": name, **data}) + b"\n\n"
+
+    start = {"id": "msg_fake", "type": "message", "role": "assistant", "model": "claude-fake", "content": [],
+             "stop_reason": None, "stop_sequence": None,
+             "usage": {"input_tokens": 12, "output_tokens": 1, "cache_creation_input_tokens": 0,
+                       "cache_read_input_tokens": 0}}
+    out = event("message_start", {"message": start})
+    out += event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
+    out += event("ping", {})
+    out += b"".join(event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": "hello "}})
+                    for _ in range(CHUNKS))
+    out += event("content_block_stop", {"index": 0})
+    out += event("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                                   "usage": {"output_tokens": CHUNKS}})
+    return out + event("message_stop", {})
+
+
 def _response(body: bytes, content_type: bytes, chunked: bool) -> bytes:
     if not chunked:
         return (b"HTTP/1.1 200 OK\r\nContent-Type: " + content_type + b"\r\nContent-Length: " +
@@ -53,6 +82,8 @@ def _response(body: bytes, content_type: bytes, chunked: bool) -> bytes:
 WHOLE = _response(_completion(), b"application/json", chunked=False)
 STREAM = _response(_stream(False), b"text/event-stream", chunked=True)
 STREAM_USAGE = _response(_stream(True), b"text/event-stream", chunked=True)
+MESSAGE = _response(_message(), b"application/json", chunked=False)
+MESSAGE_STREAM = _response(_message_stream(), b"text/event-stream", chunked=True)
 NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
 HEALTH = _response(b'{"status":"ok"}', b"application/json", chunked=False)
 
@@ -88,9 +119,12 @@ class Upstream(asyncio.Protocol):
         method, path = request_line[0], request_line[1] if len(request_line) > 1 else b""
         if method == b"GET":
             return HEALTH
+        streamed = b'"stream":true' in body or b'"stream": true' in body
+        if path.endswith(b"/v1/messages"):
+            return MESSAGE_STREAM if streamed else MESSAGE
         if not path.endswith(b"/chat/completions"):
             return NOT_FOUND
-        if b'"stream":true' in body or b'"stream": true' in body:
+        if streamed:
             return STREAM_USAGE if b'"include_usage":true' in body or b'"include_usage": true' in body else STREAM
         return WHOLE
 
