@@ -106,7 +106,7 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
         board = HealthBoard((), m, clock, doc.breaker)
 
         def client_for(d: Deployment) -> UpstreamClient:
-            return native.get(d.kind, bridge)
+            return bridge if d.via_litellm else native.get(d.kind, bridge)
 
         crossing = Crossing(client_for)
         attempts = Attempts(lambda d: crossing, board, m, clock)
@@ -145,7 +145,7 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
         ctx.reloader = reloader
         app[CONTEXT] = ctx
         try:
-            if any(d.kind not in native for d in ctx.routing.deployments()):
+            if any(d.via_litellm or d.kind not in native for d in ctx.routing.deployments()):
                 await bridge.load()
             reloader.start()
             if ledger is not None:

@@ -21,6 +21,7 @@ class Deployment:
     responses: bool = False         # the upstream answers the Responses API itself
     api_version: str | None = None  # Azure's api-version query parameter, Anthropic's anthropic-version header
     beta: tuple[str, ...] = ()      # Anthropic's anthropic-beta header, one value per feature
+    via_litellm: bool = False       # a native kind taken through litellm's adapter (the policy's `via: litellm`)
 
     @property
     def key(self) -> str:

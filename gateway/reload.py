@@ -166,7 +166,7 @@ class Reloader:
         except OSError as exc:
             return ReloadResult("error", old.sha256, f"{old.source}: a simulated provider could not start: "
                                                      f"{exc.strerror or exc}")
-        if any(p.kind not in NATIVE_KINDS for p in doc.providers.values()):   # sims speak native wires
+        if any(p.kind not in NATIVE_KINDS or p.via == "litellm" for p in doc.providers.values()):  # sims: native
             await self.bridge.load()
         runtime = build_runtime(loaded, self.process, upstreams, previous=running)
         self.activate(runtime)

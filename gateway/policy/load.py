@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from gateway.policy.schema import KINDS, LITELLM_KINDS, PolicyDocument
+from gateway.policy.schema import KINDS, LITELLM_KINDS, NATIVE_KINDS, PolicyDocument
 from gateway.policy.yaml_marks import MarkedDocument, Path_, YamlError, load_marked
 
 
@@ -88,6 +88,11 @@ def _check_references(source: str, doc: PolicyDocument, marked: MarkedDocument) 
                                              "(https://api.anthropic.com; /v1/messages is added)")
         if provider.kind == "sim" and provider.base_url:
             raise fail(here + ("base_url",), "kind 'sim' starts its own upstream on loopback; drop base_url")
+        if provider.via == "litellm" and provider.kind not in NATIVE_KINDS:
+            # A sim counts: it takes the kind of the wire it speaks.
+            raise fail(here + ("via",), f"'via: litellm' is for kinds the gateway also speaks itself "
+                                        f"({', '.join(sorted(NATIVE_KINDS))}); kind '{provider.kind}' "
+                                        "goes through litellm already")
         if provider.sim is not None and provider.kind != "sim":
             raise fail(here + ("sim",), "'sim' settings belong to providers of kind 'sim'")
         if provider.base_url and not provider.base_url.startswith(("http://", "https://")):

@@ -98,6 +98,9 @@ class Provider(Closed):
     api_key: SecretStr | None = None
     api_version: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None  # azure, anthropic
     anthropic_beta: list[Annotated[str, StringConstraints(min_length=1, max_length=128)]] = []
+    # `litellm`: a kind the gateway speaks natively (anthropic, azure, openai) goes through litellm's
+    # adapter instead, to compare the two or to reach for something only litellm translates.
+    via: Literal["native", "litellm"] = "native"
     timeouts: Timeouts = Timeouts()
     models: dict[Name, ModelFacts] = {}
     sim: SimSettings | None = None

@@ -95,6 +95,8 @@ class LitellmBridge:
             kwargs["api_key"] = d.api_key
         if d.base_url:
             kwargs["api_base"] = d.base_url
+        if d.kind == "azure" and d.api_version:
+            kwargs["api_version"] = d.api_version
         return kwargs
 
 

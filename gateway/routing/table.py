@@ -102,6 +102,7 @@ def build_routing(doc: PolicyDocument, upstreams: Mapping[str, Upstream]) -> Rou
                     responses=provider.speaks_responses(),
                     api_version=up.api_version,
                     beta=up.beta,
+                    via_litellm=provider.via == "litellm",
                 )
             )
         routes[name] = RouteTable(
