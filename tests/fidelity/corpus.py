@@ -209,6 +209,8 @@ CASES: list[Case] = [
     Case("stream refused with 529", {"messages": HELLO, **STREAM}, failed(529), fault=Fault(status=529)),
     Case("stream overloaded_error event before any content", {"messages": HELLO, **STREAM}, failed(529),
          fault=Fault(error_event_after_chunks=0)),
+    # Spaced chunks, so the first content is handed on before the error event arrives (a client that
+    # read it all at once would rightly fail the attempt before handing anything on).
     Case("stream overloaded_error event mid-answer", {"messages": HELLO, **STREAM}, broke_off("claude t1 t2"),
-         fault=Fault(error_event_after_chunks=3)),
+         fault=Fault(error_event_after_chunks=3, chunk_delay_s=0.05)),
 ]

@@ -8,11 +8,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 import pytest_asyncio
 
 from gateway.deployment import Deployment
 from gateway.policy.schema import Timeouts
+from gateway.providers.anthropic_wire import AnthropicWire
 from gateway.providers.base import UpstreamClient
 from gateway.providers.litellm_bridge import LitellmBridge
 from gateway.sim import SimConfig, SimServer
@@ -41,8 +43,14 @@ async def litellm() -> AsyncIterator[LitellmBridge]:
     await bridge.close()
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def native() -> AsyncIterator[AnthropicWire]:
+    async with aiohttp.ClientSession(auto_decompress=False) as session:
+        yield AnthropicWire(session)
+
+
 def deployment(sim: SimServer) -> Deployment:
-    # litellm appends /v1/messages to the base URL itself.
+    # Both clients take the API root without /v1 and append /v1/messages themselves.
     return Deployment(provider="claude", model=MODEL, kind="anthropic", base_url=sim.base_url,
                       timeouts=Timeouts(first_token_s=10, idle_s=10, total_s=20), api_key=KEY)
 
@@ -75,6 +83,33 @@ async def test_litellm_answers_as_anthropic_documents(case: Case, sim: SimServer
     if case.sent:
         assert sent is not None
         assert {k: upstream_view(sent)[k] for k in case.sent} == case.sent
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+async def test_the_native_wire_answers_as_anthropic_documents(case: Case, sim: SimServer, native: AnthropicWire) -> None:
+    got, sent = await run(sim, native, deployment(sim), case)
+    want = expected(case, sent)
+    assert view(got, want) == view(want, want)
+    if case.sent:
+        assert sent is not None
+        assert {k: upstream_view(sent)[k] for k in case.sent} == case.sent
+
+
+ANSWERED = [c for c in CASES if c.fault is None and c.expect.failure is None]
+
+
+@pytest.mark.parametrize("case", ANSWERED, ids=[c.name for c in ANSWERED])
+async def test_both_paths_send_anthropic_the_same_request(case: Case, sim: SimServer, litellm: LitellmBridge,
+                                                         native: AnthropicWire) -> None:
+    _, by_litellm = await run(sim, litellm, deployment(sim), case)
+    _, by_native = await run(sim, native, deployment(sim), case)
+    assert by_litellm is not None and by_native is not None
+    ours, theirs = upstream_view(by_native), upstream_view(by_litellm)
+    if "max_tokens" not in case.sent:
+        # Without a limit from the client, litellm sends its price map's max output for the model
+        # (64,000 here); ours sends the policy's max_output_tokens, else 4096. Both are valid.
+        ours.pop("max_tokens"), theirs.pop("max_tokens")
+    assert ours == theirs
 
 
 def test_the_corpus_covers_what_applications_send() -> None:
