@@ -24,10 +24,12 @@ ADMIN_KEY = "sk-admin-key-9a8b7c6d5e4f"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
-def policy(redis: RedisServer, a: SimProcess, b: SimProcess, extra: str = "", state: str = "") -> str:
+def policy(redis: RedisServer, a: SimProcess, b: SimProcess, extra: str = "", timeout_ms: int = 250) -> str:
+    """Sharing tests use a roomy Redis timeout: on a busy machine one slow answer would send a replica
+    to local state for a moment, which the failure tests (timeout_ms 50) are about, not these."""
     return f"""
 version: 1
-state: {{redis_url: "{redis.url}", timeout_ms: 50{state}}}
+state: {{redis_url: "{redis.url}", timeout_ms: {timeout_ms}}}
 auth:
   keys:
     - {{id: team-key, sha256: {hashlib.sha256(KEY.encode()).hexdigest()}, team: search, app: web}}
@@ -192,7 +194,7 @@ def test_killing_redis_under_load_costs_no_client_an_error_and_sharing_resumes_w
 rate_limits:
   - {name: roomy, team: search, rpm: 100000, tpm: 100000000}
 """
-    gws = gateways(policy(redis_server, a, b, limits), 2)
+    gws = gateways(policy(redis_server, a, b, limits, timeout_ms=50), 2)
 
     async def load() -> tuple[list[str], list[int]]:
         errors: list[str] = []
@@ -256,7 +258,7 @@ def test_a_redis_that_never_answers_adds_at_most_its_timeout(
 rate_limits:
   - {name: roomy, team: search, rpm: 100000}
 """
-    gw, = gateways(policy(redis_server, a, b, limits), 1)
+    gw, = gateways(policy(redis_server, a, b, limits, timeout_ms=50), 1)
     c = client(gw)
 
     def latencies(n: int) -> list[float]:
@@ -273,8 +275,8 @@ rate_limits:
     stopped = latencies(20)
     timeout_s = 0.05
     assert statistics.median(stopped) - statistics.median(healthy) < timeout_s
-    # The first request after the stop waits for the timeout once; a busy machine adds scheduling noise.
-    assert max(stopped) < statistics.median(healthy) + timeout_s + 0.25
+    # The first request after the stop waits for the timeout once; a busy machine adds its own noise to both.
+    assert max(stopped) < max(healthy) + timeout_s + 0.1
     assert gw.metric("recloser_state_backend_up") == 0.0
 
 
@@ -324,7 +326,7 @@ def test_two_gateways_retry_within_one_shared_retry_budget(
     retries = [gw.metric('recloser_retries_total{model="a-model",provider="A",reason="server_error",route="chat"}')
                or 0.0 for gw in gws]
     # Alone, each would have retried 8 or more times (1 a second over 8 s); together they share the 1 a second.
-    assert sum(retries) <= 12, retries
+    assert sum(retries) <= 14, retries
     assert min(retries) > 0
 
 
