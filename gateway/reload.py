@@ -38,7 +38,7 @@ class ReloadResult:
     warnings: tuple[str, ...] = ()
 
 
-def refusal(loaded: LoadedPolicy, running: LoadedPolicy, open_ok: bool) -> PolicyError | None:
+def refusal(loaded: LoadedPolicy, open_ok: bool) -> PolicyError | None:
     """What makes a valid policy unfit to replace the running one in this process."""
     if loaded.document.auth is None and not open_ok:
         return PolicyError(loaded.source, 1, "no auth section: a gateway serving beyond loopback keeps requiring "
@@ -60,12 +60,16 @@ def restart_notes(loaded: LoadedPolicy, running: LoadedPolicy) -> list[str]:
                      "they watch follows the policy at once)")
     if new.response_store != old.response_store:
         notes.append(f"{loaded.source}: response_store: changes take effect at the next restart")
+    if new.limits.max_body_bytes > old.limits.max_body_bytes:
+        notes.append(f"{loaded.source}: limits.max_body_bytes: a larger limit takes effect at the next restart "
+                     "(the server reads bodies up to the size it started with)")
     if old.limits.max_loop_lag_ms == 0 and new.limits.max_loop_lag_ms > 0:
         notes.append(f"{loaded.source}: limits.max_loop_lag_ms: watching the event loop's lag starts at the next "
                      "restart")
     for name, provider in new.providers.items():
         before = old.providers.get(name)
-        if provider.kind == "sim" and before is not None and before.kind == "sim" and provider != before:
+        if provider.kind == "sim" and before is not None and before.kind == "sim" and \
+                (provider.sim, provider.api_key) != (before.sim, before.api_key):
             notes.append(f"{loaded.source}: providers.{name}: a running simulated provider keeps its settings "
                          "until the next restart")
     return notes
@@ -154,7 +158,7 @@ class Reloader:
                 return ReloadResult("unchanged", old.sha256, "the policy file has not changed")
             # Validation builds a price book from litellm's map: off the event loop.
             loaded = await asyncio.to_thread(parse_policy, text, old.source, None, (unpriced_targets,))
-            refused = refusal(loaded, old, self.open_ok)
+            refused = refusal(loaded, self.open_ok)
             if refused is not None:
                 raise refused
         except PolicyError as exc:
