@@ -34,8 +34,9 @@ def digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def policy(redis_url: str) -> str:
-    return POLICY + f"state: {{redis_url: '{redis_url}', sync_ms: 100}}\n"
+def policy(redis_url: str, ledger: Path) -> str:
+    return POLICY + (f"state: {{redis_url: '{redis_url}', sync_ms: 100}}\n"
+                     f"metering: {{ledger: {{path: '{ledger}'}}}}\n")
 
 
 POLICY = f"""
@@ -65,7 +66,7 @@ providers:
     sim: {{first_token_delay_s: 0.5}}
     models:
       slow-model: {{input_usd_per_mtok: 1, output_usd_per_mtok: 2}}
-breaker: {{consecutive_failures: 3, base_ejection_s: 300}}
+breaker: {{consecutive_failures: 3, base_ejection_s: 300, probe_interval_s: 0.5}}
 canaries: {{interval_s: 1, jitter: 0.2, timeout_s: 2}}
 budgets:
   - {{name: ads-daily, team: ads, period: day, limit_usd: 1000, action: warn, warn_at_percent: 0}}
@@ -175,8 +176,8 @@ def test_the_dashboards_are_the_two_the_ops_kit_ships_with_their_variables() -> 
 
 @pytest.fixture
 def scraped(start_gateway: GatewayFactory, prometheus: Callable[[str], Prometheus],  # noqa: F811
-            redis_server: RedisServer) -> Prometheus:
-    gw = start_gateway(policy(redis_server.url))
+            redis_server: RedisServer, tmp_path: Path) -> Prometheus:
+    gw = start_gateway(policy(redis_server.url, tmp_path / "ledger.jsonl"))
     prom = prometheus(f"127.0.0.1:{gw.port}")
     served = serve_the_traffic(gw)
     prom.wait_for("sum(recloser_requests_total)", served)
