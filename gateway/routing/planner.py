@@ -8,7 +8,8 @@ probe slot, and an injected random source. Rules, in order:
   3. Targets of equal priority are balanced by weight, the faster of two random picks first
      (power of two choices on the recent time to first token).
   4. A degraded target, or one far slower than its peers, keeps only `degraded_share` of its place;
-     otherwise it goes behind every target that is not degraded.
+     otherwise it goes behind every target that is not degraded, a degraded one behind the slow ones
+     too (wrong or failing answers are worse than slow ones).
   5. A deployment back from an ejection keeps only its slow-start share of its place, ramping up
      to all of it over `slow_start_s` (see recovery.traffic_share).
   6. Exploration: now and then a fallback whose speed is unknown goes first, so that "slower than
@@ -66,6 +67,13 @@ def _ramping_out(h: Health, now: float, cfg: Breaker, rng: random.Random) -> boo
     return share < 1.0 and rng.random() >= share
 
 
+def _behind(order: list[int], demoted: list[int]) -> list[int]:
+    """`demoted` moved behind the rest, unless that is everyone (then nobody is)."""
+    if demoted and len(demoted) < len(order):
+        return [i for i in order if i not in demoted] + demoted
+    return order
+
+
 def plan(priorities: Sequence[int], weights: Sequence[int], healths: Sequence[Health],
          probe_free: Sequence[bool], cfg: Breaker, stream: bool, rng: random.Random,
          explore: bool = False, now: float = 0.0) -> Plan:
@@ -85,11 +93,15 @@ def plan(priorities: Sequence[int], weights: Sequence[int], healths: Sequence[He
         order += _balanced([i for i in usable if priorities[i] == level], weights, healths, stream, rng)
 
     slow = slower_than_peers(healths, stream, cfg)
-    demoted = [i for i in order
-               if ((healths[i].state is State.DEGRADED or i in slow) and rng.random() >= cfg.degraded_share)
-               or _ramping_out(healths[i], now, cfg, rng)]
-    if demoted and len(demoted) < len(order):
-        order = [i for i in order if i not in demoted] + demoted
+    order = _behind(order, [i for i in order
+                            if (i in slow and healths[i].state is not State.DEGRADED
+                                and rng.random() >= cfg.degraded_share)
+                            or _ramping_out(healths[i], now, cfg, rng)])
+    # Failing or wrong answers are worse than slow ones: degraded targets go behind the merely slow too
+    # (else a fast primary degraded for its answers and a slower fallback, both demoted, would leave
+    # the primary first).
+    order = _behind(order, [i for i in order
+                            if healths[i].state is State.DEGRADED and rng.random() >= cfg.degraded_share])
 
     explored = False
     if explore and len(order) > 1:

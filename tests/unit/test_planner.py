@@ -85,3 +85,13 @@ def test_a_disabled_breaker_ignores_health() -> None:
     off = Breaker(enabled=False)
     p = plan([0, 1], [1, 1], [state(State.EJECTED), H], [False, True], off, True, random.Random(0))
     assert p.order == (0, 1)
+
+
+def test_a_target_degraded_for_its_answers_goes_behind_a_fallback_that_is_merely_slower() -> None:
+    # A fast primary answering wrong, and a fallback four times slower: both are demoted, the degraded
+    # one further, so the primary keeps only its degraded share.
+    wrong = state(State.DEGRADED, reason="quality: canaries pass 0%", ttft=Speed(0.1, 0.1, 10))
+    slower = Health(ttft=Speed(0.4, 0.4, 10))
+    assert slower_than_peers([wrong, slower], True, CFG) == {1}
+    firsts = Counter(order([wrong, slower], seed=s)[0] for s in range(1000))
+    assert 50 < firsts[0] < 150
