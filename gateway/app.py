@@ -19,6 +19,7 @@ from gateway.context import CONTEXT, GatewayContext
 from gateway.policy.load import LoadedPolicy
 from gateway.policy.schema import PolicyDocument
 from gateway.providers.base import UpstreamClient
+from gateway.providers.anthropic_messages import MessagesPassThrough
 from gateway.providers.crossing import Crossing
 from gateway.providers.anthropic_wire import AnthropicWire
 from gateway.providers.litellm_bridge import LitellmBridge
@@ -108,7 +109,8 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
         def client_for(d: Deployment) -> UpstreamClient:
             return bridge if d.via_litellm else native.get(d.kind, bridge)
 
-        crossing = Crossing(client_for)
+        passthrough = MessagesPassThrough(session, anthropic)
+        crossing = Crossing(client_for, passthrough)
         attempts = Attempts(lambda d: crossing, board, m, clock)
         ledger = LedgerWriter(doc.metering.ledger) if doc.metering.ledger.path else None
         budgets = BudgetBook(doc.budgets)
@@ -139,7 +141,8 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
                 canaries.budget.load(read_ledger(ledger_files(Path(doc.metering.ledger.path or ""))),
                                      datetime.fromtimestamp(wall(), UTC))
         ctx = GatewayContext(metrics=m, board=board, sims=sims.servers, admission=admission, limiter=limiter,
-                             responses=response_store(doc, shared, clock), canaries=canaries)
+                             responses=response_store(doc, shared, clock), canaries=canaries,
+                             anthropic_counts=passthrough)
         reloader = Reloader(ctx, process, sims, bridge, open_ok=open_ok, watch_s=watch_policy_s, fan_out=fan_out)
         reloader.activate(runtime)
         ctx.reloader = reloader

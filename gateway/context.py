@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from gateway.limiting.limiter import Limiter
     from gateway.metering.meter import Meter
     from gateway.quality.runner import CanaryRunner
+    from gateway.providers.anthropic_messages import MessagesPassThrough
     from gateway.reload import Reloader
     from gateway.runtime import Runtime
 
@@ -41,6 +42,7 @@ class GatewayContext:
     limiter: Limiter | None = None                           # rate limits, when the policy has any
     responses: ResponseStore = field(default_factory=lambda: MemoryResponses(86_400.0, 10_000, time.monotonic))
     canaries: CanaryRunner | None = None                     # when the policy has `canaries:`
+    anthropic_counts: MessagesPassThrough | None = None      # Anthropic's own count_tokens
     reloader: Reloader | None = None
     _runtime: Runtime | None = None
 

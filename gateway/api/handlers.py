@@ -20,7 +20,8 @@ from gateway.auth import Authenticator, Caller
 from gateway.context import CONTEXT, GatewayContext
 from gateway.request_log import RequestLog
 from gateway.dispatch import TIMEOUT_HEADER, request_timeout
-from gateway.providers.base import Call, Endpoint
+from gateway.providers.base import AttemptError, Call, Endpoint
+from gateway.routing.breaker import State
 
 # Headers that belong to the client's API and go upstream when its body passes through.
 _PASSED_HEADERS = {"messages": ("anthropic-version", "anthropic-beta")}
@@ -171,16 +172,32 @@ async def messages(request: web.Request) -> web.StreamResponse:
 
 
 async def count_tokens(request: web.Request) -> web.StreamResponse:
-    """Anthropic's `/v1/messages/count_tokens`: the prompt's tokens, counted here for any route."""
-    rt = request.app[CONTEXT].runtime
+    """Anthropic's `/v1/messages/count_tokens`: Anthropic's own count when the route has an Anthropic
+    target standing, else counted here (cl100k_base: an estimate) so any route can answer."""
+    ctx = request.app[CONTEXT]
+    rt = ctx.runtime
     try:
         authenticate(rt.auth, request)
         body = parse_body(await read_body(request, rt.limits.max_body_bytes))
         check_body("messages", {"max_tokens": 1, **body})
-        if body["model"] not in rt.routing.routes:
+        route = rt.routing.routes.get(body["model"])
+        if route is None:
             raise model_not_found(body["model"], rt.routing.names)
     except ApiError as err:
         return error_response(err, endpoint="messages")
+    if ctx.anthropic_counts is not None:
+        passed = {name: request.headers[name] for name in _PASSED_HEADERS["messages"] if name in request.headers}
+        call = Call("messages", body, False, request_id(request), client_headers=passed)
+        for d in route.deployments:
+            if d.kind != "anthropic" or ctx.board.healths[d.key].state is State.EJECTED:
+                continue
+            try:
+                counted = await ctx.anthropic_counts.count(d, call, d.timeouts.first_token_s)
+            except AttemptError as err:
+                if err.status == 400 and err.body:   # the caller's own mistake, in Anthropic's words
+                    return whole(err.body, {"x-recloser-provider": d.provider}, status=400)
+                continue
+            return whole(counted, {"x-recloser-provider": d.provider, "x-recloser-model": d.model})
     tokens = await rt.meter.counter.count_prompt(body)
     if body.get("tools"):
         tokens += await rt.meter.counter.count_text(orjson.dumps(body["tools"]).decode())

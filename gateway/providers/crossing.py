@@ -41,19 +41,24 @@ def speaks(d: Deployment, endpoint: str) -> bool:
     """Whether `d`'s wire is the client's API, so the body can pass through."""
     if endpoint == "responses":
         return d.responses
-    return endpoint != "messages"   # chat, completions, embeddings: every client speaks them
+    if endpoint == "messages":
+        return d.kind == "anthropic"
+    return True   # chat, completions, embeddings: every client speaks them
 
 
 class Crossing:
-    def __init__(self, client_for: Callable[[Deployment], UpstreamClient]) -> None:
+    def __init__(self, client_for: Callable[[Deployment], UpstreamClient], messages: UpstreamClient) -> None:
         self.client_for = client_for
+        self.messages = messages   # Anthropic's own API, passed through
 
     async def open(self, deployment: Deployment, call: Call, budget_s: float) -> Reply:
-        client = self.client_for(deployment)
         if speaks(deployment, call.endpoint):
+            if call.endpoint == "messages":
+                return await self.messages.open(deployment, call, budget_s)
             if call.endpoint == "responses":
                 call = expanded(call, deployment)
-            return await client.open(deployment, call, budget_s)
+            return await self.client_for(deployment).open(deployment, call, budget_s)
+        client = self.client_for(deployment)
         if call.endpoint == "responses":
             return await self._responses(client, deployment, call, budget_s)
         return await self._messages(client, deployment, call, budget_s)

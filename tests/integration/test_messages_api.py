@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 
 import anthropic
+import httpx
 import pytest
 
 from gateway.embedded import EmbeddedGateway
@@ -105,11 +106,22 @@ def test_the_openai_wire_target_gets_a_chat_request(gw: EmbeddedGateway) -> None
     assert seen.body["messages"] == [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello there"}]
 
 
-def test_count_tokens(gw: EmbeddedGateway) -> None:
-    short = client(gw).messages.count_tokens(model="claude", messages=HELLO)  # type: ignore[arg-type]
-    longer = client(gw).messages.count_tokens(model="claude", system="a long system prompt of many words",
+def test_count_tokens_is_anthropics_own_count_on_a_route_with_an_anthropic_target(gw: EmbeddedGateway) -> None:
+    raw = client(gw).messages.with_raw_response.count_tokens(model="sonnet", messages=HELLO)  # type: ignore[arg-type]
+    assert raw.headers["x-recloser-provider"] == "claude"
+    seen = gw.sim("claude").requests[-1]
+    assert seen.path == "/v1/messages/count_tokens" and seen.body == {"model": "claude-sonnet-4-5", "messages": HELLO}
+    short = raw.parse()
+    longer = client(gw).messages.count_tokens(model="sonnet", system="a long system prompt of many words",
                                               messages=HELLO, tools=[WEATHER])  # type: ignore[arg-type,list-item]
     assert 0 < short.input_tokens < longer.input_tokens
+
+
+def test_count_tokens_is_counted_here_while_anthropic_is_down(gw: EmbeddedGateway) -> None:
+    gw.set_fault("claude", Fault(status=529))
+    raw = client(gw).messages.with_raw_response.count_tokens(model="sonnet", messages=HELLO)  # type: ignore[arg-type]
+    assert "x-recloser-provider" not in raw.headers
+    assert raw.parse().input_tokens > 0
 
 
 def test_the_key_is_taken_from_x_api_key_or_a_bearer_token(gw: EmbeddedGateway) -> None:
@@ -160,3 +172,50 @@ def test_a_stream_cut_after_bytes_reached_the_client_raises_an_anthropic_error(g
                 texts.append(text)
     assert texts and isinstance(caught.value.body, dict)
     assert caught.value.body["type"] == "error" and "incomplete" in caught.value.body["error"]["message"]
+
+
+def test_an_anthropic_target_gets_the_body_untouched_but_for_the_model_with_the_clients_headers(
+        gw: EmbeddedGateway) -> None:
+    body = {"max_tokens": 2048, "top_k": 5, "thinking": {"type": "enabled", "budget_tokens": 1024},
+            "system": [{"type": "text", "text": "be brief", "cache_control": {"type": "ephemeral"}}],
+            "messages": [{"role": "user", "content": "hello"},
+                         {"role": "assistant", "content": [{"type": "thinking", "thinking": "hm", "signature": "sig"},
+                                                           {"type": "text", "text": "hi"}]},
+                         {"role": "user", "content": "again"}]}
+    # Fields the SDK has no argument for go as extra_body: the gateway must carry them all the same.
+    client(gw).messages.create(model="claude", max_tokens=2048, system=body["system"],  # type: ignore[arg-type]
+                               messages=body["messages"],  # type: ignore[arg-type]
+                               extra_body={"top_k": 5, "thinking": body["thinking"]},
+                               extra_headers={"anthropic-beta": "interleaved-thinking-2025-05-14",
+                                              "anthropic-version": "2023-06-01"})
+    seen = gw.sim("claude").requests[-1]
+    assert seen.path == "/v1/messages"
+    assert seen.body == {"model": "claude-sonnet-4-5", **body}
+    assert seen.headers["anthropic-beta"] == "interleaved-thinking-2025-05-14"
+    assert seen.headers["anthropic-version"] == "2023-06-01"
+    assert seen.headers["x-api-key"] == UPSTREAM_KEY
+
+
+def test_an_anthropic_stream_is_relayed_as_anthropic_sent_it(gw: EmbeddedGateway) -> None:
+    with httpx.stream("POST", gw.url + "/v1/messages", headers={"x-api-key": CLIENT_KEY},
+                      json={"model": "claude", "max_tokens": 100, "stream": True, "messages": HELLO}) as resp:
+        raw = b"".join(resp.iter_bytes())
+    assert resp.headers["x-recloser-provider"] == "claude"
+    assert b"event: ping" in raw   # Anthropic's keep-alive: a translated stream has none
+    assert raw.rstrip().endswith(b'{"type": "message_stop"}') or raw.rstrip().endswith(b'{"type":"message_stop"}')
+
+
+def test_anthropics_own_400_comes_back_as_it_said_it_without_failing_over(gw: EmbeddedGateway) -> None:
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        client(gw).messages.create(model="sonnet", max_tokens=10, messages=HELLO,  # type: ignore[arg-type]
+                                   extra_body={"temperature": 1.5})
+    assert caught.value.body["error"]["message"] == "temperature: Input should be less than or equal to 1"  # type: ignore[index]
+    assert gw.sim("gpt").request_count() == 0
+
+
+def test_an_error_event_before_the_first_content_fails_over_unseen(gw: EmbeddedGateway) -> None:
+    gw.set_fault("claude", Fault(error_event_after_chunks=0))
+    with client(gw).messages.stream(model="sonnet", max_tokens=100, messages=HELLO) as stream:  # type: ignore[arg-type]
+        text = stream.get_final_text()
+    assert text.split()[0] == "gpt"
+    assert gw.sim("claude").request_count("/v1/messages") == 1

@@ -42,14 +42,14 @@ def responses_call(**fields: Any) -> Call:
 async def test_the_origin_gets_previous_response_id_as_the_client_sent_it() -> None:
     upstream = Recorder(b'{"object": "response"}')
     call = Call("responses", {"model": "route", "input": "three", "previous_response_id": "resp_1"}, False, "r", PRIOR)
-    await Crossing(lambda d: upstream).open(deployment("openai", True), call, 10)
+    await Crossing(lambda d: upstream, upstream).open(deployment("openai", True), call, 10)
     assert upstream.calls[0] is call
 
 
 async def test_another_responses_provider_gets_the_chain_without_the_origins_reasoning() -> None:
     upstream = Recorder(b'{"object": "response"}')
     call = Call("responses", {"model": "route", "input": "three", "previous_response_id": "resp_1"}, False, "r", PRIOR)
-    await Crossing(lambda d: upstream).open(deployment("azure", True), call, 10)
+    await Crossing(lambda d: upstream, upstream).open(deployment("azure", True), call, 10)
     sent = upstream.calls[0].body
     assert "previous_response_id" not in sent
     assert [item.get("type") for item in sent["input"]] == ["message", "message", None]
@@ -59,7 +59,7 @@ async def test_another_responses_provider_gets_the_chain_without_the_origins_rea
 
 async def test_a_chat_only_target_gets_chat_and_the_client_gets_a_response() -> None:
     upstream = Recorder()
-    reply = await Crossing(lambda d: upstream).open(deployment("local", False), responses_call(), 10)
+    reply = await Crossing(lambda d: upstream, upstream).open(deployment("local", False), responses_call(), 10)
     assert upstream.calls[0].endpoint == "chat"
     assert upstream.calls[0].body["messages"] == [{"role": "user", "content": "three"}]
     answer = orjson.loads(reply.body)
@@ -69,14 +69,14 @@ async def test_a_chat_only_target_gets_chat_and_the_client_gets_a_response() -> 
 async def test_a_chat_answer_that_is_not_one_is_a_broken_attempt() -> None:
     upstream = Recorder(b"<html>oops</html>")
     with pytest.raises(AttemptError) as caught:
-        await Crossing(lambda d: upstream).open(deployment("local", False), responses_call(), 10)
+        await Crossing(lambda d: upstream, upstream).open(deployment("local", False), responses_call(), 10)
     assert caught.value.failure is Failure.BROKEN
 
 
 async def test_an_untranslatable_request_is_a_400_naming_the_field_and_never_sent() -> None:
     upstream = Recorder()
     with pytest.raises(AttemptError) as caught:
-        await Crossing(lambda d: upstream).open(deployment("local", False),
+        await Crossing(lambda d: upstream, upstream).open(deployment("local", False),
                                                 responses_call(tools=[{"type": "web_search"}]), 10)
     assert caught.value.status == 400 and upstream.calls == []
     assert orjson.loads(caught.value.body or b"")["error"]["param"] == "tools[0]"
@@ -86,7 +86,7 @@ async def test_a_messages_request_crosses_to_chat_and_back_with_anthropics_error
     upstream = Recorder()
     call = Call("messages", {"model": "route", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]},
                 False, "r")
-    reply = await Crossing(lambda d: upstream).open(deployment("local", False), call, 10)
+    reply = await Crossing(lambda d: upstream, upstream).open(deployment("local", False), call, 10)
     assert orjson.loads(reply.body)["content"] == [{"type": "text", "text": "hi"}]
 
     class Failing:
@@ -94,6 +94,6 @@ async def test_a_messages_request_crosses_to_chat_and_back_with_anthropics_error
             raise AttemptError(Failure.STATUS, status=429, body=b'{"error": {"message": "slow down"}}')
 
     with pytest.raises(AttemptError) as caught:
-        await Crossing(lambda d: Failing()).open(deployment("local", False), call, 10)
+        await Crossing(lambda d: Failing(), Failing()).open(deployment("local", False), call, 10)
     assert orjson.loads(caught.value.body or b"") == {"type": "error", "error": {"type": "rate_limit_error",
                                                                                  "message": "slow down"}}
