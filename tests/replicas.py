@@ -76,6 +76,7 @@ class GatewayProcess:
 
     def __init__(self, policy: Path) -> None:
         self.port = free_port()
+        self.policy = policy
         self.log = policy.parent / f"gateway-{self.port}.log"
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--policy", str(policy), "--port",

@@ -358,3 +358,24 @@ breaker: {base_ejection_s: 60, probe_interval_s: 0.5, probe_requests: 2, synthet
         time.sleep(0.05)
     assert [gw.state_of("A", ADMIN) for gw in gws] == ["healthy"] * 3, "long before the 60 s ejection ran out"
     assert time.monotonic() - started < 60
+
+
+def test_a_replica_that_reloaded_its_policy_still_shares(
+        redis_server: RedisServer, sims: tuple[SimProcess, SimProcess], gateways: Start) -> None:
+    a, b = sims
+    text = policy(redis_server, a, b)
+    gw1, = gateways(text, 1)
+    gw2, = gateways(text, 1)
+    gw2.policy.write_text(text.replace("  chat:\n", "  chat:\n    description: reloaded\n"))
+    reloaded = httpx.post(gw2.url + "/admin/reload", headers=ADMIN, timeout=30)
+    assert reloaded.status_code == 200 and reloaded.json()["status"] == "reloaded", reloaded.text
+    a.set_fault(status=500)
+    seen = FirstEjection(gw2, "A")
+    c1 = client(gw1)
+    for _ in range(20):
+        c1.chat.completions.create(model="chat", messages=HELLO)  # type: ignore[arg-type]
+        if gw1.state_of("A", ADMIN) == "ejected":
+            break
+    ejected_on_1 = time.monotonic()
+    at = seen.wait(2.0)
+    assert at is not None and at - ejected_on_1 <= 1.0
