@@ -28,7 +28,7 @@ from gateway.attempts import Attempts
 from gateway.metering.budgets import BudgetBook
 from gateway.metering.ledger import LedgerWriter, ledger_files, read_ledger
 from gateway.metrics import Metrics
-from gateway.quality.runner import CanaryRunner
+from gateway.canaries.runner import CanaryRunner
 from gateway.reload import Reloader
 from gateway.routing.health import HealthBoard
 from gateway.deployment import Deployment

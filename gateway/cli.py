@@ -133,7 +133,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
 
 
 def cmd_canary(args: argparse.Namespace) -> int:
-    from gateway.quality.cli import run_canary
+    from gateway.canary_cli import run_canary
 
     return run_canary(_load_or_exit(Path(args.policy) if args.policy else default_policy_path()), args.deployment)
 

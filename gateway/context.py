@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 from aiohttp import web
 
 from gateway.auth import Authenticator
 from gateway.admission import Admission
 from gateway.metrics import Metrics
-from gateway.policy.load import LoadedPolicy
+from gateway.policy.load import LoadedPolicy, ReloadResult
 from gateway.policy.schema import Limits
 from gateway.routing.health import HealthBoard
 from gateway.routing.table import Routing
@@ -21,10 +21,18 @@ if TYPE_CHECKING:
     from gateway.dispatch import Dispatcher
     from gateway.limiting.limiter import Limiter
     from gateway.metering.meter import Meter
-    from gateway.quality.runner import CanaryRunner
+    from gateway.canaries.runner import CanaryRunner
     from gateway.providers.anthropic_messages import MessagesPassThrough
-    from gateway.reload import Reloader
     from gateway.runtime import Runtime
+
+
+class PolicyReloader(Protocol):
+    """Reads the policy file again and swaps the runtime (gateway/reload.py's Reloader)."""
+
+    async def reload(self, trigger: str) -> ReloadResult: ...
+
+    def request(self, trigger: str) -> None:
+        """A reload from a signal handler, run as a task."""
 
 
 @dataclass
@@ -43,7 +51,7 @@ class GatewayContext:
     responses: ResponseStore = field(default_factory=lambda: MemoryResponses(86_400.0, 10_000, time.monotonic))
     canaries: CanaryRunner | None = None                     # when the policy has `canaries:`
     anthropic_counts: MessagesPassThrough | None = None      # Anthropic's own count_tokens
-    reloader: Reloader | None = None
+    reloader: PolicyReloader | None = None
     _runtime: Runtime | None = None
 
     @property

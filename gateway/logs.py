@@ -10,13 +10,11 @@ from __future__ import annotations
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
-if TYPE_CHECKING:  # a leaf module: anything may log through it
-    from gateway.metering.record import CallRecord
-
+# A leaf module: anything may log through it (the metered request's line is gateway/metering/access_log.py).
 ACCESS = logging.getLogger("recloser.access")
 FORMATS = ("json", "text")
 LEVELS = ("debug", "info", "warning", "error")
@@ -62,20 +60,6 @@ def configure(level: str, fmt: str) -> None:
         root.removeHandler(installed)
     root.addHandler(handler)
     root.setLevel(level.upper())
-
-
-def request_line(record: CallRecord, status: int, endpoint: str) -> None:
-    """The request's line at info level; nothing at all is built when info is off."""
-    if not ACCESS.isEnabledFor(logging.INFO):
-        return
-    ACCESS.info("request", extra={"fields": {
-        "request_id": record.request_id, "endpoint": endpoint, "route": record.route, "provider": record.provider,
-        "model": record.model, "status": status, "latency_ms": round(record.latency_s * 1000, 1),
-        "ttft_ms": round(record.ttft_s * 1000, 1) if record.ttft_s is not None else None,
-        "attempts": record.attempts, "fallback": record.fallback, "hedged": record.hedged, "stream": record.stream,
-        "input_tokens": record.input_tokens, "output_tokens": record.output_tokens,
-        "cost_usd": str(record.cost_usd), "usage": record.usage_source, "team": record.team, "app": record.app,
-        "key_id": record.key_id, "outcome": record.outcome}})
 
 
 def refused_line(request_id: str, endpoint: str, route: str, status: int, team: str, app: str, why: str) -> None:

@@ -12,13 +12,11 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
 
 from gateway.admission import Admission
 from gateway.metering.prices import unpriced_targets
 from gateway.context import GatewayContext
-from gateway.policy.load import LoadedPolicy, PolicyError, parse_policy, read_policy_text
+from gateway.policy.load import LoadedPolicy, PolicyError, ReloadResult, parse_policy, read_policy_text
 from gateway.policy.schema import NATIVE_KINDS
 from gateway.providers.litellm_bridge import LitellmBridge
 from gateway.prober import Prober
@@ -26,17 +24,6 @@ from gateway.runtime import Process, Runtime, build_runtime
 from gateway.sim_pool import SimPool
 
 log = logging.getLogger("recloser.reload")
-
-Result = Literal["ok", "unchanged", "error"]
-
-
-@dataclass(frozen=True)
-class ReloadResult:
-    result: Result
-    sha256: str                     # of the policy now serving
-    message: str                    # with "error": FILE:LINE: reason
-    warnings: tuple[str, ...] = ()
-
 
 def refusal(loaded: LoadedPolicy, open_ok: bool) -> PolicyError | None:
     """What makes a valid policy unfit to replace the running one in this process."""

@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from gateway.request_log import RequestLog
 from gateway.auth import Caller
-from gateway.logs import request_line
+from gateway.metering.access_log import request_line
 from gateway.metering.budgets import BudgetBook, Decision, period_end
 from gateway.metering.cost import cost_usd, to_nanos
 from gateway.metering.counting import TokenCounter

@@ -10,6 +10,7 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
@@ -31,6 +32,16 @@ class PolicyError(Exception):
         self.file = file
         self.line = line
         self.reason = reason
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    """What reading the policy file again came to."""
+
+    result: Literal["ok", "unchanged", "error"]
+    sha256: str                     # of the policy now serving
+    message: str                    # with "error": FILE:LINE: reason
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import httpx
 from gateway.embedded import EmbeddedGateway
 from gateway.metering.ledger import ledger_files, read_ledger
 from gateway.policy.load import load_policy
-from gateway.quality.budget import CANARY_TEAM
+from gateway.canaries.budget import CANARY_TEAM
 from tests.conftest import free_port, write_policy
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from gateway.quality.budget import CanaryBudget
+from gateway.canaries.budget import CanaryBudget
 
 NOON = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from gateway.embedded import EmbeddedGateway
 from gateway.policy.load import LoadedPolicy
-from gateway.quality.runner import CanaryRunner, Run
+from gateway.canaries.runner import CanaryRunner, Run
 from gateway.policy.quality import Canaries
 
 FAILING_SHOWN = 4

@@ -28,7 +28,7 @@ from gateway.metering.record import CallRecord, Usage
 from gateway.metering.usage import usage_from_body
 from gateway.metrics import Metrics
 from gateway.providers.base import AttemptError, Call, UpstreamClient
-from gateway.quality.budget import CANARY_TEAM, CanaryBudget
+from gateway.canaries.budget import CANARY_TEAM, CanaryBudget
 from gateway.quality.checks import ItemResult, truncate
 from gateway.quality.checks import judge as judge_answer
 from gateway.policy.quality import CanaryItem, Canaries
