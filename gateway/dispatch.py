@@ -13,11 +13,12 @@ from collections.abc import Callable
 from aiohttp import web
 
 from gateway.answer import whole
-from gateway.errors import ApiError
+from gateway.errors import JSON, ApiError, error_body
 from gateway.attempts import Attempts
 from gateway.request_log import RequestLog
 from gateway.metering.usage import ask_for_usage
 from gateway.metrics import Metrics
+from gateway.providers.answer_check import is_openai_error, without_secret
 from gateway.providers.base import AttemptError, Failure
 from gateway.relay import Relay, answer_headers
 from gateway.routing.breaker import Health, State, back_in
@@ -135,8 +136,13 @@ class Dispatcher:
         if self.attempts.classify(log.route, err).reason == "refused":
             log.outcome, log.answered_by = "refused", None
             log.refused_by = d
-        return whole(err.body or b"", answer_headers(log, d), status=err.status or 400,
-                     content_type=err.content_type)
+        status = err.status or 400
+        body, content_type = without_secret(err.body or b"", d.api_key), err.content_type
+        if not is_openai_error(body):  # an HTML page or plain words: the client still gets its error shape
+            body, content_type = error_body(f"The upstream {d.provider}/{d.model} refused the request with HTTP "
+                                            f"{status} and no error of the OpenAI shape.", "invalid_request_error",
+                                            code="upstream_refused"), JSON
+        return whole(body, answer_headers(log, d), status=status, content_type=content_type)
 
 
 def exhausted(log: RequestLog) -> ApiError:

@@ -9,11 +9,42 @@ from types import TracebackType
 import aiohttp
 
 from gateway.deployment import Deployment
+from gateway.providers.answer_check import broken, check_head
 from gateway.providers.base import AttemptError, Call, Failure
 
 # identity: bytes are relayed as they come, and metering must be able to read them.
 BASE_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
                 "Accept-Encoding": "identity"}
+# Error bodies are read for classification and to hand a caller's fault back: a real one is small.
+ERROR_BODY_LIMIT = 256 * 1024
+DEFAULT_BODY_LIMIT = 64 * 1024 * 1024
+
+
+async def read_bounded(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body, or AttemptError once it passes `limit` bytes (never more than that held in memory)."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await resp.content.readany()
+        if not chunk:
+            return b"".join(parts)
+        size += len(chunk)
+        if size > limit:
+            raise broken(f"an answer over the {limit}-byte bound")
+        parts.append(chunk)
+
+
+async def read_answer(resp: aiohttp.ClientResponse, stream: bool, limit: int, idle_s: float) -> bytes:
+    """Checks a 200's headers against the wire; for a whole answer, reads its body too (b"" for a
+    stream). The body of a whole answer was generated before its headers: once they are here it is
+    due at once, and one that trickles is cut off after idle_s."""
+    wrong = check_head(resp.content_type, resp.headers.get("Content-Encoding"), resp.content_length, stream, limit)
+    if wrong is not None:
+        raise wrong
+    if stream:
+        return b""
+    async with asyncio.timeout(idle_s):
+        return await read_bounded(resp, limit)
 
 
 def bounds(d: Deployment, stream: bool, budget_s: float) -> tuple[aiohttp.ClientTimeout, float | None]:
@@ -52,8 +83,11 @@ class Opening:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         resp = self.resp
         if isinstance(exc, AttemptError):
-            if resp is not None:
-                resp.release()   # a connection whose answer was not read to its end is closed, not pooled
+            if resp is not None:   # a connection whose answer was not read to its end is closed, not pooled;
+                if exc.failure is Failure.BROKEN:   # nor is one that carried a broken answer
+                    resp.close()
+                else:
+                    resp.release()
             return
         if isinstance(exc, asyncio.CancelledError):   # a lost hedge, or a first token later than its baseline allows
             if resp is not None:

@@ -12,24 +12,29 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from urllib.parse import quote
 
 import aiohttp
 
 from gateway.providers.base import PATHS, AttemptError, Call, Failure, Reply, parse_retry_after
-from gateway.providers.http import BASE_HEADERS, Opening, bounds, let_go, read_more, with_request_id
+from gateway.providers.answer_check import broken, check_events, check_first_event, check_whole
+from gateway.providers.http import (BASE_HEADERS, DEFAULT_BODY_LIMIT, ERROR_BODY_LIMIT, Opening, bounds, let_go,
+                                    read_answer, read_bounded, read_more, with_request_id)
 from gateway.providers.sse import DONE_EVENT, complete_events, finishes_a_choice
 from gateway.deployment import Deployment
 
 _DONE = b"data: [DONE]"
+_DATA = b"data:"
 # A Responses stream has no [DONE]: it ends with one of these events (named, or typed in the data).
 _RESPONSE_ENDS = (b"event: response.completed", b"event: response.incomplete", b"event: response.failed",
                   b'"type":"response.completed"', b'"type":"response.incomplete"', b'"type":"response.failed"')
 
 
 class OpenAIWireClient:
-    def __init__(self, session: aiohttp.ClientSession) -> None:
+    def __init__(self, session: aiohttp.ClientSession, max_body_bytes: int = DEFAULT_BODY_LIMIT) -> None:
         self.session = session
+        self.max_body_bytes = max_body_bytes
         self._headers: dict[str, dict[str, str]] = {}
 
     def headers_for(self, d: Deployment) -> dict[str, str]:
@@ -59,12 +64,15 @@ class OpenAIWireClient:
             async with asyncio.timeout(opening_s):
                 opening.resp = resp = await self.session.post(url, data=data, headers=headers, timeout=timeout)
                 if resp.status != 200:
-                    body = await resp.read()
+                    body = await read_bounded(resp, ERROR_BODY_LIMIT)
                     raise AttemptError(Failure.STATUS, status=resp.status, body=body,
                                        retry_after_s=parse_retry_after(resp.headers.get("Retry-After")),
                                        content_type=resp.content_type or "application/json")
+                body = await read_answer(resp, call.stream, self.max_body_bytes, deployment.timeouts.idle_s)
                 if not call.stream:
-                    body = await resp.read()
+                    wrong = check_whole(body, call.endpoint)
+                    if wrong is not None:
+                        raise wrong
                     resp.release()
                     return Reply(status=200, body=body)
                 first = b""
@@ -73,12 +81,25 @@ class OpenAIWireClient:
                     if not chunk:
                         raise AttemptError(Failure.BROKEN, "the stream ended before its first event")
                     first += chunk
+                    if len(first) > self.max_body_bytes:
+                        raise broken(f"a first event over the {self.max_body_bytes}-byte bound")
                     end = complete_events(first)
                     if end:
                         first, pending = first[:end], first[end:]
                         break
+                wrong = check_first_event(first)
+                if wrong is not None:
+                    raise wrong
         responses = call.endpoint == "responses"
-        return Reply(status=200, first=first, rest=_relay(resp, first, pending, responses), close=resp.close)
+        limits = StreamBounds(self.max_body_bytes - len(first) - len(pending), deployment.timeouts.idle_s)
+        return Reply(status=200, first=first, rest=_relay(resp, first, pending, limits, responses),
+                     close=resp.close)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamBounds:
+    bytes_left: int         # what more of the stream may be read
+    idle_s: float           # the longest wait for the next data event (bytes that are not one don't count)
 
 
 def _finishes(chunk: bytes, responses: bool) -> bool:
@@ -89,22 +110,32 @@ def _finishes(chunk: bytes, responses: bool) -> bool:
     return finishes_a_choice(chunk)
 
 
-async def _relay(resp: aiohttp.ClientResponse, first: bytes, pending: bytes,
+async def _relay(resp: aiohttp.ClientResponse, first: bytes, pending: bytes, limits: StreamBounds,
                  responses: bool = False) -> AsyncIterator[bytes]:
     """The stream after its first event, in whole events; raises AttemptError when it stalls or breaks off.
 
     Some servers never send `data: [DONE]`: a body that ended cleanly after a choice's finish reason
     is whole, and the client gets the sentinel from us. Without a finish reason (or, on a Responses
     stream, its terminal event) it was cut short, and the client must not take it for a whole answer.
+    A trickle (a byte now and then, comments, never a data event) stalls it as silence would.
     """
     tail = first[-32:]
     finished = _finishes(first, responses)
     whole = False
+    left = limits.bytes_left
+    loop = asyncio.get_running_loop()
+    last_data = loop.time()
     try:
         while True:
             chunk = await read_more(resp)
+            left -= len(chunk)
+            if left < 0:
+                raise broken("a stream over the byte bound")
             if not chunk:
                 if pending:  # a last event without its blank line: pass it on, terminated
+                    wrong = check_events(pending)
+                    if wrong is not None:
+                        raise wrong
                     tail = (tail + pending)[-32:]
                     finished = finished or _finishes(pending, responses)
                     yield pending + b"\n\n"
@@ -114,8 +145,15 @@ async def _relay(resp: aiohttp.ClientResponse, first: bytes, pending: bytes,
             end = complete_events(chunk)
             if end < len(chunk):
                 chunk, pending = chunk[:end], chunk[end:]
-                if not chunk:
-                    continue
+            if _DATA in chunk:
+                last_data = loop.time()
+            elif loop.time() - last_data > limits.idle_s:
+                raise AttemptError(Failure.IDLE, "the stream trickled: no event in time")
+            if not chunk:
+                continue
+            wrong = check_events(chunk)
+            if wrong is not None:
+                raise wrong
             tail = (tail + chunk)[-32:]
             finished = finished or _finishes(chunk, responses)
             yield chunk

@@ -6,12 +6,13 @@ import asyncio
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from gateway.sim.faults import Fault, fails_now
 
@@ -52,6 +53,8 @@ class SimState:
         self.failed = 0                   # requests failed under the current fault
         self.models_seen: list[str] = []
         self.on_stop: list[asyncio.Event] = []
+        self.clients_gone: list[float] = []   # monotonic times a stream found its caller gone
+        self.client_gone = asyncio.Event()
         self.prompt_cache: set[str] = set()   # prompt prefixes written to the (Anthropic) prompt cache
         self.stored_responses: set[str] = set()   # Responses ids a later previous_response_id may name
 
@@ -174,7 +177,12 @@ class StreamWriter:
                 await asyncio.sleep(self.state.chunk_delay())
             self.content_chunks += 1
         head = b"event: " + name.encode() + b"\n" if name else b""
-        await self.resp.write(head + b"data: " + payload + b"\n\n")
+        try:
+            await self.resp.write(head + b"data: " + payload + b"\n\n")
+        except ConnectionError:
+            self.state.clients_gone.append(time.monotonic())  # the caller hung up mid-stream
+            self.state.client_gone.set()
+            raise
 
 
 def sse_response() -> web.StreamResponse:
@@ -187,3 +195,20 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 SIM: web.AppKey[SimState] = web.AppKey("sim", SimState)
+
+
+ErrorAnswer = Callable[..., web.Response]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def odd_input_is_400(error: ErrorAnswer) -> Middleware:
+    """A real provider answers a body it cannot make sense of with a 400, never a crash: so does the sim."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+            return error(400, message=f"The request body could not be used ({type(exc).__name__}).")
+
+    return middleware

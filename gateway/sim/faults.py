@@ -4,6 +4,20 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Literal
+
+# Answers that are not an outage but are not what the wire promises either: each comes with a 200.
+Malformed = Literal[
+    "html",                 # an HTML error page (a proxy or load balancer in front of the model)
+    "truncated",            # JSON (or a stream's first event) cut off half-way
+    "not_json",             # plain words where JSON (or SSE events of JSON) belongs
+    "garbage_sse",          # a stream whose lines are not server-sent events at all
+    "silent",               # headers, then nothing at all
+    "trickle",              # one valid event, then a byte every `trickle_s`, never a whole event again
+    "oversized",            # a valid-looking answer `oversize_bytes` long
+    "wrong_content_type",   # a correct body under a Content-Type that is not the wire's
+    "gzip",                 # a correct body, gzip-compressed though identity was asked for
+]
 
 
 @dataclass(frozen=True)
@@ -26,6 +40,10 @@ class Fault:
     error_code: str | None = None          # with status: the error body's `code` (e.g. content_filter)
     no_done: bool = False                  # end streams cleanly after the finish reason, without [DONE]
     end_early_after_chunks: int | None = None  # end the body cleanly after N content chunks, no finish
+    echo_key: bool = False                 # with status: the error message quotes the key it was sent
+    malformed: Malformed | None = None     # answer 200 with a body the wire does not allow
+    trickle_s: float = 0.1                 # with malformed="trickle": the pause between bytes
+    oversize_bytes: int = 2 * 1024 * 1024  # with malformed="oversized": how long the answer is
 
     @property
     def healthy(self) -> bool:

@@ -13,6 +13,7 @@ from aiohttp import web
 from gateway.sim import answers, replies, responses_wire
 from gateway.sim.behaviour import (SIM, SimState, StreamEnded, StreamWriter, ends_with_prefill, json_response,
                                    read_request, scripted_failure, sse_response)
+from gateway.sim.malformed import malformed_answer
 
 _ERROR_TYPES = {400: ("invalid_request_error", "context_length_exceeded"), 401: ("invalid_request_error", "invalid_api_key"),
                 403: ("invalid_request_error", "permission_denied"), 404: ("invalid_request_error", "model_not_found"),
@@ -41,7 +42,8 @@ def _authorised(request: web.Request, state: SimState) -> bool:
     return request.headers.get("Authorization") == f"Bearer {key}"
 
 
-async def _prologue(request: web.Request, state: SimState, required: str) -> tuple[dict[str, Any] | None, web.Response | None]:
+async def _prologue(request: web.Request, state: SimState,
+                    required: str) -> tuple[dict[str, Any] | None, web.StreamResponse | None]:
     body, _ = await read_request(request, state)
     if not _authorised(request, state):
         return None, error(401, message="Incorrect API key provided.")
@@ -56,11 +58,16 @@ async def _prologue(request: web.Request, state: SimState, required: str) -> tup
     if required == "messages" and not state.config.prefill and ends_with_prefill(body):
         return None, error(400, message="This model does not support assistant message prefill. "
                                         "The conversation must end with a user message.", code="invalid_request")
-    failed = await scripted_failure(state, lambda status, headers: error(status, headers, code=state.fault.error_code))
+    # Some providers quote the key they were sent in an error: a gateway must not pass that on.
+    quoted = f"Key used: {request.headers.get('Authorization', '')}" if state.fault.echo_key else None
+    failed = await scripted_failure(state, lambda status, headers: error(status, headers, message=quoted,
+                                                                         code=state.fault.error_code))
     if failed is not None:
         return None, failed
     if state.first_delay():
         await asyncio.sleep(state.first_delay())
+    if state.fault.malformed is not None:
+        return None, await malformed_answer(request, state, body.get("stream") is True)
     return body, None
 
 

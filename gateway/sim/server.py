@@ -11,7 +11,8 @@ import orjson
 from aiohttp import web
 
 from gateway.sim import anthropic_wire, openai_wire
-from gateway.sim.behaviour import SIM, ReceivedRequest, SimConfig, SimState, ended_streams, json_response
+from gateway.sim.behaviour import (SIM, ReceivedRequest, SimConfig, SimState, ended_streams, json_response,
+                                   odd_input_is_400)
 from gateway.sim.faults import Fault, fault_from_json
 
 # A cut or refused connection is the point of a fault, not an error of the simulator's.
@@ -24,7 +25,10 @@ class SimServer:
         self.host = host
         self.port = port
         self.state = SimState(config)
-        self.app = web.Application(middlewares=[ended_streams])
+        wire = anthropic_wire if config.wire == "anthropic" else openai_wire
+        # Real APIs take bodies of tens of megabytes (long contexts, images): so does the sim.
+        self.app = web.Application(middlewares=[ended_streams, odd_input_is_400(wire.error)],
+                                   client_max_size=64 * 1024 * 1024)
         self.app[SIM] = self.state
         {"openai": openai_wire.add_routes, "azure": openai_wire.add_azure_routes,
          "anthropic": anthropic_wire.add_routes}[config.wire](self.app)
