@@ -41,6 +41,20 @@ class Admission:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._due = 0.0
         self._timer: asyncio.TimerHandle | None = None
+        self._idle: asyncio.Event | None = None
+
+    def leave(self) -> None:
+        """A request is done; while draining, the last one out says so."""
+        self.in_flight -= 1
+        if self._idle is not None and self.in_flight <= 0:
+            self._idle.set()
+
+    async def drained(self) -> None:
+        """Returns once no request is in flight (on shutdown, to stop before the grace runs out)."""
+        self._idle = asyncio.Event()
+        if self.in_flight <= 0:
+            self._idle.set()
+        await self._idle.wait()
 
     def start(self) -> None:
         if self.limit_s <= 0:

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from gateway.admission import Admission
 from gateway.api import handlers
+from gateway.api.access import operational_access
 from gateway.errors import ApiError, body_too_large, error_response
 from gateway.context import CONTEXT, GatewayContext
 from gateway.policy.load import LoadedPolicy
@@ -77,7 +78,8 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
               rng: random.Random | None = None, metrics: Metrics | None = None,
               wall: Callable[[], float] = time.time, watch_loop_lag: bool = True, open_ok: bool = True,
               watch_policy_s: float | None = 1.0, fan_out: Callable[[], None] | None = None,
-              background_canaries: bool = True, canary_budget_split: int = 1) -> web.Application:
+              background_canaries: bool = True, canary_budget_split: int = 1,
+              metrics_route: bool = True) -> web.Application:
     """The gateway for one policy. `clock` and `rng` are injectable so behaviour can be replayed.
 
     `background_canaries` off builds the canary runner without starting its schedule (`recloser
@@ -91,17 +93,22 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
     `fan_out` tells the other workers to reload after `POST /admin/reload`.
     """
     doc = loaded.document
-    app = web.Application(middlewares=[openai_errors], client_max_size=doc.limits.max_body_bytes,
-                          handler_args={"access_log": None})
+    app = web.Application(middlewares=[openai_errors, operational_access], client_max_size=doc.limits.max_body_bytes,
+                          # An idle keep-alive connection is closed after 75 s (nginx's default), not an hour;
+                          # the unread rest of a refused body is drained for 1 s at most, not 10.
+                          handler_args={"access_log": None, "keepalive_timeout": 75.0, "lingering_time": 1.0})
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         sims = SimPool()
         sim_upstreams = await sims.ensure(doc)
         connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60, ttl_dns_cache=300)
-        session = aiohttp.ClientSession(connector=connector, skip_auto_headers=("User-Agent",))
+        # No decompression: identity is asked for, and a body that comes compressed anyway is a broken
+        # answer (gateway/providers/answer_check.py), not something to inflate without a bound.
+        session = aiohttp.ClientSession(connector=connector, skip_auto_headers=("User-Agent",),
+                                        auto_decompress=False)
         bridge = LitellmBridge()
-        fast = OpenAIWireClient(session)
-        anthropic = AnthropicWire(session, wall)
+        fast = OpenAIWireClient(session, doc.limits.max_upstream_body_bytes)
+        anthropic = AnthropicWire(session, wall, doc.limits.max_upstream_body_bytes)
         native: dict[str, UpstreamClient] = {"openai": fast, "azure": fast, "anthropic": anthropic}
         m = metrics or Metrics()
         board = HealthBoard((), m, clock, doc.breaker)
@@ -191,5 +198,6 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
     app.router.add_get("/readyz", handlers.readyz)
     app.router.add_get("/admin/deployments", handlers.admin_deployments)
     app.router.add_post("/admin/reload", handlers.admin_reload)
-    app.router.add_get("/metrics", handlers.metrics)
+    if metrics_route:  # else `serve --metrics-port` serves it on a listener of its own
+        app.router.add_get("/metrics", handlers.metrics)
     return app

@@ -17,6 +17,7 @@ class Caller:
     team: str
     app: str
     admin: bool = False
+    metrics: bool = False           # may scrape /metrics where the policy wants a key for it
 
 
 # With no `auth:` section any key is accepted; `serve` then binds to loopback only.
@@ -31,7 +32,8 @@ class Authenticator:
     def __init__(self, auth: Auth | None) -> None:
         self.open = auth is None
         self._keys: tuple[tuple[bytes, Caller], ...] = tuple(
-            (bytes.fromhex(k.sha256), Caller(key_id=k.id, team=k.team, app=k.app, admin=k.admin))
+            (bytes.fromhex(k.sha256), Caller(key_id=k.id, team=k.team, app=k.app, admin=k.admin,
+                                                  metrics=k.metrics))
             for k in (auth.keys if auth is not None else ())
         )
 

@@ -60,14 +60,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
               f"loopback only; add auth.keys to serve on {args.host}", file=sys.stderr)
         return 2
     watch_s = args.watch_seconds if args.watch_seconds > 0 else None
+    if args.metrics_port is not None and not _is_loopback(args.metrics_host) and loaded.document.auth is None:
+        print(f"recloser: {loaded.source} has no auth section; /metrics stays on loopback", file=sys.stderr)
+        return 2
     if args.workers > 1 and not args.worker:
-        from gateway.workers import supervise
+        from gateway.workers import Listeners, supervise
 
-        return supervise(loaded.source, args.host, args.port, args.workers,
+        return supervise(loaded.source, Listeners(args.host, args.port, args.metrics_host, args.metrics_port),
+                         args.workers, loaded.document.limits.shutdown_grace_s,
                          extra=["--watch-seconds", str(args.watch_seconds), "--log-level", args.log_level,
                                 "--log-format", args.log_format])
     return serve(loaded, args.host, args.port, reuse_port=args.worker, open_ok=_is_loopback(args.host),
-                 watch_policy_s=watch_s, supervised=args.worker)
+                 watch_policy_s=watch_s, supervised=args.worker, metrics_host=args.metrics_host,
+                 metrics_port=args.metrics_port)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -160,6 +165,8 @@ def parser() -> argparse.ArgumentParser:
                    help="info logs one line per request (default: warning, or $RECLOSER_LOG_LEVEL)")
     s.add_argument("--log-format", choices=FORMATS, default=os.environ.get("RECLOSER_LOG_FORMAT", "text"),
                    help="json: one JSON object per line (default: text, or $RECLOSER_LOG_FORMAT)")
+    s.add_argument("--metrics-port", type=int, help="serve /metrics on this port only, not on the API port")
+    s.add_argument("--metrics-host", default="127.0.0.1", help="address of the metrics listener (default loopback)")
     s.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # a supervised worker
     s.set_defaults(func=cmd_serve)
 

@@ -45,6 +45,7 @@ class GatewayContext:
     metrics: Metrics
     board: HealthBoard
     ready: bool = False
+    draining: bool = False      # SIGTERM came: not ready any more, requests in flight finishing
     admission: Admission = field(default_factory=lambda: Admission(1_000_000, 0))
     sims: dict[str, object] = field(default_factory=dict)   # provider name → running SimServer
     limiter: Limiter | None = None                           # rate limits, when the policy has any

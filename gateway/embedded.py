@@ -39,11 +39,11 @@ class EmbeddedGateway:
 
     async def _start(self) -> None:
         self.app = build_app(self.policy, watch_loop_lag=False, background_canaries=self.background_canaries)
-        self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
+        self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None, handler_cancellation=True)
         await self._runner.setup()
         sock = listening_socket(self.host, self.port, backlog=1024)
         self.port = sock.getsockname()[1]  # the bound socket tells the port when 0 was asked for
-        await DrainingSite(self._runner, sock).start()
+        await DrainingSite(self._runner, sock, self.policy.document.limits.request_read_timeout_s).start()
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
         """Run a coroutine on the gateway's loop and wait for its result."""

@@ -24,6 +24,12 @@ class ApiError(Exception):
         self.code = code
         self.param = param
         self.headers = dict(headers or {})
+        # The request's body was not (wholly) read: the connection cannot carry another request.
+        self.close_connection = False
+
+    def closing(self) -> ApiError:
+        self.close_connection = True
+        return self
 
     def body(self) -> bytes:
         return error_body(self.message, self.type, self.code, self.param)
@@ -38,7 +44,10 @@ def error_response(err: ApiError, extra_headers: Mapping[str, str] | None = None
     if extra_headers:
         headers.update(extra_headers)
     body = messages_chat.error_body(err.status, err.message) if endpoint == "messages" else err.body()
-    return web.Response(status=err.status, body=body, content_type=JSON, headers=headers)
+    resp = web.Response(status=err.status, body=body, content_type=JSON, headers=headers)
+    if err.close_connection:
+        resp.force_close()
+    return resp
 
 
 def invalid_request(message: str, param: str | None = None, code: str | None = None) -> ApiError:
@@ -56,19 +65,48 @@ def response_not_found(response_id: str) -> ApiError:
                     code="previous_response_not_found", param="previous_response_id")
 
 
+def unauthorized() -> ApiError:
+    """An operational endpoint without a known key: no word on which keys exist."""
+    return ApiError(401, "Unauthorized.", "invalid_request_error", code="unauthorized")
+
+
 def not_admin() -> ApiError:
-    return ApiError(403, "This endpoint needs an admin key.", "invalid_request_error", code="forbidden")
+    """A known key without the scope an operational endpoint needs: no word on what it lacks."""
+    return ApiError(403, "Forbidden.", "invalid_request_error", code="forbidden")
 
 
 def model_not_found(model: str, routes: tuple[str, ...]) -> ApiError:
     listed = ", ".join(f"'{r}'" for r in routes)
-    return ApiError(404, f"The model '{model}' does not exist on this gateway. Routes that exist: {listed}.",
+    shown = model if len(model) <= 100 else model[:100] + "…"  # the name is the client's: never a page of it
+    return ApiError(404, f"The model '{shown}' does not exist on this gateway. Routes that exist: {listed}.",
                     "invalid_request_error", code="model_not_found", param="model")
 
 
 def body_too_large(limit: int) -> ApiError:
     return ApiError(413, f"The request body is larger than this gateway accepts ({limit} bytes).",
-                    "invalid_request_error", code="request_too_large")
+                    "invalid_request_error", code="request_too_large").closing()
+
+
+def body_too_slow(timeout_s: float) -> ApiError:
+    return ApiError(408, f"The request was not received within {timeout_s:g} s; send it at once.",
+                    "invalid_request_error", code="request_timeout").closing()
+
+
+def undecodable_body(encoding: str) -> ApiError:
+    why = f"is not the {encoding} its Content-Encoding says" if encoding not in ("", "identity") \
+        else "is not framed as HTTP/1.1 requires (chunked encoding or length)"
+    return ApiError(400, f"The request body {why}.", "invalid_request_error",
+                    code="invalid_body_encoding").closing()
+
+
+def unsupported_encoding() -> ApiError:
+    return ApiError(415, "The request's Content-Encoding is not supported; send identity, gzip or deflate.",
+                    "invalid_request_error", code="unsupported_content_encoding")
+
+
+def client_gone() -> ApiError:
+    return ApiError(400, "The client closed the connection before its request body ended.",
+                    "invalid_request_error", code="incomplete_body").closing()
 
 
 def overloaded(why: str, retry_after_s: int) -> ApiError:

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from aiohttp import web
 from aiohttp.web_runner import BaseSite
 
+from gateway.protocol import handler_factory
+
 log = logging.getLogger("recloser")
 
 # Connections accepted per readiness at most, so one flood cannot hold the loop for long.
@@ -49,9 +51,11 @@ def listening_socket(host: str, port: int, backlog: int, reuse_port: bool = Fals
 class DrainingSite(BaseSite):
     """An aiohttp site on a socket of ours, accepting up to ACCEPT_BATCH connections per readiness."""
 
-    def __init__(self, runner: web.BaseRunner, sock: socket.socket) -> None:
+    def __init__(self, runner: web.BaseRunner, sock: socket.socket, read_timeout_s: float = 30.0) -> None:
         super().__init__(runner)
         self._sock = sock
+        self._read_timeout_s = read_timeout_s
+        self._protocol: Callable[[], asyncio.Protocol] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._handshakes: set[asyncio.Task[object]] = set()
 
@@ -63,11 +67,13 @@ class DrainingSite(BaseSite):
     async def start(self) -> None:
         await super().start()
         self._loop = asyncio.get_running_loop()
+        assert self._runner.server is not None
+        self._protocol = handler_factory(self._runner.server, self._read_timeout_s)
         self._loop.add_reader(self._sock.fileno(), self.accept_pending)
 
     def accept_pending(self) -> int:
         """Accepts what is waiting (up to a batch) and hands each connection to aiohttp; returns how many."""
-        loop, factory = self._loop, self._runner.server
+        loop, factory = self._loop, self._protocol
         assert loop is not None and factory is not None
         accepted = 0
         for _ in range(ACCEPT_BATCH):

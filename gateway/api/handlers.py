@@ -9,12 +9,15 @@ import re
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from gateway.answer import whole
 from gateway.api.chains import prior_for, remember
 from gateway.logs import refused_line
-from gateway.errors import (ApiError, body_too_large, error_response, invalid_api_key, model_not_found,
-                                budget_exceeded, not_admin, overloaded, rate_limited)
+from gateway.errors import (ApiError, body_too_large, body_too_slow, client_gone, error_response, invalid_api_key,
+                            model_not_found, budget_exceeded, overloaded, rate_limited, undecodable_body,
+                            unsupported_encoding)
 from gateway.api.validate import check_body, parse_body
 from gateway.auth import Authenticator, Caller
 from gateway.context import CONTEXT, GatewayContext
@@ -53,13 +56,29 @@ def authenticate(auth: Authenticator, request: web.Request) -> Caller:
     return caller
 
 
+_ENCODINGS = frozenset({"", "identity", "gzip", "deflate"})
+
+
 async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body, decoded, within `limits.request_read_timeout_s` and `limit` bytes; else the
+    ApiError that says why."""
+    timeout_s = request.app[CONTEXT].limits.request_read_timeout_s
     if request.content_length is not None and request.content_length > limit:
         raise body_too_large(limit)
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in _ENCODINGS:
+        raise unsupported_encoding()
     try:
-        return await request.read()
+        async with asyncio.timeout(timeout_s):
+            return await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise body_too_large(limit) from None
+    except (HttpProcessingError, RequestPayloadError):  # a body that does not inflate, or broken chunking
+        raise undecodable_body(encoding) from None
+    except TimeoutError:
+        raise body_too_slow(timeout_s) from None
+    except ConnectionError:
+        raise client_gone() from None
 
 
 async def _proxy(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
@@ -74,7 +93,7 @@ async def _proxy(request: web.Request, endpoint: Endpoint) -> web.StreamResponse
     try:
         return await _serve(request, ctx, endpoint, rid)
     finally:
-        admission.in_flight -= 1
+        admission.leave()
         ctx.metrics.in_flight.dec()
 
 
@@ -222,20 +241,18 @@ async def healthz(request: web.Request) -> web.StreamResponse:
 async def readyz(request: web.Request) -> web.StreamResponse:
     ctx = request.app.get(CONTEXT)
     if ctx is None or not ctx.ready:
-        return whole(b'{"status":"starting"}', {}, status=503)
+        return whole(b'{"status":"draining"}' if ctx is not None and ctx.draining else b'{"status":"starting"}',
+                     {}, status=503)
     policy = ctx.policy
     return whole(orjson.dumps({"status": "ready", "policy": policy.source, "sha256": policy.sha256,
                                "pid": os.getpid()}), {})
 
 
 async def admin_deployments(request: web.Request) -> web.StreamResponse:
-    """Per deployment: state and why, until when it is ejected, error rate, speed, ejection count."""
+    """Per deployment: state and why, until when it is ejected, error rate, speed, ejection count.
+
+    Admin keys only: gateway/api/access.py checks every /admin route before it gets here."""
     ctx = request.app[CONTEXT]
-    try:
-        if not authenticate(ctx.auth, request).admin:
-            raise not_admin()
-    except ApiError as err:
-        return error_response(err)
     rows = ctx.board.report(list(ctx.routing.routes.values()))
     if ctx.canaries is not None:
         for row in rows:
@@ -244,13 +261,10 @@ async def admin_deployments(request: web.Request) -> web.StreamResponse:
 
 
 async def admin_reload(request: web.Request) -> web.StreamResponse:
-    """Reads the policy file again; answers what serves now, or why the file was refused (FILE:LINE: reason)."""
+    """Reads the policy file again; answers what serves now, or why the file was refused (FILE:LINE: reason).
+
+    Admin keys only: gateway/api/access.py checks every /admin route before it gets here."""
     ctx = request.app[CONTEXT]
-    try:
-        if not authenticate(ctx.auth, request).admin:
-            raise not_admin()
-    except ApiError as err:
-        return error_response(err)
     assert ctx.reloader is not None
     done = await ctx.reloader.reload("admin")
     if done.result == "error":

@@ -204,6 +204,7 @@ class ApiKey(Closed):
     team: Name
     app: Name
     admin: bool = False
+    metrics: bool = False      # may scrape /metrics on the API port when `operations.metrics_require_key`
 
 
 class Auth(Closed):
@@ -220,6 +221,24 @@ class Limits(Closed):
     # bottleneck and requests queue where the in-flight count cannot see them: the admission cap
     # drops until the loop is on time again (gateway/admission.py). 0 turns it off.
     max_loop_lag_ms: Annotated[int, Field(ge=0, le=60_000)] = 20
+    # A client must have sent its request line, headers and body within this long; a slow one is cut
+    # off (408) before the gateway opens any upstream connection for it.
+    request_read_timeout_s: PositiveSeconds = 30.0
+    # The most of one upstream answer that is read (a whole body, or a whole stream): an upstream
+    # that sends more is a failed attempt, never a gateway that runs out of memory. Real answers are
+    # far smaller, but 3,072-dimension float embeddings of 2,048 inputs in one call come near
+    # 100 MB: raise it for such batches (or ask for `encoding_format: base64`, a quarter the size).
+    max_upstream_body_bytes: Annotated[int, Field(ge=1024, le=1024 * 1024 * 1024)] = 64 * 1024 * 1024
+    # On SIGTERM: readiness fails at once, requests in flight get this long to finish.
+    shutdown_grace_s: Annotated[float, Field(ge=0, le=3600)] = 25.0
+
+
+class Operations(Closed):
+    """Who may see the operational endpoints."""
+
+    # /metrics shows spend per team: when true, on the API port it wants a key with `admin` or
+    # `metrics` (a separate listener, `serve --metrics-port`, needs none).
+    metrics_require_key: bool = False
 
 
 class ResponseStore(Closed):
@@ -235,6 +254,7 @@ class PolicyDocument(Closed):
     routes: Annotated[dict[Name, Route], Field(min_length=1)]
     auth: Auth | None = None
     limits: Limits = Limits()
+    operations: Operations = Operations()
     breaker: Breaker = Breaker()
     metering: Metering = Metering()
     budgets: list[Budget] = []

@@ -30,7 +30,8 @@ import orjson
 from gateway.deployment import Deployment
 from gateway.wires.openai_error import error_body
 from gateway.providers.base import AttemptError, Call, Failure, Reply, parse_retry_after
-from gateway.providers.http import BASE_HEADERS, Opening, bounds, let_go, read_more, with_request_id
+from gateway.providers.http import (BASE_HEADERS, DEFAULT_BODY_LIMIT, ERROR_BODY_LIMIT, Opening, bounds, let_go,
+                                    read_answer, read_bounded, read_more, with_request_id)
 from gateway.providers.sse import complete_events
 from gateway.wires.anthropic_answer import StreamState, answer_in, error_in, events_in
 from gateway.wires.anthropic_chat import request_out, wants_json_answer
@@ -46,9 +47,11 @@ def _caller_fault(message: str, param: str | None, code: str) -> AttemptError:
 
 
 class AnthropicWire:
-    def __init__(self, session: aiohttp.ClientSession, wall: Callable[[], float] = time.time) -> None:
+    def __init__(self, session: aiohttp.ClientSession, wall: Callable[[], float] = time.time,
+                 max_body_bytes: int = DEFAULT_BODY_LIMIT) -> None:
         self.session = session
         self.wall = wall
+        self.max_body_bytes = max_body_bytes
         self._headers: dict[str, dict[str, str]] = {}
 
     def headers_for(self, d: Deployment) -> dict[str, str]:
@@ -81,12 +84,13 @@ class AnthropicWire:
             async with asyncio.timeout(opening_s):
                 opening.resp = resp = await self.session.post(url, data=data, headers=headers, timeout=timeout)
                 if resp.status != 200:
-                    raw = await resp.read()
+                    raw = await read_bounded(resp, ERROR_BODY_LIMIT)
                     raise AttemptError(Failure.STATUS, status=resp.status, body=self._scrub(error_in(resp.status, raw),
                                                                                              deployment),
                                        retry_after_s=parse_retry_after(resp.headers.get("retry-after")))
+                # The wire's media type, no compression, within the byte bound (gateway/providers/answer_check.py).
+                raw = await read_answer(resp, call.stream, self.max_body_bytes, deployment.timeouts.idle_s)
                 if not call.stream:
-                    raw = await resp.read()
                     resp.release()
                     try:
                         return Reply(status=200, body=answer_in(raw, int(self.wall()), json_answer))

@@ -1,0 +1,98 @@
+"""The HTTP connection below the endpoints: what a request that is not even valid HTTP gets.
+
+aiohttp answers a malformed request line, an oversized header or broken chunked framing itself, in
+plain text that quotes the offending bytes back (a header line, an Authorization value), and logs
+the same bytes with a traceback. Here such a request gets an OpenAI-shaped error that quotes
+nothing, the log gets one line without the bytes, and a connection that has not sent a whole
+request within the read timeout is closed (slow headers hold nothing for long).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_server import Server
+
+from gateway.errors import ApiError, error_response
+
+log = logging.getLogger("recloser")
+
+
+def protocol_error(status: int, path: str) -> web.Response:
+    """The answer to a request that could not be read as HTTP: the status's phrase, nothing quoted, in
+    the error shape of the API its path names (Anthropic's under /v1/messages, else OpenAI's)."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Bad Request"
+    if status >= 500:
+        err = ApiError(500, "The gateway failed unexpectedly; the error is logged.", "server_error")
+    else:
+        err = ApiError(status, f"The request could not be read as HTTP/1.1 ({phrase}).", "invalid_request_error",
+                       code="malformed_http")
+    resp = error_response(err, endpoint="messages" if path.startswith("/v1/messages") else "chat")
+    resp.force_close()
+    return resp
+
+
+class GatewayRequestHandler(RequestHandler):
+    """aiohttp's connection handler with quiet, OpenAI-shaped protocol errors and a deadline for the
+    first request's headers."""
+
+    def __init__(self, manager: Server, *, loop: asyncio.AbstractEventLoop, read_timeout_s: float,
+                 **kwargs: Any) -> None:
+        super().__init__(manager, loop=loop, **kwargs)
+        self._read_timeout_s = read_timeout_s
+        self._headers_due: asyncio.TimerHandle | None = None
+        # The path of the request being read, from its request line: a request too broken for aiohttp
+        # to parse still gets its error in the shape of the API it was sent to.
+        self._target = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._headers_due = self._loop.call_later(self._read_timeout_s, self._headers_overdue)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._headers_due is not None:
+            self._headers_due.cancel()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if data[:1].isalpha():  # a request line begins here (a request's first bytes open a segment)
+            line = data[:256].split(b"\r\n", 1)[0].split(b" ")
+            self._target = line[1] if len(line) > 1 else b""
+        super().data_received(data)
+
+    def _headers_overdue(self) -> None:
+        if self._request_count == 0:  # not one whole request line and headers yet: a slow client
+            log.debug("closed a connection that sent no whole request in %.0f s", self._read_timeout_s)
+            self.force_close()
+
+    def handle_error(self, request: BaseRequest, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        # aiohttp's own message and exception quote the request's bytes: neither is sent, and only a
+        # failure of the gateway's own (500, outside every endpoint) is logged with its traceback.
+        if status >= 500 and not isinstance(exc, ConnectionError):  # a client gone mid-answer is no fault
+            log.error("unexpected error outside the endpoints", exc_info=exc)
+        else:
+            log.debug("unreadable request answered %d (%s)", status, type(exc).__name__ if exc else "-")
+        if request.writer.output_size > 0:
+            raise ConnectionError("the answer had begun; the connection is dropped instead")
+        return protocol_error(status, self._target.decode("latin-1"))
+
+
+def handler_factory(server: Server, read_timeout_s: float) -> Any:
+    """Makes a GatewayRequestHandler per connection, with the handler settings the runner gave the server."""
+    loop = asyncio.get_running_loop()
+    settings: dict[str, Any] = dict(server._kwargs)  # what AppRunner passed on for every connection
+
+    def make() -> GatewayRequestHandler:
+        return GatewayRequestHandler(server, loop=loop, read_timeout_s=read_timeout_s, **settings)
+
+    return make
