@@ -182,16 +182,29 @@ class Attempts:
             except AttemptError as err:
                 return Leg(first, None, err)
         one = asyncio.ensure_future(self.with_retries(log, first, call, budget, role))
-        if delay is not None:
-            await asyncio.wait({one}, timeout=min(delay, max(0.0, log.remaining(self.clock()))))
-        if delay is None or one.done() or second is None or not hedge_budget.try_spend(self.clock()):
+        legs: dict[asyncio.Future[Reply], Deployment] = {one: first}
+        try:
+            return await self._hedged(log, one, second, call, budget, hedge_budget, delay, legs)
+        except asyncio.CancelledError:
+            # The client went away (or the request was cancelled): no leg may run on without it.
+            for task in legs:
+                await self._abandon(task)
+            raise
+
+    async def _hedged(self, log: RequestLog, one: asyncio.Future[Reply], second: Deployment | None, call: Call,
+                      budget: RetryBudget, hedge_budget: RetryBudget, delay: float,
+                      legs: dict[asyncio.Future[Reply], Deployment]) -> Leg:
+        assert second is not None  # a hedge delay exists only when there is a second candidate
+        first = legs[one]
+        await asyncio.wait({one}, timeout=min(delay, max(0.0, log.remaining(self.clock()))))
+        if one.done() or not hedge_budget.try_spend(self.clock()):
             try:
                 return Leg(first, await one, None)
             except AttemptError as err:
                 return Leg(first, None, err)
         log.hedged = True
         two = asyncio.ensure_future(self.with_retries(log, second, call, budget, "hedge"))
-        legs = {one: first, two: second}
+        legs[two] = second
         last_error: AttemptError | None = None
         pending = set(legs)
         while pending:
@@ -209,14 +222,18 @@ class Attempts:
         self.metrics.hedges(log.route.name, "both_failed").inc()
         return Leg(second, None, last_error, consumed=2)
 
-    async def _cancel_leg(self, log: RequestLog, task: asyncio.Future[Reply], d: Deployment) -> None:
+    @staticmethod
+    async def _abandon(task: asyncio.Future[Reply]) -> None:
+        """Cancels a leg, and lets go of its reply should it have answered in the same instant."""
         task.cancel()
         try:
             reply = await task
         except (asyncio.CancelledError, AttemptError):
-            pass
-        else:  # it answered in the same instant: its reply is not needed
-            await reply.release()
+            return
+        await reply.release()
+
+    async def _cancel_leg(self, log: RequestLog, task: asyncio.Future[Reply], d: Deployment) -> None:
+        await self._abandon(task)
         for record in reversed(log.attempts):
             if record.deployment is d:
                 record.lost_hedge = True

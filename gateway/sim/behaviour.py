@@ -136,11 +136,16 @@ class StreamEnded(Exception):
 
 @web.middleware
 async def ended_streams(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Lets a handler's StreamWriter end the stream from deep inside it."""
+    """Lets a handler's StreamWriter end the stream from deep inside it, and notes a caller that hung up."""
     try:
         return await handler(request)  # type: ignore[no-any-return]
     except StreamEnded as ended:
         return ended.response
+    except ConnectionError:
+        state = request.app[SIM]
+        state.clients_gone.append(time.monotonic())
+        state.client_gone.set()
+        raise
 
 
 class StreamWriter:
@@ -177,12 +182,7 @@ class StreamWriter:
                 await asyncio.sleep(self.state.chunk_delay())
             self.content_chunks += 1
         head = b"event: " + name.encode() + b"\n" if name else b""
-        try:
-            await self.resp.write(head + b"data: " + payload + b"\n\n")
-        except ConnectionError:
-            self.state.clients_gone.append(time.monotonic())  # the caller hung up mid-stream
-            self.state.client_gone.set()
-            raise
+        await self.resp.write(head + b"data: " + payload + b"\n\n")
 
 
 def sse_response() -> web.StreamResponse:

@@ -91,3 +91,30 @@ def test_a_client_leaving_mid_stream_stops_the_upstream_within_a_second_and_is_c
     assert record["outcome"] == "error_499"  # 499: the client closed the request
     assert 4 <= record["output_tokens"] < 200
     assert float(record["cost_usd"]) > 0
+
+
+HEDGED = """
+version: 1
+providers:
+  a: {kind: sim, sim: {reply_tokens: 100, first_token_delay_s: 0.5, chunk_delay_s: 0.05}}
+  b: {kind: sim, sim: {reply_tokens: 100, first_token_delay_s: 0.5, chunk_delay_s: 0.05}}
+routes:
+  chat:
+    hedge: {after_s: 0.05, max_percent: 100}
+    targets: [{provider: a, model: m}, {provider: b, model: m}]
+"""
+
+
+def test_a_client_leaving_during_a_hedge_stops_both_legs(start_gateway: GatewayFactory) -> None:
+    gw = start_gateway(HEDGED)
+    body = BODY[:-1] + b', "stream": true}'
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as s:
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        deadline = time.monotonic() + 5
+        while gw.sim("b").request_count() == 0:  # the hedge has started: both legs wait on a first token
+            assert time.monotonic() < deadline, "the hedge never started"
+            time.sleep(0.01)
+    # Neither leg may live on without its client: each upstream finds its caller gone at its first write.
+    for name in ("a", "b"):
+        gw.run(asyncio.wait_for(gw.sim(name).state.client_gone.wait(), 5))
