@@ -77,6 +77,12 @@ class LitellmBridge:
                     return Reply(status=200, body=orjson.dumps(_plain(result)))
                 chunks = result.__aiter__()
                 first = await chunks.__anext__()
+                if _finished_empty(_plain(first)):
+                    # What litellm makes of a 200 it could not read as the provider's stream (an HTML
+                    # page, plain words): one finished chunk with nothing in it. Not an answer.
+                    raise AttemptError(Failure.BROKEN, "the stream finished before any answer")
+        except AttemptError:
+            raise
         except StopAsyncIteration:
             raise AttemptError(Failure.BROKEN, "the stream ended before its first chunk") from None
         except TimeoutError:
@@ -103,6 +109,18 @@ class LitellmBridge:
 def _plain(obj: Any) -> Any:
     dump = getattr(obj, "model_dump", None)
     return dump() if dump is not None else obj
+
+
+def _finished_empty(chunk: Any) -> bool:
+    """A chunk whose every choice is already finished, without text or a tool call (nor usage)."""
+    choices = chunk.get("choices") if isinstance(chunk, dict) else None
+    if not choices or (chunk.get("usage") or {}).get("completion_tokens"):
+        return False
+    for choice in choices:
+        delta = choice.get("delta") or {}
+        if not choice.get("finish_reason") or delta.get("content") or delta.get("tool_calls") or choice.get("text"):
+            return False
+    return True
 
 
 def _sse(chunk: Any) -> bytes:

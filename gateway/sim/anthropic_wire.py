@@ -9,6 +9,7 @@ from aiohttp import web
 
 from gateway.sim import anthropic_reply
 from gateway.sim.anthropic_checks import problem
+from gateway.sim.malformed import malformed_answer
 from gateway.sim.behaviour import (SIM, StreamWriter, ends_with_prefill, json_response, read_request, scripted_failure,
                                    sse_response)
 
@@ -50,6 +51,8 @@ async def messages(request: web.Request) -> web.StreamResponse:
         return failed
     if state.first_delay():
         await asyncio.sleep(state.first_delay())
+    if state.fault.malformed is not None:
+        return await malformed_answer(request, state, body.get("stream") is True)
 
     reply = anthropic_reply.plan(body, state.first_word, state.config.reply_tokens, state.next_id(), state.dumb)
     prompt = anthropic_reply.prompt(body)

@@ -129,3 +129,28 @@ def test_an_oversized_stream_is_cut_at_the_bound_with_an_error_event(gw: Embedde
         body = b"".join(r.iter_bytes())
     assert b'"code":"stream_interrupted"' in body and b"bound" in body
     assert len(body) <= 1024 * 1024
+
+
+ANTHROPIC_FIRST = """
+version: 1
+providers:
+  claude: {kind: sim, sim: {wire: anthropic}}
+  beta: {kind: sim, sim: {wire: openai, reply_tokens: 6}}
+routes:
+  chat:
+    targets:
+      - {provider: claude, model: claude-haiku-4-5}
+      - {provider: beta, model: beta-model}
+"""
+
+
+@pytest.mark.parametrize("malformed", ["html", "not_json", "truncated"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_malformed_answer_from_an_anthropic_upstream_fails_over_too(start_gateway: GatewayFactory, malformed: str,
+                                                                      stream: bool) -> None:
+    gw = start_gateway(ANTHROPIC_FIRST)
+    gw.set_fault("claude", Fault(malformed=malformed))  # type: ignore[arg-type]
+    r = httpx.post(gw.base_url + "/chat/completions", timeout=30,
+                   json={"model": "chat", "messages": HELLO, "stream": stream})
+    assert r.status_code == 200 and r.headers["x-recloser-provider"] == "beta", r.text[:300]
+    assert "beta" in r.text
