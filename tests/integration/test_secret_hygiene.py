@@ -22,23 +22,26 @@ ROOT = Path(__file__).resolve().parents[2]
 ALPHA_KEY = "sk-upstream-alpha-5f1e9c3a7d2b4e60"
 WRONG_KEY = "sk-upstream-wrong-8a4c2e6f0b1d3957"
 DEAD_KEY = "sk-upstream-dead-c7b3a9e1f5d20846"
+CLAUDE_KEY = "sk-ant-upstream-claude-6e2a8c4f0d1b"
 BAD_POLICY_KEY = "sk-upstream-badpolicy-2d9f7b1e5c3a"
 CLIENT_KEY = "sk-client-search-4b8d2f6a0c1e3957"
 ADMIN_KEY = "sk-admin-ops-9e3c7a1f5b2d4806"
-SECRETS = (ALPHA_KEY, WRONG_KEY, DEAD_KEY, BAD_POLICY_KEY, CLIENT_KEY, ADMIN_KEY)
+SECRETS = (ALPHA_KEY, WRONG_KEY, DEAD_KEY, CLAUDE_KEY, BAD_POLICY_KEY, CLIENT_KEY, ADMIN_KEY)
 
 
 def digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def policy(sim_port: int, dead_port: int, ledger: Path) -> str:
+def policy(sim_port: int, dead_port: int, claude_port: int, ledger: Path) -> str:
     return f"""
     version: 1
     providers:
       alpha: {{kind: sim, api_key: {ALPHA_KEY}, sim: {{port: {sim_port}, reply_tokens: 5}}}}
       wrongkey: {{kind: openai, base_url: "http://127.0.0.1:{sim_port}/v1", api_key: {WRONG_KEY}}}
       dead: {{kind: openai, base_url: "http://127.0.0.1:{dead_port}/v1", api_key: {DEAD_KEY}}}
+      claude-sim: {{kind: sim, api_key: {CLAUDE_KEY}, sim: {{wire: anthropic, port: {claude_port}}}}}
+      claude: {{kind: anthropic, base_url: "http://127.0.0.1:{claude_port}", api_key: {CLAUDE_KEY}}}
     routes:
       chat:
         targets:
@@ -46,6 +49,7 @@ def policy(sim_port: int, dead_port: int, ledger: Path) -> str:
           - {{provider: wrongkey, model: m}}
           - {{provider: alpha, model: m}}
       direct: {{targets: [{{provider: alpha, model: m}}]}}
+      claude: {{targets: [{{provider: claude, model: claude-haiku-4-5}}]}}
     auth:
       keys:
         - {{id: search-web, sha256: {digest(CLIENT_KEY)}, team: search, app: web}}
@@ -78,10 +82,10 @@ def assert_no_secret(where: str, text: str) -> None:
 
 
 def test_no_key_shows_anywhere_through_a_battery_of_calls(tmp_path: Path) -> None:
-    sim_port, dead_port, port = free_port(), free_port(), free_port()
+    sim_port, dead_port, claude_port, port = free_port(), free_port(), free_port(), free_port()
     ledger, log_file = tmp_path / "spend.jsonl", tmp_path / "gateway.log"
     url = f"http://127.0.0.1:{port}"
-    path = write_policy(tmp_path, policy(sim_port, dead_port, ledger))
+    path = write_policy(tmp_path, policy(sim_port, dead_port, claude_port, ledger))
     with log_file.open("wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--policy", str(path), "--port", str(port)],
                                 cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), "RECLOSER_LOG_LEVEL": "DEBUG"},
@@ -95,8 +99,8 @@ def test_no_key_shows_anywhere_through_a_battery_of_calls(tmp_path: Path) -> Non
         seen.append((what, f"{r.status_code} {dict(r.headers)} {r.text}"))
         return r
 
-    def fault(**spec: object) -> None:
-        httpx.post(f"http://127.0.0.1:{sim_port}/_sim/fault", json=spec, timeout=5).raise_for_status()
+    def fault(port: int = sim_port, **spec: object) -> None:
+        httpx.post(f"http://127.0.0.1:{port}/_sim/fault", json=spec, timeout=5).raise_for_status()
 
     try:
         wait_ready(url, proc)
@@ -115,6 +119,14 @@ def test_no_key_shows_anywhere_through_a_battery_of_calls(tmp_path: Path) -> Non
         fault(malformed="html")
         assert call("html 200", "POST", "/v1/chat/completions", json=HELLO, headers=client).status_code >= 500
         fault()
+        # Through litellm (kind: anthropic): an answer, then the provider's own 500 and 401.
+        claude = {**HELLO, "model": "claude"}
+        assert call("litellm answer", "POST", "/v1/chat/completions", json=claude, headers=client).status_code == 200
+        fault(claude_port, status=500)
+        assert call("litellm 500", "POST", "/v1/chat/completions", json=claude, headers=client).status_code >= 500
+        fault(claude_port, status=401)
+        assert call("litellm 401", "POST", "/v1/chat/completions", json=claude, headers=client).status_code >= 500
+        fault(claude_port)
         # Callers without a key, with a wrong one, with a client key on the admin view.
         assert call("no key", "POST", "/v1/chat/completions", json=HELLO).status_code == 401
         assert call("wrong key", "POST", "/v1/chat/completions", json=HELLO,
