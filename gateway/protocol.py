@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -87,7 +88,7 @@ class GatewayRequestHandler(RequestHandler):
         return protocol_error(status, self._target.decode("latin-1"))
 
 
-def handler_factory(server: Server, read_timeout_s: float) -> Any:
+def handler_factory(server: Server, read_timeout_s: float) -> Callable[[], GatewayRequestHandler]:
     """Makes a GatewayRequestHandler per connection, with the handler settings the runner gave the server."""
     loop = asyncio.get_running_loop()
     settings: dict[str, Any] = dict(server._kwargs)  # what AppRunner passed on for every connection
