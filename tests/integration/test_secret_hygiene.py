@@ -136,6 +136,14 @@ def test_no_key_shows_anywhere_through_a_battery_of_calls(tmp_path: Path) -> Non
         assert call("models", "GET", "/v1/models", headers=client).status_code == 200
         assert call("metrics", "GET", "/metrics").status_code == 200
         assert call("bad body", "POST", "/v1/chat/completions", content=b"{", headers=client).status_code == 400
+        # Reloads: a policy with its key where a list does not belong is refused, the good one taken back.
+        good = path.read_text()
+        path.write_text(good.replace(f"api_key: {ALPHA_KEY}", f"api_key: [{ALPHA_KEY}]"))
+        r = call("bad reload", "POST", "/admin/reload", headers=admin)
+        assert r.status_code == 422 and ".yaml:" in r.text
+        path.write_text(good)
+        assert call("good reload", "POST", "/admin/reload", headers=admin).status_code == 200
+        assert call("client reloads", "POST", "/admin/reload", headers=client).status_code == 403
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
