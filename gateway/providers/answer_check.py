@@ -66,6 +66,8 @@ def check_first_event(events: bytes) -> AttemptError | None:
 def check_events(events: bytes) -> AttemptError | None:
     """Later events, by shape only (this runs per chunk): SSE lines, data payloads that look like
     whole JSON objects. A client SDK would choke on anything else."""
+    if events.startswith(b"data: {") and events.endswith(b"}\n\n") and events.count(b"\n") == 2:
+        return None  # the common case, one chat chunk, without splitting it into lines
     for line in events.splitlines():
         if not line:
             continue
