@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import os
 import re
@@ -243,3 +244,20 @@ def test_with_two_workers_sighup_and_the_admin_endpoint_switch_both(
     pids = wait_for_both(url, hashlib.sha256(path.read_bytes()).hexdigest())
     assert len(pids) == 2
     assert supervisor.poll() is None, "a reload never restarts the supervisor or its workers"
+
+
+def test_a_reload_keeps_the_ledger_writer_and_the_upstream_clients(start_gateway: GatewayFactory,
+                                                                     tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    with_ledger = f"metering: {{ledger: {{path: '{ledger}'}}}}\n"
+    gw = start_gateway(policy(TO_A, extra=with_ledger))
+    writer, attempts = gw.context.meter.ledger, gw.context.dispatcher.attempts
+    assert chat(gw.url).headers["x-recloser-provider"] == "a"
+    source(gw).write_text(policy(TO_B, extra=with_ledger))
+    assert admin_reload(gw).json()["status"] == "reloaded"
+    assert chat(gw.url).headers["x-recloser-provider"] == "b"
+    # The same attempts object holds the same clients, and with them the one pooled upstream session.
+    assert gw.context.meter.ledger is writer and gw.context.dispatcher.attempts is attempts
+    gw.run(gw.context.meter.drain())
+    providers = [json.loads(line)["provider"] for line in ledger.read_text().splitlines()]
+    assert providers == ["a", "b"], "one ledger, written on by both policies"
