@@ -260,10 +260,12 @@ async def test_a_stream_whose_tokens_come_far_slower_than_usual_degrades_its_dep
     assert slow_streams_on_a <= 3
 
 
-async def test_a_claude_target_that_refuses_a_prefill_is_restarted_through_its_own_wire(chaos: Start) -> None:
-    # litellm carries the Anthropic wire here; its first call on a busy machine may take over a second.
+@pytest.mark.parametrize("via", ["native", "litellm"])
+async def test_a_claude_target_that_refuses_a_prefill_is_restarted_through_either_anthropic_wire(
+        chaos: Start, via: str) -> None:
+    # litellm's first call on a busy machine may take over a second: a roomy first-token bound.
     gw = chaos(mid_stream="", a_sim="reply_word: same", b_sim="reply_word: same, prefill: false, wire: anthropic",
-               route="timeouts: {first_token_s: 10}")
+               b_provider=f"via: {via}", route="timeouts: {first_token_s: 10}")
     gw.set_fault("A", Fault(cut_after_chunks=5))
     r = await stream(client(gw))
     assert r.ok, r.error
@@ -293,8 +295,10 @@ async def test_a_cut_messages_stream_is_resumed_into_one_message(chaos: Start) -
     assert mid_stream_metric(gw, "A", "resumed") == 1
 
 
-async def test_a_cut_messages_stream_on_a_target_without_prefill_is_restarted_seamlessly(chaos: Start) -> None:
-    gw = chaos(mid_stream="", a_sim="reply_word: same", b_sim="reply_word: same, prefill: false")
+@pytest.mark.parametrize("b_wire", ["openai", "anthropic"])
+async def test_a_cut_messages_stream_on_a_target_without_prefill_is_restarted_seamlessly(
+        chaos: Start, b_wire: str) -> None:
+    gw = chaos(mid_stream="", a_sim="reply_word: same", b_sim=f"reply_word: same, prefill: false, wire: {b_wire}")
     gw.set_fault("A", Fault(cut_after_chunks=5))
     text, message = await messages_stream(gw)
     assert text == SAME_TEXT
