@@ -19,7 +19,7 @@ from gateway.policy.schema import Breaker
 from gateway.providers.base import AttemptError, Call
 from gateway.routing.breaker import Outcome, State, current
 from gateway.routing.health import HealthBoard
-from gateway.routing.recovery import probe_interval
+from gateway.routing.recovery import next_probe_at
 from gateway.deployment import Deployment
 from gateway.routing.table import RouteTable, Routing
 
@@ -82,9 +82,9 @@ class Prober:
                 if h.state is State.EJECTED and cfg.active_probes:
                     due = self.due.get(d.key)
                     if due is None:  # the first probe one interval after the ejection began
-                        self.due[d.key] = h.since + probe_interval(cfg, self.rng.random())
+                        self.due[d.key] = next_probe_at(h, h.since, cfg, self.rng.random())
                     elif now >= due:
-                        self.due[d.key] = now + probe_interval(cfg, self.rng.random())
+                        self.due[d.key] = next_probe_at(h, now, cfg, self.rng.random())
                         out.append((route, d))
                 elif h.state is State.PROBING and self.cfg.synthetic_probe_s > 0 and not self.board.probes[d.key]:
                     if now >= self.due.get(d.key, 0.0):
@@ -117,7 +117,8 @@ class Prober:
         except AttemptError as err:
             reason = self.attempts.classify(route, err).reason
             record.ended, record.error, record.outcome = self.clock(), err, reason
-            self.board.record(d, Outcome(ok=False, at=record.ended, reason=reason), route.breaker, probe=True)
+            self.board.record(d, Outcome(ok=False, at=record.ended, reason=reason, eject_for_s=err.retry_after_s
+                                         if reason == "rate_limited" else None), route.breaker, probe=True)
             self.attempts.metrics.probes(d.provider, d.model, reason).inc()
             return False
         finally:

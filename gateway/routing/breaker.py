@@ -124,6 +124,7 @@ class Health:
     quality: str = ""                # while the canaries find answers poor: why (else empty)
     token_gap: Speed = Speed()       # streams: seconds between events (the token rate, inverted)
     recovered_at: float | None = None  # when it last came back from an ejection (slow start counts from here)
+    asked_until: float = 0.0         # the upstream asked us to stay away until then (a 429's Retry-After)
 
     def speed_of(self, stream: bool) -> Speed:
         return self.ttft if stream else self.latency
@@ -147,7 +148,7 @@ def eject(h: Health, now: float, cfg: Breaker, reason: str, at_least: float | No
     count = h.ejections + 1
     return replace(h, state=State.EJECTED, reason=reason, since=now, ejections=count,
                    ejected_until=now + ejection_seconds(count, cfg, at_least), consecutive_failures=0,
-                   probe_successes=0)
+                   probe_successes=0, asked_until=now + at_least if at_least else h.asked_until)
 
 
 def _with_sample(h: Health, o: Outcome, cfg: Breaker, first_probe: bool = False) -> Health:

@@ -23,12 +23,20 @@ def probe_interval(cfg: Breaker, u: float) -> float:
     return cfg.probe_interval_s * (1 - JITTER + 2 * JITTER * u)
 
 
+def next_probe_at(h: Health, after: float, cfg: Breaker, u: float) -> float:
+    """When to probe an ejected deployment next: a jittered interval after `after` (its ejection, or
+    the last probe), and never before a Retry-After the upstream gave has run out."""
+    return max(after + probe_interval(cfg, u), h.asked_until)
+
+
 def on_probe(h: Health, o: Outcome, cfg: Breaker) -> Health:
     """The next health after an active probe's outcome."""
     h = current(h, o.at, cfg)
     if h.state is State.EJECTED:
-        if not o.ok:  # still down: noted, and the ejection left as it is
-            return replace(h, window=h.window.add(False, o.at, cfg.window_s))
+        if not o.ok:  # still down: noted, and the ejection left as it is (unless told to stay away longer)
+            asked = o.at + o.eject_for_s if o.eject_for_s else 0.0
+            return replace(h, window=h.window.add(False, o.at, cfg.window_s), asked_until=max(h.asked_until, asked),
+                           ejected_until=max(h.ejected_until, asked))
         h = replace(h, state=State.PROBING, reason="a probe succeeded", since=o.at, ejected_until=o.at,
                     probe_successes=0)
     return on_outcome(h, o, cfg)  # probing: the probe counts as one of its probe requests

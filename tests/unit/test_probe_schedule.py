@@ -64,3 +64,14 @@ def test_no_active_probes_when_the_policy_turns_them_off() -> None:
     board.record(D, Outcome(ok=False, at=clock.now, reason="server_error"), cfg)
     clock.now += 60
     assert p.due_now() == [] and not Prober.wanted(p.routing, cfg)
+
+
+def test_a_deployment_that_asked_to_be_left_alone_is_not_probed_before_its_retry_after() -> None:
+    p, board, clock = prober()
+    board.record(D, Outcome(ok=False, at=clock.now, reason="rate_limited", eject_for_s=30), CFG)
+    probed_at = []
+    for _ in range(200):                           # 40 s in steps of 0.2 s
+        clock.now += 0.2
+        if p.due_now():
+            probed_at.append(round(clock.now - 100, 1))
+    assert probed_at and probed_at[0] >= 30        # then every interval, as for any ejection

@@ -70,3 +70,8 @@ def test_the_planner_gives_a_recovering_primary_its_slow_start_share() -> None:
 
     assert 150 < firsts(2.5)[0] < 350      # a quarter of the way: about a quarter of the requests
     assert firsts(10.0)[0] == 1000         # the window is over: all of them
+
+
+def test_a_probe_answered_429_with_retry_after_keeps_it_out_that_long() -> None:
+    h = on_probe(ejected(0), Outcome(ok=False, at=5, reason="rate_limited", eject_for_s=60), CFG)
+    assert h.state is State.EJECTED and h.asked_until == 65 and h.ejected_until == 65
