@@ -37,6 +37,30 @@ end
 return #KEYS
 """
 
+# ARGV: key prefix, the second now, then (counter, seconds back) per window. The keys are made here,
+# not sent: a window is dozens of keys and a snapshot reads dozens of windows. Returns per window the
+# number of seconds that have counts, then (second, count) for each of them.
+READ_COUNTS = """
+local prefix, now, out = ARGV[1], tonumber(ARGV[2]), {}
+for i = 3, #ARGV, 2 do
+  local counter, window = ARGV[i], tonumber(ARGV[i + 1])
+  local keys = {}
+  for s = now - window + 1, now do keys[#keys + 1] = prefix .. counter .. ':' .. s end
+  local values = redis.call('MGET', unpack(keys))
+  local found = {}
+  for j = 1, #keys do
+    local n = tonumber(values[j] or '0') or 0
+    if n ~= 0 then
+      found[#found + 1] = now - window + j
+      found[#found + 1] = n
+    end
+  end
+  out[#out + 1] = #found / 2
+  for _, v in ipairs(found) do out[#out + 1] = v end
+end
+return out
+"""
+
 # KEYS: totals; ARGV: (delta, seed, expire-at unix seconds) per key. A missing total starts at its seed.
 ADD_TOTALS = """
 for i, key in ipairs(KEYS) do
@@ -56,19 +80,23 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 """
 
-# KEYS: each window's seconds, oldest first (its last is now), window after window. ARGV: the number
-# of windows and now, then per window: limit, cost, seconds, first second. Each window is judged as
+# ARGV: key prefix, the number of windows, now, then per window: counter, limit, cost, seconds, first
+# second. A window's keys (one per second, oldest first, the last is now) are made here rather than
+# sent: a request pays for a few arguments, not sixty keys a window. Each window is judged as
 # gateway/state/window.py:judge does; the costs are added only when every window admits. Returns
 # per window: admitted, used, retry ms, reset ms.
 TAKE = """
-local n, now = tonumber(ARGV[1]), tonumber(ARGV[2])
-local verdicts, all_admitted, offset = {}, true, 0
+local prefix, n, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local verdicts, all_admitted, offset, all_keys = {}, true, 0, {}
 for w = 1, n do
-  local at = 2 + 4 * (w - 1)
-  local limit, cost, window, first = tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3]),
-    tonumber(ARGV[at + 4])
+  local at = 3 + 5 * (w - 1)
+  local counter, limit, cost, window, first = ARGV[at + 1], tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3]),
+    tonumber(ARGV[at + 4]), tonumber(ARGV[at + 5])
   local keys = {}
-  for i = 1, window do keys[i] = KEYS[offset + i] end
+  for i = 1, window do
+    keys[i] = prefix .. counter .. ':' .. (first + i - 1)
+    all_keys[offset + i] = keys[i]
+  end
   local values = redis.call('MGET', unpack(keys))
   local counts, used, oldest = {}, 0, nil
   for i = 1, window do
@@ -101,8 +129,8 @@ local out = {}
 for w = 1, n do
   local v = verdicts[w]
   if all_admitted and v[6] > 0 then
-    redis.call('INCRBY', KEYS[v[5]], v[6])
-    redis.call('EXPIRE', KEYS[v[5]], v[7] + 1)
+    redis.call('INCRBY', all_keys[v[5]], v[6])
+    redis.call('EXPIRE', all_keys[v[5]], v[7] + 1)
   end
   out[#out + 1] = v[1]
   out[#out + 1] = v[2]
@@ -133,6 +161,7 @@ class RedisState:
             retry=Retry(NoBackoff(), 0), health_check_interval=0)
         self._add_counts = self._client.register_script(ADD_COUNTS)
         self._add_totals = self._client.register_script(ADD_TOTALS)
+        self._read_counts = self._client.register_script(READ_COUNTS)
         self._claim = self._client.register_script(CLAIM)
         self._take = self._client.register_script(TAKE)
         self._reconnecting: asyncio.Task[None] | None = None
@@ -210,21 +239,30 @@ class RedisState:
             for t in out.totals.values():
                 args += [t.delta, t.seed, math.ceil(t.expire_at)]
             await self._add_totals(keys=[f"{self.prefix}:t:{n}" for n in out.totals], args=args, client=pipe)
-        windows = [(counter, list(seconds_of(window_s, now))) for counter, window_s in ask.counts.items()]
-        for counter, seconds in windows:
-            pipe.mget([self._counter(counter, s) for s in seconds])
+        windows = list(ask.counts)
+        if windows:
+            args = [f"{self.prefix}:c:", math.floor(now)]
+            for counter in windows:
+                args += [counter, ask.counts[counter]]
+            # Declared keys would be every second of every window: the script derives them instead.
+            await self._read_counts(keys=[], args=args, client=pipe)
         if ask.notes:
             pipe.mget([f"{self.prefix}:n:{n}" for n in ask.notes])
         if ask.totals:
             pipe.mget([f"{self.prefix}:t:{n}" for n in ask.totals])
         results = await pipe.execute()
-        reads = results[len(results) - len(windows) - bool(ask.notes) - bool(ask.totals):]
+        reads = results[len(results) - bool(windows) - bool(ask.notes) - bool(ask.totals):]
         snap = Snapshot()
-        for (counter, seconds), values in zip(windows, reads):
-            seen = {s: int(v) for s, v in zip(seconds, values) if v is not None and int(v)}
-            if seen:
-                snap.counts[counter] = seen
-        rest = reads[len(windows):]
+        rest = reads
+        if windows:
+            flat, at = rest[0], 0
+            for counter in windows:
+                found = int(flat[at])
+                pairs = flat[at + 1:at + 1 + 2 * found]
+                at += 1 + 2 * found
+                if found:
+                    snap.counts[counter] = {int(pairs[i]): int(pairs[i + 1]) for i in range(0, len(pairs), 2)}
+            rest = rest[1:]
         if ask.notes:
             snap.notes = {n: v.decode() for n, v in zip(ask.notes, rest[0]) if v is not None}
             rest = rest[1:]
@@ -238,13 +276,11 @@ class RedisState:
         return bool(held)
 
     async def take(self, draws: Sequence[Draw], now: float) -> list[Taken]:
-        keys: list[str] = []
-        args: list[Any] = [len(draws), repr(now)]
+        args: list[Any] = [f"{self.prefix}:c:", len(draws), repr(now)]
         for d in draws:
-            seconds = seconds_of(d.window_s, now)
-            keys += [self._counter(d.counter, s) for s in seconds]
-            args += [d.limit, d.cost, d.window_s, seconds[0]]
-        flat = await self._run(lambda: self._take(keys=keys, args=args))
+            args += [d.counter, d.limit, d.cost, d.window_s, seconds_of(d.window_s, now)[0]]
+        # The script derives each window's keys (see TAKE): declaring them would cost more than the check.
+        flat = await self._run(lambda: self._take(keys=[], args=args))
         return [Taken(bool(flat[i]), int(flat[i + 1]), int(flat[i + 2]) / 1000, int(flat[i + 3]) / 1000)
                 for i in range(0, len(flat), 4)]
 

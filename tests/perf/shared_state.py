@@ -70,20 +70,31 @@ async def throughput(port: int, seconds: float) -> tuple[float, dict[int, int]]:
     return ok / elapsed, dict(Counter(r.status for r in results if r.status != 200))
 
 
-async def limiter_round_trips(redis_url: str, n: int) -> tuple[float, float]:
-    """One limiter check-and-add against Redis, alone: what each request waits for."""
-    from gateway.state.base import Draw
+async def round_trips(redis_url: str, n: int, deployments: int) -> dict[str, tuple[float, float]]:
+    """Alone, against Redis: one limiter check-and-add (what each request waits for), and one exchange
+    of the kind every replica makes each `sync_ms` for `deployments` deployments (30 s windows)."""
+    from gateway.state.base import Ask, Draw, Outbox
     from gateway.state.redis import RedisState
 
-    state = RedisState(redis_url, timeout_s=0.05, prefix="bench")
+    state = RedisState(redis_url, timeout_s=0.5, prefix="bench")
     await state.start()
-    took = []
+    keys = [f"provider-{i}/model" for i in range(deployments)]
+    ask = Ask(counts={f"out:{k}:{o}": 30 for k in keys for o in ("ok", "failed")},
+              notes=[f"{n}:{k}" for k in keys for n in ("ejected", "recovered")], totals=["budget:bench:20261130"])
+    took: dict[str, list[float]] = {"limiter": [], "exchange": []}
     for _ in range(n):
         started = time.perf_counter()
         await state.take([Draw("rl:bench:requests", 1_000_000_000, 1, 60)], time.time())
-        took.append(time.perf_counter() - started)
+        took["limiter"].append(time.perf_counter() - started)
+    for _ in range(n // 10):
+        out = Outbox(horizon_s=61)
+        for k in keys:
+            out.count(f"out:{k}:ok", int(time.time()), 25)
+        started = time.perf_counter()
+        await state.exchange(out, ask, time.time())
+        took["exchange"].append(time.perf_counter() - started)
     await state.close()
-    return percentile(took, 50), percentile(took, 99)
+    return {name: (percentile(t, 50), percentile(t, 99)) for name, t in took.items()}
 
 
 def main() -> None:
@@ -125,8 +136,11 @@ def main() -> None:
         for name in ("redis", "redis, no rpm"):
             print(f"added by Redis ({name}): p50 {1000 * (median[name][0] - median['local'][0]):+.2f} ms, "
                   f"p99 {1000 * (median[name][1] - median['local'][1]):+.2f} ms")
-        took50, took99 = asyncio.run(limiter_round_trips(redis_url, 2000))
-        print(f"one limiter round trip to Redis: p50 {1000 * took50:.2f} ms, p99 {1000 * took99:.2f} ms")
+        trips = asyncio.run(round_trips(redis_url, 2000, 20))
+        print(f"one limiter round trip to Redis: p50 {1000 * trips['limiter'][0]:.2f} ms, "
+              f"p99 {1000 * trips['limiter'][1]:.2f} ms")
+        print(f"one exchange for 20 deployments (every sync_ms, off the request path): "
+              f"p50 {1000 * trips['exchange'][0]:.2f} ms, p99 {1000 * trips['exchange'][1]:.2f} ms")
 
         for name, url in (("local", None), ("redis", redis_url)):
             path = work / f"{name}.yaml"   # with the rate limit: every request goes through Redis
