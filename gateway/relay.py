@@ -17,6 +17,7 @@ from gateway.providers.base import AttemptError, Reply
 from gateway.providers.sse import chat_so_far
 from gateway.resume import Diverged, after_prefix, continuation
 from gateway.resume_messages import messages_so_far, spliced
+from gateway.resume_responses import responses_so_far, responses_spliced
 from gateway.routing.retry_budget import RetryBudget
 from gateway.deployment import Deployment
 from gateway.routing.stream_speed import token_gap
@@ -127,6 +128,8 @@ class Relay:
         elif endpoint == "messages":
             messages = messages_so_far(log.relayed)
             so_far, had_tools = messages.text, not messages.stitchable
+        elif endpoint == "responses":
+            return await self._restart_responses(log, broken, fallbacks, budget)
         else:
             return None
         if had_tools:
@@ -158,5 +161,25 @@ class Relay:
             log.resumed_at = len(log.relayed)
             rest = after_prefix(reply.first, reply.rest, so_far) if messages is None \
                 else spliced(reply.first, reply.rest, messages, skip=so_far)
+            return d, Reply(reply.status, rest=rest, close=reply.release), "restarted"
+        return None
+
+    async def _restart_responses(self, log: RequestLog, broken: AttemptRecord | None, fallbacks: list[Deployment],
+                                 budget: RetryBudget) -> tuple[Deployment, Reply, str] | None:
+        """A Responses stream has no prefill: the next deployment answers the same request again and
+        the client gets only what follows the text it has (resume_responses.py)."""
+        so_far = responses_so_far(log.relayed)
+        if not so_far.stitchable:
+            return None
+        if broken is not None:
+            broken.partial = streamed_text(log.relayed[log.resumed_at:], "responses")
+        while fallbacks:
+            d = fallbacks.pop(0)
+            try:
+                reply = await self.attempts.with_retries(log, d, log.call, budget, role="restart")
+            except AttemptError:
+                continue
+            log.resumed_at = len(log.relayed)
+            rest = responses_spliced(reply.first, reply.rest, so_far)
             return d, Reply(reply.status, rest=rest, close=reply.release), "restarted"
         return None

@@ -80,7 +80,7 @@ async def responses(request: web.Request, prologue: Callable[..., Awaitable[tupl
     rid = f"resp_sim_{state.config.name}_{n}"
     given = body.get("input")
     messages = [{"role": "user", "content": given}] if isinstance(given, str) else given
-    words, finish = answers.reply_words(state.config.name, state.config.reply_tokens, body.get("max_output_tokens"),
+    words, finish = answers.reply_words(state.first_word, state.config.reply_tokens, body.get("max_output_tokens"),
                                         messages, state.dumb)
     tool = _wants_tool(body)
     output: list[dict[str, Any]] = []
