@@ -30,8 +30,8 @@ import orjson
 from gateway.deployment import Deployment
 from gateway.wires.openai_error import error_body
 from gateway.providers.base import AttemptError, Call, Failure, Reply, parse_retry_after
-from gateway.providers.http import (BASE_HEADERS, DEFAULT_BODY_LIMIT, ERROR_BODY_LIMIT, Opening, bounds, let_go,
-                                    read_answer, read_bounded, read_more, with_request_id)
+from gateway.providers.http import (BASE_HEADERS, DEFAULT_BODY_LIMIT, ERROR_BODY_LIMIT, ByteBound, Opening, bounds,
+                                    let_go, read_answer, read_bounded, read_more, with_request_id)
 from gateway.providers.sse import complete_events
 from gateway.wires.anthropic_answer import StreamState, answer_in, error_in, events_in
 from gateway.wires.anthropic_chat import request_out, wants_json_answer
@@ -97,8 +97,9 @@ class AnthropicWire:
                     except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
                         raise AttemptError(Failure.BROKEN, "the answer was not a Messages object") from None
                 state = StreamState(int(self.wall()), include_usage=_asked_for_usage(call), json_answer=json_answer)
-                first, pending = await _first_content(resp, state)
-        return Reply(status=200, first=first, rest=_relay(resp, state, pending), close=resp.close)
+                bound = ByteBound(self.max_body_bytes)
+                first, pending = await _first_content(resp, state, bound)
+        return Reply(status=200, first=first, rest=_relay(resp, state, pending, bound), close=resp.close)
 
     @staticmethod
     def _scrub(body: bytes, d: Deployment) -> bytes:
@@ -141,12 +142,12 @@ def _raise_on_error(state: StreamState) -> None:
         raise AttemptError(Failure.STATUS, f"error event ({status})", status=status, body=body)
 
 
-async def _first_content(resp: aiohttp.ClientResponse, state: StreamState) -> tuple[bytes, bytes]:
+async def _first_content(resp: aiohttp.ClientResponse, state: StreamState, bound: ByteBound) -> tuple[bytes, bytes]:
     """Read until the translation holds content (or the whole answer): nothing before it is sent."""
     chunks: list[bytes] = []
     pending = b""
     while not (state.content_started or state.finished):
-        data = await resp.content.readany()
+        data = bound.take(await resp.content.readany())
         if not data:
             raise AttemptError(Failure.BROKEN, "the stream ended before its first content")
         out, pending = translate(state, pending + data)
@@ -155,12 +156,13 @@ async def _first_content(resp: aiohttp.ClientResponse, state: StreamState) -> tu
     return b"".join(chunks), pending
 
 
-async def _relay(resp: aiohttp.ClientResponse, state: StreamState, pending: bytes) -> AsyncIterator[bytes]:
+async def _relay(resp: aiohttp.ClientResponse, state: StreamState, pending: bytes,
+                 bound: ByteBound) -> AsyncIterator[bytes]:
     """The rest of the stream, translated; raises AttemptError on an error event, a stall or a cut."""
     whole = state.finished
     try:
         while not state.finished:
-            data = await read_more(resp)
+            data = bound.take(await read_more(resp))
             if not data:
                 raise AttemptError(Failure.BROKEN, "the stream ended before message_stop")
             out, pending = translate(state, pending + data)

@@ -20,6 +20,20 @@ ERROR_BODY_LIMIT = 256 * 1024
 DEFAULT_BODY_LIMIT = 64 * 1024 * 1024
 
 
+class ByteBound:
+    """What more of one answer may be read: an upstream that sends more is a broken answer."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.left = limit
+
+    def take(self, data: bytes) -> bytes:
+        self.left -= len(data)
+        if self.left < 0:
+            raise broken(f"an answer over the {self.limit}-byte bound")
+        return data
+
+
 async def read_bounded(resp: aiohttp.ClientResponse, limit: int) -> bytes:
     """The body, or AttemptError once it passes `limit` bytes (never more than that held in memory)."""
     parts: list[bytes] = []

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from urllib.parse import quote
 
 import aiohttp
 
 from gateway.providers.base import PATHS, AttemptError, Call, Failure, Reply, parse_retry_after
-from gateway.providers.answer_check import broken, check_events, check_first_event, check_whole
-from gateway.providers.http import (BASE_HEADERS, DEFAULT_BODY_LIMIT, ERROR_BODY_LIMIT, Opening, bounds, let_go,
-                                    read_answer, read_bounded, read_more, with_request_id)
+from gateway.providers.answer_check import check_events, check_first_event, check_whole
+from gateway.providers.http import (BASE_HEADERS, DEFAULT_BODY_LIMIT, ERROR_BODY_LIMIT, ByteBound, Opening, bounds,
+                                    let_go, read_answer, read_bounded, read_more, with_request_id)
 from gateway.providers.sse import DONE_EVENT, complete_events, finishes_a_choice
 from gateway.deployment import Deployment
 
@@ -76,13 +75,12 @@ class OpenAIWireClient:
                     resp.release()
                     return Reply(status=200, body=body)
                 first = b""
+                bound = ByteBound(self.max_body_bytes)
                 while True:
-                    chunk = await resp.content.readany()
+                    chunk = bound.take(await resp.content.readany())
                     if not chunk:
                         raise AttemptError(Failure.BROKEN, "the stream ended before its first event")
                     first += chunk
-                    if len(first) > self.max_body_bytes:
-                        raise broken(f"a first event over the {self.max_body_bytes}-byte bound")
                     end = complete_events(first)
                     if end:
                         first, pending = first[:end], first[end:]
@@ -91,15 +89,8 @@ class OpenAIWireClient:
                 if wrong is not None:
                     raise wrong
         responses = call.endpoint == "responses"
-        limits = StreamBounds(self.max_body_bytes - len(first) - len(pending), deployment.timeouts.idle_s)
-        return Reply(status=200, first=first, rest=_relay(resp, first, pending, limits, responses),
-                     close=resp.close)
-
-
-@dataclass(frozen=True, slots=True)
-class StreamBounds:
-    bytes_left: int         # what more of the stream may be read
-    idle_s: float           # the longest wait for the next data event (bytes that are not one don't count)
+        rest = _relay(resp, first, pending, bound, deployment.timeouts.idle_s, responses)
+        return Reply(status=200, first=first, rest=rest, close=resp.close)
 
 
 def _finishes(chunk: bytes, responses: bool) -> bool:
@@ -110,7 +101,7 @@ def _finishes(chunk: bytes, responses: bool) -> bool:
     return finishes_a_choice(chunk)
 
 
-async def _relay(resp: aiohttp.ClientResponse, first: bytes, pending: bytes, limits: StreamBounds,
+async def _relay(resp: aiohttp.ClientResponse, first: bytes, pending: bytes, bound: ByteBound, idle_s: float,
                  responses: bool = False) -> AsyncIterator[bytes]:
     """The stream after its first event, in whole events; raises AttemptError when it stalls or breaks off.
 
@@ -122,15 +113,11 @@ async def _relay(resp: aiohttp.ClientResponse, first: bytes, pending: bytes, lim
     tail = first[-32:]
     finished = _finishes(first, responses)
     whole = False
-    left = limits.bytes_left
     loop = asyncio.get_running_loop()
     last_data = loop.time()
     try:
         while True:
-            chunk = await read_more(resp)
-            left -= len(chunk)
-            if left < 0:
-                raise broken("a stream over the byte bound")
+            chunk = bound.take(await read_more(resp))
             if not chunk:
                 if pending:  # a last event without its blank line: pass it on, terminated
                     wrong = check_events(pending)
@@ -147,7 +134,7 @@ async def _relay(resp: aiohttp.ClientResponse, first: bytes, pending: bytes, lim
                 chunk, pending = chunk[:end], chunk[end:]
             if _DATA in chunk:
                 last_data = loop.time()
-            elif loop.time() - last_data > limits.idle_s:
+            elif loop.time() - last_data > idle_s:
                 raise AttemptError(Failure.IDLE, "the stream trickled: no event in time")
             if not chunk:
                 continue

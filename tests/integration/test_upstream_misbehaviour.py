@@ -3,6 +3,7 @@ attempt that fails over, never a crash, a hang, or a success the client cannot p
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import httpx
@@ -154,3 +155,17 @@ def test_a_malformed_answer_from_an_anthropic_upstream_fails_over_too(start_gate
                    json={"model": "chat", "messages": HELLO, "stream": stream})
     assert r.status_code == 200 and r.headers["x-recloser-provider"] == "beta", r.text[:300]
     assert "beta" in r.text
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_oversized_answer_from_an_anthropic_upstream_is_cut_at_the_bound_and_fails_over(
+        start_gateway: GatewayFactory, stream: bool) -> None:
+    gw = start_gateway(ANTHROPIC_FIRST.replace("version: 1\n", "version: 1\nlimits: {max_upstream_body_bytes: 1048576}\n"))
+    gw.set_fault("claude", Fault(malformed="oversized", oversize_bytes=64 * 1024 * 1024))
+    started = time.monotonic()
+    r = httpx.post(gw.base_url + "/chat/completions", timeout=30,
+                   json={"model": "chat", "messages": HELLO, "stream": stream})
+    assert r.status_code == 200 and r.headers["x-recloser-provider"] == "beta", r.text[:300]
+    assert time.monotonic() - started < 5  # 64 MiB would take the sim far longer to write
+    # The gateway hung up on the sim mid-answer: it read up to the bound, not to the end.
+    gw.run(asyncio.wait_for(gw.sim("claude").state.client_gone.wait(), 5))
