@@ -27,7 +27,10 @@ BUCKETS = 10
 FAST_ALPHA = 0.3      # the recent speed follows a change within a few samples …
 SLOW_ALPHA = 0.05     # … the baseline only over dozens, so a brownout stands out against it;
 DRIFT_ALPHA = 0.002   # a slow sample moves the baseline barely, so a lasting change is learnt only slowly
-MIN_SPEED_SAMPLES = 5
+MIN_SPEED_SAMPLES = 5   # enough to rank a deployment by its speed
+# Enough to judge it slower than usual: a baseline from a handful of sub-millisecond answers on an idle
+# moment makes the first busy ones look tens of times slower. Until then the baseline is their plain mean.
+BASELINE_SAMPLES = 20
 
 
 class State(str, Enum):
@@ -93,7 +96,11 @@ class Speed:
     def add(self, seconds: float, slow_factor: float) -> Speed:
         if self.samples == 0:
             return Speed(seconds, seconds, 1)
-        alpha = SLOW_ALPHA if seconds <= slow_factor * self.baseline else DRIFT_ALPHA
+        if self.samples < BASELINE_SAMPLES:
+            # Still learning what is usual: every sample counts alike, none is "slow" yet.
+            alpha = max(SLOW_ALPHA, 1 / (self.samples + 1))
+        else:
+            alpha = SLOW_ALPHA if seconds <= slow_factor * self.baseline else DRIFT_ALPHA
         return Speed(self.recent + FAST_ALPHA * (seconds - self.recent),
                      self.baseline + alpha * (seconds - self.baseline), self.samples + 1)
 
@@ -104,7 +111,7 @@ class Speed:
     def slowdown(self, min_gap_s: float = 0.0) -> float:
         """How many times slower than usual it is now (1.0 when too little is known, or when the gap
         is under `min_gap_s`: on a fast link a few milliseconds of jitter are many times nothing)."""
-        if self.samples < MIN_SPEED_SAMPLES or self.baseline <= 0 or self.recent - self.baseline < min_gap_s:
+        if self.samples < BASELINE_SAMPLES or self.baseline <= 0 or self.recent - self.baseline < min_gap_s:
             return 1.0
         return self.recent / self.baseline
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.policy.schema import Breaker
-from gateway.routing.breaker import Health, Outcome, State, back_in, current, on_outcome
+from gateway.routing.breaker import BASELINE_SAMPLES, Health, Outcome, Speed, State, back_in, current, on_outcome
 
 CFG = Breaker(consecutive_failures=3, failure_rate=0.5, degraded_failure_rate=0.2, min_requests=10,
               window_s=10, base_ejection_s=3, max_ejection_s=20, slow_ttft_factor=3, eject_ttft_factor=10, slow_min_s=0,
@@ -118,6 +118,27 @@ def test_first_tokens_far_slower_than_usual_degrade_then_eject() -> None:
 
 def test_a_slowdown_is_not_judged_before_enough_samples() -> None:
     assert run([ok(0, ttft=0.1), ok(0.1, ttft=5.0)]).state is State.HEALTHY
+
+
+def test_a_few_sub_millisecond_answers_are_no_baseline_to_eject_on() -> None:
+    # An idle moment, then the same deployment on a busy machine: not an upstream brownout.
+    cfg = CFG.model_copy(update={"slow_min_s": 0.2})
+    idle = [ok(t * 0.01, ttft=0.0005) for t in range(8)]
+    busy = [ok(1 + t * 0.01, ttft=0.4) for t in range(BASELINE_SAMPLES - 9)]
+    assert run(idle + busy, cfg=cfg).state is State.HEALTHY
+    # Judged once the baseline has its samples: far slower than all of them is still caught.
+    far = [ok(2 + t * 0.01, ttft=30.0) for t in range(5)]
+    assert run(idle + busy + far, cfg=cfg).state is State.EJECTED
+
+
+def test_the_baseline_learns_from_all_its_first_samples_alike() -> None:
+    speed = Speed()
+    for seconds in [0.001] * 10 + [0.021] * 10:
+        speed = speed.add(seconds, slow_factor=3)
+    assert abs(speed.baseline - 0.011) < 1e-9     # their mean, not the first sample's 1 ms
+    assert speed.samples == BASELINE_SAMPLES
+    later = speed.add(0.5, slow_factor=3)           # past the warm-up a far slower answer barely moves it
+    assert later.baseline - speed.baseline < 0.002
 
 
 def test_stream_and_non_stream_speeds_are_kept_apart() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.policy.schema import Breaker, Timeouts
-from gateway.routing.breaker import Health, Outcome, State, on_outcome
+from gateway.routing.breaker import BASELINE_SAMPLES, Health, Outcome, State, on_outcome
 from gateway.routing.stream_speed import MIN_BASELINE_SAMPLES, SampleWindow, first_token_limit, token_gap
 
 T = Timeouts(first_token_s=15, first_token_factor=5, first_token_floor_s=2)
@@ -60,16 +60,16 @@ def stream_done(at: float, gap: float) -> Outcome:
 
 def test_tokens_far_slower_than_usual_degrade_the_deployment() -> None:
     h = Health()
-    for i in range(10):
+    for i in range(BASELINE_SAMPLES):
         h = on_outcome(h, stream_done(i, 0.01), CFG)          # a hundred tokens a second
     assert h.state is State.HEALTHY
-    h = on_outcome(h, stream_done(11, 1.0), CFG)              # one a second
+    h = on_outcome(h, stream_done(BASELINE_SAMPLES + 1, 1.0), CFG)   # one a second
     assert h.state is State.DEGRADED and "tokens" in h.reason
 
 
 def test_jitter_on_a_fast_stream_is_not_a_brownout() -> None:
     h = Health()
-    for i in range(10):
+    for i in range(BASELINE_SAMPLES):
         h = on_outcome(h, stream_done(i, 0.0001), CFG)
-    h = on_outcome(h, stream_done(11, 0.005), CFG)            # 50× slower, but 5 ms a token is still fast
+    h = on_outcome(h, stream_done(BASELINE_SAMPLES + 1, 0.005), CFG)            # 50× slower, but 5 ms a token is still fast
     assert h.state is State.HEALTHY
