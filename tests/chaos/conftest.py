@@ -19,7 +19,7 @@ T = TypeVar("T")
 
 def chaos_policy(mid_stream: str = "error", b_first_token_s: float = 0.0, a_first_token_s: float = 0.0,
                  breaker: str = "", route: str = "", a_sim: str = "", b_sim: str = "", top: str = "",
-                 b_provider: str = "") -> str:
+                 b_provider: str = "", a_idle_s: float = 2) -> str:
     """The chaos route; the string arguments add YAML flow-mapping entries (`key: value, …`) or single lines
     (`top`, `route`, `b_provider`); `mid_stream=""` leaves the route's default."""
     return f"""
@@ -28,7 +28,7 @@ def chaos_policy(mid_stream: str = "error", b_first_token_s: float = 0.0, a_firs
     providers:
       A:
         kind: sim
-        timeouts: {{connect_s: 1, first_token_s: 1, idle_s: 2, total_s: 10}}
+        timeouts: {{connect_s: 1, first_token_s: 1, idle_s: {a_idle_s}, total_s: 10}}
         sim: {{reply_tokens: 12, first_token_delay_s: {a_first_token_s}{", " + a_sim if a_sim else ""}}}
       B:
         kind: sim
