@@ -16,6 +16,7 @@ import openai
 import pytest
 
 from gateway.embedded import EmbeddedGateway
+from gateway.routing.breaker import BASELINE_SAMPLES
 from gateway.sim import Fault
 from tests.chaos.conftest import HELLO, Result, chat, client, open_loop, stream
 
@@ -243,8 +244,14 @@ async def test_a_first_token_far_later_than_the_deployment_s_baseline_fails_over
 async def test_a_stream_whose_tokens_come_far_slower_than_usual_degrades_its_deployment(chaos: Start) -> None:
     gw = chaos()
     c = client(gw)
-    for _ in range(10):
-        assert (await stream(c)).ok
+    on_a = 0
+    for _ in range(2 * BASELINE_SAMPLES):     # A's token-rate baseline: the streams it takes to judge one
+        first = await stream(c)
+        assert first.ok
+        on_a += first.provider == "A"
+        if on_a == BASELINE_SAMPLES:
+            break
+    assert on_a == BASELINE_SAMPLES
     gw.set_fault("A", Fault(chunk_delay_s=0.05))   # from thousands of tokens a second to twenty
     slow_streams_on_a = 0
     async with httpx.AsyncClient() as admin:
