@@ -88,6 +88,23 @@ def client(gw: GatewayProcess, key: str = KEY) -> openai.OpenAI:
     return openai.OpenAI(base_url=gw.base_url, api_key=key, max_retries=0, timeout=20)
 
 
+def eject_a_through(gw: GatewayProcess) -> None:
+    """While A answers 500s, sends requests through `gw` until it reports A ejected (at most 20)."""
+    c = client(gw)
+    for _ in range(20):
+        c.chat.completions.create(model="chat", messages=HELLO)  # type: ignore[arg-type]
+        if gw.state_of("A", ADMIN) == "ejected":
+            return
+
+
+def states_of_a(gws: list[GatewayProcess], settle_on: str, within_s: float) -> list[str]:
+    """A's state on every gateway, once all report `settle_on` or `within_s` has passed."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline and any(gw.state_of("A", ADMIN) != settle_on for gw in gws):
+        time.sleep(0.02)
+    return [gw.state_of("A", ADMIN) for gw in gws]
+
+
 class FirstEjection:
     """Watches a gateway's /admin/deployments and notes when it first reports `provider` ejected."""
 
@@ -242,11 +259,7 @@ rate_limits:
     restarted = time.monotonic()
     a.set_fault(status=500)
     seen = FirstEjection(gws[1], "A")
-    c1 = client(gws[0])
-    for _ in range(20):
-        c1.chat.completions.create(model="chat", messages=HELLO)  # type: ignore[arg-type]
-        if gws[0].state_of("A", ADMIN) == "ejected":
-            break
+    eject_a_through(gws[0])
     at = seen.wait(max(0.0, restarted + 5 - time.monotonic()))
     assert at is not None and at - restarted <= 5.0
     assert [gw.metric("recloser_state_backend_up") for gw in gws] == [1.0, 1.0]
@@ -292,21 +305,11 @@ breaker: {base_ejection_s: 2, probe_requests: 3, synthetic_probe_s: 0.1}
 """
     gws = gateways(policy(redis_server, a, b, breaker), 3)
     a.set_fault(status=500)
-    c1 = client(gws[0])
-    for _ in range(20):
-        c1.chat.completions.create(model="chat", messages=HELLO)  # type: ignore[arg-type]
-        if gws[0].state_of("A", ADMIN) == "ejected":
-            break
-    deadline = time.monotonic() + 2
-    while time.monotonic() < deadline and any(gw.state_of("A", ADMIN) != "ejected" for gw in gws[1:]):
-        time.sleep(0.02)
-    assert [gw.state_of("A", ADMIN) for gw in gws] == ["ejected"] * 3
+    eject_a_through(gws[0])
+    assert states_of_a(gws, "ejected", within_s=2) == ["ejected"] * 3
     a.set_fault()              # healthy again; no client traffic from here on: A sees only probes
     before = a.requests()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(gw.state_of("A", ADMIN) != "healthy" for gw in gws):
-        time.sleep(0.05)
-    assert [gw.state_of("A", ADMIN) for gw in gws] == ["healthy"] * 3
+    assert states_of_a(gws, "healthy", within_s=10) == ["healthy"] * 3
     # One replica holds the claim and needs 3 successes; alone, each of the three would have sent 3.
     assert a.requests() - before <= 4
 
@@ -342,15 +345,8 @@ breaker: {base_ejection_s: 60, probe_interval_s: 0.5, probe_requests: 2, synthet
 """
     gws = gateways(policy(redis_server, a, b, breaker), 3)
     a.set_fault(status=500)
-    c1 = client(gws[0])
-    for _ in range(20):
-        c1.chat.completions.create(model="chat", messages=HELLO)  # type: ignore[arg-type]
-        if gws[0].state_of("A", ADMIN) == "ejected":
-            break
-    deadline = time.monotonic() + 2
-    while time.monotonic() < deadline and any(gw.state_of("A", ADMIN) != "ejected" for gw in gws[1:]):
-        time.sleep(0.02)
-    assert [gw.state_of("A", ADMIN) for gw in gws] == ["ejected"] * 3
+    eject_a_through(gws[0])
+    assert states_of_a(gws, "ejected", within_s=2) == ["ejected"] * 3
     before, started = a.requests(), time.monotonic()
     time.sleep(3.0)                      # no client traffic: A sees only the probes of its ejection
     probes = a.requests() - before
@@ -375,11 +371,7 @@ def test_a_replica_that_reloaded_its_policy_still_shares(
     assert reloaded.status_code == 200 and reloaded.json()["status"] == "reloaded", reloaded.text
     a.set_fault(status=500)
     seen = FirstEjection(gw2, "A")
-    c1 = client(gw1)
-    for _ in range(20):
-        c1.chat.completions.create(model="chat", messages=HELLO)  # type: ignore[arg-type]
-        if gw1.state_of("A", ADMIN) == "ejected":
-            break
+    eject_a_through(gw1)
     ejected_on_1 = time.monotonic()
     at = seen.wait(2.0)
     assert at is not None and at - ejected_on_1 <= 1.0
