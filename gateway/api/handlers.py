@@ -28,6 +28,13 @@ from gateway.routing.breaker import State
 
 # Headers that belong to the client's API and go upstream when its body passes through.
 _PASSED_HEADERS = {"messages": ("anthropic-version", "anthropic-beta")}
+
+
+def passed_headers(request: web.Request, endpoint: Endpoint) -> dict[str, str]:
+    """The client's headers of its own API that travel upstream with a body passed through."""
+    return {name: request.headers[name] for name in _PASSED_HEADERS.get(endpoint, ()) if name in request.headers}
+
+
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -145,8 +152,7 @@ async def _serve(request: web.Request, ctx: GatewayContext, endpoint: Endpoint, 
         return error_response(err, {"x-request-id": rid}, endpoint)
     now = rt.dispatcher.clock()
     timeout = request_timeout(route, request.headers.get(TIMEOUT_HEADER))
-    passed = {name: request.headers[name] for name in _PASSED_HEADERS.get(endpoint, ()) if name in request.headers}
-    call = Call(endpoint, body, stream, rid, prior, passed)
+    call = Call(endpoint, body, stream, rid, prior, passed_headers(request, endpoint))
     log = RequestLog(route, call, caller, now, now + timeout, extra_headers=extra)
     status = 499  # until it is known: the client went away, or the request was cancelled
     try:
@@ -205,8 +211,7 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
     except ApiError as err:
         return error_response(err, endpoint="messages")
     if ctx.anthropic_counts is not None:
-        passed = {name: request.headers[name] for name in _PASSED_HEADERS["messages"] if name in request.headers}
-        call = Call("messages", body, False, request_id(request), client_headers=passed)
+        call = Call("messages", body, False, request_id(request), client_headers=passed_headers(request, "messages"))
         for d in route.deployments:
             if d.kind != "anthropic" or ctx.board.healths[d.key].state is State.EJECTED:
                 continue

@@ -18,6 +18,7 @@ from gateway.providers.base import AttemptError, Call, Failure, Reply, UpstreamC
 from gateway.deployment import Deployment
 from gateway.wires import messages_chat, responses_chat
 from gateway.wires.events import json_events, split_events
+from gateway.wires.openai_error import error_body
 from gateway.wires.refused import Refused
 
 
@@ -105,16 +106,20 @@ def _chat_call(call: Call, translate: Callable[[], dict[str, Any]]) -> Call:
         body = translate()
     except Refused as refused:
         body_bytes = (messages_chat.error_body(400, refused.message) if call.endpoint == "messages" else
-                      orjson.dumps({"error": {"message": refused.message, "type": "invalid_request_error",
-                                              "param": refused.param, "code": "unsupported_on_target"}}))
+                      error_body(refused.message, "invalid_request_error", "unsupported_on_target", refused.param))
         raise AttemptError(Failure.STATUS, refused.message, status=400, body=body_bytes) from None
     return Call("chat", body, call.stream, call.request_id)
+
+
+def _ends(events: list[bytes]) -> bool:
+    """Whether the chat stream's `data: [DONE]` is among these events."""
+    return any(e.strip().endswith(b"[DONE]") for e in events)
 
 
 def _translated(reply: Reply, events_in: Callable[[Any], list[bytes]], finish: Callable[[], list[bytes]]) -> Reply:
     """A chat stream reply as a stream in the client's API; its first chunk is the first translated one."""
     events, pending = split_events(reply.first)
-    done = any(e.strip().endswith(b"[DONE]") for e in events)
+    done = _ends(events)
     first = b"".join(out for chunk in json_events(events) for out in events_in(chunk))
     if done:
         first += b"".join(finish())
@@ -129,7 +134,7 @@ async def _rest(reply: Reply, pending: bytes, done: bool, events_in: Callable[[A
             continue
         events, pending = split_events(pending + chunk)
         out = b"".join(o for c in json_events(events) for o in events_in(c))
-        if any(e.strip().endswith(b"[DONE]") for e in events):
+        if _ends(events):
             done = True
             out += b"".join(finish())
         if out:
