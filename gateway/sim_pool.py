@@ -38,7 +38,7 @@ class SimPool:
                                    first_token_delay_s=s.first_token_delay_s if s else 0.0,
                                    chunk_delay_s=s.chunk_delay_s if s else 0.0,
                                    reply_word=s.reply_word if s else None, prefill=s.prefill if s else True,
-                                   dumb=s.dumb if s else False)
+                                   dumb=s.dumb if s else False, agent=s.agent if s else False)
                 server = SimServer(config, port=s.port if s else 0)
                 await server.start()
                 self.servers[name] = server

@@ -20,6 +20,8 @@ def main() -> None:
     p.add_argument("--first-token-delay-s", type=float, default=0.0)
     p.add_argument("--chunk-delay-s", type=float, default=0.0)
     p.add_argument("--dumb", action="store_true", help="fluent but wrong answers (POST /_sim/fault {\"dumb\": false} to fix)")
+    p.add_argument("--agent", action="store_true",
+                   help="agent mode: call a shell tool for a 'run: <command>' line, a Read tool for 'read: <path>'")
     args = p.parse_args()
     with contextlib.suppress(ImportError):
         import uvloop
@@ -27,7 +29,7 @@ def main() -> None:
         uvloop.install()
     config = SimConfig(name=args.name, wire=args.wire, api_key=args.api_key, reply_tokens=args.reply_tokens,
                        first_token_delay_s=args.first_token_delay_s, chunk_delay_s=args.chunk_delay_s,
-                       dumb=args.dumb)
+                       dumb=args.dumb, agent=args.agent)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_forever(config, args.port))
 

@@ -22,6 +22,7 @@ import orjson
 
 from gateway.content import text_of
 from gateway.sim import answers, replies
+from gateway.sim.agent import decide, messages_situation
 
 TOOL_TOKENS = 10           # output tokens a tool_use block costs
 JSON_PIECE = 12            # characters per input_json_delta after the first, empty, one
@@ -54,10 +55,20 @@ class Plan:
     output_tokens: int
 
 
-def plan(body: dict[str, Any], name: str, reply_tokens: int, n: int, dumb: bool = False) -> Plan:
-    """The reply to request number `n` of a sim called `name` (dumb: fluent, wrong, tools called without arguments)."""
-    tools = _tools_called(body)
+def plan(body: dict[str, Any], name: str, reply_tokens: int, n: int, dumb: bool = False, agent: bool = False) -> Plan:
+    """The reply to request number `n` of a sim called `name` (dumb: fluent, wrong, tools called without arguments;
+    agent: see gateway.sim.agent)."""
     message_id, model = f"msg_sim_{n}", str(body["model"])
+    if agent:
+        decided = decide(messages_situation(body), name)
+        if decided.call is not None:
+            block = Block("tool_use", tool_id=f"toolu_sim_{n}_0", name=decided.call.name, input=decided.call.arguments)
+            return Plan(message_id, model, (block,), "tool_use", None, TOOL_TOKENS)
+        if decided.text is not None:
+            words = decided.text.split(" ")
+            return Plan(message_id, model, (Block("text", decided.text, pieces=_pieces(words)),), "end_turn", None,
+                        len(words))
+    tools = [] if agent else _tools_called(body)
     if tools:
         blocks: list[Block] = []
         choice = body.get("tool_choice") or {"type": "auto"}

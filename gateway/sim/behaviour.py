@@ -31,6 +31,7 @@ class SimConfig:
     reply_word: str | None = None         # the reply's first word (default: the name); equal words, equal replies
     prefill: bool = True                  # False: a chat ending in an assistant message is refused with a 400
     dumb: bool = False                    # answers fast and fluently, but wrong (see gateway.sim.answers)
+    agent: bool = False                   # calls a shell or Read tool only when asked to (see gateway.sim.agent)
 
 
 @dataclass(frozen=True)

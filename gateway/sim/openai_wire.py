@@ -11,6 +11,7 @@ import orjson
 from aiohttp import web
 
 from gateway.sim import answers, replies, responses_wire
+from gateway.sim.agent import chat_situation, decide
 from gateway.sim.behaviour import (SIM, SimState, StreamEnded, StreamWriter, ends_with_prefill, json_response,
                                    read_request, scripted_failure, sse_response)
 from gateway.sim.malformed import malformed_answer
@@ -88,14 +89,18 @@ async def chat(request: web.Request) -> web.StreamResponse:
     words, finish = answers.reply_words(state.first_word, state.config.reply_tokens, limit, body.get("messages"),
                                         state.dumb)
     prompt = replies.prompt_tokens(body.get("messages") or [])
-    tool = replies.wants_tool_call(body)
+    tool = _tool_call(body, state)
+    if state.config.agent:
+        decided = decide(chat_situation(body), state.first_word)
+        if decided.call is not None:
+            tool = (decided.call.name, orjson.dumps(decided.call.arguments).decode())
+        elif decided.text is not None:
+            words, finish = decided.text.split(" "), "stop"
     base = {"id": f"chatcmpl-sim-{n}", "created": created, "model": model, "system_fingerprint": "fp_sim"}
     if not body.get("stream"):
         if tool is not None:
             message = {"role": "assistant", "content": None, "refusal": None, "tool_calls": [{
-                "id": f"call_sim_{n}", "type": "function",
-                "function": {"name": tool["name"],
-                             "arguments": answers.tool_arguments_text(replies.tool_arguments(tool), state.dumb)}}]}
+                "id": f"call_sim_{n}", "type": "function", "function": {"name": tool[0], "arguments": tool[1]}}]}
             finish, completion = "tool_calls", 10
         else:
             message = {"role": "assistant", "content": " ".join(words), "refusal": None}
@@ -117,7 +122,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
         return orjson.dumps(data)
 
     try:
-        await _chat_events(out, chunk, tool, words, finish, n, include_usage, base, prompt, state.dumb)
+        await _chat_events(out, chunk, tool, words, finish, n, include_usage, base, prompt)
     except StreamEnded:
         return resp
     if not state.fault.no_done:
@@ -126,13 +131,21 @@ async def chat(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-async def _chat_events(out: StreamWriter, chunk: Callable[..., bytes], tool: dict[str, Any] | None, words: list[str], finish: str,
-                       n: int, include_usage: bool, base: dict[str, Any], prompt: int, dumb: bool = False) -> None:
+def _tool_call(body: dict[str, Any], state: SimState) -> tuple[str, str] | None:
+    """The tool the plain sim calls (never in agent mode, which calls one only when asked): name, arguments."""
+    tool = None if state.config.agent else replies.wants_tool_call(body)
+    if tool is None:
+        return None
+    return str(tool["name"]), answers.tool_arguments_text(replies.tool_arguments(tool), state.dumb)
+
+
+async def _chat_events(out: StreamWriter, chunk: Callable[..., bytes], tool: tuple[str, str] | None, words: list[str],
+                       finish: str, n: int, include_usage: bool, base: dict[str, Any], prompt: int) -> None:
     await out.event(chunk({"role": "assistant", "content": "", "refusal": None}))
     if tool is not None:
-        args = answers.tool_arguments_text(replies.tool_arguments(tool), dumb)
+        name, args = tool
         await out.event(chunk({"tool_calls": [{"index": 0, "id": f"call_sim_{n}", "type": "function",
-                                               "function": {"name": tool["name"], "arguments": ""}}]}), content=True)
+                                               "function": {"name": name, "arguments": ""}}]}), content=True)
         await out.event(chunk({"tool_calls": [{"index": 0, "function": {"arguments": args}}]}), content=True)
         finish, completion = "tool_calls", 10
     else:

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from gateway.content import text_of
 from gateway.sim import answers, replies
+from gateway.sim.agent import decide, responses_situation
 from gateway.sim.behaviour import SIM, SimState, StreamEnded, StreamWriter, json_response, sse_response
 
 
@@ -82,23 +83,32 @@ async def responses(request: web.Request, prologue: Callable[..., Awaitable[tupl
     messages = [{"role": "user", "content": given}] if isinstance(given, str) else given
     words, finish = answers.reply_words(state.first_word, state.config.reply_tokens, body.get("max_output_tokens"),
                                         messages, state.dumb)
-    tool = _wants_tool(body)
+    tool = None if state.config.agent else _wants_tool(body)
+    call: dict[str, Any] | None = None
+    if tool is not None:
+        call = {"name": tool["name"], "arguments": answers.tool_arguments_text(replies.tool_arguments(tool), state.dumb)}
+    if state.config.agent:
+        decided = decide(responses_situation(body), state.first_word)
+        if decided.call is not None:
+            call = {"name": decided.call.name, "arguments": orjson.dumps(decided.call.arguments).decode()}
+            if decided.call.namespace is not None:
+                call["namespace"] = decided.call.namespace  # a tool nested in a namespace is called with it
+        elif decided.text is not None:
+            words, finish = decided.text.split(" "), "stop"
     output: list[dict[str, Any]] = []
     if body.get("reasoning") and "reasoning.encrypted_content" in (body.get("include") or ()):
         output.append({"id": f"rs_sim_{n}", "type": "reasoning", "summary": [],
                        "encrypted_content": f"enc:{state.config.name}:{n}"})
-    if tool is not None:
-        args = replies.tool_arguments(tool)
+    if call is not None:
         output.append({"id": f"fc_sim_{n}", "type": "function_call", "status": "completed",
-                       "call_id": f"call_sim_{n}", "name": tool["name"],
-                       "arguments": answers.tool_arguments_text(args, state.dumb)})
+                       "call_id": f"call_sim_{n}", **call})
         completion = 10
     else:
         output.append({"id": f"msg_sim_{n}", "type": "message", "status": "completed", "role": "assistant",
                        "content": [{"type": "output_text", "text": " ".join(words), "annotations": [], "logprobs": []}]})
         completion = len(words)
     prompt = _prompt_tokens(body)
-    incomplete = tool is None and finish == "length"
+    incomplete = call is None and finish == "length"
     response = {
         "id": rid, "object": "response", "created_at": int(time.time()),
         "status": "incomplete" if incomplete else "completed", "error": None,
@@ -116,7 +126,7 @@ async def responses(request: web.Request, prologue: Callable[..., Awaitable[tupl
         state.stored_responses.add(rid)
     if not body.get("stream"):
         return json_response(response)
-    return await _stream(request, state, response, words if tool is None else [])
+    return await _stream(request, state, response, words if call is None else [])
 
 
 async def _stream(request: web.Request, state: SimState, response: dict[str, Any],
