@@ -90,6 +90,7 @@ class SimSettings(Closed):
     reply_word: Name | None = None          # the reply's first word (default: the provider's name)
     prefill: bool = True                    # false: refuses a chat that ends in an assistant message (400)
     dumb: bool = False                      # fluent but wrong answers from the start (quality canaries fail)
+    agent: bool = False                     # agent mode: calls a shell or Read tool only when a prompt asks (`run:`, `read:`)
 
 
 class Provider(Closed):
