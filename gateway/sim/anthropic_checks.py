@@ -1,117 +1,363 @@
 """The request checks the real Messages API makes, so a translation that gets a shape wrong fails here.
 
 Pure: a body in, the first problem found out (worded like the API's `invalid_request_error`
-messages: `path: reason`), or None. Only what the API documents or is known to refuse.
+messages: `path: reason`), or None. What the API takes today (its betas included: Claude Code
+calls `/v1/messages?beta=true` with an `anthropic-beta` header) is accepted; what it refuses is
+refused. The tables below are what is known: a new field, block, tool or choice is one line.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
-# Top-level fields the Messages API accepts; anything else is "Extra inputs are not permitted".
-FIELDS = frozenset({
-    "model", "messages", "max_tokens", "system", "metadata", "stop_sequences", "stream", "temperature", "top_p",
-    "top_k", "tools", "tool_choice", "thinking", "service_tier", "cache_control", "container", "mcp_servers",
-    "output_config", "context_management", "inference_geo", "speed",
-})
-_USER_BLOCKS = frozenset({"text", "image", "document", "tool_result", "search_result"})
-_ASSISTANT_BLOCKS = frozenset({"text", "tool_use", "thinking", "redacted_thinking", "server_tool_use"})
-_IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+from gateway.sim.checks import PYDANTIC, Check, Kit, any_value, is_int, nullable
+
+_K = Kit(PYDANTIC)
+string, boolean, integer, list_of, obj, one_of = _K.string, _K.boolean, _K.integer, _K.list_of, _K.obj, _K.one_of
+
+_EFFORTS = ("low", "medium", "high", "xhigh", "max")
+_THINKING_DISPLAY = ("summarized", "omitted", "updates")
+_IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
-_SERVER_TOOL = re.compile(r"_\d{8}$")       # web_search_20250305, bash_20250124 …
-_TOOL_CHOICES = frozenset({"auto", "any", "tool", "none"})
+# A server tool's type is its family and, mostly, a version date: web_search_20250305, bash_20250124 …
+_SERVER_TOOL_FAMILIES = ("web_search", "web_fetch", "code_execution", "bash", "text_editor", "memory", "computer",
+                         "tool_search_tool_regex", "tool_search_tool_bm25", "advisor", "browser_toolset",
+                         "computer_toolset")
+_SERVER_TOOL = re.compile(r"^(?:" + "|".join(_SERVER_TOOL_FAMILIES) + r")(?:_\d{8})?$")
+_OTHER_TOOL_TYPES = frozenset({"mcp_toolset"})
+MAX_CACHE_MARKS = 4
+
+
+def _cache_control(value: Any, at: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or value.get("type") != "ephemeral":
+        return f"{at}.type: Input should be 'ephemeral'"
+    if "ttl" in value and value["ttl"] not in ("5m", "1h"):
+        return f"{at}.ttl: Input should be '5m' or '1h'"
+    return None
+
+
+def _max_tokens(value: Any, at: str) -> str | None:
+    # 0 is allowed: it warms the prompt cache without generating anything.
+    return None if is_int(value) and value >= 0 else f"{at}: Input should be an integer greater than or equal to 0"
+
+
+def _unit_interval(value: Any, at: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        return f"{at}: Input should be less than or equal to 1"  # OpenAI allows up to 2; Anthropic does not
+    return None
+
+
+def _top_k(value: Any, at: str) -> str | None:
+    return None if value is None or (is_int(value) and value >= 0) else f"{at}: Input should be a non-negative integer"
+
+
+def _system(value: Any, at: str) -> str | None:
+    if isinstance(value, str):
+        return None
+    if not isinstance(value, list):
+        return f"{at}: Input should be a valid string or a list of text blocks"
+    for i, block in enumerate(value):
+        if not isinstance(block, dict) or block.get("type") != "text" or not isinstance(block.get("text"), str):
+            return f"{at}.{i}: Input should be a text block"
+        found = _cache_control(block.get("cache_control"), f"{at}.{i}.cache_control")
+        if found:
+            return found
+    return None
+
+
+def _stop_sequences(value: Any, at: str) -> str | None:
+    if not isinstance(value, list) or not all(isinstance(s, str) and s for s in value):
+        return f"{at}: Input should be a list of non-empty strings"
+    return None
+
+
+def _typed(table: dict[str, dict[str, Check]]) -> Check:
+    """An object whose `type` picks its fields from `table`; unknown types and fields are refused."""
+    def check(value: Any, at: str) -> str | None:
+        if not isinstance(value, dict):
+            return f"{at}: Input should be an object"
+        kind = value.get("type")
+        fields = table.get(kind) if isinstance(kind, str) else None
+        if fields is None:
+            return f"{at}.type: Input tag '{kind}' does not match any of the expected tags: {sorted(table)}"
+        for name, item in value.items():
+            if name == "type":
+                continue
+            field = fields.get(name)
+            if field is None:
+                return f"{at}.{kind}.{name}: Extra inputs are not permitted"
+            found = field(item, f"{at}.{kind}.{name}")
+            if found:
+                return found
+        return None
+    return check
+
+
+_THINKING = _typed({
+    "enabled": {"budget_tokens": integer(minimum=1024), "display": nullable(one_of(*_THINKING_DISPLAY)),
+                "block_binding": any_value},
+    "adaptive": {"display": nullable(one_of(*_THINKING_DISPLAY)), "block_binding": any_value},
+    "disabled": {},
+    "between_tools": {},
+})
+_TOOL_CHOICE = _typed({
+    "auto": {"disable_parallel_tool_use": boolean},
+    "any": {"disable_parallel_tool_use": boolean},
+    "tool": {"name": string, "disable_parallel_tool_use": boolean},
+    "none": {},
+})
+_EDIT = _typed({
+    "clear_tool_uses_20250919": {"trigger": any_value, "keep": any_value, "clear_at_least": any_value,
+                                 "clear_tool_inputs": any_value, "exclude_tools": nullable(list_of(string))},
+    "clear_thinking_20251015": {"keep": any_value},
+    "compact_20260112": {"trigger": any_value, "instructions": nullable(string), "pause_after_compaction": any_value},
+})
+_OUTPUT_FORMAT = _typed({"json_schema": {"schema": obj({})}})
+_MCP_SERVER = _typed({"url": {"name": string, "url": string, "authorization_token": nullable(string),
+                              "tool_configuration": any_value}})
+
+# Top-level fields and what each value must be ("Extra inputs are not permitted" for any other).
+# `messages`, `tools` and `tool_choice` are checked as a whole afterwards.
+FIELDS: dict[str, Check] = {
+    "model": string,
+    "messages": any_value,
+    "max_tokens": _max_tokens,
+    "system": _system,
+    "metadata": obj({"user_id": nullable(string)}),
+    "stop_sequences": _stop_sequences,
+    "stream": boolean,
+    "temperature": _unit_interval,
+    "top_p": _unit_interval,
+    "top_k": _top_k,
+    "tools": any_value,
+    "tool_choice": _TOOL_CHOICE,
+    "thinking": _THINKING,
+    "service_tier": one_of("auto", "standard_only"),
+    "cache_control": _cache_control,
+    "container": nullable(_K.either("a string or an object", string, obj(None))),
+    "mcp_servers": list_of(_MCP_SERVER),
+    "output_config": obj({"effort": nullable(one_of(*_EFFORTS)), "format": nullable(_OUTPUT_FORMAT),
+                          "task_budget": any_value}),
+    "context_management": nullable(obj({"edits": list_of(_EDIT)})),
+    "inference_geo": nullable(string),
+    "speed": nullable(one_of("standard", "fast")),
+    "diagnostics": nullable(obj({"previous_message_id": nullable(string)})),
+    "user_profile_id": string,
+    "workspace_id": string,
+    # Betas whose inner shape the sim does not check.
+    "compaction": any_value, "thread": any_value, "fallbacks": any_value, "billing_policy": any_value,
+    "fallback_credit_token": any_value,
+}
+REQUIRED = ("model", "messages", "max_tokens")
+
+# The fields of a client tool (type absent or "custom").
+CUSTOM_TOOL_FIELDS: dict[str, Check] = {
+    "type": any_value, "name": any_value, "input_schema": any_value,
+    "description": string, "cache_control": _cache_control, "strict": boolean, "defer_loading": boolean,
+    "eager_input_streaming": nullable(boolean), "input_examples": list_of(obj(None)), "allowed_callers": list_of(string),
+}
 
 
 def problem(body: Any) -> str | None:
     """The first reason the real API would answer 400 to this body, or None."""
     if not isinstance(body, dict):
         return "The request body is not a JSON object."
-    for name in ("model", "messages", "max_tokens"):
+    for name in REQUIRED:
         if name not in body:
             return f"{name}: Field required"
-    for name in body:
-        if name not in FIELDS:
+    for name, value in body.items():
+        check = FIELDS.get(name)
+        if check is None:
             return f"{name}: Extra inputs are not permitted"
-    max_tokens = body["max_tokens"]
-    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
-        return "max_tokens: Input should be an integer greater than or equal to 1"
-    return (_sampling(body) or _system(body.get("system")) or _stop_sequences(body.get("stop_sequences"))
-            or _tools(body) or _metadata(body.get("metadata")) or _messages(body["messages"]))
-
-
-def _sampling(body: dict[str, Any]) -> str | None:
-    for name in ("temperature", "top_p"):
-        value = body.get(name)
-        if value is not None and (not isinstance(value, int | float) or not 0 <= value <= 1):
-            return f"{name}: Input should be less than or equal to 1"  # OpenAI allows up to 2; Anthropic does not
-    top_k = body.get("top_k")
-    if top_k is not None and (not isinstance(top_k, int) or top_k < 0):
-        return "top_k: Input should be a non-negative integer"
-    return None
-
-
-def _system(system: Any) -> str | None:
-    if system is None or isinstance(system, str):
-        return None
-    if not isinstance(system, list):
-        return "system: Input should be a valid string or a list of text blocks"
-    for i, block in enumerate(system):
-        if not isinstance(block, dict) or block.get("type") != "text" or not isinstance(block.get("text"), str):
-            return f"system.{i}: Input should be a text block"
-    return None
-
-
-def _stop_sequences(stops: Any) -> str | None:
-    if stops is None:
-        return None
-    if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):
-        return "stop_sequences: Input should be a list of non-empty strings"
-    return None
-
-
-def _metadata(metadata: Any) -> str | None:
-    if metadata is None:
-        return None
-    if not isinstance(metadata, dict):
-        return "metadata: Input should be an object"
-    for name in metadata:
-        if name != "user_id":
-            return f"metadata.{name}: Extra inputs are not permitted"
-    return None
+        found = check(value, name)
+        if found:
+            return found
+    return _tools(body) or _messages(body["messages"]) or _cache_marks(body)
 
 
 def _tools(body: dict[str, Any]) -> str | None:
     tools = body.get("tools")
-    choice = body.get("tool_choice")
     if tools is not None:
         if not isinstance(tools, list):
             return "tools: Input should be a valid list"
+        names: set[str] = set()
         for i, tool in enumerate(tools):
-            if not isinstance(tool, dict):
-                return f"tools.{i}: Input should be an object"
-            kind = tool.get("type")
-            if isinstance(kind, str) and _SERVER_TOOL.search(kind):
-                continue  # a server tool (web search, code execution …), versioned by its type
-            if kind not in (None, "custom"):
-                return f"tools.{i}.type: Input tag '{kind}' does not match any of the expected tags"
-            if not isinstance(tool.get("name"), str) or not _TOOL_NAME.match(tool["name"]):
-                return f"tools.{i}.custom.name: String should match pattern '^[a-zA-Z0-9_-]{{1,128}}$'"
-            schema = tool.get("input_schema")
-            if not isinstance(schema, dict) or schema.get("type") != "object":
-                return f"tools.{i}.custom.input_schema: Input should be a JSON schema of type 'object'"
-            for name in tool:
-                if name not in ("type", "name", "description", "input_schema", "cache_control", "strict"):
-                    return f"tools.{i}.custom.{name}: Extra inputs are not permitted"
-    if choice is None:
-        return None
-    if not isinstance(choice, dict) or choice.get("type") not in _TOOL_CHOICES:
-        return "tool_choice: Input should be an object with type 'auto', 'any', 'tool' or 'none'"
-    if choice["type"] == "tool" and not isinstance(choice.get("name"), str):
-        return "tool_choice.tool.name: Field required"
-    if choice["type"] != "none" and not tools:
+            found = _tool(tool, f"tools.{i}")
+            if found:
+                return found
+            name = tool.get("name")
+            if isinstance(name, str):
+                if name in names:
+                    return f"tools: Tool names must be unique. Found duplicate: {name}"
+                names.add(name)
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") != "none" and not tools:
         return "tool_choice may only be specified while providing tools"
     return None
+
+
+def _tool(tool: Any, at: str) -> str | None:
+    if not isinstance(tool, dict):
+        return f"{at}: Input should be an object"
+    kind = tool.get("type")
+    if isinstance(kind, str) and (_SERVER_TOOL.match(kind) or kind in _OTHER_TOOL_TYPES):
+        return _cache_control(tool.get("cache_control"), f"{at}.cache_control")
+    if kind not in (None, "custom"):
+        return f"{at}.type: Input tag '{kind}' does not match any of the expected tags"
+    if not isinstance(tool.get("name"), str) or not _TOOL_NAME.match(tool["name"]):
+        return f"{at}.custom.name: String should match pattern '^[a-zA-Z0-9_-]{{1,128}}$'"
+    schema = tool.get("input_schema")
+    # A deferred tool (tool search) may stand in by name alone until it is loaded.
+    if not (schema is None and tool.get("defer_loading") is True) \
+            and (not isinstance(schema, dict) or schema.get("type") != "object"):
+        return f"{at}.custom.input_schema: Input should be a JSON schema of type 'object'"
+    for name, value in tool.items():
+        check = CUSTOM_TOOL_FIELDS.get(name)
+        if check is None:
+            return f"{at}.custom.{name}: Extra inputs are not permitted"
+        found = check(value, f"{at}.custom.{name}")
+        if found:
+            return found
+    return None
+
+
+# Content blocks: what each needs. A block type absent from this table is refused.
+def _text(b: dict[str, Any], at: str) -> str | None:
+    return None if isinstance(b.get("text"), str) else f"{at}.text.text: Field required"
+
+
+def _image(b: dict[str, Any], at: str) -> str | None:
+    return _source(b.get("source"), f"{at}.image.source", _IMAGE_SOURCES)
+
+
+def _document(b: dict[str, Any], at: str) -> str | None:
+    return _source(b.get("source"), f"{at}.document.source", _DOCUMENT_SOURCES)
+
+
+def _tool_use(b: dict[str, Any], at: str) -> str | None:
+    if not isinstance(b.get("id"), str) or not isinstance(b.get("name"), str):
+        return f"{at}.{b['type']}: id and name are required"
+    if not isinstance(b.get("input"), dict):
+        return f"{at}.{b['type']}.input: Input should be a valid dictionary"
+    return None
+
+
+def _tool_result(b: dict[str, Any], at: str) -> str | None:
+    if not isinstance(b.get("tool_use_id"), str):
+        return f"{at}.tool_result.tool_use_id: Field required"
+    if "is_error" in b and not isinstance(b["is_error"], bool):
+        return f"{at}.tool_result.is_error: Input should be a valid boolean"
+    content = b.get("content")
+    if content is None or isinstance(content, str):
+        return None
+    if not isinstance(content, list):
+        return f"{at}.tool_result.content: Input should be a valid string or list"
+    for k, part in enumerate(content):
+        found = _block(part, _TOOL_RESULT_PARTS, f"{at}.content.{k}")
+        if found:
+            return found
+    return None
+
+
+def _thinking(b: dict[str, Any], at: str) -> str | None:
+    if not isinstance(b.get("thinking"), str) or not isinstance(b.get("signature"), str):
+        return f"{at}.thinking: thinking and signature are required"
+    return None
+
+
+def _redacted(b: dict[str, Any], at: str) -> str | None:
+    return None if isinstance(b.get("data"), str) else f"{at}.redacted_thinking.data: Field required"
+
+
+def _server_result(b: dict[str, Any], at: str) -> str | None:
+    return None if isinstance(b.get("tool_use_id"), str) else f"{at}.{b['type']}.tool_use_id: Field required"
+
+
+def _tool_reference(b: dict[str, Any], at: str) -> str | None:
+    return None if isinstance(b.get("tool_name"), str) else f"{at}.tool_reference.tool_name: Field required"
+
+
+def _anything(b: dict[str, Any], at: str) -> str | None:
+    return None
+
+
+BlockCheck = Callable[[dict[str, Any], str], str | None]
+BLOCKS: dict[str, BlockCheck] = {
+    "text": _text, "image": _image, "document": _document, "search_result": _anything,
+    "container_upload": _anything, "tool_reference": _tool_reference, "browser_state": _anything,
+    "tool_use": _tool_use, "tool_result": _tool_result, "thinking": _thinking, "redacted_thinking": _redacted,
+    "server_tool_use": _tool_use, "mcp_tool_use": _tool_use, "mcp_tool_result": _server_result,
+    "web_search_tool_result": _server_result, "web_fetch_tool_result": _server_result,
+    "code_execution_tool_result": _server_result, "bash_code_execution_tool_result": _server_result,
+    "text_editor_code_execution_tool_result": _server_result, "tool_search_tool_result": _server_result,
+    "advisor_tool_result": _server_result,
+    # Betas: context compaction, tools changed mid-conversation, model fallbacks, MCP tool listings.
+    "compaction": _anything, "tool_addition": _anything, "tool_removal": _anything, "fallback": _anything,
+    "mcp_tool_listing": _anything,
+}
+# What the model produced stays with the assistant; what the client answers with, with the user.
+_MODEL_ONLY = frozenset({"tool_use", "thinking", "redacted_thinking", "server_tool_use", "mcp_tool_use",
+                         "mcp_tool_result", "web_search_tool_result", "web_fetch_tool_result",
+                         "code_execution_tool_result", "bash_code_execution_tool_result",
+                         "text_editor_code_execution_tool_result", "tool_search_tool_result", "advisor_tool_result"})
+_CLIENT_ONLY = frozenset({"tool_result", "tool_reference", "browser_state"})
+ROLES: dict[str, frozenset[str]] = {
+    "user": frozenset(BLOCKS) - _MODEL_ONLY,
+    "assistant": frozenset(BLOCKS) - _CLIENT_ONLY,
+    "system": frozenset({"text"}),   # a system message may sit anywhere in `messages`; it holds text only
+}
+_TOOL_RESULT_PARTS = frozenset({"text", "image", "document", "search_result", "tool_reference", "browser_state"})
+
+
+def _base64_image(s: dict[str, Any], at: str) -> str | None:
+    if s.get("media_type") not in _IMAGE_TYPES:
+        return f"{at}.base64.media_type: Input should be one of {list(_IMAGE_TYPES)}"
+    return None if isinstance(s.get("data"), str) and s["data"] else f"{at}.base64.data: Field required"
+
+
+def _url(s: dict[str, Any], at: str) -> str | None:
+    url = s.get("url")
+    return None if isinstance(url, str) and url.startswith(("http://", "https://")) else f"{at}.url.url: invalid URL"
+
+
+def _file(s: dict[str, Any], at: str) -> str | None:
+    return None if isinstance(s.get("file_id"), str) else f"{at}.file.file_id: Field required"
+
+
+def _base64_pdf(s: dict[str, Any], at: str) -> str | None:
+    return None if isinstance(s.get("data"), str) and s["data"] else f"{at}.base64.data: Field required"
+
+
+def _plain_text(s: dict[str, Any], at: str) -> str | None:
+    return None if isinstance(s.get("data"), str) else f"{at}.text.data: Field required"
+
+
+_IMAGE_SOURCES: dict[str, BlockCheck] = {"base64": _base64_image, "url": _url, "file": _file}
+_DOCUMENT_SOURCES: dict[str, BlockCheck] = {"base64": _base64_pdf, "url": _url, "file": _file, "text": _plain_text,
+                                            "content": _anything}
+
+
+def _source(source: Any, at: str, kinds: dict[str, BlockCheck]) -> str | None:
+    if not isinstance(source, dict):
+        return f"{at}: Field required"
+    kind = source.get("type")
+    check = kinds.get(kind) if isinstance(kind, str) else None
+    if check is None:
+        return f"{at}.type: Input tag '{source.get('type')}' does not match any of the expected tags: {sorted(kinds)}"
+    return check(source, at)
+
+
+def _block(block: Any, allowed: frozenset[str], at: str) -> str | None:
+    if not isinstance(block, dict) or block.get("type") not in allowed:
+        kind = block.get("type") if isinstance(block, dict) else None
+        return f"{at}.type: Input tag '{kind}' does not match any of the expected tags: {sorted(allowed)}"
+    return BLOCKS[block["type"]](block, at) or _cache_control(block.get("cache_control"), f"{at}.cache_control")
 
 
 def _messages(messages: Any) -> str | None:
@@ -120,14 +366,18 @@ def _messages(messages: Any) -> str | None:
     for i, m in enumerate(messages):
         if not isinstance(m, dict):
             return f"messages.{i}: Input should be an object"
-        if m.get("role") not in ("user", "assistant"):
-            return f"messages.{i}.role: Input should be 'user' or 'assistant'"
+        role = m.get("role")
+        allowed = ROLES.get(role) if isinstance(role, str) else None
+        if allowed is None:
+            return f"messages.{i}.role: Input should be {' or '.join(repr(r) for r in ROLES)}"
+        for name in m:
+            if name not in ("role", "content"):
+                return f"messages.{i}.{name}: Extra inputs are not permitted"
         content = m.get("content")
         if isinstance(content, str):
             continue
         if not isinstance(content, list):
             return f"messages.{i}.content: Input should be a valid string or list"
-        allowed = _USER_BLOCKS if m["role"] == "user" else _ASSISTANT_BLOCKS
         for j, block in enumerate(content):
             found = _block(block, allowed, f"messages.{i}.content.{j}")
             if found:
@@ -135,78 +385,61 @@ def _messages(messages: Any) -> str | None:
     return _tool_pairing(messages)
 
 
-def _block(block: Any, allowed: frozenset[str], at: str) -> str | None:
-    if not isinstance(block, dict) or block.get("type") not in allowed:
-        kind = block.get("type") if isinstance(block, dict) else None
-        return f"{at}.type: Input tag '{kind}' does not match any of the expected tags: {sorted(allowed)}"
-    kind = block["type"]
-    if kind == "text" and not isinstance(block.get("text"), str):
-        return f"{at}.text.text: Field required"
-    if kind == "image":
-        return _image_source(block.get("source"), f"{at}.image.source")
-    if kind == "tool_use":
-        if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
-            return f"{at}.tool_use: id and name are required"
-        if not isinstance(block.get("input"), dict):
-            return f"{at}.tool_use.input: Input should be a valid dictionary"
-    if kind == "tool_result":
-        if not isinstance(block.get("tool_use_id"), str):
-            return f"{at}.tool_result.tool_use_id: Field required"
-        content = block.get("content")
-        if content is not None and not isinstance(content, str):
-            if not isinstance(content, list):
-                return f"{at}.tool_result.content: Input should be a valid string or list"
-            for k, part in enumerate(content):
-                found = _block(part, frozenset({"text", "image", "document", "search_result"}), f"{at}.content.{k}")
-                if found:
-                    return found
-    return None
-
-
-def _image_source(source: Any, at: str) -> str | None:
-    if not isinstance(source, dict):
-        return f"{at}: Field required"
-    if source.get("type") == "base64":
-        if source.get("media_type") not in _IMAGE_TYPES:
-            return f"{at}.base64.media_type: Input should be one of {sorted(_IMAGE_TYPES)}"
-        if not isinstance(source.get("data"), str) or not source["data"]:
-            return f"{at}.base64.data: Field required"
-        return None
-    if source.get("type") == "url":
-        url = source.get("url")
-        return None if isinstance(url, str) and url.startswith(("http://", "https://")) else f"{at}.url.url: invalid URL"
-    return f"{at}.type: Input tag '{source.get('type')}' does not match any of the expected tags: ['base64', 'url']"
+def _blocks(m: dict[str, Any]) -> list[dict[str, Any]]:
+    return m["content"] if isinstance(m["content"], list) else []
 
 
 def _tool_pairing(messages: list[dict[str, Any]]) -> str | None:
-    """Each tool_use is answered by a tool_result in the very next user message, and only then."""
+    """Each tool_use is answered by a tool_result in the very next turn, and only then.
+
+    A turn is a run of messages of one role (the API joins them); system messages between turns
+    are instructions, not turns, and do not break a pair.
+    """
+    turns: list[tuple[int, str, list[dict[str, Any]]]] = []     # (first message index, role, blocks)
     for i, m in enumerate(messages):
-        content = m["content"] if isinstance(m["content"], list) else []
-        if m["role"] == "assistant":
-            used = [b["id"] for b in content if b.get("type") == "tool_use"]
-            if not used or i + 1 == len(messages):
+        if m["role"] == "system":
+            continue
+        if turns and turns[-1][1] == m["role"]:
+            turns[-1][2].extend(_blocks(m))
+        else:
+            turns.append((i, m["role"], list(_blocks(m))))
+    for i, m in enumerate(messages):
+        results = [j for j, b in enumerate(_blocks(m)) if b.get("type") == "tool_result"]
+        if results and results != list(range(len(results))):
+            return f"messages.{i}: `tool_result` blocks must come first in the content, before any other block"
+    for t, (first, role, blocks) in enumerate(turns):
+        if role == "assistant":
+            used = [b["id"] for b in blocks if b.get("type") == "tool_use"]
+            if not used or t + 1 == len(turns):
                 continue
-            following = messages[i + 1]
-            answered = {b.get("tool_use_id") for b in following["content"] if isinstance(b, dict)} \
-                if following["role"] == "user" and isinstance(following["content"], list) else set()
+            answered = {b.get("tool_use_id") for b in turns[t + 1][2] if b.get("type") == "tool_result"}
             missing = [u for u in used if u not in answered]
             if missing:
-                return (f"messages.{i + 1}: `tool_use` ids were found without `tool_result` blocks immediately after: "
-                        f"{', '.join(missing)}. Each `tool_use` block must have a corresponding `tool_result` block "
-                        f"in the next message.")
+                return (f"messages.{turns[t + 1][0]}: `tool_use` ids were found without `tool_result` blocks "
+                        f"immediately after: {', '.join(missing)}. Each `tool_use` block must have a corresponding "
+                        f"`tool_result` block in the next message.")
         else:
-            results = [j for j, b in enumerate(content) if b.get("type") == "tool_result"]
-            if not results:
-                continue
-            if results != list(range(len(results))):
-                return f"messages.{i}: `tool_result` blocks must come first in the content, before any other block"
-            previous = messages[i - 1] if i > 0 else None
-            used_before = {b.get("id") for b in previous["content"] if isinstance(b, dict)} \
-                if previous is not None and previous["role"] == "assistant" and isinstance(previous["content"], list) \
-                else set()
-            for j in results:
-                if content[j]["tool_use_id"] not in used_before:
-                    return (f"messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` blocks: "
-                            f"{content[j]['tool_use_id']}. Each `tool_result` block must have a corresponding "
+            used_before = {b.get("id") for b in turns[t - 1][2] if b.get("type") == "tool_use"} \
+                if t > 0 and turns[t - 1][1] == "assistant" else set()
+            for b in blocks:
+                if b.get("type") == "tool_result" and b.get("tool_use_id") not in used_before:
+                    return (f"messages.{first}: unexpected `tool_use_id` found in `tool_result` blocks: "
+                            f"{b.get('tool_use_id')}. Each `tool_result` block must have a corresponding "
                             f"`tool_use` block in the previous message.")
+    return None
+
+
+def _cache_marks(body: dict[str, Any]) -> str | None:
+    """The API caches at most four breakpoints a request."""
+    marked = sum(1 for t in body.get("tools") or () if isinstance(t, dict) and t.get("cache_control"))
+    system = body.get("system")
+    if isinstance(system, list):
+        marked += sum(1 for b in system if b.get("cache_control"))
+    for m in body["messages"]:
+        for b in _blocks(m):
+            marked += 1 if b.get("cache_control") else 0
+            if b.get("type") == "tool_result" and isinstance(b.get("content"), list):
+                marked += sum(1 for p in b["content"] if p.get("cache_control"))
+    if marked > MAX_CACHE_MARKS:
+        return f"A maximum of {MAX_CACHE_MARKS} blocks with cache_control may be provided. Found {marked}."
     return None

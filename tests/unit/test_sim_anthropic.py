@@ -130,8 +130,8 @@ def _tool_turns(result_id: str) -> list[dict[str, Any]]:
 REFUSED = [
     ("no max_tokens", {"model": "m", "messages": []}, "max_tokens: Field required"),
     ("an OpenAI field", _with(body(), frequency_penalty=0.5), "frequency_penalty: Extra inputs are not permitted"),
-    ("a system role in messages", _with(body(), messages=[{"role": "system", "content": "x"}]),
-     "messages.0.role: Input should be 'user' or 'assistant'"),
+    ("an OpenAI tool role in messages", _with(body(), messages=[{"role": "tool", "content": "x"}]),
+     "messages.0.role: Input should be 'user' or 'assistant' or 'system'"),
     ("temperature above 1", _with(body(), temperature=1.5), "temperature:"),
     ("an OpenAI image part", _with(body(), messages=[{"role": "user", "content": [
         {"type": "image_url", "image_url": {"url": "http://x/y.png"}}]}]), "messages.0.content.0.type"),
