@@ -153,6 +153,8 @@ def exhausted(log: RequestLog) -> ApiError:
         if record.error is not None:
             last[record.deployment.key] = (record.deployment, record.error)
     failures = [err for _, err in last.values()]
+    if failures and all(e.failure is Failure.UNFIT for e in failures) and not log.skipped:
+        return unfit_everywhere(route.name, list(last.values()))
     if failures and all(e.failure in (Failure.TIMEOUT, Failure.IDLE) for e in failures) and not log.skipped:
         status = 504
     elif failures and all(e.failure is Failure.STATUS and (e.status or 0) >= 500 for e in failures) \
@@ -176,3 +178,12 @@ def exhausted(log: RequestLog) -> ApiError:
         headers["Retry-After"] = str(max(1, math.ceil(min(waits))))
     return ApiError(status, message, "server_error", code="upstream_unavailable", headers=headers)
 
+
+
+def unfit_everywhere(route: str, unfit: list[tuple[Deployment, AttemptError]]) -> ApiError:
+    """No target of the route can take the request as it is: the caller's to change, so a 400 that
+    names each target and why."""
+    parts = "; ".join(f"{d.provider}/{d.model}: {err.detail}" for d, err in unfit)
+    param = next((err.param for _, err in unfit if err.param), None)
+    return ApiError(400, f"No target of route '{route}' can take this request: {parts}.", "invalid_request_error",
+                    code="unsupported_on_target", param=param, headers={"x-should-retry": "false"})

@@ -58,6 +58,9 @@ class Metrics:
         self.retries_denied = _Bound(Counter(
             "recloser_retry_budget_exhausted", "Retries or hedges the retry budget refused", ["route"],
             registry=r))
+        self.dropped_features = _Bound(Counter(
+            "recloser_dropped_features", "Answers served across wires without a feature the client asked for "
+            "(the target has no equivalent), by feature", ["route", "feature"], registry=r))
         self.hedges = _Bound(Counter(
             "recloser_hedges", "Hedged requests, by which leg won", ["route", "outcome"], registry=r))
         self.mid_stream = _Bound(Counter(

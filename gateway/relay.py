@@ -10,6 +10,7 @@ from aiohttp import web
 from gateway.answer import open_stream, stream_error_event, whole
 from gateway.errors import ApiError
 from gateway.attempts import Attempts
+from gateway.wires.features import DROPPED_HEADER
 from gateway.request_log import AttemptRecord, RequestLog
 from gateway.metering.usage import streamed_text, strip_usage_chunk
 from gateway.metrics import Metrics
@@ -32,6 +33,8 @@ def answer_headers(log: RequestLog, d: Deployment) -> dict[str, str]:
     tier = log.route.degraded_tier(d)
     if tier is not None:   # served below the route's intended quality: the client may want to know
         headers[DEGRADED_HEADER] = f"tier={tier}"
+    if log.dropped:        # served across wires without some of what the client asked for
+        headers[DROPPED_HEADER] = ",".join(log.dropped)
     return headers
 
 
@@ -49,6 +52,10 @@ class Relay:
     async def deliver(self, request: web.Request, log: RequestLog, d: Deployment, reply: Reply,
                       fallbacks: Sequence[Deployment], budget: RetryBudget) -> web.StreamResponse:
         log.answered_by = d
+        if reply.dropped:
+            log.dropped = reply.dropped
+            for feature in reply.dropped:
+                self.metrics.dropped_features(log.route.name, feature).inc()
         if reply.rest is None:
             log.body = reply.body
             return whole(reply.body, answer_headers(log, d))

@@ -48,6 +48,7 @@ class RequestLog:
     extra_headers: dict[str, str] = field(default_factory=dict)  # e.g. a budget warning
     # What the gateway did to save the answer, for the ledger: refused, prefill_rejected, resumed, restarted.
     events: list[str] = field(default_factory=list)
+    dropped: tuple[str, ...] = ()          # features the answering target could not carry (x-recloser-dropped)
     refused_by: Deployment | None = None   # the deployment whose safety refusal was the answer
 
     def remaining(self, now: float) -> float:

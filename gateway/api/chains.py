@@ -27,6 +27,17 @@ async def prior_for(store: ResponseStore, body: dict[str, Any]) -> Prior | None:
     return prior
 
 
+async def references_for(store: ResponseStore, body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The kept items that the input's `item_reference`s name, for a target that cannot look them up
+    itself; an id the gateway never kept stays unresolved (only its origin knows it)."""
+    given = body.get("input")
+    if not isinstance(given, list):
+        return {}
+    ids = [item["id"] for item in given if isinstance(item, dict) and item.get("type") == "item_reference"
+           and isinstance(item.get("id"), str)]
+    return await store.items(ids) if ids else {}
+
+
 def served_response(log: RequestLog) -> dict[str, Any] | None:
     """The Response object the client received: the whole body, or a stream's terminal event."""
     if not log.call.stream:

@@ -13,7 +13,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
 from gateway.answer import whole
-from gateway.api.chains import prior_for, remember
+from gateway.api.chains import prior_for, references_for, remember
 from gateway.logs import refused_line
 from gateway.errors import (ApiError, body_too_large, body_too_slow, client_gone, error_response, invalid_api_key,
                             model_not_found, budget_exceeded, overloaded, rate_limited, undecodable_body,
@@ -26,13 +26,21 @@ from gateway.dispatch import TIMEOUT_HEADER, request_timeout
 from gateway.providers.base import AttemptError, Call, Endpoint
 from gateway.routing.breaker import State
 
-# Headers that belong to the client's API and go upstream when its body passes through.
-_PASSED_HEADERS = {"messages": ("anthropic-version", "anthropic-beta")}
+# Client headers that stay here: the connection's own, the client's key for the gateway (the
+# deployment has its own), the gateway's own controls, and encodings the gateway must read.
+_KEPT_HERE = frozenset({
+    "host", "content-length", "content-type", "transfer-encoding", "connection", "keep-alive", "te", "trailer",
+    "upgrade", "expect", "proxy-authorization", "proxy-connection", "authorization", "x-api-key", "api-key",
+    "cookie", "accept-encoding", "openai-organization", "openai-project", "x-request-id", "forwarded",
+    "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip",
+})
 
 
-def passed_headers(request: web.Request, endpoint: Endpoint) -> dict[str, str]:
-    """The client's headers of its own API that travel upstream with a body passed through."""
-    return {name: request.headers[name] for name in _PASSED_HEADERS.get(endpoint, ()) if name in request.headers}
+def passed_headers(request: web.Request) -> dict[str, str]:
+    """The client's headers that travel upstream with a body passed through (betas, versions, its
+    session headers): everything but what belongs to the connection, the gateway or its key."""
+    return {name.lower(): value for name, value in request.headers.items()
+            if name.lower() not in _KEPT_HERE and not name.lower().startswith("x-recloser-")}
 
 
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -145,6 +153,7 @@ async def _serve(request: web.Request, ctx: GatewayContext, endpoint: Endpoint, 
                     raise rate_limited(check.message, check.kind, check.retry_after_s, check.headers)
                 extra.update(check.headers)
         prior = await prior_for(ctx.responses, body) if endpoint == "responses" else None
+        references = await references_for(ctx.responses, body) if endpoint == "responses" else {}
     except ApiError as err:
         rt.meter.refused(route_name, caller, err.status, endpoint)
         refused_line(rid, endpoint, route_name, err.status, caller.team if caller else "", caller.app if caller else "",
@@ -152,7 +161,7 @@ async def _serve(request: web.Request, ctx: GatewayContext, endpoint: Endpoint, 
         return error_response(err, {"x-request-id": rid}, endpoint)
     now = rt.dispatcher.clock()
     timeout = request_timeout(route, request.headers.get(TIMEOUT_HEADER))
-    call = Call(endpoint, body, stream, rid, prior, passed_headers(request, endpoint))
+    call = Call(endpoint, body, stream, rid, prior, passed_headers(request), request.query_string, references)
     log = RequestLog(route, call, caller, now, now + timeout, extra_headers=extra)
     status = 499  # until it is known: the client went away, or the request was cancelled
     try:
@@ -211,7 +220,8 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
     except ApiError as err:
         return error_response(err, endpoint="messages")
     if ctx.anthropic_counts is not None:
-        call = Call("messages", body, False, request_id(request), client_headers=passed_headers(request, "messages"))
+        call = Call("messages", body, False, request_id(request), client_headers=passed_headers(request),
+                    query=request.query_string)
         for d in route.deployments:
             if d.kind != "anthropic" or ctx.board.healths[d.key].state is State.EJECTED:
                 continue

@@ -77,7 +77,9 @@ def check_body(endpoint: Endpoint, body: dict[str, Any]) -> bool:
     if value is None:
         raise invalid_request(f"Missing required parameter: '{required}'.", param=required,
                               code="missing_required_parameter")
-    if endpoint == "chat":
+    if endpoint in ("chat", "messages"):
+        # Which roles exist is the upstream's business (Claude Code sends `system` turns inside
+        # `messages`; a newer API may add more): only the shape the gateway itself reads is checked.
         if not isinstance(value, list) or not value:
             raise _type_error("messages", "a non-empty array of message objects")
         for i, message in enumerate(value):
@@ -85,12 +87,7 @@ def check_body(endpoint: Endpoint, body: dict[str, Any]) -> bool:
                 raise _type_error(f"messages[{i}]", "an object with a string 'role'")
             if not isinstance(message.get("content"), (str, list, type(None))):
                 raise _type_error(f"messages[{i}].content", "a string, an array of content parts or null")
-    elif endpoint == "messages":
-        if not isinstance(value, list) or not value:
-            raise _type_error("messages", "a non-empty array of message objects")
-        for i, message in enumerate(value):
-            if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
-                raise _type_error(f"messages[{i}]", "an object with role 'user' or 'assistant'")
+    if endpoint == "messages":
         if body.get("max_tokens") is None:
             raise invalid_request("Missing required parameter: 'max_tokens'.", param="max_tokens",
                                   code="missing_required_parameter")
@@ -103,7 +100,7 @@ def check_body(endpoint: Endpoint, body: dict[str, Any]) -> bool:
     elif endpoint == "completions":
         if not isinstance(value, (str, list)):
             raise _type_error("prompt", "a string or an array")
-    elif not isinstance(value, (str, list)) or (isinstance(value, list) and not value):
+    elif endpoint == "embeddings" and (not isinstance(value, (str, list)) or (isinstance(value, list) and not value)):
         raise _type_error("input", "a string or a non-empty array")
     stream = body.get("stream", False)
     if stream is None:

@@ -18,7 +18,8 @@ import orjson
 from gateway.deployment import Deployment
 from gateway.providers.anthropic_wire import DEFAULT_BASE_URL, AnthropicWire
 from gateway.providers.base import AttemptError, Call, Failure, Reply, parse_retry_after
-from gateway.providers.http import Opening, bounds, let_go, read_more, with_request_id
+from gateway.providers.http import (Opening, bounds, let_go, read_more, with_client_headers, with_query,
+                                    with_request_id)
 from gateway.providers.sse import complete_events
 
 _ERROR = b"event: error"
@@ -57,11 +58,11 @@ class MessagesPassThrough:
         if beta:
             own = headers.get("anthropic-beta")
             headers["anthropic-beta"] = f"{own},{beta}" if own else beta
-        return with_request_id(headers, call)
+        return with_request_id(with_client_headers(headers, call), call)
 
     async def open(self, deployment: Deployment, call: Call, budget_s: float) -> Reply:
         timeout, opening_s = bounds(deployment, call.stream, budget_s)
-        url = (deployment.base_url or DEFAULT_BASE_URL) + "/v1/messages"
+        url = with_query((deployment.base_url or DEFAULT_BASE_URL) + "/v1/messages", call)
         with Opening(call.stream) as opening:
             async with asyncio.timeout(opening_s):
                 opening.resp = resp = await self.session.post(url, data=call.upstream_body(deployment.model),

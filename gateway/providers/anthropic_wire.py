@@ -28,8 +28,7 @@ import aiohttp
 import orjson
 
 from gateway.deployment import Deployment
-from gateway.wires.openai_error import error_body
-from gateway.providers.base import AttemptError, Call, Failure, Reply, parse_retry_after
+from gateway.providers.base import AttemptError, Call, Failure, Reply, parse_retry_after, unfit
 from gateway.providers.http import (BASE_HEADERS, DEFAULT_BODY_LIMIT, ERROR_BODY_LIMIT, ByteBound, Opening, bounds,
                                     let_go, read_answer, read_bounded, read_more, with_request_id)
 from gateway.providers.sse import complete_events
@@ -39,11 +38,6 @@ from gateway.wires.refused import Refused
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 DEFAULT_VERSION = "2023-06-01"
-
-
-def _caller_fault(message: str, param: str | None, code: str) -> AttemptError:
-    return AttemptError(Failure.STATUS, message, status=400,
-                        body=error_body(message, "invalid_request_error", code, param))
 
 
 class AnthropicWire:
@@ -67,15 +61,14 @@ class AnthropicWire:
 
     async def open(self, deployment: Deployment, call: Call, budget_s: float) -> Reply:
         if call.endpoint != "chat":
-            raise _caller_fault(f"The Anthropic deployment {deployment.key} serves chat completions only.",
-                                None, "unsupported_endpoint")
+            raise unfit(f"serves chat completions, not {call.endpoint}")
         facts = deployment.facts
+        dropped: list[str] = []
         try:
             data = request_out(call.body, deployment.model, call.stream,
-                               facts.max_output_tokens if facts is not None else None)
+                               facts.max_output_tokens if facts is not None else None, dropped)
         except Refused as exc:
-            raise _caller_fault(f"{exc} (the request was for {deployment.key}).", exc.param,
-                                "unsupported_parameter") from None
+            raise unfit(exc.message, exc.param) from None
         json_answer = wants_json_answer(call.body)
         timeout, opening_s = bounds(deployment, call.stream, budget_s)
         headers = with_request_id(self.headers_for(deployment), call)
@@ -93,13 +86,15 @@ class AnthropicWire:
                 if not call.stream:
                     resp.release()
                     try:
-                        return Reply(status=200, body=answer_in(raw, int(self.wall()), json_answer))
+                        return Reply(status=200, body=answer_in(raw, int(self.wall()), json_answer),
+                                     dropped=tuple(dropped))
                     except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
                         raise AttemptError(Failure.BROKEN, "the answer was not a Messages object") from None
                 state = StreamState(int(self.wall()), include_usage=_asked_for_usage(call), json_answer=json_answer)
                 bound = ByteBound(self.max_body_bytes)
                 first, pending = await _first_content(resp, state, bound)
-        return Reply(status=200, first=first, rest=_relay(resp, state, pending, bound), close=resp.close)
+        return Reply(status=200, first=first, rest=_relay(resp, state, pending, bound), close=resp.close,
+                     dropped=tuple(dropped))
 
     @staticmethod
     def _scrub(body: bytes, d: Deployment) -> bytes:

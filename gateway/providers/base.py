@@ -37,8 +37,12 @@ class Call:
     stream: bool
     request_id: str
     prior: Prior | None = None
-    # Headers of the client's API that a pass-through must carry (anthropic-version, anthropic-beta).
+    # The client's own headers and query string, carried upstream when its body passes through
+    # (anthropic-version, anthropic-beta, `?beta=true`, a client's session headers …).
     client_headers: Mapping[str, str] = field(default_factory=dict)
+    query: str = ""
+    # Stored items an `item_reference` in a Responses input names, for targets that cannot look them up.
+    references: Mapping[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def model(self) -> str:
@@ -58,6 +62,8 @@ class Failure(Enum):
     IDLE = "idle"                  # a stream stalled between chunks
     STATUS = "status"              # the upstream answered with an error status
     BROKEN = "broken"              # the reply broke off or was not the protocol we speak
+    UNFIT = "unfit"                # this target cannot take this request (a crossing it cannot carry,
+                                   # an endpoint it does not serve): skipped, no fault of its own
 
 
 _FAILURE_WORDS = {
@@ -66,6 +72,7 @@ _FAILURE_WORDS = {
     Failure.TIMEOUT: "timed out",
     Failure.IDLE: "stream stalled",
     Failure.BROKEN: "reply broke off",
+    Failure.UNFIT: "cannot take this request",
 }
 
 
@@ -74,7 +81,7 @@ class AttemptError(Exception):
 
     def __init__(self, failure: Failure, detail: str = "", status: int | None = None,
                  retry_after_s: float | None = None, body: bytes | None = None,
-                 content_type: str = "application/json") -> None:
+                 content_type: str = "application/json", param: str | None = None) -> None:
         super().__init__(detail or failure.value)
         self.failure = failure
         self.detail = detail
@@ -82,14 +89,21 @@ class AttemptError(Exception):
         self.retry_after_s = retry_after_s
         self.body = body
         self.content_type = content_type
+        self.param = param               # the request field at fault, where one is (UNFIT)
 
     def describe(self) -> str:
         """A short reason for error messages and logs: 'HTTP 503', 'connection failed', …"""
         if self.failure is Failure.STATUS:
             return f"HTTP {self.status}"
-        if self.failure is Failure.BROKEN and self.detail:
+        if self.failure in (Failure.BROKEN, Failure.UNFIT) and self.detail:
             return self.detail
         return _FAILURE_WORDS[self.failure]
+
+
+def unfit(message: str, param: str | None = None) -> AttemptError:
+    """This target cannot take this request (a crossing it cannot carry, an endpoint it does not
+    serve): the attempt loop goes on to the next target, and no breaker hears of it."""
+    return AttemptError(Failure.UNFIT, message, param=param)
 
 
 @dataclass(slots=True)
@@ -101,6 +115,7 @@ class Reply:
     first: bytes = b""
     rest: AsyncIterator[bytes] | None = None
     close: Callable[[], Awaitable[None] | None] = field(default=lambda: None)
+    dropped: tuple[str, ...] = ()   # features of the request this target could not carry (wires/features.py)
 
     async def release(self) -> None:
         if self.rest is not None:

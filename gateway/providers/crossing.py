@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import replace
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
 
-from gateway.providers.base import AttemptError, Call, Failure, Reply, UpstreamClient
+from gateway.providers.base import AttemptError, Call, Failure, Reply, UpstreamClient, unfit
 from gateway.deployment import Deployment
 from gateway.wires import messages_chat, responses_chat
 from gateway.wires.events import json_events, split_events
-from gateway.wires.openai_error import error_body
 from gateway.wires.refused import Refused
 
 
@@ -35,7 +35,7 @@ def expanded(call: Call, d: Deployment) -> Call:
     # Item ids are the origin's too: another provider would look them up and not find them.
     body["input"] = [{k: v for k, v in item.items() if k != "id"} for item in prior.items
                      if item.get("type") != "reasoning"] + current
-    return Call(call.endpoint, body, call.stream, call.request_id)
+    return replace(call, body=body, prior=None)
 
 
 def speaks(d: Deployment, endpoint: str) -> bool:
@@ -66,19 +66,25 @@ class Crossing:
 
     async def _responses(self, client: UpstreamClient, d: Deployment, call: Call, budget_s: float) -> Reply:
         history = call.prior.items if call.prior is not None else ()
-        chat = _chat_call(call, lambda: responses_chat.request_out(call.body, history))
+        dropped: list[str] = []
+        chat = _chat_call(call, lambda: responses_chat.request_out(call.body, history, dropped, call.references))
         reply = await client.open(d, chat, budget_s)
+        names = responses_chat.tool_names(call.body)   # flattened namespace tools → the client's own names
         response_id, created = f"resp_{uuid.uuid4().hex}", int(time.time())
         body = call.body
         if call.prior is not None:  # the Response says what it continues, as the client asked
             body = {**body, "previous_response_id": call.prior.response_id}
+        gone = _merged(dropped, reply.dropped)
         if reply.rest is None:
-            return Reply(200, body=_whole(lambda: responses_chat.answer_in(reply.body, body, response_id, created)))
-        state = responses_chat.StreamState(body, response_id, created)
-        return _translated(reply, lambda c: responses_chat.events_in(state, c), lambda: responses_chat.finish(state))
+            return Reply(200, body=_whole(lambda: responses_chat.answer_in(reply.body, body, response_id, created, names)),
+                         dropped=gone)
+        state = responses_chat.StreamState(body, response_id, created, names=names)
+        return _translated(reply, lambda c: responses_chat.events_in(state, c), lambda: responses_chat.finish(state),
+                           gone)
 
     async def _messages(self, client: UpstreamClient, d: Deployment, call: Call, budget_s: float) -> Reply:
-        chat = _chat_call(call, lambda: messages_chat.request_out(call.body))
+        dropped: list[str] = []
+        chat = _chat_call(call, lambda: messages_chat.request_out(call.body, dropped))
         try:
             reply = await client.open(d, chat, budget_s)
         except AttemptError as err:
@@ -86,10 +92,12 @@ class Crossing:
                 err.body = messages_chat.error_in(err.status, err.body)
             raise
         message_id = f"msg_{uuid.uuid4().hex[:24]}"
+        gone = _merged(dropped, reply.dropped)
         if reply.rest is None:
-            return Reply(200, body=_whole(lambda: messages_chat.answer_in(reply.body, message_id)))
+            return Reply(200, body=_whole(lambda: messages_chat.answer_in(reply.body, message_id)), dropped=gone)
         state = messages_chat.StreamState(message_id)
-        return _translated(reply, lambda c: messages_chat.events_in(state, c), lambda: messages_chat.finish(state))
+        return _translated(reply, lambda c: messages_chat.events_in(state, c), lambda: messages_chat.finish(state),
+                           gone)
 
 
 def _whole(translate: Callable[[], dict[str, Any]]) -> bytes:
@@ -101,14 +109,18 @@ def _whole(translate: Callable[[], dict[str, Any]]) -> bytes:
 
 
 def _chat_call(call: Call, translate: Callable[[], dict[str, Any]]) -> Call:
-    """The chat call for a request, or the 400 (a caller fault: no failover) when it cannot be one."""
+    """The chat call for a request; a request this crossing cannot carry makes the target unfit
+    (the next target may speak the client's API as it is)."""
     try:
         body = translate()
     except Refused as refused:
-        body_bytes = (messages_chat.error_body(400, refused.message) if call.endpoint == "messages" else
-                      error_body(refused.message, "invalid_request_error", "unsupported_on_target", refused.param))
-        raise AttemptError(Failure.STATUS, refused.message, status=400, body=body_bytes) from None
+        raise unfit(refused.message, refused.param) from None
     return Call("chat", body, call.stream, call.request_id)
+
+
+def _merged(own: list[str], further: tuple[str, ...]) -> tuple[str, ...]:
+    """What this crossing dropped, then what the target's own wire dropped on the way."""
+    return tuple(own) + tuple(f for f in further if f not in own)
 
 
 def _ends(events: list[bytes]) -> bool:
@@ -116,14 +128,16 @@ def _ends(events: list[bytes]) -> bool:
     return any(e.strip().endswith(b"[DONE]") for e in events)
 
 
-def _translated(reply: Reply, events_in: Callable[[Any], list[bytes]], finish: Callable[[], list[bytes]]) -> Reply:
+def _translated(reply: Reply, events_in: Callable[[Any], list[bytes]], finish: Callable[[], list[bytes]],
+                dropped: tuple[str, ...]) -> Reply:
     """A chat stream reply as a stream in the client's API; its first chunk is the first translated one."""
     events, pending = split_events(reply.first)
     done = _ends(events)
     first = b"".join(out for chunk in json_events(events) for out in events_in(chunk))
     if done:
         first += b"".join(finish())
-    return Reply(200, first=first, rest=_rest(reply, pending, done, events_in, finish), close=reply.release)
+    return Reply(200, first=first, rest=_rest(reply, pending, done, events_in, finish), close=reply.release,
+                 dropped=dropped)
 
 
 async def _rest(reply: Reply, pending: bytes, done: bool, events_in: Callable[[Any], list[bytes]],

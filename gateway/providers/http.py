@@ -78,6 +78,22 @@ def with_request_id(headers: dict[str, str], call: Call) -> dict[str, str]:
     return {**headers, "X-Request-Id": call.request_id} if call.request_id else headers
 
 
+def with_client_headers(own: dict[str, str], call: Call) -> dict[str, str]:
+    """The client's own headers (a body passed through keeps its betas, session ids …), under the
+    deployment's, which they never override."""
+    if not call.client_headers:
+        return own
+    mine = {name.lower() for name in own}
+    return {**{k: v for k, v in call.client_headers.items() if k not in mine}, **own}
+
+
+def with_query(url: str, call: Call) -> str:
+    """The upstream URL with the client's query string, where it passed one (`?beta=true`)."""
+    if not call.query:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}{call.query}"
+
+
 class Opening:
     """Maps what goes wrong while an attempt opens, and never pools a connection left mid-answer.
 

@@ -19,7 +19,8 @@ import aiohttp
 from gateway.providers.base import PATHS, AttemptError, Call, Failure, Reply, parse_retry_after
 from gateway.providers.answer_check import check_events, check_first_event, check_whole
 from gateway.providers.http import (BASE_HEADERS, DEFAULT_BODY_LIMIT, ERROR_BODY_LIMIT, ByteBound, Opening, bounds,
-                                    let_go, read_answer, read_bounded, read_more, with_request_id)
+                                    let_go, read_answer, read_bounded, read_more, with_client_headers,
+                                    with_query, with_request_id)
 from gateway.providers.sse import DONE_EVENT, complete_events, finishes_a_choice
 from gateway.deployment import Deployment
 
@@ -56,8 +57,8 @@ class OpenAIWireClient:
 
     async def open(self, deployment: Deployment, call: Call, budget_s: float) -> Reply:
         timeout, opening_s = bounds(deployment, call.stream, budget_s)
-        headers = with_request_id(self.headers_for(deployment), call)
-        url = self.url_for(deployment, call)
+        headers = with_request_id(with_client_headers(self.headers_for(deployment), call), call)
+        url = with_query(self.url_for(deployment, call), call)
         data = call.upstream_body(deployment.model)
         with Opening(call.stream) as opening:
             async with asyncio.timeout(opening_s):

@@ -43,6 +43,8 @@ def classify(err: AttemptError, short_retry_after_s: float = 2.0, on_content_fil
         return Classification(Verdict.FAIL_OVER, "stalled")
     if f is Failure.BROKEN:
         return Classification(Verdict.FAIL_OVER, "broken")
+    if f is Failure.UNFIT:   # the request, not the deployment: the next target may well take it
+        return Classification(Verdict.FAIL_OVER, "unfit", penalise=False)
     status = err.status or 0
     if status == 429:
         if err.retry_after_s is not None and err.retry_after_s <= short_retry_after_s:

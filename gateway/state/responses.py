@@ -40,6 +40,14 @@ class ResponseStore(Protocol):
         response it continued) is unknown or expired."""
         ...
 
+    async def items(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The kept items with these ids (an `item_reference` names one); unknown ids are left out."""
+        ...
+
+
+# Items kept per response, on average, before the item index lets the oldest go.
+_ITEMS_PER_RESPONSE = 16
+
 
 class MemoryResponses:
     def __init__(self, ttl_s: float, max_responses: int, clock: Callable[[], float]) -> None:
@@ -47,6 +55,7 @@ class MemoryResponses:
         self.max_responses = max_responses
         self.clock = clock
         self._kept: OrderedDict[str, StoredResponse] = OrderedDict()
+        self._items: OrderedDict[str, tuple[dict[str, Any], float]] = OrderedDict()   # item id → item, expiry
 
     def __len__(self) -> int:
         return len(self._kept)
@@ -57,6 +66,22 @@ class MemoryResponses:
         self._kept.move_to_end(response_id)
         while len(self._kept) > self.max_responses:
             self._kept.popitem(last=False)   # the oldest goes first
+        expires = self.clock() + self.ttl_s
+        for item in items:
+            if isinstance(item.get("id"), str):
+                self._items[item["id"]] = (item, expires)
+                self._items.move_to_end(item["id"])
+        while len(self._items) > self.max_responses * _ITEMS_PER_RESPONSE:
+            self._items.popitem(last=False)
+
+    async def items(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        now = self.clock()
+        found = {}
+        for item_id in ids:
+            kept = self._items.get(item_id)
+            if kept is not None and kept[1] > now:
+                found[item_id] = kept[0]
+        return found
 
     def _get(self, response_id: str, now: float) -> StoredResponse | None:
         stored = self._kept.get(response_id)
@@ -105,8 +130,23 @@ class SharedResponses:
         value = orjson.dumps({"origin": origin, "previous": previous, "items": list(items)})
         try:
             await self.shared.keep(f"response:{response_id}", value, self.local.ttl_s)
+            for item in items:
+                if isinstance(item.get("id"), str):
+                    await self.shared.keep(f"item:{item['id']}", orjson.dumps(item), self.local.ttl_s)
         except StateUnavailable:
             pass
+
+    async def items(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        found = await self.local.items(ids)
+        try:
+            for item_id in ids:
+                if item_id not in found:
+                    raw = await self.shared.read(f"item:{item_id}")
+                    if raw is not None:
+                        found[item_id] = orjson.loads(raw)
+        except StateUnavailable:
+            pass
+        return found
 
     async def chain(self, response_id: str) -> Prior | None:
         async def get(rid: str) -> StoredResponse | None:

@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from gateway.wires import features
 from gateway.wires.refused import Refused
 
 DEFAULT_MAX_TOKENS = 4096
@@ -36,6 +37,13 @@ ANSWER_TOOL = "json_answer"
 _CONSUMED = frozenset({"model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens",
                        "temperature", "top_p", "stop", "user", "tools", "tool_choice", "parallel_tool_calls",
                        "response_format"})
+# Fields the Messages API has no counterpart for, whose loss leaves the answer worth having: dropped,
+# and named in the answer (`x-recloser-dropped`).
+_DROPPED = {"prompt_cache_key": features.PROMPT_CACHE_KEY, "prompt_cache_retention": features.PROMPT_CACHE_KEY,
+            "reasoning_effort": features.EFFORT, "verbosity": features.VERBOSITY,
+            "web_search_options": features.WEB_SEARCH, "service_tier": features.SERVICE_TIER}
+# Bookkeeping for the origin provider (its stored completions, its abuse tracking): nothing of the answer.
+_ORIGINS_OWN = frozenset({"metadata", "store", "safety_identifier"})
 # Fields that are harmless at these values (their OpenAI defaults) and untranslatable otherwise.
 _DEFAULTS: dict[str, tuple[Any, ...]] = {
     "n": (None, 1), "presence_penalty": (None, 0, 0.0), "frequency_penalty": (None, 0, 0.0),
@@ -67,15 +75,20 @@ def max_tokens_for(body: Mapping[str, Any], facts_max: int | None) -> int:
     return facts_max or DEFAULT_MAX_TOKENS
 
 
-def request_out(body: Mapping[str, Any], model: str, stream: bool, facts_max_tokens: int | None = None) -> bytes:
-    """The Messages request for a chat completions `body`, sent to `model`."""
+def request_out(body: Mapping[str, Any], model: str, stream: bool, facts_max_tokens: int | None = None,
+                dropped: list[str] | None = None) -> bytes:
+    """The Messages request for a chat completions `body`, sent to `model`; what it had to leave out
+    is noted in `dropped`."""
     for name, value in body.items():
-        if name in _CONSUMED:
+        if name in _CONSUMED or name in _ORIGINS_OWN or value is None:
+            continue
+        if name in _DROPPED:
+            features.drop(dropped, _DROPPED[name])
             continue
         allowed = _DEFAULTS.get(name)
-        if allowed is None:
-            raise _refused(name, "is not a chat completions field the Anthropic wire can carry")
-        if value not in allowed:
+        if allowed is None:   # a field newer than this table: the answer is still worth having
+            features.drop(dropped, features.OTHER)
+        elif value not in allowed:
             raise _refused(name, "cannot be honoured by the Anthropic Messages API")
     system, messages = _messages(body.get("messages"))
     out: dict[str, Any] = {"model": model, "max_tokens": max_tokens_for(body, facts_max_tokens),
@@ -115,7 +128,9 @@ def _messages(messages: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
         elif role == "user":
             _append(turns, "user", _user_blocks(m.get("content"), f"{where}.content"))
         elif role == "assistant":
-            _append(turns, "assistant", _assistant_blocks(m, where))
+            blocks = _assistant_blocks(m, where)
+            if blocks:   # a turn that held only what another model thought: nothing to say here
+                _append(turns, "assistant", blocks)
         else:
             _append(turns, "user", [_tool_result(m, where)])
     if not turns:
@@ -194,8 +209,6 @@ def _assistant_blocks(m: dict[str, Any], where: str) -> list[dict[str, Any]]:
     if m.get("refusal") is not None or m.get("audio") is not None:
         raise _refused(f"{where}.{'refusal' if m.get('refusal') is not None else 'audio'}",
                              "has no counterpart in the Anthropic Messages API")
-    if not blocks:
-        raise _refused(f"{where}.content", "is empty: an assistant turn needs text or tool calls")
     return blocks
 
 

@@ -32,9 +32,11 @@ TOP_K = "top_k"
 CITATIONS = "citations"
 SERVICE_TIER = "service_tier"
 INCLUDE = "include"                        # extra output OpenAI adds on request (`include`)
+VERBOSITY = "verbosity"
+OTHER = "other_fields"                     # request fields newer than the crossing's table
 DROPPABLE: frozenset[str] = frozenset({
     THINKING, EFFORT, REASONING, WEB_SEARCH, HOSTED_TOOLS, CACHE_CONTROL, CONTEXT_MANAGEMENT,
-    PROMPT_CACHE_KEY, TOP_K, CITATIONS, SERVICE_TIER, INCLUDE,
+    PROMPT_CACHE_KEY, TOP_K, CITATIONS, SERVICE_TIER, INCLUDE, VERBOSITY, OTHER,
 })
 
 DROPPED_HEADER = "x-recloser-dropped"

@@ -15,30 +15,51 @@ from typing import Any
 
 import orjson
 
+from gateway.wires import features
 from gateway.wires.events import named_event
 from gateway.wires.refused import Refused
 
 _STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "function_call": "tool_use",
          "content_filter": "refusal"}
-_DROPPED_BLOCKS = frozenset({"thinking", "redacted_thinking"})
+# Blocks only the model that wrote them can read (thinking), or that record what Anthropic's own
+# servers ran (server tools): another model neither can nor needs to see them.
+_THOUGHT = frozenset({"thinking", "redacted_thinking"})
+_SERVER_RESULTS = frozenset({"server_tool_use", "web_search_tool_result", "web_fetch_tool_result",
+                             "code_execution_tool_result", "bash_code_execution_tool_result",
+                             "text_editor_code_execution_tool_result", "tool_search_tool_result",
+                             "mcp_tool_use", "mcp_tool_result", "container_upload"})
+# Top-level fields: what each becomes when the target speaks chat completions.
+_DROPPED_FIELDS = {"thinking": features.THINKING, "context_management": features.CONTEXT_MANAGEMENT,
+                   "top_k": features.TOP_K, "service_tier": features.SERVICE_TIER,
+                   "container": features.HOSTED_TOOLS, "mcp_servers": features.HOSTED_TOOLS}
+_READ = frozenset({"model", "messages", "system", "max_tokens", "temperature", "top_p", "stop_sequences",
+                   "metadata", "tools", "tool_choice", "stream", "output_config"})
 
 
-def request_out(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The chat request for a Messages request."""
+def request_out(body: Mapping[str, Any], dropped: list[str] | None = None) -> dict[str, Any]:
+    """The chat request for a Messages request; what chat cannot carry is noted in `dropped`."""
+    for name, value in body.items():
+        if name in _DROPPED_FIELDS and value is not None and not _off(name, value):
+            features.drop(dropped, _DROPPED_FIELDS[name])
+        elif name not in _READ and name not in _DROPPED_FIELDS and value is not None:
+            features.drop(dropped, features.OTHER)
     messages: list[dict[str, Any]] = []
     system = body.get("system")
     if system:
-        text = system if isinstance(system, str) else _joined_text(system, "system")
-        messages.append({"role": "system", "content": text})
+        messages.append({"role": "system", "content": _joined_text(system, "system")})
     for i, message in enumerate(body.get("messages") or ()):
         where = f"messages[{i}]"
         role = message.get("role") if isinstance(message, Mapping) else None
         if role == "user":
-            messages += _user(message.get("content"), where)
+            messages += _user(message.get("content"), where, dropped)
         elif role == "assistant":
-            messages.append(_assistant(message.get("content"), where))
+            turn = _assistant(message.get("content"), where, dropped)
+            if turn is not None:
+                messages.append(turn)
+        elif role == "system":   # Claude Code's mid-conversation instructions: chat has the same role
+            messages.append({"role": "system", "content": _joined_text(message.get("content"), f"{where}.content")})
         else:
-            raise Refused(f"'{where}.role' must be 'user' or 'assistant'.", f"{where}.role")
+            raise Refused(f"'{where}.role' {role!r} has no chat completions counterpart.", f"{where}.role")
     chat: dict[str, Any] = {"model": body.get("model"), "messages": messages, "max_tokens": body.get("max_tokens")}
     for name in ("temperature", "top_p"):
         if body.get(name) is not None:
@@ -47,15 +68,18 @@ def request_out(body: Mapping[str, Any]) -> dict[str, Any]:
         chat["stop"] = body["stop_sequences"]
     user = (body.get("metadata") or {}).get("user_id")
     if user:
-        chat["user"] = user
+        chat["user"] = user if len(user) <= 256 else user[:256]   # OpenAI's bound on `user`
+    _output_config(body.get("output_config"), chat, dropped)
     if body.get("tools"):
-        chat["tools"] = [_tool(t, i) for i, t in enumerate(body["tools"])]
+        tools = [t for t in (_tool(t, i, dropped) for i, t in enumerate(body["tools"])) if t is not None]
+        if tools:
+            chat["tools"] = tools
     choice = body.get("tool_choice")
-    if isinstance(choice, Mapping):
+    if isinstance(choice, Mapping) and chat.get("tools"):
         kind = str(choice.get("type"))
         chat["tool_choice"] = {"auto": "auto", "any": "required", "none": "none"}.get(kind) or \
             {"type": "function", "function": {"name": choice.get("name")}}
-        if choice.get("disable_parallel_tool_use") and chat.get("tools"):
+        if choice.get("disable_parallel_tool_use"):
             chat["parallel_tool_calls"] = False
     if body.get("stream"):
         chat["stream"] = True
@@ -63,7 +87,25 @@ def request_out(body: Mapping[str, Any]) -> dict[str, Any]:
     return chat
 
 
+def _off(name: str, value: Any) -> bool:
+    """Is the field set to what chat does anyway (nothing lost by leaving it out)?"""
+    return name == "thinking" and isinstance(value, Mapping) and value.get("type") == "disabled"
+
+
+def _output_config(config: Any, chat: dict[str, Any], dropped: list[str] | None) -> None:
+    if not isinstance(config, Mapping):
+        return
+    if config.get("effort") is not None:
+        features.drop(dropped, features.EFFORT)
+    fmt = config.get("format")
+    if isinstance(fmt, Mapping) and fmt.get("type") == "json_schema" and isinstance(fmt.get("schema"), Mapping):
+        chat["response_format"] = {"type": "json_schema", "json_schema": {"name": "answer", "schema": fmt["schema"]}}
+
+
 def _joined_text(blocks: Any, where: str) -> str:
+    """A system prompt's text; its `cache_control` marks go (chat servers cache prefixes on their own)."""
+    if isinstance(blocks, str):
+        return blocks
     if not isinstance(blocks, list):
         raise Refused(f"'{where}' must be a string or an array of text blocks.", where)
     texts = []
@@ -74,7 +116,7 @@ def _joined_text(blocks: Any, where: str) -> str:
     return "\n".join(texts)
 
 
-def _user(content: Any, where: str) -> list[dict[str, Any]]:
+def _user(content: Any, where: str, dropped: list[str] | None) -> list[dict[str, Any]]:
     """A user turn: its tool results become tool messages (first, as chat wants them right after
     the assistant's calls), the rest one user message."""
     if isinstance(content, str):
@@ -84,22 +126,18 @@ def _user(content: Any, where: str) -> list[dict[str, Any]]:
     tools: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
     for j, block in enumerate(content):
+        at = f"{where}.content[{j}]"
         kind = block.get("type") if isinstance(block, Mapping) else None
-        if kind == "text":
-            parts.append({"type": "text", "text": block.get("text", "")})
-        elif kind == "image":
-            parts.append({"type": "image_url", "image_url": {"url": _image_url(block.get("source"), f"{where}.content[{j}]")}})
-        elif kind == "tool_result":
-            result = block.get("content")
-            text = result if isinstance(result, str) else _result_text(result, f"{where}.content[{j}]")
+        if kind == "tool_result":
+            text, images = _result(block.get("content"), at)
             if block.get("is_error"):
                 text = f"Error: {text}"
             tools.append({"role": "tool", "tool_call_id": block.get("tool_use_id"), "content": text})
-        elif kind in _DROPPED_BLOCKS:
-            continue
+            parts += images   # chat's tool messages carry text only: the pictures follow as the user's
         else:
-            raise Refused(f"Content blocks of type '{kind}' cannot be sent to an OpenAI-wire target.",
-                          f"{where}.content[{j}]")
+            part = _part(block, kind, at, dropped)
+            if part is not None:
+                parts.append(part)
     out = tools
     if parts:
         only_text = all(p["type"] == "text" for p in parts)
@@ -107,18 +145,52 @@ def _user(content: Any, where: str) -> list[dict[str, Any]]:
     return out
 
 
-def _result_text(result: Any, where: str) -> str:
-    if result is None:
-        return ""
+def _part(block: Any, kind: Any, where: str, dropped: list[str] | None) -> dict[str, Any] | None:
+    """A content block as a chat content part; None when it has no place in chat."""
+    if kind == "text":
+        return {"type": "text", "text": block.get("text", "")}
+    if kind == "image":
+        return {"type": "image_url", "image_url": {"url": _image_url(block.get("source"), where)}}
+    if kind == "search_result":   # text the client fetched itself: the target reads it as text
+        body = "\n".join(b.get("text", "") for b in block.get("content") or () if isinstance(b, Mapping))
+        return {"type": "text", "text": f"{block.get('title', '')} ({block.get('source', '')})\n{body}"}
+    if kind == "document":
+        source = block.get("source")
+        if isinstance(source, Mapping) and source.get("type") == "text":
+            return {"type": "text", "text": str(source.get("data", ""))}
+        raise Refused("A document other than plain text cannot be read by an OpenAI-wire target.", where)
+    if kind in _THOUGHT:
+        features.drop(dropped, features.THINKING)
+        return None
+    if kind in _SERVER_RESULTS:
+        features.drop(dropped, features.WEB_SEARCH if "web_search" in str(kind) else features.HOSTED_TOOLS)
+        return None
+    features.drop(dropped, features.OTHER)   # a block newer than this table: the rest is still worth answering
+    return None
+
+
+def _result(result: Any, where: str) -> tuple[str, list[dict[str, Any]]]:
+    """A tool result's text, and its images as chat image parts."""
+    if result is None or isinstance(result, str):
+        return result or "", []
     if not isinstance(result, list):
         raise Refused(f"'{where}.content' must be a string or an array of blocks.", f"{where}.content")
-    texts = []
-    for block in result:
-        if isinstance(block, Mapping) and block.get("type") == "text":
+    texts: list[str] = []
+    images: list[dict[str, Any]] = []
+    for k, block in enumerate(result):
+        kind = block.get("type") if isinstance(block, Mapping) else None
+        if kind == "text":
             texts.append(block.get("text", ""))
+        elif kind == "image":
+            images.append({"type": "image_url", "image_url": {"url": _image_url(block.get("source"),
+                                                                                f"{where}.content[{k}]")}})
+        elif kind == "search_result" or kind == "document":
+            part = _part(block, kind, f"{where}.content[{k}]", None)
+            texts.append(part["text"] if part else "")
         else:
-            raise Refused("Tool results other than text cannot be sent to an OpenAI-wire target.", f"{where}.content")
-    return "\n".join(texts)
+            raise Refused(f"Tool results holding '{kind}' blocks cannot be sent to an OpenAI-wire target.",
+                          f"{where}.content[{k}]")
+    return "\n".join(texts), images
 
 
 def _image_url(source: Any, where: str) -> str:
@@ -129,7 +201,8 @@ def _image_url(source: Any, where: str) -> str:
     raise Refused("Images must be base64 or url sources for an OpenAI-wire target.", f"{where}.source")
 
 
-def _assistant(content: Any, where: str) -> dict[str, Any]:
+def _assistant(content: Any, where: str, dropped: list[str] | None) -> dict[str, Any] | None:
+    """An assistant turn; None when nothing of it is left for chat (only thinking, say)."""
     if isinstance(content, str):
         return {"role": "assistant", "content": content}
     if not isinstance(content, list):
@@ -143,25 +216,29 @@ def _assistant(content: Any, where: str) -> dict[str, Any]:
         elif kind == "tool_use":
             calls.append({"id": block.get("id"), "type": "function", "function": {
                 "name": block.get("name"), "arguments": orjson.dumps(block.get("input") or {}).decode()}})
-        elif kind in _DROPPED_BLOCKS:
-            continue
         else:
-            raise Refused(f"Content blocks of type '{kind}' cannot be sent to an OpenAI-wire target.",
-                          f"{where}.content[{j}]")
+            _part(block, kind, f"{where}.content[{j}]", dropped)   # thinking, server tools: dropped
+    if not texts and not calls:
+        return None
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
     if calls:
         message["tool_calls"] = calls
     return message
 
 
-def _tool(tool: Any, i: int) -> dict[str, Any]:
+def _tool(tool: Any, i: int, dropped: list[str] | None) -> dict[str, Any] | None:
+    """A client tool as a function tool; a tool Anthropic runs on its side is dropped (no one would run it)."""
     kind = tool.get("type") if isinstance(tool, Mapping) else None
-    if not isinstance(tool, Mapping) or kind not in (None, "custom"):
-        raise Refused(f"Tools of type '{kind}' run on Anthropic's side; an OpenAI-wire target takes custom tools only.",
-                      f"tools[{i}]")
+    if not isinstance(tool, Mapping):
+        raise Refused(f"'tools[{i}]' must be an object.", f"tools[{i}]")
+    if kind not in (None, "custom"):
+        features.drop(dropped, features.WEB_SEARCH if str(kind).startswith("web_search") else features.HOSTED_TOOLS)
+        return None
     fn: dict[str, Any] = {"name": tool.get("name"), "parameters": tool.get("input_schema") or {"type": "object"}}
     if tool.get("description"):
         fn["description"] = tool["description"]
+    if tool.get("strict") is not None:
+        fn["strict"] = tool["strict"]
     return {"type": "function", "function": fn}
 
 

@@ -15,38 +15,89 @@ from typing import Any
 
 import orjson
 
+from gateway.wires import features
 from gateway.wires.events import named_event
 from gateway.wires.refused import Refused
 
 # Responses fields a chat request takes under the same name and meaning.
-_SAME = ("temperature", "top_p", "parallel_tool_calls", "user", "top_logprobs", "service_tier")
-# Fields that describe the stored response or the origin's own features: echoed, not sent.
-_ECHO_ONLY = frozenset({"metadata", "store", "include", "truncation", "prompt_cache_key", "prompt_cache_retention",
-                        "safety_identifier", "max_tool_calls", "reasoning", "stream_options"})
-# Fields with no chat equivalent at all: refused rather than silently ignored.
+_SAME = ("temperature", "top_p", "parallel_tool_calls", "user", "top_logprobs", "service_tier", "prompt_cache_key",
+         "prompt_cache_retention", "safety_identifier")
+# Fields that describe the stored response or the client's own bookkeeping: echoed, not sent.
+_ECHO_ONLY = frozenset({"metadata", "store", "truncation", "max_tool_calls", "stream_options", "client_metadata"})
+# Fields with no chat equivalent at all: this target cannot serve the request.
 _REFUSED = {"background": "background responses", "prompt": "prompt templates", "conversation": "conversations"}
+_READ = frozenset({"model", "input", "instructions", "max_output_tokens", "tools", "tool_choice", "text", "stream",
+                   "previous_response_id", "reasoning", "include", *_SAME, *_ECHO_ONLY, *_REFUSED})
+# Items a hosted tool left in the conversation: only the provider that ran the tool can read them.
+_HOSTED_CALLS = frozenset({"web_search_call", "file_search_call", "computer_call", "computer_call_output",
+                           "code_interpreter_call", "image_generation_call", "local_shell_call",
+                           "local_shell_call_output", "shell_call", "shell_call_output", "apply_patch_call",
+                           "apply_patch_call_output", "mcp_call", "mcp_list_tools", "mcp_approval_request",
+                           "mcp_approval_response", "tool_search_call", "tool_search_output"})
+# A flattened namespace tool's name: `<namespace>__<name>`, as chat has no namespaces.
+SEPARATOR = "__"
+# The one argument a freeform (custom) tool's input travels in, as chat tools take JSON arguments.
+CUSTOM_INPUT = "input"
 
 _FINISH = {"stop": ("completed", None), "tool_calls": ("completed", None), "function_call": ("completed", None),
            "length": ("incomplete", "max_output_tokens"), "content_filter": ("incomplete", "content_filter")}
 
 
-def request_out(body: Mapping[str, Any], history: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
-    """The chat request for a Responses request; `history` is the expanded `previous_response_id` chain."""
+@dataclass(frozen=True, slots=True)
+class ToolName:
+    """What a chat tool name stands for in the client's request: a namespaced or a freeform tool."""
+
+    name: str
+    namespace: str | None = None
+    custom: bool = False
+
+
+def tool_names(body: Mapping[str, Any]) -> dict[str, ToolName]:
+    """The chat names of the request's tools that are not plain function tools, and what they were."""
+    names: dict[str, ToolName] = {}
+    for tool in body.get("tools") or ():
+        if not isinstance(tool, Mapping):
+            continue
+        if tool.get("type") == "namespace":
+            for inner in tool.get("tools") or ():
+                if isinstance(inner, Mapping) and isinstance(inner.get("name"), str):
+                    names[flat_name(tool.get("name"), inner["name"])] = ToolName(
+                        inner["name"], str(tool.get("name")), inner.get("type") == "custom")
+        elif tool.get("type") == "custom" and isinstance(tool.get("name"), str):
+            names[tool["name"]] = ToolName(tool["name"], None, True)
+    return names
+
+
+def flat_name(namespace: Any, name: str) -> str:
+    return f"{namespace}{SEPARATOR}{name}" if namespace else name
+
+
+def request_out(body: Mapping[str, Any], history: Sequence[Mapping[str, Any]] = (),
+                dropped: list[str] | None = None,
+                references: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """The chat request for a Responses request; `history` is the expanded `previous_response_id`
+    chain, `references` the stored items an `item_reference` may name. What chat cannot carry is
+    noted in `dropped`."""
     for name, what in _REFUSED.items():
         if body.get(name):
             raise Refused(f"This target speaks chat completions, which has no {what}.", name)
+    if any(name not in _READ for name, value in body.items() if value is not None):
+        features.drop(dropped, features.OTHER)
+    names = tool_names(body)
     messages: list[dict[str, Any]] = []
     instructions = body.get("instructions")
     if isinstance(instructions, str) and instructions:
         messages.append({"role": "system", "content": instructions})
+    elif isinstance(instructions, list):
+        _append_items(messages, instructions, "instructions", names, dropped, references or {})
     elif instructions:
-        raise Refused("'instructions' must be a string for this target.", "instructions")
-    _append_items(messages, history, "previous_response_id")
+        raise Refused("'instructions' must be a string or a list of input items.", "instructions")
+    _append_items(messages, history, "previous_response_id", names, dropped, references or {})
     given = body.get("input")
     if isinstance(given, str):
         messages.append({"role": "user", "content": given})
     elif isinstance(given, list):
-        _append_items(messages, given, "input")
+        _append_items(messages, given, "input", names, dropped, references or {})
     chat: dict[str, Any] = {"model": body.get("model"), "messages": messages}
     for name in _SAME:
         if body.get(name) is not None:
@@ -55,49 +106,88 @@ def request_out(body: Mapping[str, Any], history: Sequence[Mapping[str, Any]] = 
         chat["logprobs"] = True
     if body.get("max_output_tokens") is not None:
         chat["max_tokens"] = body["max_output_tokens"]
-    if body.get("tools"):
-        chat["tools"] = [_tool(t, i) for i, t in enumerate(body["tools"])]
-    if body.get("tool_choice") is not None:
-        chat["tool_choice"] = _tool_choice(body["tool_choice"])
-    fmt = _response_format(body.get("text"))
+    _reasoning(body, chat, dropped)
+    tools = [fn for i, tool in enumerate(body.get("tools") or ()) for fn in _tool(tool, i, dropped)]
+    if tools:
+        chat["tools"] = tools
+        if body.get("tool_choice") is not None:
+            chat["tool_choice"] = _tool_choice(body["tool_choice"], dropped)
+    elif body.get("tool_choice") not in (None, "auto", "none"):
+        features.drop(dropped, features.HOSTED_TOOLS)   # it named a tool that did not cross
+    text = body.get("text")
+    fmt = _response_format(text)
     if fmt is not None:
         chat["response_format"] = fmt
+    if isinstance(text, Mapping) and text.get("verbosity") is not None:
+        chat["verbosity"] = text["verbosity"]
     if body.get("stream"):
         chat["stream"] = True
         chat["stream_options"] = {"include_usage": True}   # response.completed carries usage
     return chat
 
 
-def _append_items(messages: list[dict[str, Any]], items: Sequence[Any], where: str) -> None:
+def _reasoning(body: Mapping[str, Any], chat: dict[str, Any], dropped: list[str] | None) -> None:
+    """Effort maps to chat's `reasoning_effort`; summaries and encrypted reasoning have no chat form."""
+    reasoning = body.get("reasoning")
+    if isinstance(reasoning, Mapping):
+        if reasoning.get("effort") is not None:
+            chat["reasoning_effort"] = reasoning["effort"]
+        if reasoning.get("summary") not in (None, "none"):
+            features.drop(dropped, features.REASONING)
+    if any(isinstance(i, str) and i.startswith("reasoning.") for i in body.get("include") or ()):
+        features.drop(dropped, features.REASONING)
+    elif body.get("include"):
+        features.drop(dropped, features.INCLUDE)
+
+
+def _append_items(messages: list[dict[str, Any]], items: Sequence[Any], where: str, names: Mapping[str, ToolName],
+                  dropped: list[str] | None, references: Mapping[str, Mapping[str, Any]]) -> None:
     for i, item in enumerate(items):
+        at = f"{where}[{i}]"
         if not isinstance(item, Mapping):
-            raise Refused(f"'{where}[{i}]' must be an object.", f"{where}[{i}]")
+            raise Refused(f"'{at}' must be an object.", at)
         kind = item.get("type", "message")
+        if kind == "item_reference":
+            found = references.get(str(item.get("id")))
+            if found is None:
+                raise Refused(f"'{at}' names item {item.get('id')!r}, which this gateway did not keep; only "
+                              "the provider that stored it can resolve it.", at)
+            item, kind = found, found.get("type", "message")
         if kind == "message":
             role = item.get("role")
             if role not in ("user", "assistant", "system", "developer"):
-                raise Refused(f"'{where}[{i}].role' must be user, assistant, system or developer.", f"{where}[{i}].role")
+                raise Refused(f"'{at}.role' must be user, assistant, system or developer.", f"{at}.role")
             messages.append({"role": "system" if role == "developer" else role,
-                             "content": _content(item.get("content"), role, f"{where}[{i}].content")})
-        elif kind == "function_call":
-            call = {"id": item.get("call_id"), "type": "function",
-                    "function": {"name": item.get("name"), "arguments": item.get("arguments") or "{}"}}
-            last = messages[-1] if messages else None
-            if last is not None and last["role"] == "assistant" and "tool_calls" in last:
-                last["tool_calls"].append(call)
-            elif last is not None and last["role"] == "assistant" and isinstance(last.get("content"), str):
-                last["tool_calls"] = [call]
-            else:
-                messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
-        elif kind == "function_call_output":
+                             "content": _content(item.get("content"), role, f"{at}.content")})
+        elif kind in ("function_call", "custom_tool_call"):
+            name = flat_name(item.get("namespace"), str(item.get("name")))
+            arguments = item.get("arguments") or "{}" if kind == "function_call" else \
+                orjson.dumps({CUSTOM_INPUT: item.get("input") or ""}).decode()
+            _add_call(messages, {"id": item.get("call_id"), "type": "function",
+                                 "function": {"name": name, "arguments": arguments}})
+        elif kind in ("function_call_output", "custom_tool_call_output"):
             output = item.get("output")
             text = output if isinstance(output, str) else _text(output)
             messages.append({"role": "tool", "tool_call_id": item.get("call_id"), "content": text})
-        elif kind == "reasoning":
-            continue  # the origin's own reasoning: another model can neither read nor needs it
+        elif kind in ("reasoning", "compaction"):
+            # The origin's own reasoning (or its encrypted summary of earlier turns): another model
+            # can read neither.
+            features.drop(dropped, features.REASONING)
+        elif kind in _HOSTED_CALLS:
+            features.drop(dropped, features.WEB_SEARCH if kind == "web_search_call" else features.HOSTED_TOOLS)
         else:
-            raise Refused(f"Input items of type '{kind}' cannot be sent to a chat completions target.",
-                          f"{where}[{i}]")
+            features.drop(dropped, features.OTHER)
+
+
+def _add_call(messages: list[dict[str, Any]], call: dict[str, Any]) -> None:
+    """A tool call joins the assistant turn just before it, as chat keeps a turn's calls together."""
+    last = messages[-1] if messages else None
+    if last is not None and last["role"] == "assistant" and "tool_calls" in last:
+        last["tool_calls"].append(call)
+    elif last is not None and last["role"] == "assistant" and isinstance(last.get("content"), str):
+        last["tool_calls"] = [call]
+    else:
+        messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
 
 
 def _text(parts: Any) -> str:
@@ -129,12 +219,29 @@ def _content(content: Any, role: str, where: str) -> Any:
     return parts
 
 
-def _tool(tool: Any, i: int) -> dict[str, Any]:
-    if not isinstance(tool, Mapping) or tool.get("type") != "function":
-        kind = tool.get("type") if isinstance(tool, Mapping) else None
-        raise Refused(f"Tools of type '{kind}' are hosted by OpenAI; this target takes function tools only.",
-                      f"tools[{i}]")
-    fn: dict[str, Any] = {"name": tool.get("name"), "parameters": tool.get("parameters") or {"type": "object"}}
+def _tool(tool: Any, i: int, dropped: list[str] | None) -> list[dict[str, Any]]:
+    """A client tool as chat function tools: a namespace's tools flattened, a freeform tool taking its
+    input as one string; a tool OpenAI runs on its side is dropped (no one here would run it)."""
+    kind = tool.get("type") if isinstance(tool, Mapping) else None
+    if kind == "function":
+        return [_function(tool, tool.get("name"))]
+    if kind == "custom":
+        return [_custom(tool, tool.get("name"))]
+    if kind == "namespace":
+        out = []
+        for inner in tool.get("tools") or ():
+            if isinstance(inner, Mapping) and inner.get("type", "function") in ("function", "custom"):
+                name = flat_name(tool.get("name"), str(inner.get("name")))
+                out.append(_custom(inner, name) if inner.get("type") == "custom" else _function(inner, name))
+        return out
+    if not isinstance(tool, Mapping):
+        raise Refused(f"'tools[{i}]' must be an object.", f"tools[{i}]")
+    features.drop(dropped, features.WEB_SEARCH if str(kind).startswith("web_search") else features.HOSTED_TOOLS)
+    return []
+
+
+def _function(tool: Mapping[str, Any], name: Any) -> dict[str, Any]:
+    fn: dict[str, Any] = {"name": name, "parameters": tool.get("parameters") or {"type": "object", "properties": {}}}
     if tool.get("description"):
         fn["description"] = tool["description"]
     if tool.get("strict") is not None:
@@ -142,12 +249,23 @@ def _tool(tool: Any, i: int) -> dict[str, Any]:
     return {"type": "function", "function": fn}
 
 
-def _tool_choice(choice: Any) -> Any:
+def _custom(tool: Mapping[str, Any], name: Any) -> dict[str, Any]:
+    fn: dict[str, Any] = {"name": name, "parameters": {
+        "type": "object", "properties": {CUSTOM_INPUT: {"type": "string"}}, "required": [CUSTOM_INPUT]}}
+    if tool.get("description"):
+        fn["description"] = tool["description"]
+    return {"type": "function", "function": fn}
+
+
+def _tool_choice(choice: Any, dropped: list[str] | None) -> Any:
     if isinstance(choice, str):
         return choice
-    if isinstance(choice, Mapping) and choice.get("type") == "function":
-        return {"type": "function", "function": {"name": choice.get("name")}}
-    raise Refused("This target takes tool_choice 'auto', 'none', 'required' or a function.", "tool_choice")
+    if isinstance(choice, Mapping) and choice.get("type") in ("function", "custom"):
+        return {"type": "function", "function": {"name": flat_name(choice.get("namespace"), str(choice.get("name")))}}
+    if isinstance(choice, Mapping) and choice.get("type") == "allowed_tools":
+        return "required" if choice.get("mode") == "required" else "auto"
+    features.drop(dropped, features.HOSTED_TOOLS)   # a hosted tool chosen: the model may use the others
+    return "auto"
 
 
 def _response_format(text: Any) -> dict[str, Any] | None:
@@ -206,7 +324,29 @@ def _call_item(item_id: str, call_id: str, name: str, arguments: str, status: st
             "arguments": arguments}
 
 
-def answer_in(raw: bytes, body: Mapping[str, Any], response_id: str, created_at: int) -> dict[str, Any]:
+def as_client_named(item: dict[str, Any], names: Mapping[str, ToolName]) -> dict[str, Any]:
+    """A function call item under the name the client gave its tool: a namespaced tool's call names
+    its namespace, a freeform tool's call carries its input as the custom tool call it was."""
+    meant = names.get(item["name"])
+    if meant is None:
+        return item
+    if meant.custom:
+        try:
+            value = orjson.loads(item["arguments"] or "{}")
+        except orjson.JSONDecodeError:
+            value = {}
+        text = value.get(CUSTOM_INPUT, "") if isinstance(value, dict) else ""
+        out = {"id": item["id"].replace("fc_", "ctc_", 1), "type": "custom_tool_call", "status": item["status"],
+               "call_id": item["call_id"], "name": meant.name, "input": text if isinstance(text, str) else ""}
+    else:
+        out = {**item, "name": meant.name}
+    if meant.namespace is not None:
+        out["namespace"] = meant.namespace
+    return out
+
+
+def answer_in(raw: bytes, body: Mapping[str, Any], response_id: str, created_at: int,
+              names: Mapping[str, ToolName] | None = None) -> dict[str, Any]:
     """A chat.completion answer as a Response object."""
     chat = orjson.loads(raw)
     response = skeleton(body, response_id, created_at, chat.get("model") or body.get("model") or "")
@@ -217,8 +357,9 @@ def answer_in(raw: bytes, body: Mapping[str, Any], response_id: str, created_at:
         response["output"].append(_message_item(f"msg_{suffix}", message["content"], "completed"))
     for i, call in enumerate(message.get("tool_calls") or ()):
         fn = call.get("function") or {}
-        response["output"].append(_call_item(f"fc_{suffix}_{i}", call.get("id") or f"call_{suffix}_{i}",
-                                             fn.get("name") or "", fn.get("arguments") or "", "completed"))
+        response["output"].append(as_client_named(_call_item(
+            f"fc_{suffix}_{i}", call.get("id") or f"call_{suffix}_{i}", fn.get("name") or "",
+            fn.get("arguments") or "", "completed"), names or {}))
     _finish(response, choice.get("finish_reason"))
     response["usage"] = usage_in(chat.get("usage"))
     return response
@@ -239,6 +380,7 @@ class StreamState:
     open_calls: list[int] = field(default_factory=list)
     finish_reason: str | None = None
     usage: dict[str, Any] | None = None
+    names: Mapping[str, ToolName] = field(default_factory=dict)   # flattened tool names → the client's
 
     def event(self, data: dict[str, Any]) -> bytes:
         data["sequence_number"] = self.seq
@@ -301,13 +443,16 @@ def _call_delta(state: StreamState, call: Mapping[str, Any]) -> list[bytes]:
         state.calls[index] = position
         state.open_calls.append(position)
         state.response["output"].append(item)
-        out.append(state.event({"type": "response.output_item.added", "output_index": position, "item": dict(item)}))
+        out.append(state.event({"type": "response.output_item.added", "output_index": position,
+                                "item": as_client_named(dict(item), state.names)}))
     position = state.calls[index]
     item = state.response["output"][position]
     if fn.get("arguments"):
         item["arguments"] += fn["arguments"]
-        out.append(state.event({"type": "response.function_call_arguments.delta", "item_id": item["id"],
-                                "output_index": position, "delta": fn["arguments"]}))
+        meant = state.names.get(item["name"])
+        if meant is None or not meant.custom:   # a freeform tool's input arrives whole, when its item is done
+            out.append(state.event({"type": "response.function_call_arguments.delta", "item_id": item["id"],
+                                    "output_index": position, "delta": fn["arguments"]}))
     return out
 
 
@@ -339,8 +484,10 @@ def finish(state: StreamState) -> list[bytes]:
     for position in state.open_calls:
         item = state.response["output"][position]
         item["status"] = "completed"
-        out.append(state.event({"type": "response.function_call_arguments.done", "item_id": item["id"],
-                                "output_index": position, "arguments": item["arguments"]}))
+        item = state.response["output"][position] = as_client_named(item, state.names)
+        if item["type"] == "function_call":
+            out.append(state.event({"type": "response.function_call_arguments.done", "item_id": item["id"],
+                                    "output_index": position, "arguments": item["arguments"]}))
         out.append(state.event({"type": "response.output_item.done", "output_index": position, "item": dict(item)}))
     state.open_calls = []
     _finish(state.response, state.finish_reason)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import httpx
+
 import openai
 import pytest
 
@@ -35,6 +37,9 @@ routes:
     targets:
       - {{provider: claude, model: claude-sonnet-4-5}}
       - {{provider: backup, model: small}}
+  claude-only:
+    targets:
+      - {{provider: claude, model: claude-sonnet-4-5}}
   claude-resume:
     mid_stream: resume
     targets:
@@ -100,12 +105,23 @@ def test_a_429_with_a_long_retry_after_ejects_the_anthropic_target(gw: EmbeddedG
     assert gw.sim("claude").request_count() == 1   # the second request did not knock on its door
 
 
-def test_an_untranslatable_field_is_refused_with_a_400_naming_it(gw: EmbeddedGateway) -> None:
-    with pytest.raises(openai.BadRequestError) as caught:
-        sdk(gw).chat.completions.create(model="claude-first", messages=HELLO, logprobs=True)
+def test_a_field_the_anthropic_wire_cannot_carry_skips_it_for_the_next_target(gw: EmbeddedGateway) -> None:
+    raw = sdk(gw).chat.completions.with_raw_response.create(model="claude-first", messages=HELLO, logprobs=True)
+    assert raw.headers["x-recloser-provider"] == "backup"
+    assert gw.sim("claude").request_count() == 0 and gw.sim("backup").request_count() == 1
+    metrics = httpx.get(gw.url + "/metrics").text
+    assert 'outcome="unfit"' in metrics and 'reason="unfit"' in metrics
+
+
+def test_a_field_no_target_can_carry_is_a_400_naming_each_target_and_why(gw: EmbeddedGateway) -> None:
+    for _ in range(6):   # more than enough to eject it, were it counted against the deployment
+        with pytest.raises(openai.BadRequestError) as caught:
+            sdk(gw).with_options(max_retries=0).chat.completions.create(model="claude-only", messages=HELLO,
+                                                                        logprobs=True)
     assert caught.value.status_code == 400
-    assert caught.value.param == "logprobs" and "logprobs" in caught.value.message
-    assert gw.sim("claude").request_count() == 0 and gw.sim("backup").request_count() == 0
+    assert caught.value.param == "logprobs" and "claude/claude-sonnet-4-5" in caught.value.message
+    assert "logprobs" in caught.value.message and gw.sim("claude").request_count() == 0
+    assert gw.context.board.healths["claude/claude-sonnet-4-5"].state.value == "healthy"
 
 
 def test_the_anthropic_upstream_gets_its_key_version_and_a_max_tokens(gw: EmbeddedGateway) -> None:

@@ -153,13 +153,15 @@ def test_when_every_target_is_down_the_error_is_anthropics_overloaded(gw: Embedd
     assert isinstance(body, dict) and body["type"] == "error" and "route 'sonnet'" in body["error"]["message"]
 
 
-def test_a_server_tool_for_the_openai_wire_target_is_a_400_in_anthropics_shape(gw: EmbeddedGateway) -> None:
+def test_a_server_tool_crossing_to_the_openai_wire_target_is_dropped_and_named(gw: EmbeddedGateway) -> None:
     gw.set_fault("claude", Fault(status=529))
-    with pytest.raises(anthropic.BadRequestError) as caught:
-        client(gw).messages.create(model="sonnet", max_tokens=10, messages=HELLO,  # type: ignore[arg-type]
-                                   tools=[{"type": "web_search_20250305", "name": "web_search"}])  # type: ignore[list-item]
-    assert caught.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
-    assert "tools" in caught.value.body["error"]["message"] or "custom tools" in caught.value.body["error"]["message"]  # type: ignore[index]
+    raw = client(gw).messages.with_raw_response.create(
+        model="sonnet", max_tokens=10, messages=HELLO,  # type: ignore[arg-type]
+        tools=[{"type": "web_search_20250305", "name": "web_search"}])  # type: ignore[list-item]
+    assert raw.headers["x-recloser-provider"] == "gpt"
+    assert raw.headers["x-recloser-dropped"] == "web_search"
+    assert "tools" not in gw.sim("gpt").requests[-1].body
+    assert raw.parse().content[0].type == "text"
 
 
 def test_a_stream_cut_after_bytes_reached_the_client_raises_an_anthropic_error(gw: EmbeddedGateway) -> None:

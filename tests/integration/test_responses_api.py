@@ -177,10 +177,18 @@ def test_an_unknown_previous_response_id_is_a_404_in_openais_shape(gw: EmbeddedG
     assert gw.sim("openai").request_count("/responses") == 0
 
 
-def test_a_hosted_tool_sent_to_a_chat_only_target_is_refused_naming_the_field(gw: EmbeddedGateway) -> None:
+def test_a_hosted_tool_sent_to_a_chat_only_target_is_dropped_and_named(gw: EmbeddedGateway) -> None:
+    raw = client(gw).responses.with_raw_response.create(model="local", input="news?",
+                                                        tools=[{"type": "web_search"}])  # type: ignore[list-item]
+    assert raw.headers["x-recloser-dropped"] == "web_search"
+    assert "tools" not in gw.sim("vllm").requests[-1].body
+    assert raw.parse().output_text
+
+
+def test_a_request_no_target_can_take_is_a_400_naming_the_field(gw: EmbeddedGateway) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
-        client(gw).responses.create(model="local", input="news?", tools=[{"type": "web_search"}])  # type: ignore[list-item]
-    assert isinstance(caught.value.body, dict) and caught.value.body["param"] == "tools[0]"
+        client(gw).with_options(max_retries=0).responses.create(model="local", input="x", background=True)
+    assert isinstance(caught.value.body, dict) and caught.value.body["param"] == "background"
     assert gw.sim("vllm").request_count() == 0
 
 

@@ -128,7 +128,6 @@ REFUSED = [
     ("n above one", {"n": 2}, "n"),
     ("a seed", {"seed": 7}, "seed"),
     ("logprobs", {"logprobs": True}, "logprobs"),
-    ("an unknown field", {"frobnicate": 1}, "frobnicate"),
     ("an audio part", {"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]},
      "messages[0].content[0].type"),
     ("a message name", {"messages": [{"role": "user", "content": "hi", "name": "bob"}]}, "messages[0].name"),
@@ -149,6 +148,24 @@ def test_what_cannot_be_translated_is_refused_by_name(extra: dict[str, Any], par
         request_out({"model": "chat", "messages": [USER], **extra}, "claude-x", False)
     assert caught.value.param == param
     assert param in str(caught.value)
+
+
+DROPPED = [
+    ("a field newer than the table", {"frobnicate": 1}, ["other_fields"]),
+    ("a prompt-cache key", {"prompt_cache_key": "session-1"}, ["prompt_cache_key"]),
+    ("a reasoning effort", {"reasoning_effort": "high"}, ["effort"]),
+    ("web search options", {"web_search_options": {}}, ["web_search"]),
+    ("verbosity and a service tier", {"verbosity": "low", "service_tier": "flex"}, ["verbosity", "service_tier"]),
+    ("the origin's own bookkeeping", {"metadata": {"a": "b"}, "store": True, "safety_identifier": "u1"}, []),
+]
+
+
+@pytest.mark.parametrize("extra,names", [(e, n) for _, e, n in DROPPED], ids=[r[0] for r in DROPPED])
+def test_what_has_no_counterpart_is_dropped_and_named(extra: dict[str, Any], names: list[str]) -> None:
+    dropped: list[str] = []
+    out = orjson.loads(request_out({"model": "chat", "messages": [USER], **extra}, "claude-x", False, None, dropped))
+    assert dropped == names
+    assert not set(extra) & set(out)
 
 
 def test_json_answers_are_recognised_from_the_response_format() -> None:

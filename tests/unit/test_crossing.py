@@ -73,13 +73,21 @@ async def test_a_chat_answer_that_is_not_one_is_a_broken_attempt() -> None:
     assert caught.value.failure is Failure.BROKEN
 
 
-async def test_an_untranslatable_request_is_a_400_naming_the_field_and_never_sent() -> None:
+async def test_a_request_the_crossing_cannot_carry_makes_the_target_unfit_and_is_never_sent() -> None:
     upstream = Recorder()
     with pytest.raises(AttemptError) as caught:
         await Crossing(lambda d: upstream, upstream).open(deployment("local", False),
-                                                responses_call(tools=[{"type": "web_search"}]), 10)
-    assert caught.value.status == 400 and upstream.calls == []
-    assert orjson.loads(caught.value.body or b"")["error"]["param"] == "tools[0]"
+                                                responses_call(background=True), 10)
+    assert caught.value.failure is Failure.UNFIT and upstream.calls == []
+    assert caught.value.param == "background"
+
+
+async def test_a_crossed_answer_names_what_it_dropped() -> None:
+    upstream = Recorder()
+    reply = await Crossing(lambda d: upstream, upstream).open(
+        deployment("local", False), responses_call(tools=[{"type": "web_search"}], include=["reasoning.encrypted_content"]), 10)
+    assert set(reply.dropped) == {"web_search", "reasoning"}
+    assert "tools" not in upstream.calls[0].body
 
 
 async def test_a_messages_request_crosses_to_chat_and_back_with_anthropics_error_shape() -> None:

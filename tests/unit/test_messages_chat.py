@@ -71,11 +71,61 @@ def test_a_messages_request_becomes_the_chat_request(name: str, messages: dict[s
 
 
 REFUSED = [
-    ("server tools", {"tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "tools[0]"),
-    ("documents", {"messages": [{"role": "user", "content": [{"type": "document", "source": {}}]}]},
+    ("documents other than text", {"messages": [{"role": "user", "content": [
+        {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBE"}}]}]},
      "messages[0].content[0]"),
-    ("an unknown role", {"messages": [{"role": "system", "content": "x"}]}, "messages[0].role"),
+    ("a role chat has no counterpart for", {"messages": [{"role": "narrator", "content": "x"}]}, "messages[0].role"),
 ]
+
+
+DROPPED = [
+    ("server tools", {"tools": [{"type": "web_search_20250305", "name": "web_search"},
+                                {"type": "code_execution_20250825", "name": "code_execution"}]},
+     ["web_search", "hosted_tools"]),
+    ("adaptive thinking and effort", {"thinking": {"type": "adaptive"}, "output_config": {"effort": "high"}},
+     ["thinking", "effort"]),
+    ("context management and top_k", {"context_management": {"edits": [{"type": "clear_thinking_20251015"}]},
+                                      "top_k": 5}, ["context_management", "top_k"]),
+    ("thinking blocks of an earlier turn", {"messages": [
+        {"role": "user", "content": "x"},
+        {"role": "assistant", "content": [{"type": "thinking", "thinking": "hm", "signature": "s"},
+                                          {"type": "text", "text": "y"}]},
+        {"role": "user", "content": "z"}]}, ["thinking"]),
+    ("disabled thinking and cache marks", {"thinking": {"type": "disabled"}, "system": [
+        {"type": "text", "text": "be brief", "cache_control": {"type": "ephemeral"}}]}, []),
+]
+
+
+@pytest.mark.parametrize(("name", "fields", "names"), DROPPED, ids=[r[0] for r in DROPPED])
+def test_what_chat_has_no_counterpart_for_is_dropped_and_named(name: str, fields: dict[str, Any],
+                                                                names: list[str]) -> None:
+    body = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}], **fields}
+    dropped: list[str] = []
+    chat = mc.request_out(body, dropped)
+    assert dropped == names
+    assert "tools" not in chat and "thinking" not in chat and "top_k" not in chat
+
+
+def test_system_turns_inside_the_conversation_stay_where_they_stand() -> None:
+    body = {"model": "m", "max_tokens": 5, "system": "top", "messages": [
+        {"role": "user", "content": "first"},
+        {"role": "system", "content": [{"type": "text", "text": "# Environment", "cache_control": {"type": "ephemeral"}}]},
+        {"role": "user", "content": "second"}]}
+    assert [(m["role"], m["content"]) for m in mc.request_out(body)["messages"]] == [
+        ("system", "top"), ("user", "first"), ("system", "# Environment"), ("user", "second")]
+
+
+def test_a_tool_results_images_follow_it_as_the_users() -> None:
+    body = {"model": "m", "max_tokens": 5, "messages": [
+        {"role": "user", "content": "look"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "Read", "input": {"file_path": "a.png"}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": [
+            {"type": "text", "text": "an image"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBO"}}]}]}]}
+    messages = mc.request_out(body)["messages"]
+    assert messages[2] == {"role": "tool", "tool_call_id": "t1", "content": "an image"}
+    assert messages[3] == {"role": "user", "content": [{"type": "image_url",
+                                                        "image_url": {"url": "data:image/png;base64,iVBO"}}]}
 
 
 @pytest.mark.parametrize(("name", "fields", "param"), REFUSED, ids=[r[0] for r in REFUSED])

@@ -71,13 +71,11 @@ def test_history_comes_before_the_new_input() -> None:
 
 
 REFUSED = [
-    ("hosted tools", {"tools": [{"type": "web_search"}]}, "tools[0]"),
     ("background", {"background": True}, "background"),
     ("prompt templates", {"prompt": {"id": "pmpt_1"}}, "prompt"),
     ("item references", {"input": [{"type": "item_reference", "id": "msg_1"}]}, "input[0]"),
     ("file parts", {"input": [{"role": "user", "content": [{"type": "input_file", "file_id": "f"}]}]},
      "input[0].content[0]"),
-    ("hosted tool choice", {"tool_choice": {"type": "file_search"}}, "tool_choice"),
 ]
 
 
@@ -86,6 +84,79 @@ def test_what_chat_cannot_express_is_refused_naming_the_field(name: str, fields:
     with pytest.raises(Refused) as caught:
         rc.request_out({"model": "m", "input": "x", **fields})
     assert caught.value.param == param
+
+
+DROPPED = [
+    ("a hosted web search", {"tools": [{"type": "web_search", "external_web_access": False}]}, ["web_search"]),
+    ("other hosted tools, and choosing one", {"tools": [{"type": "file_search", "vector_store_ids": ["v"]}],
+                                              "tool_choice": {"type": "file_search"}}, ["hosted_tools"]),
+    ("encrypted reasoning asked back", {"include": ["reasoning.encrypted_content"], "reasoning": {"summary": "auto"}},
+     ["reasoning"]),
+    ("reasoning items of earlier turns", {"input": [
+        {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "gAAA"},
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "x"}]}]}, ["reasoning"]),
+    ("the client's bookkeeping", {"client_metadata": {"session_id": "s"}, "store": False,
+                                  "prompt_cache_key": "s", "metadata": {"k": "v"}}, []),
+]
+
+
+@pytest.mark.parametrize(("name", "fields", "names"), DROPPED, ids=[r[0] for r in DROPPED])
+def test_what_chat_has_no_counterpart_for_is_dropped_and_named(name: str, fields: dict[str, Any],
+                                                                names: list[str]) -> None:
+    dropped: list[str] = []
+    chat = rc.request_out({"model": "m", "input": "x", **fields}, (), dropped)
+    assert dropped == names
+    assert "tools" not in chat and "client_metadata" not in chat and "include" not in chat
+
+
+NAMESPACED = {"type": "namespace", "name": "multi_agent_v1", "description": "agents", "tools": [
+    {"type": "function", "name": "spawn_agent", "parameters": {"type": "object", "properties": {"task": {"type": "string"}}}},
+    {"type": "custom", "name": "apply_patch", "description": "a patch"}]}
+
+
+def test_namespace_tools_are_flattened_and_their_calls_named_back() -> None:
+    body = {"model": "m", "input": "x", "tools": [NAMESPACED], "prompt_cache_key": "s",
+            "reasoning": {"effort": "high"}}
+    chat = rc.request_out(body)
+    assert [t["function"]["name"] for t in chat["tools"]] == ["multi_agent_v1__spawn_agent", "multi_agent_v1__apply_patch"]
+    assert chat["tools"][1]["function"]["parameters"]["required"] == ["input"]
+    assert chat["prompt_cache_key"] == "s" and chat["reasoning_effort"] == "high"
+    answer = chat_answer({"content": None, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "multi_agent_v1__spawn_agent", "arguments": '{"task":"t"}'}},
+        {"id": "call_2", "type": "function", "function": {"name": "multi_agent_v1__apply_patch",
+                                                          "arguments": '{"input":"*** Begin Patch"}'}}]}, "tool_calls")
+    output = rc.answer_in(answer, body, "resp_1", 0, rc.tool_names(body))["output"]
+    assert (output[0]["type"], output[0]["name"], output[0]["namespace"]) == ("function_call", "spawn_agent", "multi_agent_v1")
+    assert (output[1]["type"], output[1]["name"], output[1]["input"]) == ("custom_tool_call", "apply_patch", "*** Begin Patch")
+
+
+def test_namespaced_calls_in_the_history_go_out_under_their_flattened_names() -> None:
+    chat = rc.request_out({"model": "m", "tools": [NAMESPACED], "input": [
+        {"type": "message", "role": "user", "content": "x"},
+        {"type": "function_call", "call_id": "c1", "namespace": "multi_agent_v1", "name": "spawn_agent", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1", "output": "ok"}]})
+    assert chat["messages"][1]["tool_calls"][0]["function"]["name"] == "multi_agent_v1__spawn_agent"
+    assert chat["messages"][2] == {"role": "tool", "tool_call_id": "c1", "content": "ok"}
+
+
+def test_a_namespaced_call_streams_under_the_clients_names() -> None:
+    body = {"model": "m", "input": "x", "tools": [NAMESPACED], "stream": True}
+    state = rc.StreamState(body, "resp_1", 0, names=rc.tool_names(body))
+    events = rc.events_in(state, {"choices": [{"index": 0, "delta": {"tool_calls": [
+        {"index": 0, "id": "call_1", "function": {"name": "multi_agent_v1__spawn_agent", "arguments": "{}"}}]}}]})
+    events += rc.events_in(state, {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
+    events += rc.finish(state)
+    done = [orjson.loads(e.split(b"data: ", 1)[1]) for e in events if b"response.output_item.done" in e]
+    assert done[0]["item"]["name"] == "spawn_agent" and done[0]["item"]["namespace"] == "multi_agent_v1"
+
+
+def test_an_item_reference_is_resolved_from_the_items_the_gateway_kept() -> None:
+    kept = {"msg_9": {"id": "msg_9", "type": "message", "role": "assistant",
+                      "content": [{"type": "output_text", "text": "earlier answer"}]}}
+    chat = rc.request_out({"model": "m", "input": [{"type": "item_reference", "id": "msg_9"},
+                                                   {"role": "user", "content": "and now?"}]}, (), None, kept)
+    assert chat["messages"] == [{"role": "assistant", "content": "earlier answer"},
+                                {"role": "user", "content": "and now?"}]
 
 
 def chat_answer(message: dict[str, Any], finish: str, usage: dict[str, Any] | None = None) -> bytes:
