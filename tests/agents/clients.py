@@ -116,6 +116,11 @@ enabled = false
 exporter = "none"
 trace_exporter = "none"
 metrics_exporter = "none"
+
+# The plugin marketplace is synced from api.github.com and chatgpt.com at start-up: the only lookups
+# Codex makes off loopback with the settings above.
+[features]
+plugins = false
 """
 
 

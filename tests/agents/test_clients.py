@@ -48,7 +48,7 @@ def test_an_install_older_than_the_lock_file_or_missing_is_done_again(tmp_path: 
     assert install_needed(tmp_path)
 
 
-def test_codex_is_configured_for_the_responses_wire_with_its_own_retries_and_telemetry_off() -> None:
+def test_codex_is_configured_for_the_responses_wire_with_its_own_retries_telemetry_and_plugin_sync_off() -> None:
     config = tomllib.loads(codex_config("http://127.0.0.1:9/v1", "agent"))
     provider = config["model_providers"][config["model_provider"]]
     assert config["model"] == "agent"
@@ -56,6 +56,7 @@ def test_codex_is_configured_for_the_responses_wire_with_its_own_retries_and_tel
     assert provider["request_max_retries"] == provider["stream_max_retries"] == 0
     assert config["analytics"]["enabled"] is False and config["feedback"]["enabled"] is False
     assert {config["otel"][k] for k in ("exporter", "trace_exporter", "metrics_exporter")} == {"none"}
+    assert config["features"]["plugins"] is False
 
 
 def test_claude_code_gets_the_route_in_every_model_slot_and_nothing_nonessential(tmp_path: Path) -> None:
