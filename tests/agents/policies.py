@@ -5,7 +5,7 @@ so a printed answer says who wrote it."""
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tests.agents.clients import CLIENT_KEY
@@ -35,6 +35,9 @@ class Shape:
     client: str                # codex or claude-code
     primary: Upstream
     secondary: Upstream
+    # What the client sends that the secondary's wire has no place for: dropped, and counted as such.
+    # Empty on the same wire, where a request passes untouched but for its model.
+    crossing_drops: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def route(self) -> str:
@@ -63,9 +66,11 @@ ANTHROPIC_B = Upstream("anthropic-eu", "anthropic", "elm", "claude-sonnet-4-5")
 LOCAL_VLLM = Upstream("local-vllm", "openai", "fjord", "qwen3-coder-30b", chat_only=True)
 
 CODEX_SAME_WIRE = Shape("codex-same-wire", "codex", OPENAI_A, OPENAI_B)
-CODEX_CROSSED = Shape("codex-crossed-wire", "codex", OPENAI_A, ANTHROPIC_FOR_CODEX)
+CODEX_CROSSED = Shape("codex-crossed-wire", "codex", OPENAI_A, ANTHROPIC_FOR_CODEX,
+                      frozenset({"reasoning", "web_search"}))
 CLAUDE_SAME_WIRE = Shape("claude-same-wire", "claude-code", ANTHROPIC_A, ANTHROPIC_B)
-CLAUDE_CROSSED = Shape("claude-crossed-wire", "claude-code", ANTHROPIC_A, LOCAL_VLLM)
+CLAUDE_CROSSED = Shape("claude-crossed-wire", "claude-code", ANTHROPIC_A, LOCAL_VLLM,
+                       frozenset({"thinking", "context_management", "effort"}))
 
 CODEX_SHAPES = (CODEX_SAME_WIRE, CODEX_CROSSED)
 CLAUDE_SHAPES = (CLAUDE_SAME_WIRE, CLAUDE_CROSSED)

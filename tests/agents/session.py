@@ -50,16 +50,22 @@ class AgentSession:
         lines = self.ledger.read_text(encoding="utf-8").splitlines() if self.ledger.exists() else []
         return [r for r in map(json.loads, lines) if r["kind"] == "request"]
 
-    def metric(self, name: str, **labels: str) -> float:
-        """A sample of the gateway's /metrics, read over HTTP as Prometheus would (0 when absent)."""
+    def samples(self, name: str, **labels: str) -> list[tuple[dict[str, str], float]]:
+        """The samples of one metric on the gateway's /metrics, read over HTTP as Prometheus would."""
         with urllib.request.urlopen(f"{self.gateway.url}/metrics", timeout=10) as answer:
             text = answer.read().decode()
-        total = 0.0
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                    total += sample.value
-        return total
+        return [(sample.labels, sample.value) for family in text_string_to_metric_families(text)
+                for sample in family.samples
+                if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())]
+
+    def metric(self, name: str, **labels: str) -> float:
+        """The sum of a metric's samples with these labels (0 when there are none)."""
+        return sum(value for _, value in self.samples(name, **labels))
+
+    def dropped_features(self) -> set[str]:
+        """The features the route's crossings dropped, as `recloser_dropped_features_total` counts them."""
+        return {labels["feature"] for labels, value in
+                self.samples("recloser_dropped_features_total", route=self.shape.route) if value > 0}
 
     def failovers(self) -> float:
         return self.metric("recloser_failovers_total", route=self.shape.route,

@@ -45,6 +45,9 @@ def test_a_tool_using_session_whose_primary_is_down_from_the_start_is_served_by_
     assert records and {r["provider"] for r in records} == {shape.secondary.provider}
     assert all(r["fallback"] for r in records)
     assert s.failovers() >= 1
+    assert s.dropped_features() >= shape.crossing_drops
+    if not shape.crossing_drops:
+        assert s.dropped_features() == set()     # the same wire: passed through, nothing dropped
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -67,6 +70,7 @@ def test_the_turn_after_the_primary_goes_down_runs_its_tool_and_is_answered_by_t
     later = [r for r in s.ledger_requests() if r["provider"] == shape.secondary.provider]
     assert later and all(r["fallback"] for r in later)
     assert s.failovers() >= 1
+    assert s.dropped_features() >= shape.crossing_drops
 
 
 @pytest.mark.parametrize("shape", [pytest.param(s, id=s.id) for s in CLAUDE_SHAPES])
