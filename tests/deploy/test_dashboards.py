@@ -102,6 +102,15 @@ def chat(gw: EmbeddedGateway, team: str, route: str, stream: bool = False) -> ht
                       headers={"Authorization": f"Bearer {KEYS[team]}"})
 
 
+def crossed(gw: EmbeddedGateway, team: str) -> httpx.Response:
+    """A Messages request asking for thinking, on a route of chat targets: served, with `thinking` dropped."""
+    body = {"model": "chat", "max_tokens": 20, "thinking": {"type": "adaptive"},
+            "messages": [{"role": "user", "content": "hello there"}]}
+    r = httpx.post(gw.url + "/v1/messages", json=body, timeout=20, headers={"x-api-key": KEYS[team]})
+    assert r.status_code == 200 and r.headers["x-recloser-dropped"] == "thinking"
+    return r
+
+
 def serve_the_traffic(gw: EmbeddedGateway) -> int:
     """Every kind of event the dashboards show; returns how many client requests it made."""
     gw.set_fault("alpha", Fault(status=503))
@@ -120,11 +129,12 @@ def serve_the_traffic(gw: EmbeddedGateway) -> int:
             assert chat(gw, team, "chat", stream).status_code == 200
             assert chat(gw, team, "resume", stream).status_code == 200
     assert chat(gw, "ads", "mystery").status_code == 200             # unpriced
+    crossed(gw, "search")                                            # a feature dropped across wires
     gw.context.admission.cap = 0
     assert chat(gw, "search", "chat").status_code == 503             # shed
     gw.context.admission.cap = gw.context.admission.max_in_flight
     assert httpx.post(gw.url + "/admin/reload", headers={"Authorization": f"Bearer {KEYS['ops']}"}).status_code == 200
-    return 15                                                        # the shed one is counted apart
+    return 16                                                        # the shed one is counted apart
 
 
 def steady_traffic(gw: EmbeddedGateway) -> None:
@@ -133,6 +143,7 @@ def steady_traffic(gw: EmbeddedGateway) -> None:
         for stream in (False, True):
             for route in ("chat", "resume", "hedged"):
                 assert chat(gw, team, route, stream).status_code == 200
+        crossed(gw, team)
 
 
 def dashboards() -> list[dict[str, Any]]:
