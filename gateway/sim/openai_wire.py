@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from gateway.sim import answers, replies, responses_wire
+from gateway.sim import answers, chat_checks, replies, responses_checks, responses_wire
 from gateway.sim.agent import chat_situation, decide
 from gateway.sim.behaviour import (SIM, SimState, StreamEnded, StreamWriter, ends_with_prefill, json_response,
                                    read_request, scripted_failure, sse_response)
@@ -43,8 +43,8 @@ def _authorised(request: web.Request, state: SimState) -> bool:
     return request.headers.get("Authorization") == f"Bearer {key}"
 
 
-async def _prologue(request: web.Request, state: SimState,
-                    required: str) -> tuple[dict[str, Any] | None, web.StreamResponse | None]:
+async def _prologue(request: web.Request, state: SimState, required: str,
+                    checks: Callable[[Any, bool], str | None] | None = None) -> tuple[dict[str, Any] | None, web.StreamResponse | None]:
     body, _ = await read_request(request, state)
     if not _authorised(request, state):
         return None, error(401, message="Incorrect API key provided.")
@@ -56,6 +56,11 @@ async def _prologue(request: web.Request, state: SimState,
         if name not in body:
             return None, error(400, message=f"Missing required parameter: '{name}'.", code="missing_required_parameter",
                                param=name)
+    # The sim stands for every OpenAI-wire server, most of which take fields they do not know:
+    # it refuses wrong shapes and types, not unknown names (chat_checks.problem(body) alone does).
+    found = checks(body, True) if checks is not None else None
+    if found is not None:
+        return None, error(400, message=found, code="invalid_request")
     if required == "messages" and not state.config.prefill and ends_with_prefill(body):
         return None, error(400, message="This model does not support assistant message prefill. "
                                         "The conversation must end with a user message.", code="invalid_request")
@@ -79,7 +84,7 @@ def _usage(prompt: int, completion: int) -> dict[str, Any]:
 
 async def chat(request: web.Request) -> web.StreamResponse:
     state = request.app[SIM]
-    body, failure = await _prologue(request, state, "messages")
+    body, failure = await _prologue(request, state, "messages", chat_checks.problem)
     if failure is not None:
         return failure
     assert body is not None
@@ -219,7 +224,11 @@ async def models(request: web.Request) -> web.StreamResponse:
 
 
 async def responses(request: web.Request) -> web.StreamResponse:
-    return await responses_wire.responses(request, _prologue, error)
+    async def prologue(request: web.Request, state: SimState,
+                       required: str) -> tuple[dict[str, Any] | None, web.StreamResponse | None]:
+        return await _prologue(request, state, required, responses_checks.problem)
+
+    return await responses_wire.responses(request, prologue, error)
 
 
 def add_azure_routes(app: web.Application) -> None:
