@@ -16,16 +16,17 @@ from tests.agents.clients import (AGENTS_DIR, CLAUDE_CODE_VERSION, CODEX_VERSION
 pytestmark = pytest.mark.timeout(900)   # the first test may install the CLIs (see test_outages)
 
 
-def version_of(bin_dir: Path, name: str) -> str:
+def version_of(bin_dir: Path, name: str, home: Path) -> str:
+    # A scratch HOME: even `--version` makes the CLI's state directory there.
     done = subprocess.run([str(bin_dir / name), "--version"], capture_output=True, text=True, timeout=60,
-                          stdin=subprocess.DEVNULL, env={"PATH": os.environ.get("PATH", ""), "HOME": str(AGENTS_DIR)})
+                          stdin=subprocess.DEVNULL, env={"PATH": os.environ.get("PATH", ""), "HOME": str(home)})
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
 
-def test_the_pinned_releases_are_installed_and_run(agent_clients: Path) -> None:
-    assert version_of(agent_clients, "codex") == f"codex-cli {CODEX_VERSION}"
-    assert version_of(agent_clients, "claude") == f"{CLAUDE_CODE_VERSION} (Claude Code)"
+def test_the_pinned_releases_are_installed_and_run(agent_clients: Path, tmp_path: Path) -> None:
+    assert version_of(agent_clients, "codex", tmp_path) == f"codex-cli {CODEX_VERSION}"
+    assert version_of(agent_clients, "claude", tmp_path) == f"{CLAUDE_CODE_VERSION} (Claude Code)"
 
 
 def test_the_lock_file_pins_exactly_the_versions_the_tests_expect() -> None:
