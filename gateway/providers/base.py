@@ -103,7 +103,7 @@ class AttemptError(Exception):
 def unfit(message: str, param: str | None = None) -> AttemptError:
     """This target cannot take this request (a crossing it cannot carry, an endpoint it does not
     serve): the attempt loop goes on to the next target, and no breaker hears of it."""
-    return AttemptError(Failure.UNFIT, message, param=param)
+    return AttemptError(Failure.UNFIT, message, status=400, param=param)   # the 400 it is, were it the only target
 
 
 @dataclass(slots=True)
