@@ -32,6 +32,10 @@ class ResponsesSoFar:
     open_index: int | None           # its output_index while it is still open
     next_index: int                  # the output_index a new item takes
     next_seq: int                    # the sequence_number the next event takes
+    # Reasoning items the client was sent, as it was sent them (by output_index), and the one still
+    # open at the break: the restart reasons afresh, and its own reasoning is not the client's.
+    reasoning: tuple[tuple[int, dict[str, Any]], ...] = ()
+    open_reasoning: int | None = None
 
 
 def _events(stream: Iterable[bytes]) -> list[dict[str, Any]]:
@@ -50,6 +54,8 @@ def _events(stream: Iterable[bytes]) -> list[dict[str, Any]]:
 def responses_so_far(relayed: Iterable[bytes]) -> ResponsesSoFar:
     text: list[str] = []
     stitchable, response_id, item_id, open_index, next_index, next_seq = True, None, None, None, 0, 0
+    reasoning: dict[int, dict[str, Any]] = {}
+    open_reasoning: int | None = None
     for data in _events(relayed):
         kind = data.get("type")
         next_seq = max(next_seq, int(data.get("sequence_number", -1)) + 1)
@@ -58,16 +64,27 @@ def responses_so_far(relayed: Iterable[bytes]) -> ResponsesSoFar:
         elif kind == "response.output_item.added":
             item = data.get("item") or {}
             index = int(data.get("output_index", next_index))
+            next_index = max(next_index, index + 1)
+            if item.get("type") == "reasoning":
+                reasoning[index], open_reasoning = dict(item), index
+                continue
             stitchable = stitchable and item.get("type") == "message"
-            item_id, open_index, next_index = item.get("id"), index, max(next_index, index + 1)
+            item_id, open_index = item.get("id"), index
         elif kind == "response.output_text.delta":
             text.append(data.get("delta") or "")
         elif kind == "response.output_item.done":
-            open_index = None
+            index = int(data.get("output_index", -1))
+            if index in reasoning:
+                reasoning[index], open_reasoning = dict(data.get("item") or reasoning[index]), None
+            else:
+                open_index = None
+        elif isinstance(kind, str) and kind.startswith("response.reasoning"):
+            continue   # a reasoning summary's parts and text: whole as they are
         elif kind not in ("response.in_progress", "response.content_part.added", "response.content_part.done",
                           "response.output_text.done"):
-            stitchable = False   # a function call's arguments, reasoning, refusals…
-    return ResponsesSoFar("".join(text), stitchable, response_id, item_id, open_index, next_index, next_seq)
+            stitchable = False   # a function call's arguments, refusals…
+    return ResponsesSoFar("".join(text), stitchable, response_id, item_id, open_index, next_index, next_seq,
+                          tuple(sorted(reasoning.items())), open_reasoning)
 
 
 class ResponsesSplice:
@@ -81,6 +98,8 @@ class ResponsesSplice:
         self.indices: dict[int, int] = {}    # the continuation's output_index → the client's
         self.merged: int | None = None       # the continuation's item carried on the client's open one
         self.added: list[str] = []           # text the merged item added
+        self.unsaid: set[int] = set()        # the continuation's own reasoning items: not relayed
+        self.closing = so_far.open_reasoning  # the client's reasoning item the break left open
 
     def feed(self, chunk: bytes) -> bytes:
         events, _ = split_events(chunk)
@@ -103,11 +122,27 @@ class ResponsesSplice:
         kind = data.get("type")
         if kind in ("response.created", "response.in_progress"):
             return b""
+        out = self._close_reasoning()
+        return out + self._carried_on(kind, data)
+
+    def _close_reasoning(self) -> bytes:
+        """The client's reasoning item the break left open, closed as it stands, before anything else."""
+        if self.closing is None:
+            return b""
+        index, self.closing = self.closing, None
+        item = {**dict(self.so_far.reasoning)[index], "status": "completed"}
+        return self._emit({"type": "response.output_item.done", "output_index": index, "item": item})
+
+    def _carried_on(self, kind: Any, data: dict[str, Any]) -> bytes:
+        index = data.get("output_index")
+        if kind == "response.output_item.added" and (data.get("item") or {}).get("type") == "reasoning":
+            self.unsaid.add(int(index or 0))
+        if index is not None and int(index) in self.unsaid:
+            return b""
         if kind in _TERMINAL:
             if self.left:
                 raise Diverged()
             return self._emit({**data, "response": self._whole(data.get("response") or {})})
-        index = data.get("output_index")
         if kind == "response.output_item.added":
             item = data.get("item") or {}
             if self.left and item.get("type") != "message":
@@ -160,7 +195,9 @@ class ResponsesSplice:
 
     def _whole(self, response: dict[str, Any]) -> dict[str, Any]:
         """The terminal Response under the client's id, its merged item whole."""
-        output = [self._item(item) if i == self.merged else item for i, item in enumerate(response.get("output") or [])]
+        mine = [{**item, "status": "completed"} for _, item in self.so_far.reasoning]
+        output = mine + [self._item(item) if i == self.merged else item
+                         for i, item in enumerate(response.get("output") or []) if i not in self.unsaid]
         return {**response, "id": self.so_far.response_id or response.get("id"), "output": output}
 
 

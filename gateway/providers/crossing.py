@@ -17,7 +17,7 @@ import orjson
 
 from gateway.providers.base import AttemptError, Call, Failure, Reply, UpstreamClient, unfit
 from gateway.deployment import Deployment
-from gateway.wires import messages_chat, responses_chat
+from gateway.wires import features, messages_chat, responses_chat
 from gateway.wires.events import json_events, split_events
 from gateway.wires.refused import Refused
 
@@ -57,12 +57,26 @@ class Crossing:
             if call.endpoint == "messages":
                 return await self.messages.open(deployment, call, budget_s)
             if call.endpoint == "responses":
-                call = expanded(call, deployment)
+                return await self._responses_as_is(deployment, expanded(call, deployment), budget_s)
             return await self.client_for(deployment).open(deployment, call, budget_s)
         client = self.client_for(deployment)
         if call.endpoint == "responses":
             return await self._responses(client, deployment, call, budget_s)
         return await self._messages(client, deployment, call, budget_s)
+
+    async def _responses_as_is(self, d: Deployment, call: Call, budget_s: float) -> Reply:
+        """A Responses body passed through. Encrypted reasoning is sealed for the organisation that
+        wrote it: after a failover (Codex sends `store: false` and replays its reasoning items) the
+        next deployment refuses it, so it gets the conversation once more without them."""
+        client = self.client_for(d)
+        try:
+            return await client.open(d, call, budget_s)
+        except AttemptError as err:
+            if err.status != 400 or b"encrypted_content" not in (err.body or b"") or not _has_reasoning(call.body):
+                raise
+        reply = await client.open(d, replace(call, body=_without_reasoning(call.body)), budget_s)
+        reply.dropped = (features.REASONING,)
+        return reply
 
     async def _responses(self, client: UpstreamClient, d: Deployment, call: Call, budget_s: float) -> Reply:
         history = call.prior.items if call.prior is not None else ()
@@ -98,6 +112,15 @@ class Crossing:
         state = messages_chat.StreamState(message_id)
         return _translated(reply, lambda c: messages_chat.events_in(state, c), lambda: messages_chat.finish(state),
                            gone)
+
+
+def _has_reasoning(body: dict[str, Any]) -> bool:
+    given = body.get("input")
+    return isinstance(given, list) and any(isinstance(i, dict) and i.get("type") == "reasoning" for i in given)
+
+
+def _without_reasoning(body: dict[str, Any]) -> dict[str, Any]:
+    return {**body, "input": [i for i in body["input"] if not (isinstance(i, dict) and i.get("type") == "reasoning")]}
 
 
 def _whole(translate: Callable[[], dict[str, Any]]) -> bytes:

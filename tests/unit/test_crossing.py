@@ -105,3 +105,43 @@ async def test_a_messages_request_crosses_to_chat_and_back_with_anthropics_error
         await Crossing(lambda d: Failing(), Failing()).open(deployment("local", False), call, 10)
     assert orjson.loads(caught.value.body or b"") == {"type": "error", "error": {"type": "rate_limit_error",
                                                                                  "message": "slow down"}}
+
+
+class SealedReasoning(Recorder):
+    """A Responses server that cannot read another organisation's encrypted reasoning."""
+
+    async def open(self, deployment: Deployment, call: Call, budget_s: float) -> Reply:
+        self.calls.append(call)
+        if any(item.get("type") == "reasoning" for item in call.body["input"]):
+            raise AttemptError(Failure.STATUS, status=400, body=b'{"error": {"code": "invalid_encrypted_content", '
+                                                                b'"message": "could not be verified"}}')
+        return Reply(200, body=b'{"object": "response"}')
+
+
+CODEX_TURN = [{"type": "message", "role": "user", "content": "one"},
+              {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "sealed-by-openai"},
+              {"type": "function_call", "call_id": "c1", "name": "exec_command", "arguments": "{}"},
+              {"type": "function_call_output", "call_id": "c1", "output": "done"}]
+
+
+async def test_reasoning_another_deployment_sealed_is_left_out_on_a_second_try_and_named() -> None:
+    upstream = SealedReasoning()
+    call = Call("responses", {"model": "route", "store": False, "input": CODEX_TURN}, False, "r")
+    reply = await Crossing(lambda d: upstream, upstream).open(deployment("azure", True), call, 10)
+    assert len(upstream.calls) == 2 and reply.dropped == ("reasoning",)
+    assert [i["type"] for i in upstream.calls[1].body["input"]] == ["message", "function_call", "function_call_output"]
+
+
+async def test_a_400_about_something_else_is_not_tried_again() -> None:
+    call = Call("responses", {"model": "route", "input": CODEX_TURN}, False, "r")
+    failing = AttemptError(Failure.STATUS, status=400, body=b'{"error": {"message": "bad temperature"}}')
+
+    class Refusing(Recorder):
+        async def open(self, deployment: Deployment, call: Call, budget_s: float) -> Reply:
+            self.calls.append(call)
+            raise failing
+
+    refusing = Refusing()
+    with pytest.raises(AttemptError):
+        await Crossing(lambda d: refusing, refusing).open(deployment("azure", True), call, 10)
+    assert len(refusing.calls) == 1

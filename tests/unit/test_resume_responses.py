@@ -70,3 +70,48 @@ def test_a_stream_with_a_function_call_cannot_be_stitched() -> None:
            {"type": "response.function_call_arguments.delta", "output_index": 0, "item_id": "fc",
             "delta": '{"ci', "sequence_number": 2}]
     assert not responses_so_far([raw(had)]).stitchable
+
+
+def reasoned(events: list[dict[str, Any]], sealed: str, left_open: bool = False) -> list[dict[str, Any]]:
+    """The same stream with a reasoning item before the message, as Codex asks for it."""
+    item = {"id": f"rs_{sealed}", "type": "reasoning", "summary": [], "encrypted_content": sealed}
+    out = [e for e in events[:2]] + [{"type": "response.output_item.added", "output_index": 0,
+                                      "item": {**item, "encrypted_content": None}}]
+    if not left_open:
+        out.append({"type": "response.output_item.done", "output_index": 0, "item": item})
+        for e in events[2:]:
+            e = dict(e)
+            if "output_index" in e:
+                e["output_index"] += 1
+            if e["type"] == "response.completed":
+                e["response"] = {**e["response"], "output": [item, *e["response"]["output"]]}
+            out.append(e)
+    for n, e in enumerate(out):
+        e["sequence_number"] = n
+    return out
+
+
+def test_a_reasoning_item_before_the_text_still_lets_the_restart_carry_on_the_text() -> None:
+    had = reasoned(stream("resp_client", ["Hel", "lo"], done=False), "sealed-by-primary")
+    so_far = responses_so_far([raw(had)])
+    assert so_far.stitchable and so_far.text == "Hello" and so_far.open_index == 1
+    out = ResponsesSplice(so_far).feed(raw(reasoned(stream("resp_other", ["Hello", " world"]), "sealed-by-secondary")))
+    events = list(json_events(split_events(out)[0]))
+    assert all(e.get("output_index") in (None, 1) for e in events)   # the restart's own reasoning is not relayed
+    assert events[0]["delta"] == " world"
+    final = events[-1]["response"]
+    assert [i["type"] for i in final["output"]] == ["reasoning", "message"]
+    assert final["output"][0]["encrypted_content"] == "sealed-by-primary"
+    assert final["output"][1]["content"][0]["text"] == "Hello world"
+
+
+def test_a_reasoning_item_the_break_left_open_is_closed_before_the_restart_answers() -> None:
+    had = reasoned(stream("resp_client", [], done=False), "sealed-by-primary", left_open=True)
+    so_far = responses_so_far([raw(had)])
+    assert so_far.stitchable and so_far.open_reasoning == 0
+    out = ResponsesSplice(so_far).feed(raw(reasoned(stream("resp_other", ["Hi"]), "sealed-by-secondary")))
+    events = list(json_events(split_events(out)[0]))
+    assert events[0]["type"] == "response.output_item.done" and events[0]["output_index"] == 0
+    added = [e for e in events if e["type"] == "response.output_item.added"]
+    assert [(e["output_index"], e["item"]["type"]) for e in added] == [(1, "message")]
+    assert events[-1]["response"]["output"][-1]["content"][0]["text"] == "Hi"
