@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -50,7 +51,10 @@ class SimState:
         self.fault = Fault()
         self.rng = random.Random(config.seed)
         self.requests: list[ReceivedRequest] = []
-        self.counter = 0
+        # Ids (msg_, toolu_, call_, rs_, resp_ …) count on from a random start: two simulators in one
+        # conversation must not mint the same ids, as two real providers never do (a client such as
+        # Claude Code merges turns by message id).
+        self.counter = int.from_bytes(os.urandom(4), "big") % 10**9
         self.failed = 0                   # requests failed under the current fault
         self.models_seen: list[str] = []
         self.on_stop: list[asyncio.Event] = []

@@ -242,6 +242,14 @@ def _tool(tool: Any, i: int, dropped: list[str] | None) -> dict[str, Any] | None
     return {"type": "function", "function": fn}
 
 
+def tool_use_id(given: Any, message_id: str, index: int) -> str:
+    """The call's id, or one of the gateway's where the server gave none or one that may come again in
+    the same conversation (llama.cpp's `call_0`, say): Claude Code pairs results with calls by id."""
+    if isinstance(given, str) and len(given) >= 12:
+        return given
+    return f"toolu_{message_id.removeprefix('msg_')}_{index}"
+
+
 def usage_in(usage: Any) -> dict[str, int]:
     """Chat usage as Messages usage: Anthropic counts cache reads apart from `input_tokens`."""
     usage = usage if isinstance(usage, Mapping) else {}
@@ -269,7 +277,7 @@ def answer_in(raw: bytes, message_id: str) -> dict[str, Any]:
         content.append({"type": "text", "text": message["content"]})
     for call in message.get("tool_calls") or ():
         fn = call.get("function") or {}
-        content.append({"type": "tool_use", "id": call.get("id"), "name": fn.get("name"),
+        content.append({"type": "tool_use", "id": tool_use_id(call.get("id"), message_id, len(content)), "name": fn.get("name"),
                         "input": _arguments(fn.get("arguments") or "")})
     return {"id": message_id, "type": "message", "role": "assistant", "model": chat.get("model") or "",
             "content": content, "stop_reason": _STOP.get(choice.get("finish_reason") or "stop", "end_turn"),
@@ -312,7 +320,8 @@ def events_in(state: StreamState, chunk: Mapping[str, Any]) -> list[bytes]:
             index = call.get("index", 0)
             fn = call.get("function") or {}
             if index not in state.calls:
-                out += _open(state, "tool_use", {"type": "tool_use", "id": call.get("id"), "name": fn.get("name"),
+                out += _open(state, "tool_use", {"type": "tool_use", "id": tool_use_id(call.get("id"), state.message_id, index),
+                                                 "name": fn.get("name"),
                                                  "input": {}})
                 state.calls[index] = state.block
             if fn.get("arguments"):

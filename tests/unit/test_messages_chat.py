@@ -145,9 +145,9 @@ def chat_answer(message: dict[str, Any], finish: str) -> bytes:
 ANSWERS = [
     ("text", {"content": "hello"}, "stop", [{"type": "text", "text": "hello"}], "end_turn"),
     ("max tokens", {"content": "hel"}, "length", [{"type": "text", "text": "hel"}], "max_tokens"),
-    ("tool use", {"content": None, "tool_calls": [{"id": "call_1", "type": "function", "function": {
+    ("tool use", {"content": None, "tool_calls": [{"id": "call_8xQ2mZtB7w", "type": "function", "function": {
         "name": "get_weather", "arguments": '{"city": "Paris"}'}}]}, "tool_calls",
-     [{"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {"city": "Paris"}}], "tool_use"),
+     [{"type": "tool_use", "id": "call_8xQ2mZtB7w", "name": "get_weather", "input": {"city": "Paris"}}], "tool_use"),
 ]
 
 
@@ -190,13 +190,13 @@ def test_a_text_stream_is_anthropics_event_sequence_with_usage_at_the_end() -> N
 
 def test_a_tool_stream_opens_a_tool_use_block_and_streams_its_json() -> None:
     events = translate([chunk({"content": "Checking."}),
-                        chunk({"tool_calls": [{"index": 0, "id": "call_7", "function": {"name": "get_weather",
+                        chunk({"tool_calls": [{"index": 0, "id": "call_7fK2pQ9xLm", "function": {"name": "get_weather",
                                                                                        "arguments": ""}}]}),
                         chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city":"Paris"}'}}]}),
                         chunk({}, "tool_calls")])
     starts = [d for n, d in events if n == b"content_block_start"]
     assert [s["content_block"]["type"] for s in starts] == ["text", "tool_use"]
-    assert starts[1]["index"] == 1 and starts[1]["content_block"]["id"] == "call_7"
+    assert starts[1]["index"] == 1 and starts[1]["content_block"]["id"] == "call_7fK2pQ9xLm"
     partial = [d["delta"]["partial_json"] for n, d in events
                if n == b"content_block_delta" and d["delta"]["type"] == "input_json_delta"]
     assert partial == ['{"city":"Paris"}']
@@ -209,3 +209,11 @@ def test_an_openai_error_body_is_given_anthropics_shape() -> None:
     assert orjson.loads(mc.error_in(429, raw)) == {"type": "error", "error": {"type": "rate_limit_error",
                                                                               "message": "slow down"}}
     assert orjson.loads(mc.error_in(503, b"not json"))["error"]["type"] == "overloaded_error"
+
+
+def test_a_short_or_missing_tool_call_id_becomes_one_of_the_gateways_unique_to_the_message() -> None:
+    for given in ("call_0", None):
+        answer = chat_answer({"content": None, "tool_calls": [{"id": given, "type": "function", "function": {
+            "name": "get_weather", "arguments": "{}"}}]}, "tool_calls")
+        block = mc.answer_in(answer, "msg_0123456789abcdef")["content"][0]
+        assert block["id"] == "toolu_0123456789abcdef_0"
