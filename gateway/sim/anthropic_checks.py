@@ -79,23 +79,17 @@ def _stop_sequences(value: Any, at: str) -> str | None:
 
 def _typed(table: dict[str, dict[str, Check]]) -> Check:
     """An object whose `type` picks its fields from `table`; unknown types and fields are refused."""
+    # Pydantic places a tagged variant's fields under its tag (`thinking.enabled.budget_tokens`); `type` is the tag.
+    variants = {kind: obj({**fields, "type": any_value}) for kind, fields in table.items()}
+
     def check(value: Any, at: str) -> str | None:
         if not isinstance(value, dict):
-            return f"{at}: Input should be an object"
+            return PYDANTIC.expected(at, "an object")
         kind = value.get("type")
-        fields = table.get(kind) if isinstance(kind, str) else None
-        if fields is None:
-            return f"{at}.type: Input tag '{kind}' does not match any of the expected tags: {sorted(table)}"
-        for name, item in value.items():
-            if name == "type":
-                continue
-            field = fields.get(name)
-            if field is None:
-                return f"{at}.{kind}.{name}: Extra inputs are not permitted"
-            found = field(item, f"{at}.{kind}.{name}")
-            if found:
-                return found
-        return None
+        variant = variants.get(kind) if isinstance(kind, str) else None
+        if variant is None:
+            return PYDANTIC.unsupported(f"{at}.type", kind, table)
+        return variant(value, f"{at}.{kind}")
     return check
 
 
@@ -162,6 +156,7 @@ CUSTOM_TOOL_FIELDS: dict[str, Check] = {
     "description": string, "cache_control": _cache_control, "strict": boolean, "defer_loading": boolean,
     "eager_input_streaming": nullable(boolean), "input_examples": list_of(obj(None)), "allowed_callers": list_of(string),
 }
+_CUSTOM_TOOL = obj(CUSTOM_TOOL_FIELDS)
 
 
 def problem(body: Any) -> str | None:
@@ -217,14 +212,7 @@ def _tool(tool: Any, at: str) -> str | None:
     if not (schema is None and tool.get("defer_loading") is True) \
             and (not isinstance(schema, dict) or schema.get("type") != "object"):
         return f"{at}.custom.input_schema: Input should be a JSON schema of type 'object'"
-    for name, value in tool.items():
-        check = CUSTOM_TOOL_FIELDS.get(name)
-        if check is None:
-            return f"{at}.custom.{name}: Extra inputs are not permitted"
-        found = check(value, f"{at}.custom.{name}")
-        if found:
-            return found
-    return None
+    return _CUSTOM_TOOL(tool, f"{at}.custom")
 
 
 # Content blocks: what each needs. A block type absent from this table is refused.
@@ -349,14 +337,14 @@ def _source(source: Any, at: str, kinds: dict[str, BlockCheck]) -> str | None:
     kind = source.get("type")
     check = kinds.get(kind) if isinstance(kind, str) else None
     if check is None:
-        return f"{at}.type: Input tag '{source.get('type')}' does not match any of the expected tags: {sorted(kinds)}"
+        return PYDANTIC.unsupported(f"{at}.type", kind, kinds)
     return check(source, at)
 
 
 def _block(block: Any, allowed: frozenset[str], at: str) -> str | None:
     if not isinstance(block, dict) or block.get("type") not in allowed:
         kind = block.get("type") if isinstance(block, dict) else None
-        return f"{at}.type: Input tag '{kind}' does not match any of the expected tags: {sorted(allowed)}"
+        return PYDANTIC.unsupported(f"{at}.type", kind, allowed)
     return BLOCKS[block["type"]](block, at) or _cache_control(block.get("cache_control"), f"{at}.cache_control")
 
 

@@ -8,35 +8,15 @@ what is known: a new field, role or part is one line.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from gateway.sim.checks import OPENAI, Check, Kit, any_value, nullable
+from gateway.sim.checks import OPENAI, REASONING_EFFORTS, Check, Kit, any_value, nullable, openai_name
 
 _K = Kit(OPENAI)
 string, boolean, integer, number, list_of, obj, one_of = (_K.string, _K.boolean, _K.integer, _K.number, _K.list_of,
                                                            _K.obj, _K.one_of)
-_FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-_REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
-
-
-def _typed(table: dict[str, Check]) -> Check:
-    """An object whose `type` says which check applies; unknown types are refused."""
-    def check(value: Any, at: str) -> str | None:
-        if not isinstance(value, dict):
-            return OPENAI.expected(at, "an object")
-        kind = value.get("type")
-        inner = table.get(kind) if isinstance(kind, str) else None
-        if inner is None:
-            return f"Invalid value: '{kind}'. Supported values are: {', '.join(repr(k) for k in table)}."
-        return inner(value, at)
-    return check
-
-
-def _function_name(value: Any, at: str) -> str | None:
-    if isinstance(value, str) and _FUNCTION_NAME.match(value):
-        return None
-    return f"Invalid '{at}': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'."
+_typed = _K.typed
+_function_name = openai_name(64)
 
 
 _STRING_OR_LIST = _K.either("a string or an array of strings", string, list_of(string))
@@ -58,21 +38,8 @@ _PARTS: dict[str, Check] = {
 
 def _content(parts: tuple[str, ...], optional: bool = False) -> Check:
     """A message's content: a string or a list of the named part types (or null where `optional`)."""
-    part = _typed({p: _PARTS[p] for p in parts})
-
-    def check(value: Any, at: str) -> str | None:
-        if value is None and optional:
-            return None
-        if isinstance(value, str):
-            return None
-        if not isinstance(value, list):
-            return OPENAI.expected(at, "one of a string or array of objects")
-        for i, v in enumerate(value):
-            found = part(v, f"{at}[{i}]")
-            if found:
-                return found
-        return None
-    return check
+    check = _K.string_or_list(_typed({p: _PARTS[p] for p in parts}), "one of a string or array of objects")
+    return nullable(check) if optional else check
 
 
 _TOOL_CALL = _typed({
@@ -155,7 +122,7 @@ FIELDS: dict[str, Check] = {
     "prompt_cache_key": nullable(string),
     "prompt_cache_options": any_value,
     "prompt_cache_retention": nullable(one_of("in_memory", "24h")),
-    "reasoning_effort": nullable(one_of(*_REASONING_EFFORTS)),
+    "reasoning_effort": nullable(one_of(*REASONING_EFFORTS)),
     "response_format": _RESPONSE_FORMAT,
     "safety_identifier": nullable(string),
     "seed": nullable(integer()),
@@ -186,15 +153,9 @@ def problem(body: Any, allow_unknown: bool = False) -> str | None:
     for name in ("model", "messages"):
         if name not in body:
             return f"Missing required parameter: '{name}'."
-    for name, value in body.items():
-        check = FIELDS.get(name)
-        if check is None:
-            if allow_unknown:
-                continue
-            return OPENAI.extra(name)
-        found = check(value, name)
-        if found:
-            return found
+    found = _K.top_level(FIELDS, body, allow_unknown)
+    if found:
+        return found
     if body.get("stream_options") is not None and not body.get("stream"):
         return "The 'stream_options' parameter is only allowed when 'stream' is enabled."
     if body.get("tool_choice") not in (None, "none", "auto") and not body.get("tools"):
@@ -214,7 +175,7 @@ def _messages(messages: Any) -> str | None:
         role = m.get("role")
         fields = ROLES.get(role) if isinstance(role, str) else None
         if fields is None:
-            return f"Invalid value: '{role}'. Supported values are: {', '.join(repr(r) for r in ROLES)}."
+            return OPENAI.unsupported(f"{at}.role", role, ROLES)
         for name in _REQUIRED_IN_MESSAGE.get(str(role), ()):
             if name not in m:
                 return f"Missing required parameter: '{at}.{name}'."

@@ -5,7 +5,8 @@ A check takes a value and its path in the body and returns the API's complaint, 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,16 +21,31 @@ class Words:
     extra: Callable[[str], str]             # path of a field it does not know → message
     index: Callable[[str, int], str]        # path of a list's item
     field: Callable[[str, str], str]        # path of an object's field
+    unsupported: Callable[[str, Any, Iterable[str]], str]   # (path, value given, values it takes) → message
 
 
 # Anthropic answers with pydantic's words: `messages.0.role: Input should be ...`.
 PYDANTIC = Words(expected=lambda at, what: f"{at}: Input should be {what}",
                  extra=lambda at: f"{at}: Extra inputs are not permitted",
-                 index=lambda at, i: f"{at}.{i}", field=lambda at, name: f"{at}.{name}")
+                 index=lambda at, i: f"{at}.{i}", field=lambda at, name: f"{at}.{name}",
+                 unsupported=lambda at, value, tags: (f"{at}: Input tag '{value}' does not match any of the expected "
+                                                      f"tags: {sorted(tags)}"))
+
+
+def _openai_unsupported(at: str, value: Any, supported: Iterable[str]) -> str:
+    # Chat completions does not say where the value stood; the Responses API adds it (see its WORDS).
+    return f"Invalid value: '{value}'. Supported values are: {', '.join(repr(v) for v in supported)}."
+
+
 # OpenAI: `Invalid type for 'messages[0].content': expected ...` and `Unrecognized request argument supplied: x`.
 OPENAI = Words(expected=lambda at, what: f"Invalid value for '{at}': expected {what}.",
                extra=lambda at: f"Unrecognized request argument supplied: {at}",
-               index=lambda at, i: f"{at}[{i}]", field=lambda at, name: f"{at}.{name}")
+               index=lambda at, i: f"{at}[{i}]", field=lambda at, name: f"{at}.{name}",
+               unsupported=_openai_unsupported)
+
+
+# The reasoning efforts OpenAI takes, on chat completions and the Responses API alike.
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 
 
 def is_int(value: Any) -> bool:
@@ -46,6 +62,21 @@ def any_value(value: Any, at: str) -> str | None:
 
 def nullable(check: Check) -> Check:
     return lambda value, at: None if value is None else check(value, at)
+
+
+def openai_name(longest: int) -> Check:
+    """A name OpenAI calls a tool or function by: letters, digits, `_` and `-`, 1 to `longest` of them.
+
+    The refusal quotes the pattern without its length, as OpenAI's does, whatever `longest` is.
+    """
+    pattern = re.compile(rf"^[a-zA-Z0-9_-]{{1,{longest}}}$")
+
+    def check(value: Any, at: str) -> str | None:
+        if isinstance(value, str) and pattern.match(value):
+            return None
+        return (f"Invalid '{at}': string does not match pattern. "
+                "Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.")
+    return check
 
 
 class Kit:
@@ -82,15 +113,44 @@ class Kit:
     def one_of(self, *values: Any) -> Check:
         return self.kind(" or ".join(repr(v) for v in values), lambda v: v in values)
 
+    def _items(self, item: Check, values: list[Any], at: str) -> str | None:
+        """The first complaint `item` has about any of `values`, placed at its index."""
+        for i, v in enumerate(values):
+            found = item(v, self.words.index(at, i))
+            if found:
+                return found
+        return None
+
     def list_of(self, item: Check, min_items: int = 0) -> Check:
         def check(value: Any, at: str) -> str | None:
             if not isinstance(value, list) or len(value) < min_items:
                 return self.words.expected(at, "a valid list" + (f" of at least {min_items}" if min_items else ""))
-            for i, v in enumerate(value):
-                found = item(v, self.words.index(at, i))
-                if found:
-                    return found
-            return None
+            return self._items(item, value, at)
+        return check
+
+    def string_or_list(self, item: Check, what: str) -> Check:
+        """A string, or a list whose every item passes `item`; anything else is refused as not `what`.
+
+        Content and input take either form; the API names the pair its own way, hence `what`.
+        """
+        def check(value: Any, at: str) -> str | None:
+            if isinstance(value, str):
+                return None
+            if not isinstance(value, list):
+                return self.words.expected(at, what)
+            return self._items(item, value, at)
+        return check
+
+    def typed(self, table: dict[str, Check], default: str | None = None) -> Check:
+        """An object whose `type` (`default` when it has none) says which check applies; unknown types are refused."""
+        def check(value: Any, at: str) -> str | None:
+            if not isinstance(value, dict):
+                return self.words.expected(at, "an object")
+            kind = value.get("type", default)
+            inner = table.get(kind) if isinstance(kind, str) else None
+            if inner is None:
+                return self.words.unsupported(self.words.field(at, "type"), kind, table)
+            return inner(value, at)
         return check
 
     def obj(self, fields: dict[str, Check] | None) -> Check:
@@ -109,6 +169,22 @@ class Kit:
                     return found
             return None
         return check
+
+    def top_level(self, fields: dict[str, Check], body: dict[str, Any], allow_unknown: bool = False) -> str | None:
+        """The first complaint about a body's top-level fields; names `fields` lacks are refused unless `allow_unknown`.
+
+        Top-level names stand alone in the API's words (`'temperature'`, not `'.temperature'`), so this is not `obj`.
+        """
+        for name, value in body.items():
+            check = fields.get(name)
+            if check is None:
+                if allow_unknown:
+                    continue
+                return self.words.extra(name)
+            found = check(value, name)
+            if found:
+                return found
+        return None
 
     def either(self, what: str, *checks: Check) -> Check:
         """Passes when any of `checks` passes."""

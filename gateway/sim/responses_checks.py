@@ -10,41 +10,23 @@ is known: a new field, item or tool is one line.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from gateway.sim.checks import OPENAI, Check, Kit, Words, any_value, nullable
+from gateway.sim.checks import (OPENAI, REASONING_EFFORTS, Check, Kit, Words, any_value, nullable,
+                                openai_name)
 
-# The Responses API words an unknown field as `Unknown parameter: 'x'.`
+# The Responses API words an unknown field as `Unknown parameter: 'x'.`, and says where a value it does not take stood.
 WORDS = Words(expected=OPENAI.expected, extra=lambda at: f"Unknown parameter: '{at}'.", index=OPENAI.index,
-              field=OPENAI.field)
+              field=OPENAI.field,
+              unsupported=lambda at, value, supported: f"{OPENAI.unsupported(at, value, supported)} ({at})")
 _K = Kit(WORDS)
 string, boolean, integer, number, list_of, obj, one_of = (_K.string, _K.boolean, _K.integer, _K.number, _K.list_of,
                                                            _K.obj, _K.one_of)
-_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
-_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+_typed = _K.typed
+_name = openai_name(128)
 INCLUDES = ("file_search_call.results", "web_search_call.results", "web_search_call.action.sources",
             "message.input_image.image_url", "computer_call_output.output.image_url", "code_interpreter_call.outputs",
             "reasoning.encrypted_content", "message.output_text.logprobs")
-
-
-def _typed(table: dict[str, Check], default: str | None = None) -> Check:
-    """An object whose `type` (or `default` when it has none) says which check applies; unknown types are refused."""
-    def check(value: Any, at: str) -> str | None:
-        if not isinstance(value, dict):
-            return WORDS.expected(at, "an object")
-        kind = value.get("type", default)
-        inner = table.get(kind) if isinstance(kind, str) else None
-        if inner is None:
-            return f"Invalid value: '{kind}'. Supported values are: {', '.join(repr(k) for k in table)}. ({at}.type)"
-        return inner(value, at)
-    return check
-
-
-def _name(value: Any, at: str) -> str | None:
-    if isinstance(value, str) and _NAME.match(value):
-        return None
-    return f"Invalid '{at}': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'."
 
 
 def _loose(*required: str) -> Check:
@@ -100,19 +82,7 @@ _INPUT_PARTS = ("input_text", "input_image", "input_file", "input_audio")
 
 
 def _content(parts: tuple[str, ...]) -> Check:
-    part = _typed({p: _PARTS[p] for p in parts})
-
-    def check(value: Any, at: str) -> str | None:
-        if isinstance(value, str):
-            return None
-        if not isinstance(value, list):
-            return WORDS.expected(at, "a string or an array of content parts")
-        for i, v in enumerate(value):
-            found = part(v, f"{at}[{i}]")
-            if found:
-                return found
-        return None
-    return check
+    return _K.string_or_list(_typed({p: _PARTS[p] for p in parts}), "a string or an array of content parts")
 
 
 _ROLES_IN = ("user", "system", "developer")
@@ -153,16 +123,7 @@ ITEMS: dict[str, Check] = {
 _ITEM = _typed(ITEMS, default="message")
 
 
-def _input(value: Any, at: str) -> str | None:
-    if isinstance(value, str):
-        return None
-    if not isinstance(value, list):
-        return WORDS.expected(at, "a string or an array of input items")
-    for i, item in enumerate(value):
-        found = _ITEM(item, f"{at}[{i}]")
-        if found:
-            return found
-    return None
+_input = _K.string_or_list(_ITEM, "a string or an array of input items")
 
 
 def _metadata(value: Any, at: str) -> str | None:
@@ -177,7 +138,8 @@ _TEXT = obj({"format": _typed({"text": obj({"type": any_value}), "json_object": 
                                "json_schema": obj({"type": any_value, "name": string, "schema": obj(None),
                                                    "description": string, "strict": nullable(boolean)})}),
              "verbosity": nullable(one_of("low", "medium", "high"))})
-_REASONING = obj({"effort": nullable(one_of(*_EFFORTS)), "summary": nullable(one_of("auto", "concise", "detailed")),
+_REASONING = obj({"effort": nullable(one_of(*REASONING_EFFORTS)),
+                  "summary": nullable(one_of("auto", "concise", "detailed")),
                   "generate_summary": nullable(one_of("auto", "concise", "detailed")),
                   "context": nullable(one_of("auto", "current_turn", "all_turns")), "mode": any_value})
 
@@ -229,15 +191,9 @@ def problem(body: Any, allow_unknown: bool = False) -> str | None:
         return "We could not parse the JSON body of your request."
     if "model" not in body:
         return "Missing required parameter: 'model'."
-    for name, value in body.items():
-        check = FIELDS.get(name)
-        if check is None:
-            if allow_unknown:
-                continue
-            return WORDS.extra(name)
-        found = check(value, name)
-        if found:
-            return found
+    found = _K.top_level(FIELDS, body, allow_unknown)
+    if found:
+        return found
     if body.get("stream_options") is not None and not body.get("stream"):
         return "The 'stream_options' parameter is only allowed when 'stream' is enabled."
     if body.get("previous_response_id") and body.get("conversation"):
