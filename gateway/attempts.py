@@ -81,7 +81,9 @@ class Attempts:
         probe = self.board.healths[d.key].state is State.PROBING
         if probe:
             self.board.take_probe(d)
-        limit = first_token_limit(self.ttfts.get((d.key, True)), d.timeouts) if call.stream else None
+        limit = first_token_limit(self.ttfts.get((d.key, True)), d.timeouts,
+                                  (self.ttfts.get((p.key, True)) for p in log.route.deployments if p is not d)) \
+            if call.stream else None
         try:
             if limit is not None and limit < d.timeouts.first_token_s:
                 reply = await self._open_within(d, call, budget_s, limit)

@@ -43,6 +43,7 @@ class Timeouts(Closed):
     first_token_s: PositiveSeconds = 15.0            # the cap; with a baseline, a stream's limit is usually less:
     first_token_factor: Annotated[float, Field(ge=0, le=1000)] = 5.0   # × the deployment's recent p99 (0: off) …
     first_token_floor_s: PositiveSeconds = 2.0       # … but never under this floor
+    cold_first_token_s: PositiveSeconds = 4.0        # before a baseline, with none among the route's peers either
     idle_s: PositiveSeconds = 30.0
     total_s: PositiveSeconds = 600.0
 
@@ -54,6 +55,7 @@ class TimeoutOverrides(Closed):
     first_token_s: PositiveSeconds | None = None
     first_token_factor: Annotated[float, Field(ge=0, le=1000)] | None = None
     first_token_floor_s: PositiveSeconds | None = None
+    cold_first_token_s: PositiveSeconds | None = None
     idle_s: PositiveSeconds | None = None
     total_s: PositiveSeconds | None = None
 

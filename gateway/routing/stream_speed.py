@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections import deque
+from collections.abc import Iterable
 
 from gateway.policy.schema import Timeouts
 
@@ -42,12 +43,22 @@ class SampleWindow:
         return self.ordered[min(len(self.ordered) - 1, max(0, math.ceil(p / 100 * len(self.ordered)) - 1))]
 
 
-def first_token_limit(ttfts: SampleWindow | None, t: Timeouts) -> float:
+def first_token_limit(ttfts: SampleWindow | None, t: Timeouts, peers: Iterable[SampleWindow | None] = ()) -> float:
     """How long this attempt may wait for its first token: max(floor, factor × recent p99), capped by
-    `first_token_s`; the cap alone while there is no baseline (or the factor is 0)."""
-    if ttfts is None or len(ttfts) < MIN_BASELINE_SAMPLES or t.first_token_factor <= 0:
+    `first_token_s`. A cold deployment (no baseline of its own yet: a fresh start, a new policy) is
+    judged by the slowest baseline among the route's other deployments, and with none of those by
+    `cold_first_token_s`, so a gateway that just started is not the slowest to give up on a stall."""
+    if t.first_token_factor <= 0:
         return t.first_token_s
-    p99 = ttfts.percentile(99) or 0.0
+    if ttfts is not None and len(ttfts) >= MIN_BASELINE_SAMPLES:
+        return _relative(ttfts.percentile(99) or 0.0, t)
+    known = [w.percentile(99) or 0.0 for w in peers if w is not None and len(w) >= MIN_BASELINE_SAMPLES]
+    if known:
+        return _relative(max(known), t)
+    return min(t.first_token_s, t.cold_first_token_s)
+
+
+def _relative(p99: float, t: Timeouts) -> float:
     return min(t.first_token_s, max(t.first_token_floor_s, t.first_token_factor * p99))
 
 

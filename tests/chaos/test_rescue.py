@@ -241,6 +241,14 @@ async def test_a_first_token_far_later_than_the_deployment_s_baseline_fails_over
     assert attempt["ttft_baseline_s"] < 0.3
 
 
+async def test_a_cold_deployment_that_stalls_before_its_first_token_fails_over_well_before_the_cap(
+        chaos: Start) -> None:
+    gw = chaos(a_first_token_s=30, route="timeouts: {first_token_s: 15}")   # a fresh gateway: no baseline anywhere
+    r = await stream(client(gw))
+    assert r.ok and r.provider == "B"
+    assert r.first_content_s is not None and r.first_content_s < 5.0   # the cold limit (4 s), not the 15 s cap
+
+
 async def test_a_stream_whose_tokens_come_far_slower_than_usual_degrades_its_deployment(chaos: Start) -> None:
     gw = chaos()
     c = client(gw)

@@ -16,9 +16,16 @@ def window(*samples: float) -> SampleWindow:
     return w
 
 
-def test_with_no_baseline_the_cap_applies() -> None:
-    assert first_token_limit(None, T) == 15
-    assert first_token_limit(window(*[0.4] * (MIN_BASELINE_SAMPLES - 1)), T) == 15
+def test_a_cold_deployment_with_no_baseline_anywhere_waits_the_cold_limit_not_the_cap() -> None:
+    assert first_token_limit(None, T) == 4.0
+    assert first_token_limit(window(*[0.4] * (MIN_BASELINE_SAMPLES - 1)), T) == 4.0
+    assert first_token_limit(None, T.model_copy(update={"first_token_s": 3})) == 3   # the cap still caps
+
+
+def test_a_cold_deployment_is_judged_by_the_slowest_baseline_among_its_route_peers() -> None:
+    peers = [window(*[0.4] * 30), window(*[1.0] * 30), window(*[9.0] * 3), None]
+    assert first_token_limit(None, T, peers) == 5 * 1.0            # the too-short window says nothing
+    assert first_token_limit(window(*[0.4] * 30), T, peers) == 2.0  # its own baseline comes first
 
 
 def test_a_fast_deployment_gets_the_floor_not_the_cap() -> None:
