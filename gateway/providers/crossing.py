@@ -17,7 +17,7 @@ import orjson
 
 from gateway.providers.base import AttemptError, Call, Failure, Reply, UpstreamClient, unfit
 from gateway.deployment import Deployment
-from gateway.wires import features, messages_chat, responses_chat
+from gateway.wires import features, messages_chat, responses_chat, responses_tools
 from gateway.wires.events import json_events, split_events
 from gateway.wires.refused import Refused
 
@@ -83,7 +83,7 @@ class Crossing:
         dropped: list[str] = []
         chat = _chat_call(call, lambda: responses_chat.request_out(call.body, history, dropped, call.references))
         reply = await client.open(d, chat, budget_s)
-        names = responses_chat.tool_names(call.body)   # flattened namespace tools → the client's own names
+        names = responses_tools.tool_names(call.body)   # flattened namespace tools → the client's own names
         response_id, created = f"resp_{uuid.uuid4().hex}", int(time.time())
         body = call.body
         if call.prior is not None:  # the Response says what it continues, as the client asked

@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from gateway.wires import responses_chat as rc
+from gateway.wires import responses_tools as rt
 from gateway.wires.events import json_events, split_events
 from gateway.wires.refused import Refused
 
@@ -125,7 +126,7 @@ def test_namespace_tools_are_flattened_and_their_calls_named_back() -> None:
         {"id": "call_1", "type": "function", "function": {"name": "multi_agent_v1__spawn_agent", "arguments": '{"task":"t"}'}},
         {"id": "call_2", "type": "function", "function": {"name": "multi_agent_v1__apply_patch",
                                                           "arguments": '{"input":"*** Begin Patch"}'}}]}, "tool_calls")
-    output = rc.answer_in(answer, body, "resp_1", 0, rc.tool_names(body))["output"]
+    output = rc.answer_in(answer, body, "resp_1", 0, rt.tool_names(body))["output"]
     assert (output[0]["type"], output[0]["name"], output[0]["namespace"]) == ("function_call", "spawn_agent", "multi_agent_v1")
     assert (output[1]["type"], output[1]["name"], output[1]["input"]) == ("custom_tool_call", "apply_patch", "*** Begin Patch")
 
@@ -141,7 +142,7 @@ def test_namespaced_calls_in_the_history_go_out_under_their_flattened_names() ->
 
 def test_a_namespaced_call_streams_under_the_clients_names() -> None:
     body = {"model": "m", "input": "x", "tools": [NAMESPACED], "stream": True}
-    state = rc.StreamState(body, "resp_1", 0, names=rc.tool_names(body))
+    state = rc.StreamState(body, "resp_1", 0, names=rt.tool_names(body))
     events = rc.events_in(state, {"choices": [{"index": 0, "delta": {"tool_calls": [
         {"index": 0, "id": "call_1", "function": {"name": "multi_agent_v1__spawn_agent", "arguments": "{}"}}]}}]})
     events += rc.events_in(state, {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
