@@ -120,6 +120,8 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
         crossing = Crossing(client_for, passthrough)
         attempts = Attempts(lambda d: crossing, board, m, clock)
         ledger = LedgerWriter(doc.metering.ledger) if doc.metering.ledger.path else None
+        if ledger is not None:
+            ledger.recover()   # calls a killed gateway left in flight, charged before budgets read the ledger
         budgets = BudgetBook(doc.budgets)
         if ledger is not None and doc.budgets:
             budgets.load(read_ledger(ledger_files(Path(doc.metering.ledger.path or ""))), datetime.fromtimestamp(wall(), UTC))
@@ -154,6 +156,8 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
         reloader.activate(runtime)
         ctx.reloader = reloader
         app[CONTEXT] = ctx
+        attempts.on_start = lambda log, record, call: ctx.meter.attempt_started(log, record, call)
+        attempts.on_failed = lambda log, record: ctx.meter.attempt_failed(log, record)
         try:
             if any(d.via_litellm or d.kind not in native for d in ctx.routing.deployments()):
                 await bridge.load()

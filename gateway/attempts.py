@@ -43,6 +43,9 @@ class Attempts:
         # Recent times to the first token (streams) or to the answer, per deployment and kind.
         self.ttfts: dict[tuple[str, bool], SampleWindow] = {}
         self.prefills = PrefillBook()   # which deployments refused an assistant prefill
+        # Told of each upstream attempt about to be made, and of each that failed without an answer (the ledger's journal).
+        self.on_start: Callable[[RequestLog, AttemptRecord, Call], None] = lambda log, record, call: None
+        self.on_failed: Callable[[RequestLog, AttemptRecord], None] = lambda log, record: None
 
     def classify(self, route: RouteTable, err: AttemptError) -> Classification:
         return classify(err, route.config.retry.short_retry_after_s, route.config.on_content_filter)
@@ -78,6 +81,7 @@ class Attempts:
             record.outcome, record.ended = "deadline", started
             record.error = AttemptError(Failure.TIMEOUT, "the request's deadline passed")
             raise record.error
+        self.on_start(log, record, call)
         probe = self.board.healths[d.key].state is State.PROBING
         if probe:
             self.board.take_probe(d)
@@ -92,6 +96,7 @@ class Attempts:
         except AttemptError as err:
             record.ended, record.error = self.clock(), err
             record.outcome = self.classify(log.route, err).reason
+            self.on_failed(log, record)
             self.report(log.route, d, False, call.stream, err=err)
             raise
         finally:

@@ -5,12 +5,18 @@ path, flushed on shutdown, rotated by size or by UTC day.
 has queued up and appends it in one batch, in a worker thread. Rotated files are named
 `<path>.<YYYYmmdd-HHMMSS>` (the time of rotation, UTC) and only those are ever read or deleted
 here, so an operator's `ledger.jsonl.bak` next to the ledger is safe.
+
+`journal()` queues an attempt's start or failure the same way, for the attempt journal beside the
+ledger (see journal.py). The writer starts a batch as soon as something is queued, so a start
+reaches the file (the kernel's page cache: it survives the process, not the machine) within one
+batch of the moment the attempt began, ahead of any record that ends it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -20,6 +26,8 @@ from typing import Any
 
 import orjson
 
+from gateway.metering import journal as attempt_journal
+from gateway.metering.interrupted import JournalEntry
 from gateway.metering.record import CallRecord
 from gateway.policy.metering import LedgerSettings
 
@@ -79,7 +87,7 @@ class LedgerWriter:
         self.path = Path(settings.path)
         self.settings = settings
         self.clock_utc = clock_utc
-        self._queue: deque[CallRecord] = deque()
+        self._queue: deque[CallRecord | JournalEntry] = deque()
         self._queued = 0                 # records ever queued …
         self._done = 0                   # … and ever written (or given up on after a disk error)
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
@@ -90,6 +98,9 @@ class LedgerWriter:
         self._stopping = False
         self._size = 0                   # of the current file, kept here to spare a stat per line
         self._opened_day: str | None = None
+        self._journal: Path | None = None        # this process's attempt journal, once it has a line
+        self._journal_size = 0
+        self._open = attempt_journal.OpenAttempts()
 
     def write(self, record: CallRecord) -> None:
         """Queues a record; never waits on the disk."""
@@ -99,6 +110,19 @@ class LedgerWriter:
         self._queue.append(record)
         self._queued += 1
         self._wake.set()
+
+    def journal(self, entry: JournalEntry) -> None:
+        """Queues an attempt's start or failure for the attempt journal; never waits on the disk."""
+        if self._closed:
+            return
+        self._queue.append(entry)
+        self._queued += 1
+        self._wake.set()
+
+    def recover(self) -> list[CallRecord]:
+        """At start-up, before anything reads the ledger: the attempts killed processes left in flight,
+        written as interrupted records (returned)."""
+        return attempt_journal.recover(self.path, os.getpid(), read_ledger, ledger_files)
 
     async def start(self) -> None:
         await asyncio.to_thread(self._open_existing)
@@ -129,6 +153,9 @@ class LedgerWriter:
             self._wake.set()
             await task
         await self._drain()
+        if self._journal is not None and not self._open:
+            # Every attempt ended in the ledger: nothing is left for a next start to recover.
+            await asyncio.to_thread(self._journal.unlink, True)
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -168,7 +195,43 @@ class LedgerWriter:
             # A file last written on an earlier day holds that day's lines: it rotates on the next write.
             self._opened_day = datetime.fromtimestamp(stat.st_mtime, UTC).strftime("%Y%m%d")
 
-    def _append(self, batch: list[CallRecord]) -> None:
+    def _append(self, batch: list[CallRecord | JournalEntry]) -> None:
+        records: list[CallRecord] = []
+        journal_lines: list[bytes] = []
+        for item in batch:
+            if isinstance(item, CallRecord):
+                records.append(item)
+                self._open.ledger(item)
+            else:
+                line = item.to_json() + b"\n"
+                journal_lines.append(line)
+                self._open.journal(item, line)
+        # Starts first: a kill between the two writes then leaves an end missing (charged as interrupted),
+        # never a start (a call charged twice, or not at all).
+        self._write_journal(journal_lines)
+        self._append_records(records)
+
+    def _write_journal(self, lines: list[bytes]) -> None:
+        if not lines:
+            return
+        if self._journal is None:
+            self._journal = attempt_journal.journal_path(self.path, os.getpid())
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self._journal_size > attempt_journal.COMPACT_BYTES:
+            # Rewritten with only the attempts still open (the new lines among them), then swapped in whole.
+            kept = b"".join(self._open.lines())
+            spare = self._journal.with_name(self._journal.name + ".new")
+            spare.write_bytes(kept)
+            os.replace(spare, self._journal)
+            self._journal_size = len(kept)
+            return
+        with self._journal.open("ab") as f:
+            f.write(b"".join(lines))
+        self._journal_size += sum(len(line) for line in lines)
+
+    def _append_records(self, batch: list[CallRecord]) -> None:
+        if not batch:
+            return
         limit = self.settings.rotate_mb * MB
         if self.settings.rotate_daily and self._opened_day not in (None, self.clock_utc().strftime("%Y%m%d")):
             self._rotate()

@@ -16,18 +16,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from gateway.request_log import RequestLog
+import orjson
+
+from gateway.request_log import AttemptRecord, RequestLog
 from gateway.auth import Caller
 from gateway.metering.access_log import request_line
 from gateway.metering.budgets import BudgetBook, Decision, period_end
 from gateway.metering.cost import cost_usd, to_nanos
 from gateway.metering.counting import TokenCounter
+from gateway.metering.interrupted import (AttemptFailed, AttemptStarted, estimate_input_tokens,
+                                          max_output_tokens)
 from gateway.metering.ledger import LedgerWriter
 from gateway.metering.prices import PriceBook
 from gateway.metering.record import CallRecord, Usage
 from gateway.metering.usage import streamed_text, usage_from_body, usage_from_stream
 from gateway.metrics import Metrics
 from gateway.deployment import Deployment
+from gateway.providers.base import Call
 
 ALLOW = Decision("allow", None, Decimal(0), Decimal(0), datetime.min.replace(tzinfo=UTC), None, "")
 # OpenTelemetry's operation names: Responses and Messages requests are chats too.
@@ -99,6 +104,31 @@ class Meter:
             if tier is not None:
                 self.metrics.degraded_answers(route, caller.team, str(tier)).inc()
         self._charge(log, status, latency)
+
+    def attempt_started(self, log: RequestLog, attempt: AttemptRecord, call: Call) -> None:
+        """Journals an upstream attempt about to be made, with the most it could cost: should the gateway
+        die before the attempt ends, the next start charges it that (see interrupted.py)."""
+        if self.ledger is None:
+            return
+        d, caller = attempt.deployment, log.caller
+        try:
+            body_bytes = len(orjson.dumps(call.body))
+        except (TypeError, orjson.JSONEncodeError):
+            body_bytes = 0
+        usage = Usage(input_tokens=estimate_input_tokens(body_bytes),
+                      output_tokens=max_output_tokens(call.endpoint, call.body,
+                                                      self.prices.max_output_tokens(d.provider, d.model)))
+        price = self.prices.price(d.provider, d.model)
+        self.ledger.journal(AttemptStarted(
+            ts=self.wall(), request_id=call.request_id, attempt=_index(log, attempt), team=caller.team,
+            app=caller.app, key_id=caller.key_id, route=log.route.name, provider=d.provider, model=d.model,
+            endpoint=call.endpoint, stream=call.stream, body_bytes=body_bytes, input_tokens=usage.input_tokens,
+            max_output_tokens=usage.output_tokens, worst_cost_usd=cost_usd(price, usage), price_source=price.source))
+
+    def attempt_failed(self, log: RequestLog, attempt: AttemptRecord) -> None:
+        """Journals an attempt that ended without an answer: it costs nothing, killed gateway or not."""
+        if self.ledger is not None:
+            self.ledger.journal(AttemptFailed(self.wall(), log.call.request_id, _index(log, attempt), attempt.outcome))
 
     def probe(self, log: RequestLog) -> None:
         """A probe's answer: charged like any call (to the gateway's own caller), not a client request."""
@@ -220,3 +250,10 @@ class Meter:
         if self.ledger is not None:
             await self.ledger.flush()
 
+
+def _index(log: RequestLog, attempt: AttemptRecord) -> int:
+    """The attempt's place among the request's attempts (the request record counts them), found by identity."""
+    for i in range(len(log.attempts) - 1, -1, -1):
+        if log.attempts[i] is attempt:
+            return i
+    return len(log.attempts)

@@ -202,6 +202,7 @@ class PriceBook:
         self._source = source
         self._prices: dict[tuple[str, str], Price] = {}
         self._why_unknown: dict[tuple[str, str], str] = {}
+        self._max_output: dict[tuple[str, str], int | None] = {}   # filled on first use
         for route in doc.routes.values():
             for t in route.targets:
                 if (t.provider, t.model) not in self._prices:
@@ -228,6 +229,19 @@ class PriceBook:
     def unknown_reasons(self) -> dict[tuple[str, str], str]:
         """Why each of `unknown()` has no price, e.g. an hourly GPU price without a throughput."""
         return dict(self._why_unknown)
+
+    def max_output_tokens(self, provider: str, model: str) -> int | None:
+        """Output tokens the model may produce at most: the policy's `max_output_tokens`, else the map's."""
+        key = (provider, model)
+        if key not in self._max_output:
+            p = self._doc.providers.get(provider)
+            facts = p.models.get(model) if p is not None else None
+            found = facts.max_output_tokens if facts is not None else None
+            if found is None and p is not None:
+                entry = _map_entry(self._map, p.kind, model, lambda e: isinstance(e.get("max_output_tokens"), int))
+                found = int(entry["max_output_tokens"]) if entry is not None else None
+            self._max_output[key] = found
+        return self._max_output[key]
 
     def context_window(self, provider: str, model: str) -> int | None:
         """Input tokens the model accepts: the policy's `context_window`, else the map's `max_input_tokens`."""

@@ -22,8 +22,9 @@ class Usage:
 
 @dataclass(frozen=True, slots=True)
 class CallRecord:
-    """One ledger line: a client request, a failed attempt / losing hedge leg that consumed tokens, or a
-    quality canary call (team `recloser-canary`, never charged to a team's budget)."""
+    """One ledger line: a client request, a failed attempt / losing hedge leg that consumed tokens, a
+    quality canary call (team `recloser-canary`, never charged to a team's budget), or an attempt a
+    killed gateway left in flight (`outcome: interrupted`, written at the next start)."""
 
     ts: float                  # wall-clock seconds since the epoch; written as ISO-8601 UTC
     request_id: str
@@ -51,6 +52,7 @@ class CallRecord:
     events: tuple[str, ...] = ()
     degraded_tier: int | None = None   # the answer came from a target of this tier, below the route's best
     cache_write_input_tokens: int = 0   # a part of input_tokens, priced at the cache-write price
+    attempt: int | None = None   # an interrupted attempt's index (see interrupted.py); absent from other lines
 
     def to_json(self) -> bytes:
         """One JSON object; the cost is a decimal string (exact, never a float), the time ISO-8601 UTC."""
@@ -59,6 +61,8 @@ class CallRecord:
         data["cost_usd"] = format(self.cost_usd, "f")
         data["latency_s"] = round(self.latency_s, 6)
         data["ttft_s"] = None if self.ttft_s is None else round(self.ttft_s, 6)
+        if self.attempt is None:
+            del data["attempt"]
         return orjson.dumps(data)
 
     @classmethod
