@@ -13,6 +13,9 @@ breakers that see only errors and latency ("blind": on, no canaries), and no bre
 Last, two fresh gateways with breakers on, one with active probes and slow start and one without,
 go through a long outage (the primary answering 503 for three phases, its ejection growing with
 every failed real-traffic probe) and its recovery: how soon the recovered primary has its traffic back.
+
+This module measures one run (a gateway, its sims and the traffic through a script of phases); which runs
+make a drill and how their rows are printed is `drill_plan`, running them side by side is `drill_runner`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import asyncio
 import textwrap
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -155,15 +159,24 @@ async def one_stream(session: aiohttp.ClientSession, url: str, at: float) -> Sam
         return Sample(False, time.perf_counter() - started, ttft, "-", at)
 
 
+PhaseEvent = Callable[[int, PhaseReport | None], None]
+"""Told a phase's index when it starts (None) and again with its report when it ends."""
+
+
+def ignore(index: int, report: PhaseReport | None) -> None:
+    pass
+
+
 async def run_phases(gw: EmbeddedGateway, rate_per_s: float, phase_s: float,
-                     phases: tuple[Phase, ...] = PHASES) -> list[PhaseReport]:
+                     phases: tuple[Phase, ...] = PHASES, on_phase: PhaseEvent = ignore) -> list[PhaseReport]:
     from gateway.sim import Fault
 
     url = gw.base_url + "/chat/completions"
     reports = []
     timeout = aiohttp.ClientTimeout(total=15)
     async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=0)) as session:
-        for phase in phases:
+        for index, phase in enumerate(phases):
+            on_phase(index, None)
             await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(
                 gw.sim("primary").set_fault(Fault(**phase.fault)), gw.loop))  # type: ignore[arg-type]
             report = PhaseReport(phase.name)
@@ -181,66 +194,21 @@ async def run_phases(gw: EmbeddedGateway, rate_per_s: float, phase_s: float,
             report.states = {row["provider"]: row["state"] for row in gw.context.board.report(
                 list(gw.context.routing.routes.values()))}
             reports.append(report)
+            on_phase(index, report)
     return reports
 
 
 def run_drill_once(breakers: bool, rate_per_s: float, phase_s: float, canaries: bool = False,
-                   phases: tuple[Phase, ...] = BROWNOUT_PHASES, active_probes: bool = True) -> list[PhaseReport]:
+                   phases: tuple[Phase, ...] = BROWNOUT_PHASES, active_probes: bool = True,
+                   on_phase: PhaseEvent = ignore, ready: Callable[[], None] = lambda: None) -> list[PhaseReport]:
+    """One run on a gateway and sims of its own; `ready` is called once they listen, before any traffic."""
     label = "on" if breakers and canaries else "on, no canaries" if breakers else "off"
     policy = parse_policy(drill_policy(breakers, canaries, active_probes), f"<drill, breakers {label}>")
     with EmbeddedGateway(policy) as gw:
-        return asyncio.run(run_phases(gw, rate_per_s, phase_s, phases))
+        ready()
+        return asyncio.run(run_phases(gw, rate_per_s, phase_s, phases, on_phase))
 
 
 def run_quality_phase(breakers: bool, canaries: bool, rate_per_s: float, phase_s: float) -> PhaseReport:
     """The quality brownout on a fresh gateway, after a healthy warm-up in which canaries learn a baseline."""
     return run_drill_once(breakers, rate_per_s, phase_s, canaries, phases=(BROWNOUT_PHASES[0], QUALITY))[-1]
-
-
-def format_reports(on: list[PhaseReport], off: list[PhaseReport], blind: PhaseReport | None = None) -> str:
-    head = (f"{'phase':<16} {'breakers':<8} {'success':>8} {'p50 ms':>8} {'p99 ms':>8} {'ttft p50':>9} "
-            f"{'ttft p99':>9}  {'traffic share':<26} primary state")
-    lines = [head, "-" * len(head)]
-    for a, b in zip(on, off, strict=True):
-        rows = [("on", a), ("blind", blind), ("off", b)] if blind is not None and a.name == blind.name \
-            else [("on", a), ("off", b)]
-        for i, (label, r) in enumerate(rows):
-            assert r is not None
-            lines.append(
-                f"{r.name if i == 0 else '':<16} {label:<8} {100 * r.success_rate():>7.1f}% "
-                f"{1000 * r.latency(50):>8.0f} {1000 * r.latency(99):>8.0f} {1000 * r.ttft(50):>9.0f} "
-                f"{1000 * r.ttft(99):>9.0f}  {r.shares():<26} {r.states.get('primary', '-') if label != 'off' else '-'}")
-    if blind is not None:
-        lines.append("blind: breakers on without quality canaries, seeing only errors and latency")
-    return "\n".join(lines)
-
-
-def run_drill(rate_per_s: float = 30.0, phase_s: float = 6.0) -> int:
-    print(f"recloser drill: {len(PHASES)} phases of {phase_s:.0f} s at {rate_per_s:.0f} streams/s, "
-          "breakers on, then off, then the quality brownout with breakers blind to quality", flush=True)
-    on = run_drill_once(True, rate_per_s, phase_s) + [run_quality_phase(True, True, rate_per_s, phase_s)]
-    off = run_drill_once(False, rate_per_s, phase_s) + [run_quality_phase(False, False, rate_per_s, phase_s)]
-    blind = run_quality_phase(True, False, rate_per_s, phase_s)
-    print(format_reports(on, off, blind))
-    worst_on = min(r.success_rate() for r in on)
-    print(f"\nworst phase success: breakers on {100 * worst_on:.1f}%, "
-          f"off {100 * min(r.success_rate() for r in off):.1f}%")
-    print(f"\nthe primary down (503) for {3 * phase_s:.0f} s, then healthy, breakers on: with active probes and "
-          "slow start, then without", flush=True)
-    active = run_drill_once(True, rate_per_s, phase_s, phases=LONG_OUTAGE)
-    passive = run_drill_once(True, rate_per_s, phase_s, phases=LONG_OUTAGE, active_probes=False)
-    print(format_recovery(active, passive, 2 * phase_s))
-    return 0
-
-
-def format_recovery(active: list[PhaseReport], passive: list[PhaseReport], recovery_s: float) -> str:
-    """Per run: requests the primary got while down, and how soon it had its traffic back."""
-    lines = []
-    for label, (down, up) in (("active probes", active), ("without", passive)):
-        seconds = up.primary_back_after()
-        back = f"after {seconds:.1f} s" if seconds is not None else f"not within {recovery_s:.0f} s"
-        lines.append(f"{label:<14} success while down {100 * down.success_rate():5.1f}%, "
-                     f"{down.primary_requests} of {len(down.samples)} requests reached the primary, "
-                     f"primary back to {100 * BACK_SHARE:.0f}% of the traffic {back} "
-                     f"(recovery phase: {up.shares()})")
-    return "\n".join(lines)
