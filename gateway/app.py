@@ -32,6 +32,8 @@ from gateway.metrics import Metrics
 from gateway.canaries.runner import CanaryRunner
 from gateway.reload import Reloader
 from gateway.routing.health import HealthBoard
+from gateway.routing.pools import PoolBoard
+from gateway.routing.scrape import PoolScraper
 from gateway.deployment import Deployment
 from gateway.limiting.limiter import Limiter
 from gateway.runtime import Process, build_runtime
@@ -130,8 +132,9 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
             shared = RedisState(doc.state.redis_url.get_secret_value(), doc.state.timeout_ms / 1000, doc.state.prefix,
                                 on_up=lambda up: m.state_backend_up.set(1 if up else 0))
         limiter = Limiter(doc.rate_limits, shared, MemoryState(), wall)
+        pools = PoolBoard(m, clock)
         process = Process(metrics=m, board=board, attempts=attempts, ledger=ledger, budgets=budgets, limiter=limiter,
-                          clock=clock, wall=wall, rng=rng or random.Random())
+                          clock=clock, wall=wall, rng=rng or random.Random(), pools=pools)
         runtime = build_runtime(loaded, process, sim_upstreams)
         replication = None
         if shared is not None and doc.state is not None:
@@ -156,12 +159,14 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
         reloader.activate(runtime)
         ctx.reloader = reloader
         app[CONTEXT] = ctx
+        scraper = PoolScraper(pools, session, lambda: ctx.routing, clock)
         attempts.on_start = lambda log, record, call: ctx.meter.attempt_started(log, record, call)
         attempts.on_failed = lambda log, record: ctx.meter.attempt_failed(log, record)
         try:
             if any(d.via_litellm or d.kind not in native for d in ctx.routing.deployments()):
                 await bridge.load()
             reloader.start()
+            scraper.start()
             if ledger is not None:
                 await ledger.start()
             if shared is not None and replication is not None:
@@ -177,6 +182,7 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
             ctx.ready = False
             ctx.admission.stop()
             await reloader.stop()
+            await scraper.stop()
             if canaries is not None:
                 await canaries.stop()
             await ctx.meter.drain()

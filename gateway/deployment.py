@@ -22,7 +22,10 @@ class Deployment:
     api_version: str | None = None  # Azure's api-version query parameter, Anthropic's anthropic-version header
     beta: tuple[str, ...] = ()      # Anthropic's anthropic-beta header, one value per feature
     via_litellm: bool = False       # a native kind taken through litellm's adapter (the policy's `via: litellm`)
+    endpoint: str = ""              # one replica of a pool (its host:port): breakers and baselines are its own
 
     @property
     def key(self) -> str:
+        if self.endpoint:
+            return f"{self.provider}/{self.model}@{self.endpoint}"
         return f"{self.provider}/{self.model}"

@@ -6,9 +6,10 @@ the route has one, failover to the next candidate otherwise; then the answer is 
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from aiohttp import web
 
@@ -25,9 +26,10 @@ from gateway.routing.breaker import Health, State, back_in
 from gateway.routing.classify import Verdict
 from gateway.routing.health import HealthBoard
 from gateway.routing.planner import plan
+from gateway.routing.pools import PRIORITIES, PoolBoard
 from gateway.routing.retry_budget import RetryBudget
 from gateway.deployment import Deployment
-from gateway.routing.table import RouteTable
+from gateway.routing.table import PoolSpan, RouteTable
 
 TIMEOUT_HEADER = "x-recloser-timeout-s"
 
@@ -53,7 +55,10 @@ def why_skipped(h: Health, now: float) -> str:
 
 class Dispatcher:
     def __init__(self, attempts: Attempts, board: HealthBoard, metrics: Metrics, clock: Callable[[], float],
-                 rng: random.Random) -> None:
+                 rng: random.Random, pools: PoolBoard | None = None,
+                 key_priorities: Mapping[str, str] | None = None) -> None:
+        self.pools = pools                   # live load of pool endpoints (routes with pools only)
+        self.key_priorities = key_priorities or {}
         self.attempts = attempts
         self.board = board
         self.metrics = metrics
@@ -94,7 +99,51 @@ class Dispatcher:
         log.panic = p.panic
         log.skipped = [(route.deployments[i], why_skipped(healths[i], now), back_in(healths[i], now))
                        for i in p.skipped]
-        order = [route.deployments[i] for i in p.order]
+        if not route.pools or self.pools is None:
+            return await self._attempt([route.deployments[i] for i in p.order], request, log, budget, hedge_budget)
+        pools = self.pools
+        arranged = pools.arrange(route, p.order, call.body, call.client_headers, now)
+        for span in arranged.spilled:
+            self.metrics.spilled(route.name, span.provider).inc()
+        if arranged.alone is not None:
+            await self._wait_for_pool(log, arranged.alone, pools)
+        marked: list[Deployment] = []
+        try:
+            return await self._attempt([route.deployments[i] for i in arranged.order], request, log, budget,
+                                       hedge_budget, marked)
+        finally:
+            for d in marked:
+                pools.done(d)
+
+    async def _wait_for_pool(self, log: RequestLog, span: PoolSpan, pools: PoolBoard) -> None:
+        """A full pool that is the last target standing: sheddable requests are refused at once, the
+        rest wait their turn by priority, while the line is shorter than `queue_max` and the deadline holds."""
+        route = log.route
+        priority = self.key_priorities.get(log.caller.key_id) or route.config.priority
+        room = pools.room(span)
+        ticket: int | None = None
+        if priority != "sheddable" and len(room) < span.load.queue_max:
+            while pools.full(span, self.clock()):
+                remaining = log.remaining(self.clock())
+                if remaining <= 0:
+                    break
+                try:
+                    ticket = await asyncio.wait_for(room.wait(PRIORITIES[priority], ticket), remaining)
+                except TimeoutError:
+                    break
+            else:
+                return
+        self.metrics.pool_shed(route.name, span.provider, priority).inc()
+        retry = max(1, math.ceil(span.load.scrape_s))
+        raise ApiError(503, f"The pool '{span.provider}' of route '{route.name}' is full and no other target of the "
+                            f"route is available; this {priority} request was not queued behind it. Retry in "
+                            f"{retry} s.", "server_error", code="pool_full",
+                       headers={"Retry-After": str(retry), "x-recloser-attempts": "0"})
+
+    async def _attempt(self, order: list[Deployment], request: web.Request, log: RequestLog, budget: RetryBudget,
+                       hedge_budget: RetryBudget, marked: list[Deployment] | None = None) -> web.StreamResponse:
+        """Each candidate in turn; `marked` collects the pool endpoints sent to, for their in-flight count."""
+        route, call = log.route, log.call
         caller_error: AttemptError | None = None
         pos = 0
         while pos < len(order):
@@ -102,6 +151,11 @@ class Dispatcher:
             if log.remaining(self.clock()) <= 0:
                 break
             hedge_with = order[pos + 1] if route.config.hedge is not None and pos + 1 < len(order) else None
+            if marked is not None and self.pools is not None:
+                for target in (d, hedge_with):
+                    if target is not None and target.endpoint and not any(m is target for m in marked):
+                        self.pools.sent(target)
+                        marked.append(target)
             leg = await self.attempts.race(log, d, hedge_with, call, budget, hedge_budget,
                                            "primary" if pos == 0 else "failover")
             pos += leg.consumed
@@ -162,8 +216,8 @@ def exhausted(log: RequestLog) -> ApiError:
         status = 502
     else:
         status = 503
-    parts = [f"{d.provider}/{d.model} ({err.describe()})" for d, err in last.values()]
-    parts += [f"{d.provider}/{d.model} {why}" for d, why, _ in log.skipped]
+    parts = [f"{d.key} ({err.describe()})" for d, err in last.values()]
+    parts += [f"{d.key} {why}" for d, why, _ in log.skipped]
     n = len(route.deployments)
     noun = "the target" if n == 1 else f"all {n} targets"
     verb = "failed" if not log.skipped else "are unavailable"

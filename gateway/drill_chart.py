@@ -15,7 +15,7 @@ from gateway.drill import PhaseReport
 FORMATS = (".png", ".svg")
 PROVIDERS = ("primary", "secondary", "local-gpu")
 COLOURS = {"primary": "#4C72B0", "secondary": "#DD8452", "local-gpu": "#55A868", "failed": "#C44E52"}
-RUN_COLOURS = {"on": "#4C72B0", "blind": "#8172B3", "off": "#937860"}
+RUN_COLOURS = {"on": "#2A9D8F", "blind": "#8172B3", "off": "#8C8C8C"}   # apart from the providers' colours
 
 
 class ChartUnavailable(Exception):
@@ -45,6 +45,7 @@ def draw_chart(on: Sequence[PhaseReport], off: Sequence[PhaseReport], blind: Pha
         raise ChartUnavailable("--chart needs matplotlib: pip install 'recloser[chart]'") from e
     matplotlib.use("Agg")      # files only: no display, whatever the environment asks for
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     names = [r.name for r in on]
@@ -75,17 +76,19 @@ def draw_chart(on: Sequence[PhaseReport], off: Sequence[PhaseReport], blind: Pha
     top.bar(xs, [100 * r.success_rate() for _, r in bars], width, color=colours)
     top.set_ylim(0, 105)
     top.set_ylabel("client success %")
-    top.set_title("recloser drill: breakers on against off, phase by phase")
+    fig.suptitle("recloser drill: breakers on against off, phase by phase")
     top.legend(handles=[Patch(color=c, label="breakers on, blind to quality" if k == "blind" else f"breakers {k}")
-                        for k, c in RUN_COLOURS.items()], loc="lower left", fontsize=8, ncols=3)
+                        for k, c in RUN_COLOURS.items()], loc="lower center", bbox_to_anchor=(0.5, 1.0),
+               fontsize=8, ncols=3, frameon=False)   # above the bars, which reach the top when all succeed
     top.grid(axis="y", alpha=0.3)
 
-    middle.bar(xs, [1000 * r.latency(50) for _, r in bars], width, color=colours, label="p50")
-    middle.scatter(xs, [1000 * r.latency(99) for _, r in bars], marker="_", s=300, color="black", label="p99",
-                   zorder=3)
+    middle.bar(xs, [1000 * r.latency(50) for _, r in bars], width, color=colours)
+    middle.scatter(xs, [1000 * r.latency(99) for _, r in bars], marker="_", s=300, color="black", zorder=3)
     middle.set_yscale("log")
     middle.set_ylabel("latency ms (log)")
-    middle.legend(loc="upper left", fontsize=8)
+    middle.legend(handles=[Patch(color="lightgrey", label="p50"),
+                           Line2D([], [], color="black", marker="_", markersize=14, linestyle="", label="p99")],
+                  loc="upper left", fontsize=8)
     middle.grid(axis="y", alpha=0.3, which="both")
 
     bottom_of = [0.0] * len(bars)

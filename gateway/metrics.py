@@ -23,6 +23,8 @@ TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576)
 NANOS_NAME = "recloser_cost_nanousd"
 NANO = Decimal(10) ** 9
 USD_NAME = "recloser_cost_usd"
+SAVINGS_NANOS_NAME = "recloser_local_savings_nanousd"
+SAVINGS_USD_NAME = "recloser_local_savings_usd"
 
 
 class _Bound:
@@ -143,6 +145,22 @@ class Metrics:
         self.canary_runs = _Bound(Counter(
             "recloser_canary_runs", "Canary items run, by result (pass, fail, error, or skipped: over the daily budget)",
             ["provider", "model", "result"], registry=r))
+        self.spilled = _Bound(Counter(
+            "recloser_spilled_requests", "Requests sent past a full pool to the route's next target at once",
+            ["route", "provider"], registry=r))
+        self.pool_shed = _Bound(Counter(
+            "recloser_pool_shed_requests", "Requests refused (503) or timed out waiting for a full pool that was "
+            "the last target standing, by priority", ["route", "provider", "priority"], registry=r))
+        self.pool_load = _Bound(Gauge(
+            "recloser_pool_endpoint_load", "A pool endpoint's last reading: requests running and waiting, KV-cache "
+            "use (ratio)", ["provider", "endpoint", "measure"], registry=r, multiprocess_mode="max"))
+        self.pool_utilisation = _Bound(Gauge(
+            "recloser_pool_utilisation_ratio", "How full a pool is: its endpoints' mean KV-cache use where the "
+            "server reports it, else the share of endpoints busy", ["provider"], registry=r,
+            multiprocess_mode="max"))
+        self.savings_nanos = _Bound(Counter(
+            SAVINGS_NANOS_NAME, "What a pool's tokens would have cost at the route's first frontier target, in "
+            "nano-USD (exported as recloser_local_savings_usd_total)", ["route"], registry=r))
         self.ledger_records = _Bound(Counter(
             "recloser_ledger_records", "Spend ledger records written, by kind", ["kind"], registry=r))
 
@@ -170,6 +188,12 @@ def exposition(registry: CollectorRegistry) -> tuple[bytes, str]:
     return generate_latest(_InUsd(registry)), CONTENT_TYPE_LATEST
 
 
+_IN_USD = {NANOS_NAME: USD_NAME, SAVINGS_NANOS_NAME: SAVINGS_USD_NAME}
+_USD_HELP = {USD_NAME: "Cost of upstream calls in US dollars",
+             SAVINGS_USD_NAME: "What the tokens local pools served would have cost at each route's first "
+                               "frontier target, in US dollars"}
+
+
 class _InUsd:
     """A registry view in which the nano-dollar counter reads as `recloser_cost_usd_total` in USD."""
 
@@ -178,12 +202,13 @@ class _InUsd:
 
     def collect(self) -> Iterator[Metric]:
         for family in self.registry.collect():
-            if family.name != NANOS_NAME:
+            usd_name = _IN_USD.get(family.name)
+            if usd_name is None:
                 yield family
                 continue
-            usd = Metric(USD_NAME, "Cost of upstream calls in US dollars", "counter")
+            usd = Metric(usd_name, _USD_HELP[usd_name], "counter")
             for sample in family.samples:
-                name = sample.name.replace(NANOS_NAME, USD_NAME)
+                name = sample.name.replace(family.name, usd_name)
                 value = sample.value if name.endswith("_created") else float(Decimal(int(sample.value)) / NANO)
                 usd.samples.append(sample._replace(name=name, value=value))
             yield usd

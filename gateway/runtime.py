@@ -24,6 +24,7 @@ from gateway.metrics import Metrics
 from gateway.policy.load import LoadedPolicy
 from gateway.policy.schema import Limits
 from gateway.routing.health import HealthBoard
+from gateway.routing.pools import PoolBoard
 from gateway.routing.table import Routing, Upstream, build_routing, resolve_upstreams
 from gateway.sharing import Replication
 
@@ -53,6 +54,7 @@ class Process:
     wall: Callable[[], float]
     rng: random.Random
     replication: Replication | None = None
+    pools: PoolBoard | None = None  # live load of pool endpoints, kept by endpoint across reloads
 
 
 def build_runtime(loaded: LoadedPolicy, process: Process, sim_upstreams: Mapping[str, Upstream],
@@ -63,7 +65,9 @@ def build_runtime(loaded: LoadedPolicy, process: Process, sim_upstreams: Mapping
     """
     doc = loaded.document
     routing = build_routing(doc, resolve_upstreams(doc, sim_upstreams))
-    dispatcher = Dispatcher(process.attempts, process.board, process.metrics, process.clock, process.rng)
+    priorities = {k.id: k.priority for k in doc.auth.keys if k.priority} if doc.auth else {}
+    dispatcher = Dispatcher(process.attempts, process.board, process.metrics, process.clock, process.rng,
+                            pools=process.pools, key_priorities=priorities)
     prices = PriceBook(doc)
     if previous is not None:
         meter = previous.meter.successor(prices)

@@ -90,8 +90,10 @@ def _check_references(source: str, doc: PolicyDocument, marked: MarkedDocument) 
         here: Path_ = ("providers", name)
         if provider.kind not in KINDS:
             raise fail(here + ("kind",), f"unknown kind '{provider.kind}' (one of: {', '.join(sorted(KINDS))})")
-        if provider.kind == "openai" and not provider.base_url:
-            raise fail(here, "kind 'openai' needs a base_url (the upstream's /v1 address)")
+        if provider.kind == "openai" and not (provider.base_url or provider.endpoints):
+            raise fail(here, "kind 'openai' needs a base_url (the upstream's /v1 address) or endpoints (a pool)")
+        if provider.endpoints is not None and provider.kind not in ("openai", "sim"):
+            raise fail(here + ("endpoints",), "a pool of endpoints is for OpenAI-wire servers (kind openai, or sim)")
         if provider.kind == "azure" and not (provider.base_url and provider.api_version):
             raise fail(here, "kind 'azure' needs base_url (https://NAME.openai.azure.com) and api_version")
         if provider.kind == "anthropic" and (provider.base_url or "").rstrip("/").endswith("/v1"):

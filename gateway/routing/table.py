@@ -7,10 +7,21 @@ and reads frozen deployments from it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from gateway.deployment import Deployment
-from gateway.policy.schema import Breaker, PolicyDocument, Route
+from gateway.policy.schema import Breaker, PolicyDocument, PoolLoad, Route, endpoint_label
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSpan:
+    """A pool target of a route: which of the route's deployments are its endpoints, and how to read them."""
+
+    provider: str
+    indices: tuple[int, ...]        # into the route's deployments, one per endpoint
+    urls: tuple[str, ...]           # each endpoint's base URL: the key its live load is kept under
+    server: str
+    load: PoolLoad
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +33,8 @@ class RouteTable:
     config: Route
     breaker: Breaker
     tiers: tuple[int, ...] = ()
+    pools: tuple[PoolSpan, ...] = ()   # empty for most routes: the dispatcher then never looks at load
+    frontier: int | None = None        # the first deployment that is no pool's: what a pool's tokens would cost
 
     def degraded_tier(self, d: Deployment) -> int | None:
         """The tier of `d` when it is below the route's best, else None (one comparison for most routes)."""
@@ -43,6 +56,7 @@ class Upstream:
     api_key: str | None = field(default=None, repr=False)
     api_version: str | None = None
     beta: tuple[str, ...] = ()
+    endpoints: tuple[str, ...] = ()   # a pool: each replica's base URL (base_url is then the first)
 
 
 @dataclass(frozen=True)
@@ -69,8 +83,10 @@ def resolve_upstreams(doc: PolicyDocument, sim_upstreams: Mapping[str, Upstream]
             out[name] = sim_upstreams[name]
         else:
             key = p.api_key.get_secret_value() if p.api_key is not None else None
-            out[name] = Upstream(kind=p.kind, base_url=(p.base_url or "").rstrip("/"), api_key=key,
-                                 api_version=p.api_version, beta=tuple(p.anthropic_beta))
+            urls = tuple(u.rstrip("/") for u in p.endpoints) if isinstance(p.endpoints, list) else ()
+            out[name] = Upstream(kind=p.kind, base_url=urls[0] if urls else (p.base_url or "").rstrip("/"),
+                                 api_key=key, api_version=p.api_version, beta=tuple(p.anthropic_beta),
+                                 endpoints=urls)
     return out
 
 
@@ -83,30 +99,49 @@ def inherited_tiers(route: Route) -> tuple[int, ...]:
 
 
 def build_routing(doc: PolicyDocument, upstreams: Mapping[str, Upstream]) -> Routing:
+    """Route tables for `doc`. A pool target becomes one deployment per endpoint, side by side in the
+    target's place with its weight, priority and tier, so health and the planner see each replica."""
     routes: dict[str, RouteTable] = {}
     for name, route in doc.routes.items():
-        deployments = []
-        for t in route.targets:
+        deployments: list[Deployment] = []
+        weights: list[int] = []
+        priorities: list[int] = []
+        tiers: list[int] = []
+        pools: list[PoolSpan] = []
+        frontier: int | None = None
+        for i, (t, tier) in enumerate(zip(route.targets, inherited_tiers(route), strict=True)):
             provider = doc.providers[t.provider]
             up = upstreams[t.provider]
             timeouts = route.timeouts.over(provider.timeouts) if route.timeouts else provider.timeouts
-            deployments.append(
-                Deployment(
-                    provider=t.provider,
-                    model=t.model,
-                    kind=up.kind,
-                    base_url=up.base_url,
-                    timeouts=timeouts,
-                    facts=provider.models.get(t.model),
-                    api_key=up.api_key,
-                    responses=provider.speaks_responses(),
-                    api_version=up.api_version,
-                    beta=up.beta,
-                    via_litellm=provider.via == "litellm",
-                )
+            one = Deployment(
+                provider=t.provider,
+                model=t.model,
+                kind=up.kind,
+                base_url=up.base_url,
+                timeouts=timeouts,
+                facts=provider.models.get(t.model),
+                api_key=up.api_key,
+                responses=provider.speaks_responses(),
+                api_version=up.api_version,
+                beta=up.beta,
+                via_litellm=provider.via == "litellm",
             )
+            urls = up.endpoints or (up.base_url,)
+            start = len(deployments)
+            if up.endpoints:
+                deployments += [replace(one, base_url=url, endpoint=endpoint_label(url)) for url in urls]
+                pools.append(PoolSpan(provider=t.provider, indices=tuple(range(start, len(deployments))), urls=urls,
+                                      server=provider.server or "openai", load=provider.load))
+            else:
+                deployments.append(one)
+                if frontier is None:
+                    frontier = start
+            n = len(deployments) - start
+            weights += [t.weight] * n
+            priorities += [i if t.priority is None else t.priority] * n
+            tiers += [tier] * n
         routes[name] = RouteTable(
-            name=name, deployments=tuple(deployments), weights=tuple(t.weight for t in route.targets),
-            priorities=tuple(i if t.priority is None else t.priority for i, t in enumerate(route.targets)),
-            config=route, breaker=route.breaker or doc.breaker, tiers=inherited_tiers(route))
+            name=name, deployments=tuple(deployments), weights=tuple(weights), priorities=tuple(priorities),
+            config=route, breaker=route.breaker or doc.breaker, tiers=tuple(tiers), pools=tuple(pools),
+            frontier=frontier if pools else None)
     return Routing(routes=routes)
