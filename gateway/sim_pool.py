@@ -27,6 +27,7 @@ class SimPool:
         missing = [name for name in wanted if name not in self.servers]
         if missing:
             from gateway.sim import SimConfig, SimServer  # only policies with sims pay for the import
+            from gateway.sim.gpu import GpuConfig
 
             for name in missing:
                 provider = doc.providers[name]
@@ -38,7 +39,9 @@ class SimPool:
                                    first_token_delay_s=s.first_token_delay_s if s else 0.0,
                                    chunk_delay_s=s.chunk_delay_s if s else 0.0,
                                    reply_word=s.reply_word if s else None, prefill=s.prefill if s else True,
-                                   dumb=s.dumb if s else False, agent=s.agent if s else False)
+                                   dumb=s.dumb if s else False, agent=s.agent if s else False,
+                                   gpu=GpuConfig(**s.gpu.model_dump()) if s and s.gpu else None,
+                                   speed=s.speed if s else 1.0)
                 server = SimServer(config, port=s.port if s else 0)
                 await server.start()
                 self.servers[name] = server

@@ -1,4 +1,6 @@
-"""`python -m gateway.sim --wire openai --port 9001`: one simulated provider, until interrupted."""
+"""`python -m gateway.sim --wire openai --port 9001`: one simulated provider, until interrupted.
+
+`--gpu vllm --max-batch 8 --speed 0.5`: an OpenAI-wire GPU model server with real capacity limits."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import asyncio
 import contextlib
 
 from gateway.sim.behaviour import SimConfig
+from gateway.sim.gpu import SERVERS, GpuConfig
 from gateway.sim.server import serve_forever
 
 
@@ -22,14 +25,33 @@ def main() -> None:
     p.add_argument("--dumb", action="store_true", help="fluent but wrong answers (POST /_sim/fault {\"dumb\": false} to fix)")
     p.add_argument("--agent", action="store_true",
                    help="agent mode: call a shell tool for a 'run: <command>' line, a Read tool for 'read: <path>'")
+    gpu = p.add_argument_group("GPU server", "a batch, a queue and a prefix cache with a server's /metrics "
+                                             "(see gateway/sim/gpu.py)")
+    gpu.add_argument("--gpu", choices=SERVERS, default=None, metavar="SERVER",
+                     help="play this GPU model server: " + ", ".join(SERVERS))
+    defaults = GpuConfig()
+    gpu.add_argument("--max-batch", type=int, default=defaults.max_batch)
+    gpu.add_argument("--max-waiting", type=int, default=None, help="beyond it, 503 (TGI: 429); default: no bound")
+    gpu.add_argument("--prefill-ms-per-ktok", type=float, default=defaults.prefill_ms_per_ktok)
+    gpu.add_argument("--decode-ms-per-token", type=float, default=defaults.decode_ms_per_token)
+    gpu.add_argument("--slowdown", type=float, default=defaults.slowdown)
+    gpu.add_argument("--kv-tokens", type=int, default=defaults.kv_tokens)
+    gpu.add_argument("--prefix-cache-entries", type=int, default=defaults.prefix_cache_entries)
+    gpu.add_argument("--chunk-tokens", type=int, default=defaults.chunk_tokens)
+    p.add_argument("--speed", type=float, default=1.0, help="every delay divided by this (0.5: half as fast)")
     args = p.parse_args()
+    gpu_config = None if args.gpu is None else GpuConfig(
+        max_batch=args.max_batch, max_waiting=args.max_waiting, server=args.gpu,
+        prefill_ms_per_ktok=args.prefill_ms_per_ktok, decode_ms_per_token=args.decode_ms_per_token,
+        slowdown=args.slowdown, kv_tokens=args.kv_tokens, prefix_cache_entries=args.prefix_cache_entries,
+        chunk_tokens=args.chunk_tokens)
     with contextlib.suppress(ImportError):
         import uvloop
 
         uvloop.install()
     config = SimConfig(name=args.name, wire=args.wire, api_key=args.api_key, reply_tokens=args.reply_tokens,
                        first_token_delay_s=args.first_token_delay_s, chunk_delay_s=args.chunk_delay_s,
-                       dumb=args.dumb, agent=args.agent)
+                       dumb=args.dumb, agent=args.agent, gpu=gpu_config, speed=args.speed)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_forever(config, args.port))
 

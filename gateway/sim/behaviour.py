@@ -8,7 +8,7 @@ import os
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -16,6 +16,8 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from gateway.sim.faults import Fault, fails_now
+from gateway.sim.gpu import GpuConfig
+from gateway.sim.gpu_engine import GpuEngine
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class SimConfig:
     prefill: bool = True                  # False: a chat ending in an assistant message is refused with a 400
     dumb: bool = False                    # answers fast and fluently, but wrong (see gateway.sim.answers)
     agent: bool = False                   # calls a shell or Read tool only when asked to (see gateway.sim.agent)
+    gpu: GpuConfig | None = None          # a GPU server's batch, queue and prefix cache (see gateway.sim.gpu)
+    speed: float = 1.0                    # every healthy delay divided by this (0.5: a replica half as fast)
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,10 @@ class SimState:
         self.client_gone = asyncio.Event()
         self.prompt_cache: set[str] = set()   # prompt prefixes written to the (Anthropic) prompt cache
         self.stored_responses: set[str] = set()   # Responses ids a later previous_response_id may name
+        gpu = config.gpu
+        if gpu is not None and config.speed != 1.0:
+            gpu = replace(gpu, speed=gpu.speed * config.speed)
+        self.gpu = GpuEngine(gpu) if gpu is not None else None
 
     def next_id(self) -> int:
         self.counter += 1
@@ -78,10 +86,10 @@ class SimState:
     def first_delay(self) -> float:
         if self.dumb and not self.fault.first_token_delay_s:
             return 0.0   # a dumb model is a fast one: nothing a latency breaker would notice
-        return self.fault.first_token_delay_s or self.config.first_token_delay_s
+        return self.fault.first_token_delay_s or self.config.first_token_delay_s / self.config.speed
 
     def chunk_delay(self) -> float:
-        return self.fault.chunk_delay_s or self.config.chunk_delay_s
+        return self.fault.chunk_delay_s or self.config.chunk_delay_s / self.config.speed
 
 
 async def read_request(request: web.Request, state: SimState) -> tuple[Any, bytes | None]:
@@ -165,6 +173,8 @@ class StreamWriter:
         self.state = state
         self.error_event = error_event
         self.content_chunks = 0
+        # Awaited between content chunks instead of the chunk delay: a GPU server's decode step.
+        self.pace: Callable[[], Awaitable[None]] | None = None
 
     async def event(self, payload: bytes, content: bool = False, name: str | None = None) -> None:
         fault = self.state.fault
@@ -183,7 +193,9 @@ class StreamWriter:
                 await self.resp.write(self.error_event)
                 await self.resp.write_eof()
                 raise StreamEnded(self.resp)
-            if self.content_chunks and self.state.chunk_delay():
+            if self.content_chunks and self.pace is not None and not fault.chunk_delay_s:
+                await self.pace()
+            elif self.content_chunks and self.state.chunk_delay():
                 await asyncio.sleep(self.state.chunk_delay())
             self.content_chunks += 1
         head = b"event: " + name.encode() + b"\n" if name else b""

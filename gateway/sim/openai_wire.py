@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -14,6 +15,8 @@ from gateway.sim import answers, chat_checks, replies, responses_checks, respons
 from gateway.sim.agent import chat_situation, decide
 from gateway.sim.behaviour import (SIM, SimState, StreamEnded, StreamWriter, ends_with_prefill, json_response,
                                    read_request, scripted_failure, sse_response)
+from gateway.sim.gpu import refusal_status
+from gateway.sim.gpu_engine import Run
 from gateway.sim.malformed import malformed_answer
 
 _ERROR_TYPES = {400: ("invalid_request_error", "context_length_exceeded"), 401: ("invalid_request_error", "invalid_api_key"),
@@ -77,9 +80,9 @@ async def _prologue(request: web.Request, state: SimState, required: str,
     return body, None
 
 
-def _usage(prompt: int, completion: int) -> dict[str, Any]:
+def _usage(prompt: int, completion: int, cached: int = 0) -> dict[str, Any]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-            "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 0}}
+            "prompt_tokens_details": {"cached_tokens": cached}, "completion_tokens_details": {"reasoning_tokens": 0}}
 
 
 async def chat(request: web.Request) -> web.StreamResponse:
@@ -102,6 +105,33 @@ async def chat(request: web.Request) -> web.StreamResponse:
         elif decided.text is not None:
             words, finish = decided.text.split(" "), "stop"
     base = {"id": f"chatcmpl-sim-{n}", "created": created, "model": model, "system_fingerprint": "fp_sim"}
+    gpu = state.gpu
+    if gpu is None:
+        return await _chat_answer(request, state, body, _Reply(words, finish, tool, n, base, prompt))
+    async with gpu.admitted(body.get("messages") or [], 10 if tool is not None else len(words)) as run:
+        if run is None:
+            waiting = gpu.load().waiting
+            return error(refusal_status(gpu.model.cfg), {"Retry-After": "1"},
+                         message=f"The server is overloaded: {waiting} requests are waiting. Retry later.",
+                         code="overloaded")
+        await run.prefill()
+        return await _chat_answer(request, state, body, _Reply(words, finish, tool, n, base, prompt, run))
+
+
+@dataclass(frozen=True)
+class _Reply:
+    words: list[str]
+    finish: str
+    tool: tuple[str, str] | None
+    n: int
+    base: dict[str, Any]
+    prompt: int
+    run: Run | None = None        # the request's place on a simulated GPU, which paces its tokens
+
+
+async def _chat_answer(request: web.Request, state: SimState, body: dict[str, Any], r: _Reply) -> web.StreamResponse:
+    words, finish, tool, n, base, prompt = r.words, r.finish, r.tool, r.n, r.base, r.prompt
+    cached = r.run.cached_tokens if r.run is not None else 0
     if not body.get("stream"):
         if tool is not None:
             message = {"role": "assistant", "content": None, "refusal": None, "tool_calls": [{
@@ -110,14 +140,19 @@ async def chat(request: web.Request) -> web.StreamResponse:
         else:
             message = {"role": "assistant", "content": " ".join(words), "refusal": None}
             completion = len(words)
+        if r.run is not None:
+            for _ in range(completion - 1):
+                await r.run.next_token()
         return json_response({**base, "object": "chat.completion", "choices": [
             {"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
-            "usage": _usage(prompt, completion)})
+            "usage": _usage(prompt, completion, cached)})
 
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     resp = sse_response()
     await resp.prepare(request)
     out = StreamWriter(request, resp, state, STREAM_ERROR)
+    if r.run is not None:
+        out.pace = r.run.next_token
 
     def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
         data = {**base, "object": "chat.completion.chunk",
@@ -127,7 +162,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
         return orjson.dumps(data)
 
     try:
-        await _chat_events(out, chunk, tool, words, finish, n, include_usage, base, prompt)
+        await _chat_events(out, chunk, tool, words, finish, n, include_usage, base, prompt, cached)
     except StreamEnded:
         return resp
     if not state.fault.no_done:
@@ -145,7 +180,8 @@ def _tool_call(body: dict[str, Any], state: SimState) -> tuple[str, str] | None:
 
 
 async def _chat_events(out: StreamWriter, chunk: Callable[..., bytes], tool: tuple[str, str] | None, words: list[str],
-                       finish: str, n: int, include_usage: bool, base: dict[str, Any], prompt: int) -> None:
+                       finish: str, n: int, include_usage: bool, base: dict[str, Any], prompt: int,
+                       cached: int = 0) -> None:
     await out.event(chunk({"role": "assistant", "content": "", "refusal": None}))
     if tool is not None:
         name, args = tool
@@ -160,7 +196,7 @@ async def _chat_events(out: StreamWriter, chunk: Callable[..., bytes], tool: tup
     await out.event(chunk({}, finish))
     if include_usage:
         await out.event(orjson.dumps({**base, "object": "chat.completion.chunk", "choices": [],
-                                      "usage": _usage(prompt, completion)}))
+                                      "usage": _usage(prompt, completion, cached)}))
 
 
 async def completions(request: web.Request) -> web.StreamResponse:

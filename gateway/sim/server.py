@@ -14,6 +14,7 @@ from gateway.sim import anthropic_wire, openai_wire
 from gateway.sim.behaviour import (SIM, ReceivedRequest, SimConfig, SimState, ended_streams, json_response,
                                    odd_input_is_400)
 from gateway.sim.faults import Fault, fault_from_json
+from gateway.sim.gpu_metrics import DIALECTS, exposition
 
 # A cut or refused connection is the point of a fault, not an error of the simulator's.
 logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
@@ -34,6 +35,8 @@ class SimServer:
          "anthropic": anthropic_wire.add_routes}[config.wire](self.app)
         self.app.router.add_post("/_sim/fault", self._control_fault)
         self.app.router.add_get("/_sim/stats", self._control_stats)
+        if config.gpu is not None and config.gpu.server in DIALECTS:
+            self.app.router.add_get("/metrics", self._metrics)   # Ollama and OpenAI serve none: 404
         self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
         self._site: web.TCPSite | None = None
         self._revert: asyncio.TimerHandle | None = None
@@ -116,8 +119,19 @@ class SimServer:
         return json_response({"fault": fault.__dict__})
 
     async def _control_stats(self, request: web.Request) -> web.Response:
+        gpu = self.state.gpu
         return json_response({"name": self.config.name, "wire": self.config.wire, "fault": self.state.fault.__dict__,
-                              "requests": len(self.state.requests)})
+                              "requests": len(self.state.requests),
+                              "gpu": gpu.load().__dict__ if gpu is not None else None})
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        gpu = self.state.gpu
+        assert gpu is not None and self.config.gpu is not None
+        text = exposition(self.config.gpu.server, gpu.load(), self.config.models[0] if self.config.models
+                          else f"{self.config.name}-model")
+        assert text is not None
+        # The content type prometheus_client serves, as the real servers do.
+        return web.Response(body=text.encode(), headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
 
 async def serve_forever(config: SimConfig, port: int) -> None:
