@@ -4,12 +4,15 @@
 
 Times `Meter.finish` for a non-stream answer and a 20-chunk stream (usage read from the answer, cost
 from the price book, counters and histograms, a budget, and a ledger record queued), and the budget
-check made before a request. Prints microseconds per call; asserts nothing.
+check made before a request; then the attempt journal's share: the start record each upstream attempt
+queues (`Meter.attempt_started`), per request with and without it, and how long a queued start takes
+to reach the file while the writer keeps up with 200 requests/s. Prints microseconds; asserts nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -21,6 +24,7 @@ sys.path.insert(0, str(HERE.parents[1]))
 
 from fake_upstream import STREAM_USAGE, WHOLE  # noqa: E402
 
+from gateway.metering.journal import journal_path  # noqa: E402
 from gateway.request_log import AttemptRecord, RequestLog  # noqa: E402
 from gateway.auth import Caller  # noqa: E402
 from gateway.metering.budgets import BudgetBook  # noqa: E402
@@ -91,6 +95,51 @@ def main(n: int = 20_000) -> None:
                            f"{(time.perf_counter() - started) / n * 1e6:.1f} µs")
                 if ledger is not None:
                     await ledger.close()
+            out.extend(await journal_cost(Path(tmp)))
+        return out
+
+    async def journal_cost(tmp: Path) -> list[str]:
+        """The start record, timed alone and as a share of a metered stream, and its way to the file."""
+        from gateway.policy.metering import LedgerSettings
+
+        ledger = LedgerWriter(LedgerSettings(path=str(tmp / "journal-bench.jsonl")))
+        await ledger.start()
+        meter = Meter(PriceBook(doc), BudgetBook(doc.budgets), Metrics(), ledger)
+        out = []
+        for journal in (False, True):
+            logs = [log(True) for _ in range(n)]
+            started = time.perf_counter()
+            for entry in logs:
+                if journal:
+                    meter.attempt_started(entry, entry.attempts[0], entry.call)
+                meter.finish(entry, 200, 0.01)
+            per_call = (time.perf_counter() - started) / n * 1e6
+            out.append(f"metered 20-chunk stream, with ledger, {'with' if journal else 'without'} the start record: "
+                       f"{per_call:.1f} µs")
+            await ledger.flush()
+        logs = [log(True) for _ in range(n)]
+        started = time.perf_counter()
+        for entry in logs:
+            meter.attempt_started(entry, entry.attempts[0], entry.call)
+        out.append(f"Meter.attempt_started alone: {(time.perf_counter() - started) / n * 1e6:.1f} µs")
+        await ledger.flush()
+        # From queueing a start to its line being in the file, one start every 5 ms (200 requests/s,
+        # each also writing its request record), as the event loop sees it.
+        journal_file = journal_path(ledger.path, os.getpid())
+        delays = []
+        for entry in logs[:400]:
+            size = journal_file.stat().st_size
+            queued = time.perf_counter()
+            meter.attempt_started(entry, entry.attempts[0], entry.call)
+            meter.finish(entry, 200, 0.01)
+            while journal_file.stat().st_size == size:   # bounded: the writer is running
+                await asyncio.sleep(0)
+            delays.append(time.perf_counter() - queued)
+            await asyncio.sleep(max(0.0, 0.005 - (time.perf_counter() - queued)))
+        delays.sort()
+        out.append(f"start record queued → in the file, at 200 requests/s: p50 {delays[len(delays) // 2] * 1e3:.2f} ms, "
+                   f"p99 {delays[int(len(delays) * 0.99)] * 1e3:.2f} ms, max {delays[-1] * 1e3:.2f} ms")
+        await ledger.close()
         return out
 
     for line in asyncio.run(timed()):
