@@ -32,6 +32,12 @@ LITELLM_KINDS = frozenset(
 KINDS = NATIVE_KINDS | LITELLM_KINDS
 
 
+def endpoint_label(url: str) -> str:
+    """How a pool's endpoint is named in keys and metrics: its host and port."""
+    rest = url.split("://", 1)[-1]
+    return rest.split("/", 1)[0]
+
+
 class Closed(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
@@ -111,9 +117,43 @@ class SimSettings(Closed):
     gpu: Gpu | None = None                  # a GPU server's batch, queue, prefix cache and /metrics
 
 
+Priority = Literal["critical", "standard", "sheddable"]
+ServerDialect = Literal["vllm", "sglang", "tgi", "llamacpp", "ollama", "openai"]
+
+
+class Spill(Closed):
+    """When a pool counts as full: every endpoint past either threshold sends the request on at once."""
+
+    queue: Annotated[int, Field(ge=0, le=100_000)] | None = None       # requests waiting at an endpoint
+    kv_percent: Annotated[float, Field(gt=0, le=100)] | None = None    # KV-cache use at an endpoint
+
+    @model_validator(mode="after")
+    def one_threshold(self) -> Spill:
+        if self.queue is None and self.kv_percent is None:
+            raise ValueError("give queue, kv_percent or both")
+        return self
+
+
+class PoolLoad(Closed):
+    """How a pool of replicas is read and balanced (gateway/routing/picker.py)."""
+
+    scrape_s: Annotated[float, Field(ge=0.05, le=3600)] = 1.0   # each endpoint's /metrics this often
+    affinity: Literal["prefix", "none"] = "prefix"                # requests sharing a prefix share a replica …
+    bound: Annotated[float, Field(ge=1, le=10)] = 1.25          # … while its load stays within this × the mean
+    spill: Spill | None = None                                  # absent: the pool never sends work on
+    # The most requests that wait in the gateway for a full pool that is the last target standing.
+    queue_max: Annotated[int, Field(ge=0, le=100_000)] = 256
+
+
 class Provider(Closed):
     kind: str
     base_url: str | None = None
+    # A pool: replicas of the same models, each its own deployment for health (`provider/model@host:port`).
+    # A list of base URLs, or for kind sim the number of simulated replicas to start.
+    endpoints: list[Annotated[str, StringConstraints(min_length=1, max_length=512)]] | \
+        Annotated[int, Field(ge=1, le=64)] | None = None
+    server: ServerDialect | None = None      # the dialect of each endpoint's /metrics (default: openai, none read)
+    load: PoolLoad = PoolLoad()
     api_key: SecretStr | None = None
     api_version: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None  # azure, anthropic
     anthropic_beta: list[Annotated[str, StringConstraints(min_length=1, max_length=128)]] = []
@@ -135,12 +175,38 @@ class Provider(Closed):
             raise ValueError("responses: true needs an OpenAI-wire provider (kind openai, or a sim with wire openai)")
         return self
 
+    @model_validator(mode="after")
+    def pool_shape(self) -> Provider:
+        if self.endpoints is None:
+            if self.server is not None:
+                raise ValueError("server: names the metrics dialect of a pool's endpoints; give endpoints")
+            return self
+        if self.base_url is not None:
+            raise ValueError("give endpoints (a pool) or base_url (one server), not both")
+        if isinstance(self.endpoints, int):
+            if self.kind != "sim":
+                raise ValueError("endpoints: a number starts that many simulated replicas (kind sim); "
+                                 "list the base URLs of real ones")
+            return self
+        if not self.endpoints:
+            raise ValueError("endpoints: list at least one base URL")
+        hosts = set()
+        for url in self.endpoints:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"endpoint {url!r} must start with http:// or https://")
+            host = endpoint_label(url)
+            if host in hosts:
+                raise ValueError(f"endpoint {host} is listed twice")
+            hosts.add(host)
+        return self
+
     def speaks_responses(self) -> bool:
         if self.responses is not None:
             return self.responses
         if self.kind == "sim":
             return self.sim is None or self.sim.wire == "openai"
-        return self.kind == "openai" and (self.base_url is None or "api.openai.com" in self.base_url)
+        return self.kind == "openai" and self.endpoints is None and \
+            (self.base_url is None or "api.openai.com" in self.base_url)
 
 
 class Target(Closed):
@@ -215,6 +281,9 @@ class Route(Closed):
     hedge: Hedge | None = None
     mid_stream: Literal["error", "resume"] = "resume"     # after bytes reached the client: continue elsewhere
     on_content_filter: Literal["answer", "fail_over"] = "answer"   # a safety refusal is the answer, by default
+    # When a full pool is the last target standing: critical and standard requests wait their turn in
+    # the gateway (critical first), sheddable ones get 503 with Retry-After. A key's own priority wins.
+    priority: Priority = "standard"
 
 
 class ApiKey(Closed):
@@ -224,6 +293,7 @@ class ApiKey(Closed):
     app: Name
     admin: bool = False
     metrics: bool = False      # may scrape /metrics on the API port when `operations.metrics_require_key`
+    priority: Priority | None = None   # before a full pool that is the last target standing; default: the route's
 
 
 class Auth(Closed):
