@@ -159,7 +159,8 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
         reloader.activate(runtime)
         ctx.reloader = reloader
         app[CONTEXT] = ctx
-        scraper = PoolScraper(pools, session, lambda: ctx.routing, clock)
+        scraper = ctx.scraper = PoolScraper(pools, session, lambda: ctx.routing, clock)
+        ctx.pools = pools
         attempts.on_start = lambda log, record, call: ctx.meter.attempt_started(log, record, call)
         attempts.on_failed = lambda log, record: ctx.meter.attempt_failed(log, record)
         try:

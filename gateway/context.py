@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from gateway.metering.meter import Meter
     from gateway.canaries.runner import CanaryRunner
     from gateway.providers.anthropic_messages import MessagesPassThrough
+    from gateway.routing.pools import PoolBoard
+    from gateway.routing.scrape import PoolScraper
     from gateway.runtime import Runtime
 
 
@@ -53,6 +55,8 @@ class GatewayContext:
     canaries: CanaryRunner | None = None                     # when the policy has `canaries:`
     anthropic_counts: MessagesPassThrough | None = None      # Anthropic's own count_tokens
     reloader: PolicyReloader | None = None
+    pools: PoolBoard | None = None                           # live load of pool endpoints
+    scraper: PoolScraper | None = None                       # reads their /metrics
     _runtime: Runtime | None = None
 
     @property

@@ -32,6 +32,7 @@ class HealthBoard:
         self.healths: dict[str, Health] = {}
         self.probes: dict[str, int] = {}
         self.names: dict[str, tuple[str, str]] = {}
+        self.endpoints: dict[str, str] = {}                 # a pool endpoint's host:port, by deployment key
         self.current: frozenset[str] = frozenset()
         self.tally: dict[str, list[int]] | None = None     # sharing: [ok, failed] since the last exchange
         self.news: dict[str, Health] = {}                   # sharing: ejections and recoveries decided here
@@ -49,6 +50,8 @@ class HealthBoard:
                 self.healths[d.key] = Health(since=self.clock())
                 self.probes[d.key] = 0
                 self.names[d.key] = (d.provider, d.model)
+                if d.endpoint:
+                    self.endpoints[d.key] = d.endpoint
                 self.metrics.set_state(d.provider, d.model, State.HEALTHY)
         self.current = frozenset(d.key for d in deployments)
         before, self.route_keys = self.route_keys, {r.name: tuple(d.key for d in r.deployments) for r in routes}
@@ -163,7 +166,9 @@ class HealthBoard:
             rate, n = h.window.failure_rate(now, self.default_breaker.window_s)
             wait = back_in(h, now)
             rows.append({
-                "provider": provider, "model": model, "state": h.state.value, "reason": h.reason,
+                "provider": provider, "model": model, **({"endpoint": self.endpoints[key]} if key in self.endpoints
+                                                         else {}),
+                "state": h.state.value, "reason": h.reason,
                 "ejected_for_s": round(wait, 3) if wait is not None else None,
                 "ejections": h.ejections, "error_rate": round(rate, 4), "requests_in_window": n,
                 "ttft_baseline_s": round(h.ttft.baseline, 4) if h.ttft.samples else None,

@@ -1,7 +1,7 @@
 """Which replica of a pool takes a request, and when the pool is full. Pure; time comes in as `now`.
 
 A request goes to the endpoint with the fewest requests ahead of it (running, waiting, and those the
-gateway sent since the endpoint's last reading): the live stand-in for the least expected wait, and
+gateway sent since the endpoint's last reading that are still in flight): the live stand-in for the least expected wait, and
 one that moves traffic off a slowed replica, since its requests pile up (Little's law). With an
 affinity key, the request goes to the endpoint the key hashes to first (rendezvous hashing), unless
 that endpoint's load is past `bound` × the pool's mean (bounded-load consistent hashing, Mirrokni et
@@ -31,7 +31,7 @@ class EndpointLoad:
     waiting: float = 0.0
     kv: float | None = None          # KV-cache use, 0..1, when the server reports it
     read_at: float | None = None     # when the last good reading was taken; None: never read
-    sent: int = 0                    # requests the gateway sent since that reading
+    sent: int = 0                    # requests the gateway sent since that reading (finished or not)
     in_flight: int = 0               # the gateway's requests on it now
 
 
@@ -42,15 +42,20 @@ def fresh(load: EndpointLoad, now: float, stale_s: float) -> bool:
 def ahead(load: EndpointLoad, now: float, stale_s: float) -> float:
     """Requests ahead of a new one at this endpoint."""
     if fresh(load, now, stale_s):
-        return load.running + load.waiting + load.sent
+        return load.running + load.waiting + _since(load)
     return float(load.in_flight)
+
+
+def _since(load: EndpointLoad) -> int:
+    """The gateway's requests the reading cannot have seen: sent after it, and not yet finished."""
+    return min(load.sent, load.in_flight)
 
 
 def queue(load: EndpointLoad, now: float, stale_s: float) -> float:
     """Requests waiting at this endpoint for a place in its batch. Those sent since the reading count
     only when it already showed a queue: a server with room admits them into its running batch."""
     if fresh(load, now, stale_s):
-        return load.waiting + load.sent if load.waiting > 0 else load.waiting
+        return load.waiting + _since(load) if load.waiting > 0 else load.waiting
     return float(load.in_flight)
 
 

@@ -54,8 +54,10 @@ def test_metrics_sit_beside_the_v1_root() -> None:
 
 
 def test_requests_ahead_count_the_reading_and_what_was_sent_since() -> None:
-    load = EndpointLoad(running=4, waiting=2, read_at=10.0, sent=3, in_flight=1)
+    load = EndpointLoad(running=4, waiting=2, read_at=10.0, sent=3, in_flight=3)
     assert ahead(load, 11.0, stale_s=3.0) == 9
+    load.in_flight = 1      # two of the three have finished: the server has no more of them
+    assert ahead(load, 11.0, stale_s=3.0) == 7
 
 
 def test_a_stale_reading_leaves_only_the_gateways_own_in_flight_count() -> None:
@@ -101,7 +103,7 @@ def test_spill_needs_every_endpoint_past_a_threshold() -> None:
 def test_requests_sent_since_a_reading_count_as_queued_only_when_the_server_was_queueing() -> None:
     spill = Spill(queue=4)
     assert not past_threshold(EndpointLoad(running=8, waiting=0, sent=10, read_at=0.0), spill, 0.5, 3.0)
-    assert past_threshold(EndpointLoad(running=8, waiting=1, sent=3, read_at=0.0), spill, 0.5, 3.0)
+    assert past_threshold(EndpointLoad(running=8, waiting=1, sent=3, in_flight=3, read_at=0.0), spill, 0.5, 3.0)
 
 
 def test_without_metrics_the_queue_is_the_gateways_own_in_flight_count() -> None:
