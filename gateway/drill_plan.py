@@ -85,7 +85,7 @@ def intro(s: DrillSettings) -> str:
     how = (f"{len(drill_jobs(s))} runs side by side, each in a process of its own" if s.parallel
            else "one run after another")
     return (f"recloser drill: {len(PHASES)} phases of {s.phase_s:g} s at {s.rate_per_s:g} streams/s, breakers on "
-            f"and off, the quality brownout with breakers blind to quality, a {s.outage_s:g} s outage with and "
+            f"and off, the quality brownout with breakers blind to quality, an outage of {s.outage_s:g} s with and "
             f"without active probes ({how}, about {planned_seconds(s):.0f} s of traffic)")
 
 
