@@ -42,12 +42,20 @@ class SimPool:
                                    dumb=s.dumb if s else False, agent=s.agent if s else False,
                                    gpu=GpuConfig(**s.gpu.model_dump()) if s and s.gpu else None,
                                    speed=s.speed if s else 1.0)
-                server = SimServer(config, port=s.port if s else 0)
-                await server.start()
-                self.servers[name] = server
+                # A pool of sims (`endpoints: N`): N servers with the same settings, each on a port of its own
+                # (a fixed `port` is the first one's, the others take the ports after it); the first is
+                # `servers[name]`, the others `servers["name@2"]` …
+                replicas = provider.endpoints if isinstance(provider.endpoints, int) else 0
+                servers = []
+                for i in range(max(1, replicas)):
+                    server = SimServer(config, port=s.port + i if s and s.port else 0)
+                    await server.start()
+                    servers.append(server)
+                    self.servers[name if i == 0 else f"{name}@{i + 1}"] = server
                 version = provider.api_version or (AZURE_SIM_API_VERSION if config.wire == "azure" else None)
-                self.upstreams[name] = Upstream(kind=config.wire, base_url=server.base_url, api_key=key,
-                                                api_version=version, beta=tuple(provider.anthropic_beta))
+                self.upstreams[name] = Upstream(kind=config.wire, base_url=servers[0].base_url, api_key=key,
+                                                api_version=version, beta=tuple(provider.anthropic_beta),
+                                                endpoints=tuple(x.base_url for x in servers) if replicas else ())
         return {name: self.upstreams[name] for name in wanted}
 
     async def stop(self) -> None:

@@ -187,3 +187,21 @@ def test_a_full_pool_spills_to_the_frontier_at_once_and_a_pool_below_it_does_not
     assert chat(gw).headers["x-recloser-provider"] == "gpus"
     assert metric(gw, 'recloser_pool_endpoint_load{endpoint="127.0.0.1:' + str(replicas.all[1].port) +
                   '",measure="waiting",provider="gpus"}') == 1
+
+
+def test_a_sim_provider_with_endpoints_n_starts_n_replicas_and_the_route_uses_them(
+        start_gateway: GatewayFactory) -> None:
+    gw = start_gateway("""
+    version: 1
+    providers:
+      gpus: {kind: sim, endpoints: 2, load: {affinity: none}}
+    routes:
+      chat:
+        targets: [{provider: gpus, model: llama}]
+    """)
+    assert {"gpus", "gpus@2"} <= set(gw.context.sims)
+    for n in range(8):
+        chat(gw, messages=[{"role": "user", "content": f"q{n}"}])
+    assert sum(gw.sim(name).request_count() for name in ("gpus", "gpus@2")) == 8
+    ports = [gw.sim(name).base_url.split(":")[2].split("/")[0] for name in ("gpus", "gpus@2")]
+    assert {f"gpus/llama@127.0.0.1:{p}" for p in ports} <= set(gw.context.board.healths)
