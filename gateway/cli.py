@@ -191,12 +191,12 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--policy", help=f"routing policy file (default: {DEFAULT_POLICY})")
     d.set_defaults(func=cmd_demo)
     r = sub.add_parser("drill", help="rehearse a provider brownout on loopback, breakers on and off")
-    r.add_argument("--rate", type=float, help="streams per second (default 30)")
+    r.add_argument("--rate", type=float, help="streams per second (default 20; 30 with --full)")
     r.add_argument("--phase-seconds", type=float, help="length of each phase (default 4; 6 with --full)")
     r.add_argument("--full", action="store_true",
                    help="the long drill: 6 s phases, each run alone, one after another (about 2.5 min)")
     r.add_argument("--chart", metavar="FILE.png|svg",
-                   help="draw success and traffic share per phase, breakers on against off (needs matplotlib)")
+                   help="draw success, latency and traffic share per phase, breakers on against off (needs matplotlib)")
     r.set_defaults(func=cmd_drill)
 
     q = sub.add_parser("canary", help="run the quality canaries once against every deployment and print a table")
