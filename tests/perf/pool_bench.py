@@ -1,6 +1,6 @@
 """A local GPU pool behind the gateway: four simulated replicas (one at half speed) balanced three ways.
 
-    python tests/perf/pool_bench.py [--quick] [--write-docs]
+    python tests/perf/pool_bench.py [--quick] [--seconds S] [--client-timeout S] [--modes a,b] [--write-docs]
 
 The replicas are `gateway.sim` GPU servers (gateway/sim/gpu.py: a batch of 8, a FIFO queue behind
 it, decode slower as the batch fills, a prefix cache, vLLM's /metrics), all four in one process on
@@ -279,8 +279,8 @@ def free_ports(n: int) -> list[int]:
     return out
 
 
-def run_mode(mode: str, work_dir: Path, seconds: float, unloaded_s: float,
-             capacity: float) -> tuple[list[Row], tuple[float, float]]:
+def run_mode(mode: str, work_dir: Path, seconds: float, unloaded_s: float, capacity: float,
+             client_timeout_s: float) -> tuple[list[Row], tuple[float, float]]:
     *ports, cloud_port, gw_port = free_ports(6)
     sims = Proc("sims", [sys.executable, str(Path(__file__)), "--serve-sims", ",".join(map(str, ports)),
                          str(cloud_port)], SIMS_CORE, env={"PYTHONPATH": str(ROOT)}, log=work_dir / "sims.log")
@@ -294,19 +294,19 @@ def run_mode(mode: str, work_dir: Path, seconds: float, unloaded_s: float,
         sims.wait_ready(f"http://127.0.0.1:{cloud_port}/_sim/stats")
         gateway.start()
         gateway.wait_ready(f"http://127.0.0.1:{gw_port}/readyz")
-        return asyncio.run(_drive(mode, ports, gw_port, seconds, unloaded_s, capacity))
+        return asyncio.run(_drive(mode, ports, gw_port, seconds, unloaded_s, capacity, client_timeout_s))
     finally:
         gateway.stop()
         sims.stop()
 
 
 async def _drive(mode: str, ports: list[int], gw_port: int, seconds: float, unloaded_s: float,
-                 capacity: float) -> tuple[list[Row], tuple[float, float]]:
+                 capacity: float, client_timeout_s: float) -> tuple[list[Row], tuple[float, float]]:
     url = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
     work = Workload()
     best = PrefixCache(entries=10**9)
     rows: list[Row] = []
-    timeout = aiohttp.ClientTimeout(total=120)
+    timeout = aiohttp.ClientTimeout(total=client_timeout_s)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout,
                                      headers={"Authorization": "Bearer sk-bench"}) as session:
         sent: list[dict[str, Any]] = []
@@ -352,13 +352,16 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="2.5 s phases: a smoke run")
     p.add_argument("--write-docs", action="store_true", help="write the table into docs/performance.md")
     p.add_argument("--modes", default=",".join(MODES))
+    p.add_argument("--seconds", type=float, default=6.0, help="each load's phase (default 6)")
+    p.add_argument("--client-timeout", type=float, default=15.0,
+                   help="a client gives up after this long (an error); bounds an overloaded phase's drain")
     p.add_argument("--serve-sims", default=None, help=argparse.SUPPRESS)
     p.add_argument("cloud_port", nargs="?", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.serve_sims is not None:
         asyncio.run(serve_sims([int(x) for x in args.serve_sims.split(",")], args.cloud_port))
         return
-    seconds, unloaded_s = (2.5, 1.0) if args.quick else (8.0, 4.0)
+    seconds, unloaded_s = (2.5, 1.0) if args.quick else (args.seconds, 4.0)
     capacity, best_rate, mean_prompt = estimate()
     print(f"capacity ≈ {capacity:.1f} requests/s (mean prompt {mean_prompt:.0f} tokens, best prefix hit rate "
           f"{best_rate:.0%})", flush=True)
@@ -367,7 +370,8 @@ def main() -> None:
     unloaded: dict[str, tuple[float, float]] = {}
     with tempfile.TemporaryDirectory(prefix="pool-bench-") as tmp:
         for mode in args.modes.split(","):
-            mode_rows, unloaded[mode] = run_mode(mode, Path(tmp), seconds, unloaded_s, capacity)
+            mode_rows, unloaded[mode] = run_mode(mode, Path(tmp), seconds, unloaded_s, capacity,
+                                                 args.client_timeout)
             rows += mode_rows
     table = render([HEADER] + [r.cells() for r in rows])
     idle = render([["mode", "unloaded TTFT p50 ms", "unloaded TTFT p99 ms"]]
