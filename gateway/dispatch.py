@@ -105,8 +105,6 @@ class Dispatcher:
         arranged = pools.arrange(route, p.order, call.body, call.client_headers, now)
         for span in arranged.spilled:
             self.metrics.spilled(route.name, span.provider).inc()
-        if arranged.alone is not None:
-            await self._wait_for_pool(log, arranged.alone, pools)
         marked: list[Deployment] = []
         try:
             return await self._attempt([route.deployments[i] for i in arranged.order], request, log, budget,
@@ -115,41 +113,63 @@ class Dispatcher:
             for d in marked:
                 pools.done(d)
 
-    async def _wait_for_pool(self, log: RequestLog, span: PoolSpan, pools: PoolBoard) -> None:
-        """A full pool that is the last target standing: sheddable requests are refused at once, the
-        rest wait their turn by priority, while the line is shorter than `queue_max` and the deadline holds."""
+    async def _admit_to_pool(self, log: RequestLog, span: PoolSpan, pools: PoolBoard) -> bool:
+        """The pool is the last target this request has (nothing else stands, or all else failed). It goes
+        at once while the pool has room and nobody of its priority or a better one waits; otherwise
+        sheddable requests are refused at once, and the rest wait their turn by priority, while the
+        line is shorter than `queue_max` and the deadline holds. True when it waited."""
         route = log.route
         priority = self.key_priorities.get(log.caller.key_id) or route.config.priority
+        rank = PRIORITIES[priority]
         room = pools.room(span)
+        if not pools.full(span, self.clock()) and not room.ahead(rank):
+            return False
+        if priority == "sheddable" or len(room) >= span.load.queue_max:
+            raise self._shed(log, span, priority, "was not queued behind it")
         ticket: int | None = None
-        if priority != "sheddable" and len(room) < span.load.queue_max:
-            while pools.full(span, self.clock()):
-                remaining = log.remaining(self.clock())
-                if remaining <= 0:
-                    break
-                try:
-                    ticket = await asyncio.wait_for(room.wait(PRIORITIES[priority], ticket), remaining)
-                except TimeoutError:
-                    break
-            else:
-                return
+        while True:
+            remaining = log.remaining(self.clock())
+            if remaining <= 0:
+                break
+            try:
+                ticket = await asyncio.wait_for(room.wait(rank, ticket), remaining)
+            except TimeoutError:
+                break
+            if not pools.full(span, self.clock()):
+                # Once this request is counted as sent (before the loop runs again), the next in line
+                # looks at the pool too: room for several is not left waiting for as many exits.
+                asyncio.get_running_loop().call_soon(room.wake)
+                return True
+        raise self._shed(log, span, priority, "waited for it until the request's deadline")
+
+    def _shed(self, log: RequestLog, span: PoolSpan, priority: str, what: str) -> ApiError:
+        route = log.route
         self.metrics.pool_shed(route.name, span.provider, priority).inc()
         retry = max(1, math.ceil(span.load.scrape_s))
-        raise ApiError(503, f"The pool '{span.provider}' of route '{route.name}' is full and no other target of the "
-                            f"route is available; this {priority} request was not queued behind it. Retry in "
-                            f"{retry} s.", "server_error", code="pool_full",
-                       headers={"Retry-After": str(retry), "x-recloser-attempts": "0"})
+        return ApiError(503, f"The pool '{span.provider}' of route '{route.name}' is full and no other target of the "
+                             f"route is available; this {priority} request {what}. Retry in {retry} s.",
+                        "server_error", code="pool_full",
+                        headers={"Retry-After": str(retry), "x-recloser-attempts": str(len(log.attempts))})
 
     async def _attempt(self, order: list[Deployment], request: web.Request, log: RequestLog, budget: RetryBudget,
                        hedge_budget: RetryBudget, marked: list[Deployment] | None = None) -> web.StreamResponse:
         """Each candidate in turn; `marked` collects the pool endpoints sent to, for their in-flight count."""
         route, call = log.route, log.call
         caller_error: AttemptError | None = None
+        admitted: set[str] = set()          # pools this request has passed the waiting room of
         pos = 0
         while pos < len(order):
             d = order[pos]
             if log.remaining(self.clock()) <= 0:
                 break
+            if marked is not None and self.pools is not None and d.endpoint and d.provider not in admitted:
+                admitted.add(d.provider)
+                span = next((s for s in route.pools if s.provider == d.provider), None)
+                if span is not None and all(x.provider == d.provider for x in order[pos:]):
+                    if await self._admit_to_pool(log, span, self.pools):
+                        order = order[:pos] + self.pools.repick(span, order[pos:], call.body, call.client_headers,
+                                                                self.clock())
+                        d = order[pos]
             hedge_with = order[pos + 1] if route.config.hedge is not None and pos + 1 < len(order) else None
             if marked is not None and self.pools is not None:
                 for target in (d, hedge_with):

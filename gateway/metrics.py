@@ -155,8 +155,8 @@ class Metrics:
             "recloser_pool_endpoint_load", "A pool endpoint's last reading: requests running and waiting, KV-cache "
             "use (ratio)", ["provider", "endpoint", "measure"], registry=r, multiprocess_mode="max"))
         self.pool_utilisation = _Bound(Gauge(
-            "recloser_pool_utilisation_ratio", "How full a pool is: its endpoints' mean KV-cache use where the "
-            "server reports it, else the share of endpoints busy", ["provider"], registry=r,
+            "recloser_pool_utilisation_ratio", "How full a pool is, 0 to 1: the mean over its endpoints of each "
+            "one's fullest measure (KV-cache use, running / batch size, 1 while requests queue)", ["provider"], registry=r,
             multiprocess_mode="max"))
         self.savings_nanos = _Bound(Counter(
             SAVINGS_NANOS_NAME, "What a pool's tokens would have cost at the route's first frontier target, in "

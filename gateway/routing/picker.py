@@ -33,6 +33,7 @@ class EndpointLoad:
     read_at: float | None = None     # when the last good reading was taken; None: never read
     sent: int = 0                    # requests the gateway sent since that reading (finished or not)
     in_flight: int = 0               # the gateway's requests on it now
+    batch: float = 0.0               # the most requests seen running while a queue stood: its batch size
 
 
 def fresh(load: EndpointLoad, now: float, stale_s: float) -> bool:
@@ -53,10 +54,30 @@ def _since(load: EndpointLoad) -> int:
 
 def queue(load: EndpointLoad, now: float, stale_s: float) -> float:
     """Requests waiting at this endpoint for a place in its batch. Those sent since the reading count
-    only when it already showed a queue: a server with room admits them into its running batch."""
+    when it already showed a queue, or once they overflow the batch size learnt from earlier readings:
+    a server with room admits them into its running batch. Without that, a burst between two scrapes
+    would all go to a pool one reading called idle."""
     if fresh(load, now, stale_s):
-        return load.waiting + _since(load) if load.waiting > 0 else load.waiting
+        if load.waiting > 0:
+            return load.waiting + _since(load)
+        if load.batch > 0:
+            return max(0.0, load.running + _since(load) - load.batch)
+        return load.waiting
     return float(load.in_flight)
+
+
+def utilisation(load: EndpointLoad, now: float, stale_s: float) -> float:
+    """How full an endpoint is, 0..1: its fullest known measure — KV-cache use, running ÷ its batch size
+    (learnt from readings with a queue), and 1 while requests queue there. Without a fresh reading:
+    1 while the gateway has a request on it, else 0."""
+    if not fresh(load, now, stale_s):
+        return 1.0 if load.in_flight > 0 else 0.0
+    if load.waiting > 0:
+        return 1.0
+    measures = [load.kv or 0.0]
+    if load.batch > 0:
+        measures.append(load.running / load.batch)
+    return min(1.0, max(measures))
 
 
 def past_threshold(load: EndpointLoad, spill: Spill, now: float, stale_s: float) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 from gateway.deployment import Deployment
 from gateway.metrics import Metrics
 from gateway.routing.affinity import affinity_key
-from gateway.routing.picker import EndpointLoad, ahead, fresh, pick, pool_full
+from gateway.routing.picker import EndpointLoad, ahead, fresh, pick, pool_full, utilisation
 from gateway.routing.pool_metrics import Reading
 from gateway.routing.table import PoolSpan, RouteTable
 
@@ -67,17 +67,11 @@ class PoolBoard:
                 continue
             first = span.indices[0]
             urls = [span.urls[i - first] for i in members]
-            loads = [self.load(u) for u in urls]
-            stale = stale_after(span)
             if span.load.affinity == "prefix" and not keyed:
                 key, keyed = affinity_key(body, headers), True
-            picked = pick([ahead(x, now, stale) for x in loads],
-                          [x.kv if fresh(x, now, stale) else None for x in loads],
-                          [self.seeds[u] for u in urls], key if span.load.affinity == "prefix" else None,
-                          span.load.bound)
-            ordered = iter([members[j] for j in picked])
+            ordered = iter([members[j] for j in self._pick(span, urls, key, now)])
             out = [next(ordered) if i in span.indices else i for i in out]
-            if pool_full(loads, span.load.spill, now, stale):
+            if pool_full([self.load(u) for u in urls], span.load.spill, now, stale_after(span)):
                 others = [i for i in out if i not in span.indices]
                 if others:
                     out = others + [i for i in out if i in span.indices]
@@ -85,6 +79,19 @@ class PoolBoard:
                 else:
                     alone = span
         return Arranged(tuple(out), tuple(spilled), alone)
+
+    def repick(self, span: PoolSpan, endpoints: Sequence[Deployment], body: Mapping[str, Any],
+               headers: Mapping[str, str], now: float) -> list[Deployment]:
+        """The pool's endpoints picked again, for a request that waited for the pool: the loads it was
+        first arranged by are past."""
+        key = affinity_key(body, headers) if span.load.affinity == "prefix" else None
+        return [endpoints[j] for j in self._pick(span, [d.base_url for d in endpoints], key, now)]
+
+    def _pick(self, span: PoolSpan, urls: Sequence[str], key: int | None, now: float) -> list[int]:
+        loads = [self.load(u) for u in urls]
+        stale = stale_after(span)
+        return pick([ahead(x, now, stale) for x in loads], [x.kv if fresh(x, now, stale) else None for x in loads],
+                    [self.seeds[u] for u in urls], key if span.load.affinity == "prefix" else None, span.load.bound)
 
     def sent(self, d: Deployment) -> None:
         load = self.load(d.base_url)
@@ -105,6 +112,8 @@ class PoolBoard:
         load = self.load(url)
         load.running, load.waiting, load.kv, load.read_at, load.sent = \
             reading.running, reading.waiting, reading.kv, at, 0
+        if reading.waiting > 0:     # a server queues only once its batch is full: that is its batch size
+            load.batch = max(load.batch, reading.running)
         host = url.split("://", 1)[-1].split("/", 1)[0]
         self.metrics.pool_load(span.provider, host, "running").set(reading.running)
         self.metrics.pool_load(span.provider, host, "waiting").set(reading.waiting)
@@ -112,13 +121,9 @@ class PoolBoard:
             self.metrics.pool_load(span.provider, host, "kv_cache").set(reading.kv)
 
     def utilisation(self, span: PoolSpan, now: float) -> float:
-        """Mean KV-cache use of the endpoints that report it freshly, else the share of endpoints busy."""
-        loads = [self.load(u) for u in span.urls]
+        """The mean of the endpoints' utilisation (picker.utilisation): 1 is a pool with no room left."""
         stale = stale_after(span)
-        kvs = [x.kv for x in loads if x.kv is not None and fresh(x, now, stale)]
-        if kvs:
-            return sum(kvs) / len(kvs)
-        return sum(1 for x in loads if ahead(x, now, stale) > 0) / len(loads)
+        return sum(utilisation(self.load(u), now, stale) for u in span.urls) / len(span.urls)
 
     def full(self, span: PoolSpan, now: float) -> bool:
         return pool_full([self.load(u) for u in span.urls], span.load.spill, now, stale_after(span))
@@ -149,6 +154,10 @@ class WaitingRoom:
     def __len__(self) -> int:
         return len(self._line)
 
+    def ahead(self, rank: int) -> int:
+        """Waiters a newcomer of `rank` would queue behind: those of the same rank or a better one."""
+        return sum(1 for r, _, waiter in self._line if r <= rank and not waiter.done())
+
     def wake(self) -> None:
         while self._line:
             _, _, waiter = heapq.heappop(self._line)
@@ -165,7 +174,9 @@ class WaitingRoom:
         try:
             await waiter
         finally:
-            if not waiter.done():   # cancelled or timed out: out of the line
+            # Cancelled or timed out (the task's cancellation cancels the future too): out of the line,
+            # else the dead entry would count against queue_max.
+            if not waiter.done() or waiter.cancelled():
                 waiter.cancel()
                 self._line = [e for e in self._line if e[2] is not waiter]
                 heapq.heapify(self._line)

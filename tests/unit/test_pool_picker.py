@@ -130,3 +130,22 @@ def test_a_prompt_cache_key_a_session_header_or_a_user_names_the_affinity() -> N
     assert affinity_key(c, {"X-Session-Id": "42"}) == affinity_key(a | {"prompt_cache_key": None},
                                                                     {"x-session-id": "42"})
     assert affinity_key({"input": "x", "user": "u1"}, {}) == affinity_key({"input": "y", "user": "u1"}, {})
+
+
+def test_requests_sent_since_a_reading_count_as_queued_once_they_overflow_the_batch_size_learnt() -> None:
+    spill = Spill(queue=1)
+    # An earlier reading showed a queue behind 8 running: the batch holds 8, so a ninth request waits.
+    assert not past_threshold(EndpointLoad(running=7, waiting=0, sent=1, in_flight=1, batch=8, read_at=0.0),
+                              spill, 0.5, 3.0)
+    assert past_threshold(EndpointLoad(running=8, waiting=0, sent=1, in_flight=1, batch=8, read_at=0.0),
+                          spill, 0.5, 3.0)
+
+
+def test_an_endpoints_utilisation_is_its_fullest_measure() -> None:
+    from gateway.routing.picker import utilisation
+
+    assert utilisation(EndpointLoad(running=2, kv=0.1, batch=8, read_at=0.0), 0.5, 3.0) == 0.25
+    assert utilisation(EndpointLoad(running=2, kv=0.6, batch=8, read_at=0.0), 0.5, 3.0) == 0.6
+    assert utilisation(EndpointLoad(running=8, waiting=3, kv=0.2, read_at=0.0), 0.5, 3.0) == 1.0
+    assert utilisation(EndpointLoad(running=8, kv=0.2, batch=8, read_at=0.0), 9.0, 3.0) == 0.0   # stale, idle
+    assert utilisation(EndpointLoad(in_flight=1), 0.0, 3.0) == 1.0                             # no metrics, busy
