@@ -29,6 +29,7 @@ from gateway.metering.interrupted import (AttemptFailed, AttemptStarted, estimat
 from gateway.metering.ledger import LedgerWriter
 from gateway.metering.prices import PriceBook
 from gateway.metering.record import CallRecord, Usage
+from gateway.metering.savings import frontier_price, savings_usd
 from gateway.metering.usage import streamed_text, usage_from_body, usage_from_stream
 from gateway.metrics import Metrics
 from gateway.deployment import Deployment
@@ -187,6 +188,13 @@ class Meter:
         provider, model = (d.provider, d.model) if d is not None else (NONE, NONE)
         price = self.prices.price(provider, model) if d is not None else None
         cost = cost_usd(price, usage) if price is not None else Decimal(0)
+        # A pool's answer: what the frontier would have charged for it (a lost hedge leg saved nothing).
+        saved: Decimal | None = None
+        if d is not None and d.endpoint and charge.kind == "request" and usage.source != "none":
+            saved = savings_usd(frontier_price(log.route, self.prices), usage)
+            nanos_saved = to_nanos(saved)
+            if nanos_saved:
+                self.metrics.savings_nanos(route).inc(nanos_saved)
         if d is not None and usage.source != "none":
             labels = (caller.team, caller.app, route, d.provider, d.model)
             nanos = to_nanos(cost)
@@ -217,7 +225,8 @@ class Meter:
             attempts=len(log.attempts), fallback=self._fallback(log), hedged=log.hedged, stream=log.call.stream,
             latency_s=latency, ttft_s=charge.ttft_s, kind=charge.kind,  # type: ignore[arg-type]
             events=tuple(log.events) if charge.kind == "request" else (),
-            degraded_tier=log.route.degraded_tier(d) if d is not None and charge.kind == "request" else None)
+            degraded_tier=log.route.degraded_tier(d) if d is not None and charge.kind == "request" else None,
+            savings_usd=saved)
         if self.ledger is not None:
             self.ledger.write(record)
             self.metrics.ledger_records(charge.kind).inc()

@@ -53,6 +53,9 @@ class CallRecord:
     degraded_tier: int | None = None   # the answer came from a target of this tier, below the route's best
     cache_write_input_tokens: int = 0   # a part of input_tokens, priced at the cache-write price
     attempt: int | None = None   # an interrupted attempt's index (see interrupted.py); absent from other lines
+    # A local pool's answer: what its tokens would have cost at the route's first frontier target
+    # (gateway/metering/savings.py); absent from other lines.
+    savings_usd: Decimal | None = None
 
     def to_json(self) -> bytes:
         """One JSON object; the cost is a decimal string (exact, never a float), the time ISO-8601 UTC."""
@@ -63,6 +66,10 @@ class CallRecord:
         data["ttft_s"] = None if self.ttft_s is None else round(self.ttft_s, 6)
         if self.attempt is None:
             del data["attempt"]
+        if self.savings_usd is None:
+            del data["savings_usd"]
+        else:
+            data["savings_usd"] = format(self.savings_usd, "f")
         return orjson.dumps(data)
 
     @classmethod
@@ -72,6 +79,8 @@ class CallRecord:
         values["ts"] = parse_ts(line["ts"])
         values["cost_usd"] = Decimal(str(line["cost_usd"]))
         values["events"] = tuple(line.get("events") or ())
+        if line.get("savings_usd") is not None:
+            values["savings_usd"] = Decimal(str(line["savings_usd"]))
         return cls(**values)
 
 

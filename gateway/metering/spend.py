@@ -1,4 +1,5 @@
-"""`recloser spend`: totals of cost and tokens from the ledger, as a table or JSON.
+"""`recloser spend`: totals of cost and tokens from the ledger, as a table or JSON, with what local
+pools saved beside the cost (their tokens priced at each route's first frontier target).
 
 The report is pure (ledger lines in, rows out); `main` is the thin command around it.
 """
@@ -32,6 +33,14 @@ class Row:
     output_tokens: int = 0
     cached_input_tokens: int = 0
     cost_usd: Decimal = Decimal(0)
+    savings_usd: Decimal = Decimal(0)     # what local pools' answers would have cost at the frontier
+
+
+def _money(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value if value is not None else 0))
+    except InvalidOperation:
+        return Decimal(0)
 
 
 def _day(ts: Any) -> str:
@@ -57,10 +66,7 @@ def spend_report(lines: Iterable[Mapping[str, Any]], by: By | str = "team", sinc
         if first_day is not None and day < first_day:
             continue
         key = day if by == "day" else str(line.get(by) or UNKNOWN)
-        try:
-            cost = Decimal(str(line.get("cost_usd", 0)))
-        except InvalidOperation:
-            cost = Decimal(0)
+        cost, saved = _money(line.get("cost_usd", 0)), _money(line.get("savings_usd"))
         is_request = line.get("kind", "request") == "request"
         for row in (rows.setdefault(key, Row(key)), total):
             row.requests += int(is_request)
@@ -68,6 +74,7 @@ def spend_report(lines: Iterable[Mapping[str, Any]], by: By | str = "team", sinc
             row.output_tokens += int(line.get("output_tokens") or 0)
             row.cached_input_tokens += int(line.get("cached_input_tokens") or 0)
             row.cost_usd += cost
+            row.savings_usd += saved
     ordered = sorted(rows.values(), key=lambda r: (-r.cost_usd, r.key))
     return [*ordered, total]
 
@@ -76,21 +83,22 @@ def format_table(rows: list[Row], by: str = "key") -> str:
     """Aligned columns, cost to the micro-dollar; the last row (the total) set off by a rule."""
     width = max([len(by), *(len(r.key) for r in rows)])
     head = (f"{by:<{width}}  {'requests':>9}  {'input':>12}  {'output':>12}  {'cached':>12}  "
-            f"{'cost USD':>16}")
+            f"{'cost USD':>16}  {'savings USD':>16}")
     out = [head, "-" * len(head)]
     for i, r in enumerate(rows):
         if i == len(rows) - 1 and i > 0:
             out.append("-" * len(head))
         out.append(f"{r.key:<{width}}  {r.requests:>9}  {r.input_tokens:>12}  {r.output_tokens:>12}  "
-                   f"{r.cached_input_tokens:>12}  {r.cost_usd:>16.6f}")
+                   f"{r.cached_input_tokens:>12}  {r.cost_usd:>16.6f}  {r.savings_usd:>16.6f}")
     return "\n".join(out)
 
 
 def to_json(rows: list[Row], by: str = "key") -> bytes:
-    """The rows as a JSON list; each cost a decimal string, exact."""
+    """The rows as a JSON list; each cost and saving a decimal string, exact."""
     return orjson.dumps([{by: r.key, "requests": r.requests, "input_tokens": r.input_tokens,
                           "output_tokens": r.output_tokens, "cached_input_tokens": r.cached_input_tokens,
-                          "cost_usd": format(r.cost_usd, "f")} for r in rows], option=orjson.OPT_INDENT_2)
+                          "cost_usd": format(r.cost_usd, "f"), "savings_usd": format(r.savings_usd, "f")}
+                         for r in rows], option=orjson.OPT_INDENT_2)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -71,7 +71,7 @@ def test_grouping_by_an_unknown_attribute_is_refused() -> None:
 def test_json_output_keeps_costs_exact_as_strings() -> None:
     data = json.loads(to_json(spend_report(lines(record(cost="0.123456789")), "team"), "team"))
     assert data == [{"team": "search", "requests": 1, "input_tokens": 3, "output_tokens": 8, "cached_input_tokens": 1,
-                     "cost_usd": "0.123456789"}] + [{**data[0], "team": "TOTAL"}]
+                     "cost_usd": "0.123456789", "savings_usd": "0"}] + [{**data[0], "team": "TOTAL"}]
 
 
 def test_the_table_aligns_its_columns_and_shows_cost_to_six_places() -> None:
@@ -106,3 +106,18 @@ def test_main_on_a_missing_ledger_says_so_and_exits_2(tmp_path: Path, capsys: py
 def test_main_with_a_bad_date_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--ledger", str(tmp_path / "l.jsonl"), "--since", "yesterday"]) == 2
     assert "--since" in capsys.readouterr().err
+
+
+def test_savings_of_pool_answers_are_summed_beside_the_cost() -> None:
+    rows = spend_report(lines(record("search", "0.000002", savings_usd=Decimal("0.000450")),
+                              record("search", "0.000003", savings_usd=Decimal("0.000000001")),
+                              record("ads", "0.5")), "team")
+    found = by_key(rows)
+    assert found["search"].savings_usd == Decimal("0.000450001") and found["ads"].savings_usd == 0
+    assert rows[-1].savings_usd == Decimal("0.000450001")
+    data = json.loads(to_json(rows, "team"))
+    assert [(r["team"], r["savings_usd"]) for r in data] == [("ads", "0"), ("search", "0.000450001"),
+                                                             ("TOTAL", "0.000450001")]
+    table = format_table(rows, "team").splitlines()
+    assert table[0].split()[-2:] == ["savings", "USD"]
+    assert table[-1].split()[-2:] == ["0.500005", "0.000450"]
