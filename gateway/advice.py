@@ -4,15 +4,21 @@
 - a target whose context window is smaller than one before it: a long request that fits the primary
   is refused by the fallback at the worst moment;
 - a fallback much dearer than the primary: an outage quietly multiplies the bill;
-- synthetic probes often enough that an outage costs real money in probes alone.
+- synthetic probes often enough that an outage costs real money in probes alone;
+- a pool without `server`: its endpoints' /metrics are not read, so it is balanced and spilled only by
+  the gateway's own requests in flight; a `kv_percent` threshold on a server that reports no KV use;
+- a pool with a spill threshold and no other target behind it in a route to spill to;
+- an endpoint listed by two providers: two sets of breakers and two load counts for one server.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 from gateway.metering.prices import Price, PriceBook
-from gateway.policy.schema import PolicyDocument
+from gateway.policy.schema import PolicyDocument, endpoint_label
+from gateway.routing.pool_metrics import DIALECTS
 from gateway.policy.yaml_marks import MarkedDocument
 
 EXPENSIVE_FACTOR = Decimal(3)          # a fallback this many times the primary's price is worth a warning
@@ -64,6 +70,8 @@ def unwise(source: str, doc: PolicyDocument, marked: MarkedDocument) -> list[str
                      f"(${blended(price):.2f} against ${blended(primary):.2f} per million tokens): a failover multiplies "
                      "the bill")
 
+    _pools(doc, warn)
+
     interval = doc.breaker.synthetic_probe_s
     if interval > 0:
         per_day = Decimal(86_400) / Decimal(str(interval))
@@ -81,3 +89,48 @@ def unwise(source: str, doc: PolicyDocument, marked: MarkedDocument) -> list[str
                  f"a probe every {interval:g} s to each ejected target costs up to ${worst:.2f} a day while targets "
                  "are out; probe less often")
     return out
+
+
+def _pools(doc: PolicyDocument, warn: Callable[[tuple[str | int, ...], str, str], None]) -> None:
+    seen: dict[str, str] = {}       # endpoint host:port → the provider that listed it first
+    for name, p in doc.providers.items():
+        here: tuple[str | int, ...] = ("providers", name)
+        if p.base_url is not None:
+            other = seen.setdefault(endpoint_label(p.base_url), name)
+            if other != name and doc.providers[other].endpoints is not None:
+                warn(here + ("base_url",), f"providers.{name}.base_url",
+                     f"{endpoint_label(p.base_url)} is an endpoint of the pool {other} too: one server with two sets "
+                     "of breakers and two counts of its load; name the pool instead")
+        if p.endpoints is None:
+            continue
+        gpu = p.sim.gpu if p.sim is not None else None
+        if p.server is None and (p.kind != "sim" or gpu is not None):
+            hint = f"its sims publish {gpu.server}'s; set server: {gpu.server}" if gpu is not None else \
+                "name it (vllm, sglang, tgi, llamacpp) or say server: ollama / openai for servers without any"
+            warn(here + ("endpoints",), f"providers.{name}",
+                 "a pool without `server`: its endpoints' /metrics are not read, so it is balanced and spilled only "
+                 f"by the gateway's own requests in flight; {hint}")
+        dialect = DIALECTS.get(p.server or "openai")
+        spill = p.load.spill
+        if spill is not None and spill.kv_percent is not None and (dialect is None or not dialect.kv):
+            warn(here + ("load", "spill", "kv_percent"), f"providers.{name}.load.spill.kv_percent",
+                 f"{p.server or 'a server without metrics'} reports no KV-cache use: this threshold never fills the "
+                 "pool; spill on queue instead")
+        if isinstance(p.endpoints, list):
+            for i, url in enumerate(p.endpoints):
+                host = endpoint_label(url)
+                other = seen.setdefault(host, name)
+                if other != name:
+                    warn(here + ("endpoints", i), f"providers.{name}.endpoints[{i}]",
+                         f"{host} is {other}'s too: one server with two sets of breakers and two counts of its load; "
+                         "list it once")
+
+    for rname, route in doc.routes.items():
+        for i, t in enumerate(route.targets):
+            p = doc.providers[t.provider]
+            if p.endpoints is None or p.load.spill is None:
+                continue
+            if all(other.provider == t.provider for other in route.targets):
+                warn(("routes", rname, "targets", i), f"routes.{rname}.targets[{i}]",
+                     f"the pool {t.provider} spills when full, but the route has no other target to spill to: "
+                     "past the threshold requests wait in the gateway (sheddable ones are refused); add a fallback")

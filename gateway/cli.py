@@ -92,12 +92,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from gateway.simulate import report, simulate
+    from gateway.simulate import report, simulate, unknown_names
 
     loaded = _load_or_exit(Path(args.policy) if args.policy else default_policy_path())
     down = frozenset(p for p in args.down.split(",") if p)
     slow = frozenset(p for p in (args.slow or "").split(",") if p)
-    unknown = sorted((down | slow) - set(loaded.document.providers))
+    unknown = unknown_names(loaded.document, down | slow)
     if unknown:
         print(f"recloser: {loaded.source} has no provider {', '.join(unknown)} "
               f"(known: {', '.join(sorted(loaded.document.providers))})", file=sys.stderr)
@@ -178,7 +178,8 @@ def parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("simulate", help="dry run: where traffic goes if providers go down or slow (no network)")
     m.add_argument("--policy", help=f"routing policy file (default: {DEFAULT_POLICY})")
-    m.add_argument("--down", required=True, help="providers that are down, comma-separated")
+    m.add_argument("--down", required=True, help="providers that are down, comma-separated; PROVIDER@HOST:PORT "
+                   "for one endpoint of a pool (a sim pool's: PROVIDER@1 … PROVIDER@N)")
     m.add_argument("--slow", help="providers that are browning out (slow first tokens), comma-separated")
     m.set_defaults(func=cmd_simulate)
 

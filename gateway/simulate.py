@@ -4,6 +4,10 @@ For every route, the real planner is asked many times (seeded, so the answer is 
 with the down providers' deployments ejected and the slow ones degraded: where traffic goes, in
 what order it fails over, what a million tokens cost before and after, and which routes have nothing
 left. The question ops ask before an incident: "what happens if OpenAI goes down?"
+
+A pool target is planned as the gateway plans it, one deployment per endpoint: `--down gpus` takes the
+whole pool down, `--down gpus@10.0.0.2:8000` one replica (a sim pool's replicas are `gpus@1` … `gpus@N`).
+Shares, prices and the failover order are reported per target, a pool's endpoints together.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from gateway.metering.prices import PriceBook
-from gateway.policy.schema import PolicyDocument, Route
+from gateway.policy.schema import PolicyDocument, Provider, Route, endpoint_label
 from gateway.routing.breaker import Health, State
 from gateway.routing.planner import plan
 
@@ -46,11 +50,54 @@ class RouteOutcome:
         return not self.after
 
 
-def _shares(route: Route, health: Sequence[Health], doc: PolicyDocument) -> tuple[tuple[Share, ...], tuple[int, ...], bool]:
-    """Who answers first, how often (%), the most common order of attempts, and whether in panic."""
+@dataclass(frozen=True)
+class Unit:
+    """One deployment the planner sees: a target, or one endpoint of a pool target."""
+
+    target: int                    # index into the route's targets
+    endpoint: str = ""             # a pool endpoint's label; "" for a target that is one server
+
+
+def endpoint_labels(provider: Provider) -> tuple[str, ...]:
+    """A pool's endpoints as `--down provider@LABEL` names them: host:port, or a sim pool's 1 … N."""
+    if isinstance(provider.endpoints, list):
+        return tuple(endpoint_label(url) for url in provider.endpoints)
+    if isinstance(provider.endpoints, int):
+        return tuple(str(n) for n in range(1, provider.endpoints + 1))
+    return ()
+
+
+def unknown_names(doc: PolicyDocument, names: frozenset[str]) -> list[str]:
+    """Names in `names` that are neither a provider of `doc` nor `provider@endpoint` of one of its pools."""
+    out = []
+    for name in sorted(names):
+        provider, _, endpoint = name.partition("@")
+        p = doc.providers.get(provider)
+        if p is None or (endpoint and endpoint not in endpoint_labels(p)):
+            out.append(name)
+    return out
+
+
+def _units(doc: PolicyDocument, route: Route) -> list[Unit]:
+    units: list[Unit] = []
+    for i, t in enumerate(route.targets):
+        labels = endpoint_labels(doc.providers[t.provider])
+        units += [Unit(i, label) for label in labels] if labels else [Unit(i)]
+    return units
+
+
+def _in(route: Route, unit: Unit, names: frozenset[str]) -> bool:
+    provider = route.targets[unit.target].provider
+    return provider in names or (bool(unit.endpoint) and f"{provider}@{unit.endpoint}" in names)
+
+
+def _shares(route: Route, units: Sequence[Unit], health: Sequence[Health],
+            doc: PolicyDocument) -> tuple[tuple[Share, ...], tuple[int, ...], bool]:
+    """Who answers first, how often (%), the most common order of attempts (units), and whether in panic."""
     cfg = route.breaker or doc.breaker
-    priorities = [i if t.priority is None else t.priority for i, t in enumerate(route.targets)]
-    weights = [t.weight for t in route.targets]
+    given = [t.priority for t in route.targets]
+    priorities = [g if (g := given[u.target]) is not None else u.target for u in units]
+    weights = [route.targets[u.target].weight for u in units]
     rng = random.Random(SEED)
     first: Counter[int] = Counter()
     orders: Counter[tuple[int, ...]] = Counter()
@@ -60,11 +107,30 @@ def _shares(route: Route, health: Sequence[Health], doc: PolicyDocument) -> tupl
         panic = panic or p.panic
         alive = [i for i in p.order if health[i].state is not State.EJECTED]   # a down target fails: the next answers
         if alive:
-            first[alive[0]] += 1
+            first[units[alive[0]].target] += 1
         orders[p.order] += 1
     names = [f"{t.provider}/{t.model}" for t in route.targets]
     shares = tuple(Share(names[i], round(100 * n / SAMPLES, 1)) for i, n in first.most_common())
     return shares, orders.most_common(1)[0][0] if orders else (), panic
+
+
+def _failover(route: Route, units: Sequence[Unit], order: Sequence[int], down: frozenset[str],
+              slow: frozenset[str]) -> tuple[str, ...]:
+    """The order of attempts by target (a pool's endpoints tried one after another are one step)."""
+    steps: list[str] = []
+    last: int | None = None
+    for i in order:
+        unit = units[i]
+        if unit.target == last:
+            continue
+        last = unit.target
+        t = route.targets[unit.target]
+        mine = [u for u in units if u.target == unit.target]
+        out = sum(1 for u in mine if _in(route, u, down))
+        mark = (" (down)" if out == len(mine) else f" ({out} of {len(mine)} endpoints down)" if out else
+                " (slow)" if t.provider in slow else "")
+        steps.append(f"{t.provider}/{t.model}{mark}")
+    return tuple(steps)
 
 
 def _mix(route: Route, shares: Sequence[Share], prices: PriceBook) -> tuple[Decimal, Decimal] | None:
@@ -90,20 +156,24 @@ def simulate(doc: PolicyDocument, down: frozenset[str], slow: frozenset[str]) ->
     degraded = Health(state=State.DEGRADED, reason="slow")
     outcomes = []
     for name, route in doc.routes.items():
-        healthy = [Health() for _ in route.targets]
-        scenario = [ejected if t.provider in down else degraded if t.provider in slow else Health()
-                    for t in route.targets]
-        before, _, _ = _shares(route, healthy, doc)
-        after, order, panic = _shares(route, scenario, doc)
-        failover = tuple(f"{route.targets[i].provider}/{route.targets[i].model}"
-                         + (" (down)" if route.targets[i].provider in down else
-                            " (slow)" if route.targets[i].provider in slow else "") for i in order)
+        units = _units(doc, route)
+        healthy = [Health() for _ in units]
+        scenario = [ejected if _in(route, u, down) else degraded if _in(route, u, slow) else Health() for u in units]
+        before, _, _ = _shares(route, units, healthy, doc)
+        after, order, panic = _shares(route, units, scenario, doc)
         hedge = route.hedge.after_s if route.hedge is not None else None
-        skipped = tuple(f"{t.provider}/{t.model}" for t in route.targets
-                        if t.provider in down and not panic)
-        outcomes.append(RouteOutcome(name, before, after, failover, skipped, _mix(route, before, prices),
-                                     _mix(route, after, prices), panic,
-                                     hedge if any(t.provider in slow for t in route.targets) else None))
+        skipped: list[str] = []
+        if not panic:
+            for i, t in enumerate(route.targets):
+                mine = [u for u in units if u.target == i]
+                out = [u for u in mine if _in(route, u, down)]
+                if out and len(out) == len(mine):
+                    skipped.append(f"{t.provider}/{t.model}")
+                else:
+                    skipped += [f"{t.provider}/{t.model}@{u.endpoint}" for u in out]
+        outcomes.append(RouteOutcome(name, before, after, _failover(route, units, order, down, slow), tuple(skipped),
+                                     _mix(route, before, prices), _mix(route, after, prices), panic,
+                                     hedge if any(_in(route, u, slow) for u in units) else None))
     return outcomes
 
 

@@ -82,3 +82,72 @@ routes:
     assert [w for w in found if "synthetic_probe_s" in w] == [
         "p.yaml:14: breaker.synthetic_probe_s: a probe every 0.5 s to each ejected target costs up to $11.59 a day "
         "while targets are out; probe less often"]
+
+
+POOL = """
+version: 1
+providers:
+  gpus:
+    kind: openai
+    endpoints: [http://10.0.0.1:8000/v1, http://10.0.0.2:8000/v1]
+    server: vllm
+    load: {spill: {queue: 4}}
+    models:
+      llama: {gpu_hour_usd: 2, tokens_per_second: 1000}
+  frontier:
+    kind: sim
+    models:
+      small: {input_usd_per_mtok: 0.15, output_usd_per_mtok: 0.60}
+routes:
+  chat:
+    targets:
+      - {provider: gpus, model: llama}
+      - {provider: frontier, model: small}
+"""
+
+
+def test_a_pool_that_reads_its_servers_and_spills_to_a_frontier_has_no_warnings() -> None:
+    assert warnings(POOL) == []
+
+
+def test_a_pool_without_server_is_warned_that_its_metrics_are_not_read() -> None:
+    found = warnings(POOL.replace("    server: vllm\n", ""))
+    assert len(found) == 1
+    assert found[0].startswith("p.yaml:6: providers.gpus: a pool without `server`: its endpoints' /metrics are not read")
+
+
+def test_a_sim_pool_of_gpu_servers_without_server_is_told_which_dialect_its_sims_speak() -> None:
+    found = warnings(POOL.replace("""    kind: openai
+    endpoints: [http://10.0.0.1:8000/v1, http://10.0.0.2:8000/v1]
+    server: vllm
+""", """    kind: sim
+    endpoints: 2
+    sim: {gpu: {server: sglang}}
+"""))
+    assert len(found) == 1 and "its sims publish sglang's; set server: sglang" in found[0]
+
+
+def test_a_kv_threshold_on_a_server_that_reports_no_kv_use_is_warned_about() -> None:
+    found = warnings(POOL.replace("server: vllm", "server: tgi").replace("{queue: 4}", "{queue: 4, kv_percent: 90}"))
+    assert len(found) == 1
+    assert "p.yaml:8: providers.gpus.load.spill.kv_percent: tgi reports no KV-cache use" in found[0]
+
+
+def test_a_spill_threshold_with_no_target_behind_the_pool_is_warned_about() -> None:
+    found = warnings(POOL.replace("      - {provider: frontier, model: small}\n", ""))
+    assert any(w.startswith("p.yaml:18: routes.chat.targets[0]: the pool gpus spills when full, but the route has "
+                            "no other target to spill to") for w in found), found
+
+
+def test_an_endpoint_listed_by_two_providers_is_warned_about() -> None:
+    found = warnings(POOL.replace("""  frontier:
+    kind: sim
+""", """  gpus-again:
+    kind: openai
+    endpoints: [http://10.0.0.3:8000/v1, http://10.0.0.2:8000/v1]
+    server: vllm
+  frontier:
+    kind: sim
+"""))
+    assert len(found) == 1
+    assert "providers.gpus-again.endpoints[1]: 10.0.0.2:8000 is gpus's too" in found[0]
