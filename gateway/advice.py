@@ -104,17 +104,17 @@ def _pools(doc: PolicyDocument, warn: Callable[[tuple[str | int, ...], str, str]
         if p.endpoints is None:
             continue
         gpu = p.sim.gpu if p.sim is not None else None
-        if p.server is None and (p.kind != "sim" or gpu is not None):
-            hint = f"its sims publish {gpu.server}'s; set server: {gpu.server}" if gpu is not None else \
-                "name it (vllm, sglang, tgi, llamacpp) or say server: ollama / openai for servers without any"
+        server = p.server or (gpu.server if gpu is not None else None)   # simulated GPU servers say their own
+        if server is None and p.kind != "sim":
             warn(here + ("endpoints",), f"providers.{name}",
                  "a pool without `server`: its endpoints' /metrics are not read, so it is balanced and spilled only "
-                 f"by the gateway's own requests in flight; {hint}")
-        dialect = DIALECTS.get(p.server or "openai")
+                 "by the gateway's own requests in flight; name it (vllm, sglang, tgi, llamacpp) or say "
+                 "server: ollama / openai for servers without any")
+        dialect = DIALECTS.get(server or "openai")
         spill = p.load.spill
         if spill is not None and spill.kv_percent is not None and (dialect is None or not dialect.kv):
             warn(here + ("load", "spill", "kv_percent"), f"providers.{name}.load.spill.kv_percent",
-                 f"{p.server or 'a server without metrics'} reports no KV-cache use: this threshold never fills the "
+                 f"{server or 'a server without metrics'} reports no KV-cache use: this threshold never fills the "
                  "pool; spill on queue instead")
         if isinstance(p.endpoints, list):
             for i, url in enumerate(p.endpoints):

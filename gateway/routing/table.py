@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from gateway.deployment import Deployment
-from gateway.policy.schema import Breaker, PolicyDocument, PoolLoad, Route, endpoint_label
+from gateway.policy.schema import Breaker, PolicyDocument, PoolLoad, Provider, Route, endpoint_label
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +131,7 @@ def build_routing(doc: PolicyDocument, upstreams: Mapping[str, Upstream]) -> Rou
             if up.endpoints:
                 deployments += [replace(one, base_url=url, endpoint=endpoint_label(url)) for url in urls]
                 pools.append(PoolSpan(provider=t.provider, indices=tuple(range(start, len(deployments))), urls=urls,
-                                      server=provider.server or "openai", load=provider.load))
+                                      server=provider.server or _simulated_server(provider), load=provider.load))
             else:
                 deployments.append(one)
                 if frontier is None:
@@ -145,3 +145,9 @@ def build_routing(doc: PolicyDocument, upstreams: Mapping[str, Upstream]) -> Rou
             config=route, breaker=route.breaker or doc.breaker, tiers=tuple(tiers), pools=tuple(pools),
             frontier=frontier if pools else None)
     return Routing(routes=routes)
+
+
+def _simulated_server(provider: Provider) -> str:
+    """The metrics dialect a pool of simulated GPU servers speaks: the one its simulator plays."""
+    gpu = provider.sim.gpu if provider.sim is not None else None
+    return gpu.server if gpu is not None else "openai"

@@ -116,7 +116,7 @@ def test_a_pool_without_server_is_warned_that_its_metrics_are_not_read() -> None
     assert found[0].startswith("p.yaml:6: providers.gpus: a pool without `server`: its endpoints' /metrics are not read")
 
 
-def test_a_sim_pool_of_gpu_servers_without_server_is_told_which_dialect_its_sims_speak() -> None:
+def test_a_sim_pool_of_gpu_servers_needs_no_server_its_sims_say_which_dialect_they_speak() -> None:
     found = warnings(POOL.replace("""    kind: openai
     endpoints: [http://10.0.0.1:8000/v1, http://10.0.0.2:8000/v1]
     server: vllm
@@ -124,7 +124,15 @@ def test_a_sim_pool_of_gpu_servers_without_server_is_told_which_dialect_its_sims
     endpoints: 2
     sim: {gpu: {server: sglang}}
 """))
-    assert len(found) == 1 and "its sims publish sglang's; set server: sglang" in found[0]
+    assert found == []
+    found = warnings(POOL.replace("""    kind: openai
+    endpoints: [http://10.0.0.1:8000/v1, http://10.0.0.2:8000/v1]
+    server: vllm
+""", """    kind: sim
+    endpoints: 2
+    sim: {gpu: {server: tgi}}
+""").replace("{queue: 4}", "{queue: 4, kv_percent: 90}"))
+    assert len(found) == 1 and "tgi reports no KV-cache use" in found[0]   # the dialect its sims speak
 
 
 def test_a_kv_threshold_on_a_server_that_reports_no_kv_use_is_warned_about() -> None:
