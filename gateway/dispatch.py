@@ -95,7 +95,7 @@ class Dispatcher:
         hedge_budget.on_request(now)
         healths = self.board.snapshot(route)
         p = plan(route.priorities, route.weights, healths, self.board.probe_free(route), route.breaker,
-                 call.stream, self.rng, self._explore(route), now)
+                 call.stream, self.rng, self._explore(route), now, route.targets)
         log.panic = p.panic
         log.skipped = [(route.deployments[i], why_skipped(healths[i], now), back_in(healths[i], now))
                        for i in p.skipped]

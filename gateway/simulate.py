@@ -103,7 +103,7 @@ def _shares(route: Route, units: Sequence[Unit], health: Sequence[Health],
     orders: Counter[tuple[int, ...]] = Counter()
     panic = False
     for _ in range(SAMPLES):
-        p = plan(priorities, weights, health, [True] * len(health), cfg, True, rng)
+        p = plan(priorities, weights, health, [True] * len(health), cfg, True, rng, targets=[u.target for u in units])
         panic = panic or p.panic
         alive = [i for i in p.order if health[i].state is not State.EJECTED]   # a down target fails: the next answers
         if alive:

@@ -76,12 +76,18 @@ def _behind(order: list[int], demoted: list[int]) -> list[int]:
 
 def plan(priorities: Sequence[int], weights: Sequence[int], healths: Sequence[Health],
          probe_free: Sequence[bool], cfg: Breaker, stream: bool, rng: random.Random,
-         explore: bool = False, now: float = 0.0) -> Plan:
+         explore: bool = False, now: float = 0.0, targets: Sequence[int] = ()) -> Plan:
+    """`targets` names the route target of each deployment where several stand for one (a pool's
+    endpoints); panic then counts targets, so a pool of replicas down is one target down, not many."""
     n = len(healths)
     if not cfg.enabled:
         return Plan(order=tuple(range(n)))
-    standing = sum(1 for h in healths if h.state in (State.HEALTHY, State.DEGRADED))
-    if 100.0 * standing / n < cfg.panic_percent:
+    up = [h.state in (State.HEALTHY, State.DEGRADED) for h in healths]
+    if targets:
+        standing, total = len({t for t, ok in zip(targets, up) if ok}), len(set(targets))
+    else:
+        standing, total = sum(up), n
+    if 100.0 * standing / total < cfg.panic_percent:
         return Plan(order=tuple(range(n)), panic=True)
 
     usable = [i for i, h in enumerate(healths)

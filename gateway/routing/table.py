@@ -35,6 +35,7 @@ class RouteTable:
     tiers: tuple[int, ...] = ()
     pools: tuple[PoolSpan, ...] = ()   # empty for most routes: the dispatcher then never looks at load
     frontier: int | None = None        # the first deployment that is no pool's: what a pool's tokens would cost
+    targets: tuple[int, ...] = ()      # the route target each deployment stands for (a pool's endpoints share one)
 
     def degraded_tier(self, d: Deployment) -> int | None:
         """The tier of `d` when it is below the route's best, else None (one comparison for most routes)."""
@@ -107,6 +108,7 @@ def build_routing(doc: PolicyDocument, upstreams: Mapping[str, Upstream]) -> Rou
         weights: list[int] = []
         priorities: list[int] = []
         tiers: list[int] = []
+        targets: list[int] = []
         pools: list[PoolSpan] = []
         frontier: int | None = None
         for i, (t, tier) in enumerate(zip(route.targets, inherited_tiers(route), strict=True)):
@@ -140,10 +142,11 @@ def build_routing(doc: PolicyDocument, upstreams: Mapping[str, Upstream]) -> Rou
             weights += [t.weight] * n
             priorities += [i if t.priority is None else t.priority] * n
             tiers += [tier] * n
+            targets += [i] * n
         routes[name] = RouteTable(
             name=name, deployments=tuple(deployments), weights=tuple(weights), priorities=tuple(priorities),
             config=route, breaker=route.breaker or doc.breaker, tiers=tuple(tiers), pools=tuple(pools),
-            frontier=frontier if pools else None)
+            frontier=frontier if pools else None, targets=tuple(targets) if pools else ())
     return Routing(routes=routes)
 
 

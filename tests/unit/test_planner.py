@@ -95,3 +95,14 @@ def test_a_target_degraded_for_its_answers_goes_behind_a_fallback_that_is_merely
     assert slower_than_peers([wrong, slower], True, CFG) == {1}
     firsts = Counter(order([wrong, slower], seed=s)[0] for s in range(1000))
     assert 50 < firsts[0] < 150
+
+
+def test_a_pool_of_replicas_down_is_one_target_down_not_a_panic() -> None:
+    # A pool of two replicas and one frontier target: the pool down leaves 1 of 2 targets standing
+    # (50 %), not 1 of 3 deployments (33 %), so the frontier answers instead of the dead replicas.
+    cfg = Breaker(panic_percent=50)
+    healths = [state(State.EJECTED), state(State.EJECTED), H]
+    by_deployment = plan([0, 0, 1], [1, 1, 1], healths, [False] * 3, cfg, False, random.Random(1))
+    by_target = plan([0, 0, 1], [1, 1, 1], healths, [False] * 3, cfg, False, random.Random(1), targets=[0, 0, 1])
+    assert by_deployment.panic
+    assert not by_target.panic and by_target.order == (2,)

@@ -74,9 +74,9 @@ def test_a_pool_down_sends_its_traffic_to_the_next_target() -> None:
     assert [(s.target, s.percent) for s in chat.before] == [("gpus/llama", 100.0)]
     assert [(s.target, s.percent) for s in chat.after] == [("frontier/small", 100.0)]
     assert chat.usd_per_mtok_after == (Decimal("0.15"), Decimal("0.60"))
-    # The planner counts deployments: two endpoints of three down is below the panic threshold, so
-    # the dead pool is still tried first, as the gateway would.
-    assert chat.panic and chat.failover == ("gpus/llama (down)", "frontier/small")
+    # The planner counts targets: the pool down is one target of two, not two deployments of three,
+    # so the dead replicas are skipped rather than tried first in a panic.
+    assert not chat.panic and chat.failover == ("frontier/small",)
 
 
 def test_a_pool_down_behind_enough_standing_targets_is_skipped() -> None:
