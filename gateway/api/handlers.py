@@ -26,12 +26,13 @@ from gateway.dispatch import TIMEOUT_HEADER, request_timeout
 from gateway.providers.base import AttemptError, Call, Endpoint
 from gateway.routing.breaker import State
 
-# Client headers that stay here: the connection's own, the client's key for the gateway (the
-# deployment has its own), the gateway's own controls, and encodings the gateway must read.
+# Client headers that stay here: the connection's own and the body's (the gateway sends a body of its
+# own, never compressed), the client's key for the gateway (the deployment has its own), the gateway's
+# own controls, and encodings the gateway must read.
 _KEPT_HERE = frozenset({
-    "host", "content-length", "content-type", "transfer-encoding", "connection", "keep-alive", "te", "trailer",
-    "upgrade", "expect", "proxy-authorization", "proxy-connection", "authorization", "x-api-key", "api-key",
-    "cookie", "accept-encoding", "openai-organization", "openai-project", "x-request-id", "forwarded",
+    "host", "content-length", "content-type", "content-encoding", "transfer-encoding", "connection", "keep-alive",
+    "te", "trailer", "upgrade", "expect", "proxy-authorization", "proxy-connection", "authorization", "x-api-key",
+    "api-key", "cookie", "accept-encoding", "openai-organization", "openai-project", "x-request-id", "forwarded",
     "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip",
 })
 
