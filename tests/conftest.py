@@ -13,11 +13,29 @@ import pytest
 
 from gateway.embedded import EmbeddedGateway
 from gateway.policy.load import load_policy
+from tests import services
 
 if TYPE_CHECKING:
     from tests.redis_server import RedisServer
 
 UPSTREAM_KEY = "sk-upstream-secret-0123456789"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """tests/services.py's notes (a fetch of redis-server or prometheus) reach the terminal past the capture."""
+    def say(line: str) -> None:
+        capture = config.pluginmanager.getplugin("capturemanager")
+        terminal = config.pluginmanager.getplugin("terminalreporter")
+        if capture is None or terminal is None:
+            print(line, flush=True)
+            return
+        with capture.global_and_fixture_disabled():
+            terminal.ensure_newline()
+            if getattr(terminal, "_width_of_current_line", 0):   # after -q's progress dots
+                terminal.write("\n")
+            terminal.write_line(line)
+            terminal.flush()
+    services.announce = say
 
 
 def free_port() -> int:

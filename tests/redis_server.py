@@ -6,15 +6,18 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import redis
 
+from tests import services
 from tests.conftest import free_port
 
 
 class RedisServer:
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, binary: Path | None = None) -> None:
         self.port = port or free_port()
+        self.binary = binary   # None: the one tests/services.py finds or fetches
         self.proc: subprocess.Popen[bytes] | None = None
         self.paused = False
 
@@ -24,7 +27,8 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         self.proc = subprocess.Popen(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"],
+            [str(self.binary or services.find("redis-server")), "--bind", "127.0.0.1", "--port", str(self.port),
+             "--save", "", "--appendonly", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         client = redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1)
         deadline = time.monotonic() + 10

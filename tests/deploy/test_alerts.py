@@ -3,21 +3,19 @@ alert has a case in which it fires and one in which it stays quiet."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
+
+from tests import services
 
 RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
-    binary = shutil.which("promtool")
-    if binary is None:
-        pytest.fail("promtool is not installed (.ci/run installs Debian's prometheus package)")
-    return subprocess.run([binary, *args], cwd=RULES, capture_output=True, text=True, timeout=120)
+    return subprocess.run([str(services.find("promtool")), *args], cwd=RULES, capture_output=True, text=True,
+                          timeout=120)
 
 
 def test_the_rules_pass_promtool_check() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -12,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import services
 from tests.conftest import GatewayFactory, free_port
 from tests.integration.test_metering import HELLO, client, ledger_lines, policy
 
@@ -45,9 +45,7 @@ class Prometheus:
 
 @pytest.fixture
 def prometheus(tmp_path: Path) -> Iterator[Callable[[str], Prometheus]]:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.fail("prometheus is not installed (.ci/run installs Debian's package)")
+    binary = services.find("prometheus")
     procs: list[subprocess.Popen[bytes]] = []
 
     def start(target: str) -> Prometheus:

@@ -31,6 +31,8 @@ from bench import CHAT, GATEWAY_CORE, LOAD_CORE, bench_policy, free_port, reclos
 from loadgen import Pool, build_request, closed_loop, open_loop, percentile  # noqa: E402
 from procs import Proc  # noqa: E402
 
+from tests import services  # noqa: E402
+
 # Shedding on event-loop lag is off: on a shared machine it would measure the neighbours, not Redis.
 REDIS_CORES = os.environ.get("BENCH_REDIS_CORES", LOAD_CORE)
 LIMITS = """
@@ -108,8 +110,8 @@ def main() -> None:
     redis_url = f"redis://127.0.0.1:{redis_port}/0"
     upstream = Proc("upstream", [sys.executable, str(HERE / "fake_upstream.py"), "--port", str(upstream_port)],
                     LOAD_CORE, log=work / "upstream.log").start()
-    redis = Proc("redis", ["redis-server", "--bind", "127.0.0.1", "--port", str(redis_port), "--save", "",
-                           "--appendonly", "no"], REDIS_CORES, log=work / "redis.log").start()
+    redis = Proc("redis", [str(services.find("redis-server")), "--bind", "127.0.0.1", "--port", str(redis_port),
+                           "--save", "", "--appendonly", "no"], REDIS_CORES, log=work / "redis.log").start()
     try:
         time.sleep(0.5)
         print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
