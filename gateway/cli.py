@@ -8,8 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from gateway.logs import FORMATS, LEVELS
-from gateway.logs import configure as configure_logging
+from gateway.core.logs import FORMATS, LEVELS
+from gateway.core.logs import configure as configure_logging
 from gateway.metering.prices import unpriced_targets
 from gateway.policy.load import LoadedPolicy, PolicyError, load_policy
 
@@ -52,7 +52,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from gateway.serve import serve
+    from gateway.serving.serve import serve
 
     loaded = _load_or_exit(Path(args.policy) if args.policy else default_policy_path())
     if loaded.document.auth is None and not _is_loopback(args.host):
@@ -64,7 +64,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"recloser: {loaded.source} has no auth section; /metrics stays on loopback", file=sys.stderr)
         return 2
     if args.workers > 1 and not args.worker:
-        from gateway.workers import Listeners, supervise
+        from gateway.serving.workers import Listeners, supervise
 
         return supervise(loaded.source, Listeners(args.host, args.port, args.metrics_host, args.metrics_port),
                          args.workers, loaded.document.limits.shutdown_grace_s,
@@ -76,7 +76,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from gateway.advice import unwise
+    from gateway.commands.advice import unwise
 
     for file in args.files:
         try:
@@ -92,7 +92,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from gateway.simulate import report, simulate, unknown_names
+    from gateway.commands.simulate import report, simulate, unknown_names
 
     loaded = _load_or_exit(Path(args.policy) if args.policy else default_policy_path())
     down = frozenset(p for p in args.down.split(",") if p)
@@ -107,7 +107,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_import_litellm(args: argparse.Namespace) -> int:
-    from gateway.litellm_import import import_config, load_config, render
+    from gateway.commands.litellm_import import import_config, load_config, render
 
     try:
         config = load_config(Path(args.config).read_text(encoding="utf-8"))
@@ -126,21 +126,21 @@ def cmd_import_litellm(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from gateway.demo import run_demo
+    from gateway.commands.demo import run_demo
 
     return run_demo(_load_or_exit(Path(args.policy) if args.policy else default_policy_path()))
 
 
 def cmd_drill(args: argparse.Namespace) -> int:
-    from gateway.drill_plan import choose_settings
-    from gateway.drill_runner import run_drill
+    from gateway.commands.drill_plan import choose_settings
+    from gateway.commands.drill_runner import run_drill
 
     settings = choose_settings(args.full, args.rate, args.phase_seconds)
     return run_drill(settings, chart=Path(args.chart) if args.chart else None)
 
 
 def cmd_canary(args: argparse.Namespace) -> int:
-    from gateway.canary_cli import run_canary
+    from gateway.commands.canary_cli import run_canary
 
     return run_canary(_load_or_exit(Path(args.policy) if args.policy else default_policy_path()), args.deployment)
 

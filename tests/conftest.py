@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import openai
 import pytest
 
-from gateway.embedded import EmbeddedGateway
+from gateway.serving.embedded import EmbeddedGateway
 from gateway.policy.load import load_policy
 from tests import services
 

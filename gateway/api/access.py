@@ -10,9 +10,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from gateway.errors import ApiError, error_response, not_admin, unauthorized
-from gateway.auth import Caller
-from gateway.context import CONTEXT
+from gateway.core.errors import ApiError, error_response, not_admin, unauthorized
+from gateway.core.auth import Caller
+from gateway.flow.context import CONTEXT
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ADMIN_PREFIX = "/admin"

@@ -7,9 +7,9 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import response_not_found
+from gateway.core.errors import response_not_found
 from gateway.providers.base import Prior
-from gateway.request_log import RequestLog
+from gateway.routing.request_log import RequestLog
 from gateway.state.responses import ResponseStore
 from gateway.wires.events import event_data, split_events
 

@@ -12,17 +12,17 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
-from gateway.answer import whole
+from gateway.core.answer import whole
 from gateway.api.chains import prior_for, references_for, remember
-from gateway.logs import refused_line
-from gateway.errors import (ApiError, body_too_large, body_too_slow, client_gone, error_response, invalid_api_key,
+from gateway.core.logs import refused_line
+from gateway.core.errors import (ApiError, body_too_large, body_too_slow, client_gone, error_response, invalid_api_key,
                             model_not_found, budget_exceeded, overloaded, rate_limited, undecodable_body,
                             unsupported_encoding)
 from gateway.api.validate import check_body, parse_body
-from gateway.auth import Authenticator, Caller
-from gateway.context import CONTEXT, GatewayContext
-from gateway.request_log import RequestLog
-from gateway.dispatch import TIMEOUT_HEADER, request_timeout
+from gateway.core.auth import Authenticator, Caller
+from gateway.flow.context import CONTEXT, GatewayContext
+from gateway.routing.request_log import RequestLog
+from gateway.flow.dispatch import TIMEOUT_HEADER, request_timeout
 from gateway.providers.base import AttemptError, Call, Endpoint
 from gateway.routing.breaker import State
 
@@ -291,7 +291,7 @@ async def admin_reload(request: web.Request) -> web.StreamResponse:
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
-    from gateway.metrics import exposition
+    from gateway.core.metrics import exposition
 
     body, content_type = exposition(request.app[CONTEXT].metrics.registry)
     return web.Response(body=body, headers={"Content-Type": content_type})

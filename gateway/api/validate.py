@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import ApiError, invalid_request
+from gateway.core.errors import ApiError, invalid_request
 from gateway.providers.base import Endpoint
 
 _REQUIRED = {"chat": "messages", "completions": "prompt", "embeddings": "input", "responses": "input",

@@ -26,7 +26,7 @@ from gateway.metering.ledger import LedgerWriter
 from gateway.metering.prices import PriceBook
 from gateway.metering.record import CallRecord, Usage
 from gateway.metering.usage import usage_from_body
-from gateway.metrics import Metrics
+from gateway.core.metrics import Metrics
 from gateway.providers.base import AttemptError, Call, UpstreamClient
 from gateway.canaries.budget import CANARY_TEAM, CanaryBudget
 from gateway.quality.checks import ItemResult, truncate
@@ -35,7 +35,7 @@ from gateway.policy.quality import CanaryItem, Canaries
 from gateway.quality.suite import DEFAULT_SUITE
 from gateway.quality.verdict import Quality, after_run, pass_ratio
 from gateway.routing.health import HealthBoard
-from gateway.deployment import Deployment
+from gateway.core.deployment import Deployment
 
 log = logging.getLogger("recloser.canary")
 

@@ -1,10 +1,10 @@
-"""The one line per request at info level, built from the metered record (see gateway/logs.py)."""
+"""The one line per request at info level, built from the metered record (see gateway/core/logs.py)."""
 
 from __future__ import annotations
 
 import logging
 
-from gateway.logs import ACCESS
+from gateway.core.logs import ACCESS
 from gateway.metering.record import CallRecord
 
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gateway.content import text_of
+from gateway.core.content import text_of
 
 # Per message, OpenAI's chat format adds a few tokens of its own (role and separators).
 TOKENS_PER_MESSAGE = 3

@@ -18,8 +18,8 @@ from decimal import Decimal
 
 import orjson
 
-from gateway.request_log import AttemptRecord, RequestLog
-from gateway.auth import Caller
+from gateway.routing.request_log import AttemptRecord, RequestLog
+from gateway.core.auth import Caller
 from gateway.metering.access_log import request_line
 from gateway.metering.budgets import BudgetBook, Decision, period_end
 from gateway.metering.cost import cost_usd, to_nanos
@@ -31,8 +31,8 @@ from gateway.metering.prices import PriceBook
 from gateway.metering.record import CallRecord, Usage
 from gateway.metering.savings import frontier_price, savings_usd
 from gateway.metering.usage import streamed_text, usage_from_body, usage_from_stream
-from gateway.metrics import Metrics
-from gateway.deployment import Deployment
+from gateway.core.metrics import Metrics
+from gateway.core.deployment import Deployment
 from gateway.providers.base import Call
 
 ALLOW = Decision("allow", None, Decimal(0), Decimal(0), datetime.min.replace(tzinfo=UTC), None, "")

@@ -308,7 +308,7 @@ class Limits(Closed):
     shed_retry_after_s: Annotated[int, Field(ge=1, le=3600)] = 1
     # Per process. When the event loop keeps running this late, the gateway's own CPU is the
     # bottleneck and requests queue where the in-flight count cannot see them: the admission cap
-    # drops until the loop is on time again (gateway/admission.py). 0 turns it off.
+    # drops until the loop is on time again (gateway/flow/admission.py). 0 turns it off.
     max_loop_lag_ms: Annotated[int, Field(ge=0, le=60_000)] = 20
     # A client must have sent its request line, headers and body within this long; a slow one is cut
     # off (408) before the gateway opens any upstream connection for it.

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import orjson
 
-from gateway.deployment import Deployment
+from gateway.core.deployment import Deployment
 from gateway.providers.anthropic_wire import DEFAULT_BASE_URL, AnthropicWire
 from gateway.providers.base import AttemptError, Call, Failure, Reply, parse_retry_after
 from gateway.providers.http import (Opening, bounds, let_go, read_more, with_client_headers, with_query,

@@ -27,7 +27,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from gateway.deployment import Deployment
+from gateway.core.deployment import Deployment
 from gateway.providers.base import AttemptError, Call, Failure, Reply, parse_retry_after, unfit
 from gateway.providers.http import (BASE_HEADERS, DEFAULT_BODY_LIMIT, ERROR_BODY_LIMIT, ByteBound, Opening, bounds,
                                     let_go, read_answer, read_bounded, read_more, with_request_id)

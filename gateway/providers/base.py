@@ -9,7 +9,7 @@ from typing import Any, Literal, Protocol
 
 import orjson
 
-from gateway.deployment import Deployment
+from gateway.core.deployment import Deployment
 
 # The inbound APIs: OpenAI chat, completions, embeddings and Responses, and Anthropic Messages.
 Endpoint = Literal["chat", "completions", "embeddings", "responses", "messages"]

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from gateway.providers.base import AttemptError, Call, Failure, Reply, UpstreamClient, unfit
-from gateway.deployment import Deployment
+from gateway.core.deployment import Deployment
 from gateway.wires import features, messages_chat, responses_chat, responses_tools
 from gateway.wires.events import json_events, split_events
 from gateway.wires.refused import Refused

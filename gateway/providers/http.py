@@ -8,7 +8,7 @@ from types import TracebackType
 
 import aiohttp
 
-from gateway.deployment import Deployment
+from gateway.core.deployment import Deployment
 from gateway.providers.answer_check import broken, check_head
 from gateway.providers.base import AttemptError, Call, Failure
 

@@ -18,7 +18,7 @@ import orjson
 
 from gateway.wires.openai_error import error_body
 from gateway.providers.base import AttemptError, Call, Failure, Reply, parse_retry_after
-from gateway.deployment import Deployment
+from gateway.core.deployment import Deployment
 
 log = logging.getLogger("recloser.litellm")
 

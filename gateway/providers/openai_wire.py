@@ -22,7 +22,7 @@ from gateway.providers.http import (BASE_HEADERS, DEFAULT_BODY_LIMIT, ERROR_BODY
                                     let_go, read_answer, read_bounded, read_more, with_client_headers,
                                     with_query, with_request_id)
 from gateway.providers.sse import DONE_EVENT, complete_events, finishes_a_choice
-from gateway.deployment import Deployment
+from gateway.core.deployment import Deployment
 
 _DONE = b"data: [DONE]"
 _DATA = b"data:"

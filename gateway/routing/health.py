@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from gateway.metrics import Metrics
+from gateway.core.metrics import Metrics
 from gateway.policy.schema import Breaker
 from gateway.quality.verdict import Signal
 from gateway.routing.breaker import Health, Outcome, State, back_in, current, on_outcome, on_quality
 from gateway.routing.planner import slower_than_peers
-from gateway.deployment import Deployment
+from gateway.core.deployment import Deployment
 from gateway.routing.recovery import on_probe
 from gateway.routing.table import RouteTable
 

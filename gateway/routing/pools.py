@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.deployment import Deployment
-from gateway.metrics import Metrics
+from gateway.core.deployment import Deployment
+from gateway.core.metrics import Metrics
 from gateway.routing.affinity import affinity_key
 from gateway.routing.picker import EndpointLoad, ahead, fresh, pick, pool_full, utilisation
 from gateway.routing.pool_metrics import Reading

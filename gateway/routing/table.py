@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from gateway.deployment import Deployment
+from gateway.core.deployment import Deployment
 from gateway.policy.schema import Breaker, PolicyDocument, PoolLoad, Provider, Route, endpoint_label
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from gateway.content import text_of
+from gateway.core.content import text_of
 from gateway.sim import replies
 
 _SUM = re.compile(r"what is (-?\d+)\s*(\+|-|\*|x|plus|minus|times)\s*(-?\d+)", re.IGNORECASE)

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from gateway.content import text_of
+from gateway.core.content import text_of
 from gateway.sim import answers, replies
 from gateway.sim.agent import decide, messages_situation
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Literal
 
-from gateway.content import text_of
+from gateway.core.content import text_of
 
 Server = Literal["vllm", "sglang", "tgi", "llamacpp", "ollama", "openai"]
 SERVERS: tuple[Server, ...] = ("vllm", "sglang", "tgi", "llamacpp", "ollama", "openai")

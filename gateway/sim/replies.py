@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from gateway.content import text_of
+from gateway.core.content import text_of
 
 
 def reply_words(name: str, reply_tokens: int, limit: int | None) -> tuple[list[str], str]:

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from gateway.content import text_of
+from gateway.core.content import text_of
 from gateway.sim import answers, replies
 from gateway.sim.agent import decide, responses_situation
 from gateway.sim.behaviour import SIM, SimState, StreamEnded, StreamWriter, json_response, sse_response

@@ -15,7 +15,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.embedded import EmbeddedGateway
+from gateway.serving.embedded import EmbeddedGateway
 from gateway.sim import Fault
 from tests.agents.clients import AgentCLI, ClaudeCode, Codex
 from tests.agents.policies import Shape

@@ -11,7 +11,7 @@ from typing import TypeVar
 import openai
 import pytest
 
-from gateway.embedded import EmbeddedGateway
+from gateway.serving.embedded import EmbeddedGateway
 from tests.conftest import GatewayFactory
 
 T = TypeVar("T")

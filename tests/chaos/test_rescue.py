@@ -15,7 +15,7 @@ import httpx
 import openai
 import pytest
 
-from gateway.embedded import EmbeddedGateway
+from gateway.serving.embedded import EmbeddedGateway
 from gateway.routing.breaker import BASELINE_SAMPLES
 from gateway.sim import Fault
 from tests.chaos.conftest import HELLO, Result, chat, client, open_loop, stream

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import httpx
 
-from gateway.embedded import EmbeddedGateway
+from gateway.serving.embedded import EmbeddedGateway
 from gateway.sim import Fault
 from tests.chaos.conftest import chat, client, open_loop, stream
 

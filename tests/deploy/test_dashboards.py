@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.embedded import EmbeddedGateway
+from gateway.serving.embedded import EmbeddedGateway
 from gateway.sim import Fault
 from tests.conftest import GatewayFactory
 from tests.redis_server import RedisServer

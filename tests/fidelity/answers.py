@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from gateway.deployment import Deployment
+from gateway.core.deployment import Deployment
 from gateway.providers.base import AttemptError, Call, UpstreamClient
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from gateway.content import text_of
+from gateway.core.content import text_of
 from gateway.sim import anthropic_reply
 from tests.fidelity.answers import Answer
 from tests.fidelity.corpus import Case

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from gateway.deployment import Deployment
+from gateway.core.deployment import Deployment
 from gateway.policy.schema import Timeouts
 from gateway.providers.anthropic_wire import AnthropicWire
 from gateway.providers.base import UpstreamClient

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gateway.embedded import EmbeddedGateway
+from gateway.serving.embedded import EmbeddedGateway
 from gateway.sim import Fault
 from tests.conftest import UPSTREAM_KEY, GatewayFactory, sdk
 

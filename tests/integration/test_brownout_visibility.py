@@ -7,7 +7,7 @@ import hashlib
 import httpx
 import pytest
 
-from gateway.embedded import EmbeddedGateway
+from gateway.serving.embedded import EmbeddedGateway
 from gateway.sim import Fault
 from tests.conftest import GatewayFactory
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from gateway.embedded import EmbeddedGateway
+from gateway.serving.embedded import EmbeddedGateway
 from gateway.metering.ledger import ledger_files, read_ledger
 from gateway.policy.load import load_policy
 from gateway.canaries.budget import CANARY_TEAM

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gateway.listener import listening_socket
+from gateway.serving.listener import listening_socket
 from tests.conftest import write_policy
 
 ROOT = Path(__file__).resolve().parents[2]

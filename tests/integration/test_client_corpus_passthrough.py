@@ -18,7 +18,7 @@ import httpx
 import orjson
 import pytest
 
-from gateway.embedded import EmbeddedGateway
+from gateway.serving.embedded import EmbeddedGateway
 from gateway.policy.load import load_policy
 from tests.conftest import write_policy
 from tests.unit.test_client_corpus import CAPTURED, Captured

@@ -3,7 +3,7 @@ with status 200 and wrong; breakers that see only errors and latency keep sendin
 
 from __future__ import annotations
 
-from gateway.drill import PhaseReport, run_quality_phase
+from gateway.commands.drill import PhaseReport, run_quality_phase
 
 
 def primary_share(report: PhaseReport) -> float:

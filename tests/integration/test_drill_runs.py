@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from gateway.drill_plan import DrillSettings
-from gateway.drill_runner import run_drill
+from gateway.commands.drill_plan import DrillSettings
+from gateway.commands.drill_runner import run_drill
 
 TINY = DrillSettings(rate_per_s=8, phase_s=0.3, outage_s=0.6, recovery_s=0.3, parallel=False)
 

@@ -7,7 +7,7 @@ import socket
 
 from aiohttp import web
 
-from gateway.listener import DrainingSite, listening_socket
+from gateway.serving.listener import DrainingSite, listening_socket
 
 
 def _get(sock: socket.socket) -> bytes:

@@ -9,7 +9,7 @@ import anthropic
 import httpx
 import pytest
 
-from gateway.embedded import EmbeddedGateway
+from gateway.serving.embedded import EmbeddedGateway
 from gateway.sim import Fault
 from tests.conftest import UPSTREAM_KEY, GatewayFactory
 

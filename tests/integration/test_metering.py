@@ -14,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from gateway.embedded import EmbeddedGateway
+from gateway.serving.embedded import EmbeddedGateway
 from gateway.metering.prices import MAP_FILE, bundled_cost_map
 from gateway.sim import Fault
 from tests.conftest import GatewayFactory

@@ -13,7 +13,7 @@ import httpx
 import openai
 import pytest
 
-from gateway.embedded import EmbeddedGateway
+from gateway.serving.embedded import EmbeddedGateway
 from tests.conftest import GatewayFactory
 
 PRICES = {"gpt-4.1": (Decimal("2"), Decimal("8")), "claude-sonnet-4-5": (Decimal("3"), Decimal("15"))}

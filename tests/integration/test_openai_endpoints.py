@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from gateway.embedded import EmbeddedGateway
+from gateway.serving.embedded import EmbeddedGateway
 from tests.conftest import UPSTREAM_KEY
 
 WEATHER_TOOL = {

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from aiohttp import web
 
-from gateway.app import build_app
-from gateway.embedded import EmbeddedGateway
+from gateway.serving.app import build_app
+from gateway.serving.embedded import EmbeddedGateway
 from gateway.policy.load import load_policy
 from tests.conftest import GatewayFactory, write_policy
 

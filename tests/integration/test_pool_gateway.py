@@ -12,7 +12,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from gateway.embedded import EmbeddedGateway
+from gateway.serving.embedded import EmbeddedGateway
 from tests.conftest import GatewayFactory
 
 HELLO = [{"role": "user", "content": "hello"}]

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from gateway.embedded import EmbeddedGateway
+from gateway.serving.embedded import EmbeddedGateway
 from gateway.sim.faults import Fault
 from gateway.sim.gpu import Load
 from tests.conftest import GatewayFactory

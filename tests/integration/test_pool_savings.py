@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from gateway.embedded import EmbeddedGateway
+from gateway.serving.embedded import EmbeddedGateway
 from tests.conftest import GatewayFactory
 from tests.integration.test_cli import recloser
 from tests.integration.test_pool_protection import on_gateway

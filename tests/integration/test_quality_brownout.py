@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import openai
 
-from gateway.embedded import EmbeddedGateway
+from gateway.serving.embedded import EmbeddedGateway
 from gateway.quality.checks import SHOWN_CHARS
 from gateway.routing.breaker import State
 from gateway.sim import Fault

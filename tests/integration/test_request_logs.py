@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway import logs
-from gateway.embedded import EmbeddedGateway
+from gateway.core import logs
+from gateway.serving.embedded import EmbeddedGateway
 from gateway.sim import Fault
 from tests.conftest import UPSTREAM_KEY
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from gateway.embedded import EmbeddedGateway
+from gateway.serving.embedded import EmbeddedGateway
 from gateway.sim import Fault
 from tests.conftest import UPSTREAM_KEY, GatewayFactory
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.embedded import EmbeddedGateway
+from gateway.serving.embedded import EmbeddedGateway
 from tests.conftest import GatewayFactory
 
 BODY = b'{"model": "chat", "messages": [{"role": "user", "content": "hello there"}]}'

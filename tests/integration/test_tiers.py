@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import openai
 
-from gateway.embedded import EmbeddedGateway
+from gateway.serving.embedded import EmbeddedGateway
 from gateway.metering.ledger import ledger_files, read_ledger
 from gateway.sim import Fault
 from tests.conftest import GatewayFactory

@@ -7,7 +7,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from gateway.embedded import EmbeddedGateway
+from gateway.serving.embedded import EmbeddedGateway
 from gateway.policy.load import PolicyError, load_policy
 from tests.conftest import UPSTREAM_KEY, GatewayFactory, write_policy
 

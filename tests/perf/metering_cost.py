@@ -25,13 +25,13 @@ sys.path.insert(0, str(HERE.parents[1]))
 from fake_upstream import STREAM_USAGE, WHOLE  # noqa: E402
 
 from gateway.metering.journal import journal_path  # noqa: E402
-from gateway.request_log import AttemptRecord, RequestLog  # noqa: E402
-from gateway.auth import Caller  # noqa: E402
+from gateway.routing.request_log import AttemptRecord, RequestLog  # noqa: E402
+from gateway.core.auth import Caller  # noqa: E402
 from gateway.metering.budgets import BudgetBook  # noqa: E402
 from gateway.metering.ledger import LedgerWriter  # noqa: E402
 from gateway.metering.meter import Meter  # noqa: E402
 from gateway.metering.prices import PriceBook  # noqa: E402
-from gateway.metrics import Metrics  # noqa: E402
+from gateway.core.metrics import Metrics  # noqa: E402
 from gateway.policy.load import parse_policy  # noqa: E402
 from gateway.providers.base import Call  # noqa: E402
 from gateway.routing.table import build_routing, resolve_upstreams  # noqa: E402

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from gateway.admission import TICK_S, Admission
+from gateway.flow.admission import TICK_S, Admission
 
 
 def admission(max_in_flight: int, in_flight: int, *late_ticks: float) -> Admission:

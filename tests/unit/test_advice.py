@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from gateway.advice import unwise
+from gateway.commands.advice import unwise
 from gateway.policy.load import parse_policy
 
 

@@ -19,7 +19,7 @@ import orjson
 import pytest
 
 from gateway.api.validate import check_body, parse_body
-from gateway.errors import ApiError
+from gateway.core.errors import ApiError
 from gateway.providers.base import Call, Endpoint
 from gateway.wires.refused import Refused
 

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.deployment import Deployment
+from gateway.core.deployment import Deployment
 from gateway.policy.schema import Timeouts
 from gateway.providers.base import AttemptError, Call, Failure, Prior, Reply
 from gateway.providers.crossing import Crossing

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.drill import PHASES, PhaseReport, Sample
-from gateway.drill_chart import ChartUnavailable, check_chart, draw_chart, shares
-from gateway.drill_plan import QUICK
-from gateway.drill_runner import run_drill
+from gateway.commands.drill import PHASES, PhaseReport, Sample
+from gateway.commands.drill_chart import ChartUnavailable, check_chart, draw_chart, shares
+from gateway.commands.drill_plan import QUICK
+from gateway.commands.drill_runner import run_drill
 
 
 def report(name: str, provider: str, ok: int = 10, failed: int = 0) -> PhaseReport:

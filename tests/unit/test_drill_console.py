@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from gateway.drill_runner import Console
+from gateway.commands.drill_runner import Console
 
 
 class Terminal(io.StringIO):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from gateway.cli import parser
-from gateway.drill import BROWNOUT_PHASES, PhaseReport, Sample
-from gateway.drill_plan import (FULL, OFF, ON, PASSIVE, PROBES, Q_BLIND, Q_OFF, Q_ON, QUICK, Table, choose_settings,
+from gateway.commands.drill import BROWNOUT_PHASES, PhaseReport, Sample
+from gateway.commands.drill_plan import (FULL, OFF, ON, PASSIVE, PROBES, Q_BLIND, Q_OFF, Q_ON, QUICK, Table, choose_settings,
                                 drill_jobs, planned_seconds, progress)
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from gateway.metrics import Metrics
+from gateway.core.metrics import Metrics
 from gateway.policy.schema import Breaker, Route, Target, Timeouts
 from gateway.routing.breaker import Outcome, State
 from gateway.routing.health import HealthBoard
-from gateway.deployment import Deployment
+from gateway.core.deployment import Deployment
 from gateway.routing.table import RouteTable
 
 CFG = Breaker(consecutive_failures=2)

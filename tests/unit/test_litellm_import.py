@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from gateway.litellm_import import import_config, load_config, render
+from gateway.commands.litellm_import import import_config, load_config, render
 from gateway.policy.load import parse_policy
 
 SAMPLES = Path(__file__).resolve().parents[2] / "examples" / "litellm"

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from gateway.metrics import Metrics
+from gateway.core.metrics import Metrics
 from gateway.policy.load import PolicyError, parse_policy
 from gateway.routing.pools import PoolBoard
 from gateway.routing.pool_metrics import Reading

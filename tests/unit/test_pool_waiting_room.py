@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from gateway.metrics import Metrics
+from gateway.core.metrics import Metrics
 from gateway.routing.pools import PRIORITIES, PoolBoard, WaitingRoom
 from gateway.routing.pool_metrics import Reading
 from gateway.routing.table import PoolSpan

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import random
 
-from gateway.deployment import Deployment
-from gateway.metrics import Metrics
+from gateway.core.deployment import Deployment
+from gateway.core.metrics import Metrics
 from gateway.policy.schema import Breaker, Route, Target, Timeouts
-from gateway.prober import Prober
+from gateway.flow.prober import Prober
 from gateway.routing.breaker import Outcome
 from gateway.routing.health import HealthBoard
 from gateway.routing.table import RouteTable, Routing

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.policy.load import parse_policy
-from gateway.reload import refusal, restart_notes
+from gateway.serving.reload import refusal, restart_notes
 
 BASE = """
 version: 1

@@ -7,8 +7,8 @@ import pytest
 
 from gateway.policy.schema import ModelFacts, Timeouts
 from gateway.providers.sse import chat_so_far
-from gateway.resume import Diverged, PrefillBook, PrefixSkipper
-from gateway.deployment import Deployment
+from gateway.flow.resume.chat import Diverged, PrefillBook, PrefixSkipper
+from gateway.core.deployment import Deployment
 
 
 def event(content: str | None = None, finish: str | None = None, role: bool = False, tool: bool = False) -> bytes:

@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway.resume import Diverged
-from gateway.resume_messages import MessagesSplice, messages_so_far
+from gateway.flow.resume.chat import Diverged
+from gateway.flow.resume.messages import MessagesSplice, messages_so_far
 from gateway.wires.events import event_data, named_event, split_events
 
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from gateway.resume import Diverged
-from gateway.resume_responses import ResponsesSplice, responses_so_far
+from gateway.flow.resume.chat import Diverged
+from gateway.flow.resume.responses import ResponsesSplice, responses_so_far
 from gateway.wires.events import json_events, named_event, split_events
 
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from gateway.policy.load import load_policy
-from gateway.simulate import RouteOutcome, report, simulate
+from gateway.commands.simulate import RouteOutcome, report, simulate
 
 DEFAULT = load_policy(Path(__file__).resolve().parents[2] / "policies" / "default.yaml").document
 
@@ -101,7 +101,7 @@ def test_one_endpoint_of_a_pool_down_leaves_the_pool_answering_on_the_others() -
 
 def test_names_of_pool_endpoints_are_known_by_host_and_port_or_a_sim_replicas_number() -> None:
     from gateway.policy.load import parse_policy
-    from gateway.simulate import unknown_names
+    from gateway.commands.simulate import unknown_names
 
     doc = parse_policy(POOL, "p.yaml", {}).document
     assert unknown_names(doc, frozenset({"gpus", "gpus@10.0.0.2:8000", "sims@3", "frontier"})) == []

@@ -12,15 +12,15 @@ import os
 import random
 from collections.abc import Callable
 
-from gateway.attempts import Attempts
-from gateway.request_log import AttemptRecord, RequestLog
-from gateway.auth import Caller
+from gateway.flow.attempts import Attempts
+from gateway.routing.request_log import AttemptRecord, RequestLog
+from gateway.core.auth import Caller
 from gateway.policy.schema import Breaker
 from gateway.providers.base import AttemptError, Call
 from gateway.routing.breaker import Outcome, State, current
 from gateway.routing.health import HealthBoard
 from gateway.routing.recovery import next_probe_at
-from gateway.deployment import Deployment
+from gateway.core.deployment import Deployment
 from gateway.routing.table import RouteTable, Routing
 
 log = logging.getLogger("recloser.prober")

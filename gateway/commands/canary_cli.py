@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
-from gateway.embedded import EmbeddedGateway
+from gateway.serving.embedded import EmbeddedGateway
 from gateway.policy.load import LoadedPolicy
 from gateway.canaries.runner import CanaryRunner, Run
 from gateway.policy.quality import Canaries

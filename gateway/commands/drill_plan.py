@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from gateway.drill import BACK_SHARE, BROWNOUT_PHASES, PHASES, QUALITY, Phase, PhaseReport
+from gateway.commands.drill import BACK_SHARE, BROWNOUT_PHASES, PHASES, QUALITY, Phase, PhaseReport
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
-from gateway.errors import ApiError, error_response
+from gateway.core.errors import ApiError, error_response
 
 log = logging.getLogger("recloser")
 

@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from gateway.app import build_app
-from gateway.listener import DrainingSite, listening_socket
-from gateway.context import CONTEXT, GatewayContext
+from gateway.serving.app import build_app
+from gateway.serving.listener import DrainingSite, listening_socket
+from gateway.flow.context import CONTEXT, GatewayContext
 from gateway.policy.load import LoadedPolicy
 
 T = TypeVar("T")

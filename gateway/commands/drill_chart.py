@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from gateway.drill import PhaseReport
+from gateway.commands.drill import PhaseReport
 
 FORMATS = (".png", ".svg")
 PROVIDERS = ("primary", "secondary", "local-gpu")

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from gateway.embedded import EmbeddedGateway
+from gateway.serving.embedded import EmbeddedGateway
 from gateway.policy.load import parse_policy
 
 PRIMARY_TTFT_S = 0.04

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gateway.auth import Caller
-from gateway.deployment import Deployment
+from gateway.core.auth import Caller
+from gateway.core.deployment import Deployment
 from gateway.providers.base import AttemptError, Call
 from gateway.routing.table import RouteTable
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from aiohttp import web
 from aiohttp.web_runner import BaseSite
 
-from gateway.protocol import handler_factory
+from gateway.serving.protocol import handler_factory
 
 log = logging.getLogger("recloser")
 

@@ -1,35 +1,25 @@
-"""Attempts on one deployment: a single try, retries on the same deployment (tenacity), and the
-hedged race of two deployments. Every outcome is reported to the health board here, once."""
+"""Attempts on one deployment: a single try, and retries on the same deployment (tenacity); the hedged
+race of two deployments is gateway/flow/hedging.py. Every outcome is reported to the health board
+here, once."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_random_exponential
 
-from gateway.metrics import Metrics
+from gateway.core.metrics import Metrics
 from gateway.providers.base import AttemptError, Call, Failure, Reply, UpstreamClient
 from gateway.routing.breaker import Outcome, State
 from gateway.routing.classify import Classification, Verdict, classify, worth_another_try
 from gateway.routing.health import HealthBoard
 from gateway.routing.retry_budget import RetryBudget
-from gateway.deployment import Deployment
-from gateway.request_log import AttemptRecord, RequestLog
-from gateway.resume import PrefillBook
+from gateway.core.deployment import Deployment
+from gateway.routing.request_log import AttemptRecord, RequestLog
+from gateway.flow.resume.chat import PrefillBook
 from gateway.routing.stream_speed import SampleWindow, first_token_limit
 from gateway.routing.table import RouteTable
-
-
-@dataclass
-class Leg:
-    """How a deployment (or a hedged pair) ended: an answer, or the error that ended it."""
-
-    deployment: Deployment
-    reply: Reply | None
-    error: AttemptError | None
-    consumed: int = 1               # how many planned candidates it used up
 
 
 class Attempts:
@@ -165,85 +155,3 @@ class Attempts:
             return False
         self.metrics.retries(route.name, d.provider, d.model, c.reason).inc()
         return True
-
-    def hedge_delay(self, route: RouteTable, d: Deployment, stream: bool) -> float | None:
-        hedge = route.config.hedge
-        if hedge is None:
-            return None
-        if hedge.after_s is not None:
-            return max(hedge.after_s, hedge.min_after_s)
-        samples = self.ttfts.get((d.key, stream))
-        if samples is None or len(samples) < 10:
-            return None  # no percentile to speak of yet
-        assert hedge.after_percentile is not None
-        return max(samples.percentile(hedge.after_percentile) or 0.0, hedge.min_after_s)
-
-    async def race(self, log: RequestLog, first: Deployment, second: Deployment | None, call: Call,
-                   budget: RetryBudget, hedge_budget: RetryBudget, role: str) -> Leg:
-        """Try `first`; if it has no first token after the hedge delay, start `second` too. The first
-        to answer wins, the other is cancelled and logged as a losing leg."""
-        delay = self.hedge_delay(log.route, first, call.stream) if second is not None else None
-        if delay is None:  # no hedge: no task either
-            try:
-                return Leg(first, await self.with_retries(log, first, call, budget, role), None)
-            except AttemptError as err:
-                return Leg(first, None, err)
-        one = asyncio.ensure_future(self.with_retries(log, first, call, budget, role))
-        legs: dict[asyncio.Future[Reply], Deployment] = {one: first}
-        try:
-            return await self._hedged(log, one, second, call, budget, hedge_budget, delay, legs)
-        except asyncio.CancelledError:
-            # The client went away (or the request was cancelled): no leg may run on without it.
-            for task in legs:
-                await self._abandon(task)
-            raise
-
-    async def _hedged(self, log: RequestLog, one: asyncio.Future[Reply], second: Deployment | None, call: Call,
-                      budget: RetryBudget, hedge_budget: RetryBudget, delay: float,
-                      legs: dict[asyncio.Future[Reply], Deployment]) -> Leg:
-        assert second is not None  # a hedge delay exists only when there is a second candidate
-        first = legs[one]
-        await asyncio.wait({one}, timeout=min(delay, max(0.0, log.remaining(self.clock()))))
-        if one.done() or not hedge_budget.try_spend(self.clock()):
-            try:
-                return Leg(first, await one, None)
-            except AttemptError as err:
-                return Leg(first, None, err)
-        log.hedged = True
-        two = asyncio.ensure_future(self.with_retries(log, second, call, budget, "hedge"))
-        legs[two] = second
-        last_error: AttemptError | None = None
-        pending = set(legs)
-        while pending:
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                failure = task.exception()
-                if failure is None:
-                    for loser in pending:
-                        await self._cancel_leg(log, loser, legs[loser])
-                    self.metrics.hedges(log.route.name, "hedge_won" if task is two else "primary_won").inc()
-                    return Leg(legs[task], task.result(), None, consumed=2)
-                if not isinstance(failure, AttemptError):
-                    raise failure
-                last_error = failure
-        self.metrics.hedges(log.route.name, "both_failed").inc()
-        return Leg(second, None, last_error, consumed=2)
-
-    @staticmethod
-    async def _abandon(task: asyncio.Future[Reply]) -> None:
-        """Cancels a leg, and lets go of its reply should it have answered in the same instant."""
-        task.cancel()
-        try:
-            reply = await task
-        except (asyncio.CancelledError, AttemptError):
-            return
-        await reply.release()
-
-    async def _cancel_leg(self, log: RequestLog, task: asyncio.Future[Reply], d: Deployment) -> None:
-        await self._abandon(task)
-        for record in reversed(log.attempts):
-            if record.deployment is d:
-                record.lost_hedge = True
-                record.outcome = "hedge_lost" if record.outcome == "ok" else record.outcome
-                record.ended = record.ended or self.clock()
-                break

@@ -13,22 +13,23 @@ from collections.abc import Callable, Mapping
 
 from aiohttp import web
 
-from gateway.answer import whole
-from gateway.errors import JSON, ApiError, error_body
-from gateway.attempts import Attempts
-from gateway.request_log import RequestLog
+from gateway.core.answer import whole
+from gateway.core.errors import JSON, ApiError, error_body
+from gateway.flow.attempts import Attempts
+from gateway.flow.hedging import Hedging
+from gateway.routing.request_log import RequestLog
 from gateway.metering.usage import ask_for_usage
-from gateway.metrics import Metrics
+from gateway.core.metrics import Metrics
 from gateway.providers.answer_check import is_openai_error, without_secret
 from gateway.providers.base import AttemptError, Failure
-from gateway.relay import Relay, answer_headers
+from gateway.flow.relay import Relay, answer_headers
 from gateway.routing.breaker import Health, State, back_in
 from gateway.routing.classify import Verdict
 from gateway.routing.health import HealthBoard
 from gateway.routing.planner import plan
 from gateway.routing.pools import PRIORITIES, PoolBoard
 from gateway.routing.retry_budget import RetryBudget
-from gateway.deployment import Deployment
+from gateway.core.deployment import Deployment
 from gateway.routing.table import PoolSpan, RouteTable
 
 TIMEOUT_HEADER = "x-recloser-timeout-s"
@@ -60,6 +61,7 @@ class Dispatcher:
         self.pools = pools                   # live load of pool endpoints (routes with pools only)
         self.key_priorities = key_priorities or {}
         self.attempts = attempts
+        self.hedging = Hedging(attempts)
         self.board = board
         self.metrics = metrics
         self.clock = clock
@@ -176,7 +178,7 @@ class Dispatcher:
                     if target is not None and target.endpoint and not any(m is target for m in marked):
                         self.pools.sent(target)
                         marked.append(target)
-            leg = await self.attempts.race(log, d, hedge_with, call, budget, hedge_budget,
+            leg = await self.hedging.race(log, d, hedge_with, call, budget, hedge_budget,
                                            "primary" if pos == 0 else "failover")
             pos += leg.consumed
             if leg.reply is not None:

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from gateway.drill import PhaseReport, run_drill_once
-from gateway.drill_plan import DrillSettings, Job, Table, compared, drill_jobs, intro, planned_seconds, progress
+from gateway.commands.drill import PhaseReport, run_drill_once
+from gateway.commands.drill_plan import DrillSettings, Job, Table, compared, drill_jobs, intro, planned_seconds, progress
 
 
 class Out(Protocol):
@@ -170,7 +170,7 @@ def run_drill(s: DrillSettings, out: Out | None = None, chart: Path | None = Non
     out = out or console
     assert out is not None
     if chart is not None:
-        from gateway.drill_chart import ChartUnavailable, check_chart
+        from gateway.commands.drill_chart import ChartUnavailable, check_chart
 
         try:
             check_chart(chart)   # before the drill, not after a minute of it
@@ -218,7 +218,7 @@ def run_drill(s: DrillSettings, out: Out | None = None, chart: Path | None = Non
         if console is not None:
             console.close()
     if chart is not None:
-        from gateway.drill_chart import draw_chart
+        from gateway.commands.drill_chart import draw_chart
 
         draw_chart(*compared(results), chart)
         out.line(f"chart: {chart}")

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from gateway.errors import JSON, ApiError
+from gateway.core.errors import JSON, ApiError
 from gateway.wires.openai_error import error_body
 from gateway.wires import messages_chat
 from gateway.wires.events import named_event

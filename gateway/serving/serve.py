@@ -18,11 +18,11 @@ import sys
 
 from aiohttp import web
 
-from gateway.app import build_app
-from gateway.context import CONTEXT
-from gateway.listener import DrainingSite, listening_socket
+from gateway.serving.app import build_app
+from gateway.flow.context import CONTEXT
+from gateway.serving.listener import DrainingSite, listening_socket
 from gateway.policy.load import LoadedPolicy
-from gateway.workers import WORKERS_ENV
+from gateway.serving.workers import WORKERS_ENV
 
 # A deep accept backlog: under overload a connection should wait to be shed with a 503, not be
 # dropped into the kernel's SYN retries (seconds).

@@ -12,21 +12,21 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from gateway.attempts import Attempts
-from gateway.auth import Authenticator
-from gateway.dispatch import Dispatcher
+from gateway.flow.attempts import Attempts
+from gateway.core.auth import Authenticator
+from gateway.flow.dispatch import Dispatcher
 from gateway.limiting.limiter import Limiter
 from gateway.metering.budgets import BudgetBook
 from gateway.metering.ledger import LedgerWriter
 from gateway.metering.meter import Meter
 from gateway.metering.prices import PriceBook
-from gateway.metrics import Metrics
+from gateway.core.metrics import Metrics
 from gateway.policy.load import LoadedPolicy
 from gateway.policy.schema import Limits
 from gateway.routing.health import HealthBoard
 from gateway.routing.pools import PoolBoard
 from gateway.routing.table import Routing, Upstream, build_routing, resolve_upstreams
-from gateway.sharing import Replication
+from gateway.flow.sharing import Replication
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from gateway.dispatch import Dispatcher
+from gateway.flow.dispatch import Dispatcher
 from gateway.limiting.limiter import WINDOW_S, Limiter
 from gateway.metering.budgets import period_end
 from gateway.metering.cost import to_nanos
 from gateway.metering.meter import Meter
-from gateway.metrics import Metrics
+from gateway.core.metrics import Metrics
 from gateway.policy.schema import Breaker
-from gateway.routing.breaker import State, current
+from gateway.routing.breaker import Health, State, current
 from gateway.routing.health import HealthBoard
+from gateway.routing.retry_budget import RetryBudget
 from gateway.routing.shared_health import Ejection, SharedView, ejection_of, merge
 from gateway.routing.table import Routing
 from gateway.state.base import Ask, Outbox, SharedState, Snapshot, StateUnavailable, Total
@@ -110,24 +111,12 @@ class Replication:
     async def sync(self) -> None:
         """One exchange: tell, then hear. Raises StateUnavailable (after keeping what was not told)."""
         now_m, now_w = self.clock(), self.wall()
-        offset = now_w - now_m
-        second = math.floor(now_w)
+        offset, second = now_w - now_m, math.floor(now_w)
+        retry_budgets = self._retry_budgets()
         out = Outbox(horizon_s=self.horizon_s)
-        for key, (ok, failed) in self.board.take_tally().items():
-            if ok:
-                out.count(f"out:{key}:ok", second, ok)
-            if failed:
-                out.count(f"out:{key}:failed", second, failed)
-        news = self.board.take_news()
-        for key, h in news.items():
-            if h.state is State.EJECTED:
-                out.notes[f"ejected:{key}"] = (ejection_of(h).encode(offset), max(0.001, h.ejected_until - now_m))
-            else:
-                out.notes[f"recovered:{key}"] = (f"{h.since + offset:.3f}", RECOVERY_NOTE_S)
+        news = self._tell_health(out, second, offset, now_m)
         for counter, tokens in self.limiter.take_pending().items():
             out.count(counter, second, tokens)
-        retry_budgets = [(f"rb:{name}:retry", b) for name, b in self.dispatcher.budgets.items()] + \
-            [(f"rb:{name}:hedge", b) for name, b in self.dispatcher.hedge_budgets.items()]
         for counter, budget in retry_budgets:
             for kind, n in zip(("requests", "extras"), budget.take_unsent()):
                 if n:
@@ -140,17 +129,8 @@ class Replication:
             if (b.name, start) in unshared:
                 delta, before = unshared[(b.name, start)]
                 out.totals[name] = Total(to_nanos(delta), to_nanos(before), period_end(b.period, start).timestamp())
-
-        ask = Ask(totals=list(periods))
-        for key, cfg in self.breakers.items():
-            for outcome in ("ok", "failed"):
-                ask.counts[f"out:{key}:{outcome}"] = math.ceil(cfg.window_s)
-            ask.notes += [f"ejected:{key}", f"recovered:{key}"]
-        for counter, budget in retry_budgets:
-            for kind in ("requests", "extras"):
-                ask.counts[f"{counter}:{kind}"] = math.ceil(budget.window_s)
         try:
-            snap = await self.state.exchange(out, ask, now_w)
+            snap = await self.state.exchange(out, self._ask(list(periods), retry_budgets), now_w)
         except StateUnavailable:
             book.untold({key: delta for key, (delta, _) in unshared.items()})
             for key, h in news.items():
@@ -164,6 +144,39 @@ class Replication:
         if snap.totals:
             self.meter.show_budgets(now_utc)
         await self._claim_probes(now_w)
+
+    def _retry_budgets(self) -> list[tuple[str, RetryBudget]]:
+        """Every route's retry and hedge budget, under the name replicas count it by."""
+        return [(f"rb:{name}:retry", b) for name, b in self.dispatcher.budgets.items()] + \
+            [(f"rb:{name}:hedge", b) for name, b in self.dispatcher.hedge_budgets.items()]
+
+    def _tell_health(self, out: Outbox, second: int, offset: float, now: float) -> dict[str, Health]:
+        """This replica's outcomes since the last exchange, and its ejections and recoveries; the news
+        is returned so that an exchange that fails can keep it for the next."""
+        for key, (ok, failed) in self.board.take_tally().items():
+            if ok:
+                out.count(f"out:{key}:ok", second, ok)
+            if failed:
+                out.count(f"out:{key}:failed", second, failed)
+        news = self.board.take_news()
+        for key, h in news.items():
+            if h.state is State.EJECTED:
+                out.notes[f"ejected:{key}"] = (ejection_of(h).encode(offset), max(0.001, h.ejected_until - now))
+            else:
+                out.notes[f"recovered:{key}"] = (f"{h.since + offset:.3f}", RECOVERY_NOTE_S)
+        return news
+
+    def _ask(self, totals: list[str], retry_budgets: list[tuple[str, RetryBudget]]) -> Ask:
+        """What this replica wants to hear: every replica's outcomes, notes, retry counts and spend."""
+        ask = Ask(totals=totals)
+        for key, cfg in self.breakers.items():
+            for outcome in ("ok", "failed"):
+                ask.counts[f"out:{key}:{outcome}"] = math.ceil(cfg.window_s)
+            ask.notes += [f"ejected:{key}", f"recovered:{key}"]
+        for counter, budget in retry_budgets:
+            for kind in ("requests", "extras"):
+                ask.counts[f"{counter}:{kind}"] = math.ceil(budget.window_s)
+        return ask
 
     def _hear_health(self, snap: Snapshot, offset: float) -> None:
         now = self.clock()

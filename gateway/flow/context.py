@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Final, Protocol
 
 from aiohttp import web
 
-from gateway.auth import Authenticator
-from gateway.admission import Admission
-from gateway.metrics import Metrics
+from gateway.core.auth import Authenticator
+from gateway.flow.admission import Admission
+from gateway.core.metrics import Metrics
 from gateway.policy.load import LoadedPolicy, ReloadResult
 from gateway.policy.schema import Limits
 from gateway.routing.health import HealthBoard
@@ -18,18 +18,18 @@ from gateway.routing.table import Routing
 from gateway.state.responses import MemoryResponses, ResponseStore
 
 if TYPE_CHECKING:
-    from gateway.dispatch import Dispatcher
+    from gateway.flow.dispatch import Dispatcher
     from gateway.limiting.limiter import Limiter
     from gateway.metering.meter import Meter
     from gateway.canaries.runner import CanaryRunner
     from gateway.providers.anthropic_messages import MessagesPassThrough
     from gateway.routing.pools import PoolBoard
     from gateway.routing.scrape import PoolScraper
-    from gateway.runtime import Runtime
+    from gateway.flow.runtime import Runtime
 
 
 class PolicyReloader(Protocol):
-    """Reads the policy file again and swaps the runtime (gateway/reload.py's Reloader)."""
+    """Reads the policy file again and swaps the runtime (gateway/serving/reload.py's Reloader)."""
 
     async def reload(self, trigger: str) -> ReloadResult: ...
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from gateway.admission import Admission
+from gateway.flow.admission import Admission
 from gateway.api import handlers
 from gateway.api.access import operational_access
-from gateway.errors import ApiError, body_too_large, error_response
-from gateway.context import CONTEXT, GatewayContext
+from gateway.core.errors import ApiError, body_too_large, error_response
+from gateway.flow.context import CONTEXT, GatewayContext
 from gateway.policy.load import LoadedPolicy
 from gateway.policy.schema import PolicyDocument
 from gateway.providers.base import UpstreamClient
@@ -25,20 +25,20 @@ from gateway.providers.crossing import Crossing
 from gateway.providers.anthropic_wire import AnthropicWire
 from gateway.providers.litellm_bridge import LitellmBridge
 from gateway.providers.openai_wire import OpenAIWireClient
-from gateway.attempts import Attempts
+from gateway.flow.attempts import Attempts
 from gateway.metering.budgets import BudgetBook
 from gateway.metering.ledger import LedgerWriter, ledger_files, read_ledger
-from gateway.metrics import Metrics
+from gateway.core.metrics import Metrics
 from gateway.canaries.runner import CanaryRunner
-from gateway.reload import Reloader
+from gateway.serving.reload import Reloader
 from gateway.routing.health import HealthBoard
 from gateway.routing.pools import PoolBoard
 from gateway.routing.scrape import PoolScraper
-from gateway.deployment import Deployment
+from gateway.core.deployment import Deployment
 from gateway.limiting.limiter import Limiter
-from gateway.runtime import Process, build_runtime
-from gateway.sharing import Replication
-from gateway.sim_pool import SimPool
+from gateway.flow.runtime import Process, build_runtime
+from gateway.flow.sharing import Replication
+from gateway.serving.sim_pool import SimPool
 from gateway.state.memory import MemoryState
 from gateway.state.redis import RedisState
 from gateway.state.responses import MemoryResponses, ResponseStore, SharedResponses

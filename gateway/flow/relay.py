@@ -7,20 +7,20 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from gateway.answer import open_stream, stream_error_event, whole
-from gateway.errors import ApiError
-from gateway.attempts import Attempts
+from gateway.core.answer import open_stream, stream_error_event, whole
+from gateway.core.errors import ApiError
+from gateway.flow.attempts import Attempts
 from gateway.wires.features import DROPPED_HEADER
-from gateway.request_log import AttemptRecord, RequestLog
+from gateway.routing.request_log import AttemptRecord, RequestLog
 from gateway.metering.usage import streamed_text, strip_usage_chunk
-from gateway.metrics import Metrics
+from gateway.core.metrics import Metrics
 from gateway.providers.base import AttemptError, Reply
 from gateway.providers.sse import chat_so_far
-from gateway.resume import Diverged, after_prefix, continuation
-from gateway.resume_messages import messages_so_far, spliced
-from gateway.resume_responses import responses_so_far, responses_spliced
+from gateway.flow.resume.chat import Diverged, after_prefix, continuation
+from gateway.flow.resume.messages import messages_so_far, spliced
+from gateway.flow.resume.responses import responses_so_far, responses_spliced
 from gateway.routing.retry_budget import RetryBudget
-from gateway.deployment import Deployment
+from gateway.core.deployment import Deployment
 from gateway.routing.stream_speed import token_gap
 
 

@@ -13,15 +13,15 @@ import hashlib
 import logging
 from collections.abc import Callable
 
-from gateway.admission import Admission
+from gateway.flow.admission import Admission
 from gateway.metering.prices import unpriced_targets
-from gateway.context import GatewayContext
+from gateway.flow.context import GatewayContext
 from gateway.policy.load import LoadedPolicy, PolicyError, ReloadResult, parse_policy, read_policy_text
 from gateway.policy.schema import NATIVE_KINDS
 from gateway.providers.litellm_bridge import LitellmBridge
-from gateway.prober import Prober
-from gateway.runtime import Process, Runtime, build_runtime
-from gateway.sim_pool import SimPool
+from gateway.flow.prober import Prober
+from gateway.flow.runtime import Process, Runtime, build_runtime
+from gateway.serving.sim_pool import SimPool
 
 log = logging.getLogger("recloser.reload")
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from gateway.resume import Diverged, fed_through
+from gateway.flow.resume.chat import Diverged, fed_through
 from gateway.wires.events import event_data, named_event, split_events
 
 
