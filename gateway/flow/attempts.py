@@ -5,7 +5,9 @@ here, once."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_random_exponential
 
@@ -20,6 +22,8 @@ from gateway.routing.request_log import AttemptRecord, RequestLog
 from gateway.flow.resume.chat import PrefillBook
 from gateway.routing.stream_speed import SampleWindow, first_token_limit
 from gateway.routing.table import RouteTable
+
+_logger = logging.getLogger("recloser.attempts")
 
 
 class Attempts:
@@ -71,7 +75,7 @@ class Attempts:
             record.outcome, record.ended = "deadline", started
             record.error = AttemptError(Failure.TIMEOUT, "the request's deadline passed")
             raise record.error
-        self.on_start(log, record, call)
+        _journal(self.on_start, log, record, call)
         probe = self.board.healths[d.key].state is State.PROBING
         if probe:
             self.board.take_probe(d)
@@ -86,7 +90,7 @@ class Attempts:
         except AttemptError as err:
             record.ended, record.error = self.clock(), err
             record.outcome = self.classify(log.route, err).reason
-            self.on_failed(log, record)
+            _journal(self.on_failed, log, record)
             self.report(log.route, d, False, call.stream, err=err)
             raise
         finally:
@@ -155,3 +159,12 @@ class Attempts:
             return False
         self.metrics.retries(route.name, d.provider, d.model, c.reason).inc()
         return True
+
+
+def _journal(hook: Callable[..., None], *args: Any) -> None:
+    """Tells the ledger's journal of an attempt; bookkeeping never fails an attempt, nor keeps its
+    outcome from the breakers."""
+    try:
+        hook(*args)
+    except Exception:
+        _logger.exception("journalling an upstream attempt failed")
