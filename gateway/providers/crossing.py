@@ -17,7 +17,7 @@ import orjson
 
 from gateway.providers.base import AttemptError, Call, Failure, Reply, UpstreamClient, unfit
 from gateway.core.deployment import Deployment
-from gateway.wires import features, messages_chat, responses_chat, responses_tools
+from gateway.wires import features, messages_chat, responses_chat, responses_events, responses_tools
 from gateway.wires.events import json_events, split_events
 from gateway.wires.refused import Refused
 
@@ -92,8 +92,8 @@ class Crossing:
         if reply.rest is None:
             return Reply(200, body=_whole(lambda: responses_chat.answer_in(reply.body, body, response_id, created, names)),
                          dropped=gone)
-        state = responses_chat.StreamState(body, response_id, created, names=names)
-        return _translated(reply, lambda c: responses_chat.events_in(state, c), lambda: responses_chat.finish(state),
+        state = responses_events.StreamState(body, response_id, created, names=names)
+        return _translated(reply, lambda c: responses_events.events_in(state, c), lambda: responses_events.finish(state),
                            gone)
 
     async def _messages(self, client: UpstreamClient, d: Deployment, call: Call, budget_s: float) -> Reply:

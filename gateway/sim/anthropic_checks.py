@@ -9,9 +9,9 @@ refused. The tables below are what is known: a new field, block, tool or choice 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
+from gateway.sim.anthropic_blocks import ROLES, block_problem, cache_control
 from gateway.sim.checks import PYDANTIC, Check, Kit, any_value, is_int, nullable
 
 _K = Kit(PYDANTIC)
@@ -19,7 +19,6 @@ string, boolean, integer, list_of, obj, one_of = _K.string, _K.boolean, _K.integ
 
 _EFFORTS = ("low", "medium", "high", "xhigh", "max")
 _THINKING_DISPLAY = ("summarized", "omitted", "updates")
-_IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 # A server tool's type is its family and, mostly, a version date: web_search_20250305, bash_20250124 …
 _SERVER_TOOL_FAMILIES = ("web_search", "web_fetch", "code_execution", "bash", "text_editor", "memory", "computer",
@@ -28,16 +27,6 @@ _SERVER_TOOL_FAMILIES = ("web_search", "web_fetch", "code_execution", "bash", "t
 _SERVER_TOOL = re.compile(r"^(?:" + "|".join(_SERVER_TOOL_FAMILIES) + r")(?:_\d{8})?$")
 _OTHER_TOOL_TYPES = frozenset({"mcp_toolset"})
 MAX_CACHE_MARKS = 4
-
-
-def _cache_control(value: Any, at: str) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict) or value.get("type") != "ephemeral":
-        return f"{at}.type: Input should be 'ephemeral'"
-    if "ttl" in value and value["ttl"] not in ("5m", "1h"):
-        return f"{at}.ttl: Input should be '5m' or '1h'"
-    return None
 
 
 def _max_tokens(value: Any, at: str) -> str | None:
@@ -65,7 +54,7 @@ def _system(value: Any, at: str) -> str | None:
     for i, block in enumerate(value):
         if not isinstance(block, dict) or block.get("type") != "text" or not isinstance(block.get("text"), str):
             return f"{at}.{i}: Input should be a text block"
-        found = _cache_control(block.get("cache_control"), f"{at}.{i}.cache_control")
+        found = cache_control(block.get("cache_control"), f"{at}.{i}.cache_control")
         if found:
             return found
     return None
@@ -133,7 +122,7 @@ FIELDS: dict[str, Check] = {
     "tool_choice": _TOOL_CHOICE,
     "thinking": _THINKING,
     "service_tier": one_of("auto", "standard_only"),
-    "cache_control": _cache_control,
+    "cache_control": cache_control,
     "container": nullable(_K.either("a string or an object", string, obj(None))),
     "mcp_servers": list_of(_MCP_SERVER),
     "output_config": obj({"effort": nullable(one_of(*_EFFORTS)), "format": nullable(_OUTPUT_FORMAT),
@@ -153,7 +142,7 @@ REQUIRED = ("model", "messages", "max_tokens")
 # The fields of a client tool (type absent or "custom").
 CUSTOM_TOOL_FIELDS: dict[str, Check] = {
     "type": any_value, "name": any_value, "input_schema": any_value,
-    "description": string, "cache_control": _cache_control, "strict": boolean, "defer_loading": boolean,
+    "description": string, "cache_control": cache_control, "strict": boolean, "defer_loading": boolean,
     "eager_input_streaming": nullable(boolean), "input_examples": list_of(obj(None)), "allowed_callers": list_of(string),
 }
 _CUSTOM_TOOL = obj(CUSTOM_TOOL_FIELDS)
@@ -202,7 +191,7 @@ def _tool(tool: Any, at: str) -> str | None:
         return f"{at}: Input should be an object"
     kind = tool.get("type")
     if isinstance(kind, str) and (_SERVER_TOOL.match(kind) or kind in _OTHER_TOOL_TYPES):
-        return _cache_control(tool.get("cache_control"), f"{at}.cache_control")
+        return cache_control(tool.get("cache_control"), f"{at}.cache_control")
     if kind not in (None, "custom"):
         return f"{at}.type: Input tag '{kind}' does not match any of the expected tags"
     if not isinstance(tool.get("name"), str) or not _TOOL_NAME.match(tool["name"]):
@@ -213,139 +202,6 @@ def _tool(tool: Any, at: str) -> str | None:
             and (not isinstance(schema, dict) or schema.get("type") != "object"):
         return f"{at}.custom.input_schema: Input should be a JSON schema of type 'object'"
     return _CUSTOM_TOOL(tool, f"{at}.custom")
-
-
-# Content blocks: what each needs. A block type absent from this table is refused.
-def _text(b: dict[str, Any], at: str) -> str | None:
-    return None if isinstance(b.get("text"), str) else f"{at}.text.text: Field required"
-
-
-def _image(b: dict[str, Any], at: str) -> str | None:
-    return _source(b.get("source"), f"{at}.image.source", _IMAGE_SOURCES)
-
-
-def _document(b: dict[str, Any], at: str) -> str | None:
-    return _source(b.get("source"), f"{at}.document.source", _DOCUMENT_SOURCES)
-
-
-def _tool_use(b: dict[str, Any], at: str) -> str | None:
-    if not isinstance(b.get("id"), str) or not isinstance(b.get("name"), str):
-        return f"{at}.{b['type']}: id and name are required"
-    if not isinstance(b.get("input"), dict):
-        return f"{at}.{b['type']}.input: Input should be a valid dictionary"
-    return None
-
-
-def _tool_result(b: dict[str, Any], at: str) -> str | None:
-    if not isinstance(b.get("tool_use_id"), str):
-        return f"{at}.tool_result.tool_use_id: Field required"
-    if "is_error" in b and not isinstance(b["is_error"], bool):
-        return f"{at}.tool_result.is_error: Input should be a valid boolean"
-    content = b.get("content")
-    if content is None or isinstance(content, str):
-        return None
-    if not isinstance(content, list):
-        return f"{at}.tool_result.content: Input should be a valid string or list"
-    for k, part in enumerate(content):
-        found = _block(part, _TOOL_RESULT_PARTS, f"{at}.content.{k}")
-        if found:
-            return found
-    return None
-
-
-def _thinking(b: dict[str, Any], at: str) -> str | None:
-    if not isinstance(b.get("thinking"), str) or not isinstance(b.get("signature"), str):
-        return f"{at}.thinking: thinking and signature are required"
-    return None
-
-
-def _redacted(b: dict[str, Any], at: str) -> str | None:
-    return None if isinstance(b.get("data"), str) else f"{at}.redacted_thinking.data: Field required"
-
-
-def _server_result(b: dict[str, Any], at: str) -> str | None:
-    return None if isinstance(b.get("tool_use_id"), str) else f"{at}.{b['type']}.tool_use_id: Field required"
-
-
-def _tool_reference(b: dict[str, Any], at: str) -> str | None:
-    return None if isinstance(b.get("tool_name"), str) else f"{at}.tool_reference.tool_name: Field required"
-
-
-def _anything(b: dict[str, Any], at: str) -> str | None:
-    return None
-
-
-BlockCheck = Callable[[dict[str, Any], str], str | None]
-BLOCKS: dict[str, BlockCheck] = {
-    "text": _text, "image": _image, "document": _document, "search_result": _anything,
-    "container_upload": _anything, "tool_reference": _tool_reference, "browser_state": _anything,
-    "tool_use": _tool_use, "tool_result": _tool_result, "thinking": _thinking, "redacted_thinking": _redacted,
-    "server_tool_use": _tool_use, "mcp_tool_use": _tool_use, "mcp_tool_result": _server_result,
-    "web_search_tool_result": _server_result, "web_fetch_tool_result": _server_result,
-    "code_execution_tool_result": _server_result, "bash_code_execution_tool_result": _server_result,
-    "text_editor_code_execution_tool_result": _server_result, "tool_search_tool_result": _server_result,
-    "advisor_tool_result": _server_result,
-    # Betas: context compaction, tools changed mid-conversation, model fallbacks, MCP tool listings.
-    "compaction": _anything, "tool_addition": _anything, "tool_removal": _anything, "fallback": _anything,
-    "mcp_tool_listing": _anything,
-}
-# What the model produced stays with the assistant; what the client answers with, with the user.
-_MODEL_ONLY = frozenset({"tool_use", "thinking", "redacted_thinking", "server_tool_use", "mcp_tool_use",
-                         "mcp_tool_result", "web_search_tool_result", "web_fetch_tool_result",
-                         "code_execution_tool_result", "bash_code_execution_tool_result",
-                         "text_editor_code_execution_tool_result", "tool_search_tool_result", "advisor_tool_result"})
-_CLIENT_ONLY = frozenset({"tool_result", "tool_reference", "browser_state"})
-ROLES: dict[str, frozenset[str]] = {
-    "user": frozenset(BLOCKS) - _MODEL_ONLY,
-    "assistant": frozenset(BLOCKS) - _CLIENT_ONLY,
-    "system": frozenset({"text"}),   # a system message may sit anywhere in `messages`; it holds text only
-}
-_TOOL_RESULT_PARTS = frozenset({"text", "image", "document", "search_result", "tool_reference", "browser_state"})
-
-
-def _base64_image(s: dict[str, Any], at: str) -> str | None:
-    if s.get("media_type") not in _IMAGE_TYPES:
-        return f"{at}.base64.media_type: Input should be one of {list(_IMAGE_TYPES)}"
-    return None if isinstance(s.get("data"), str) and s["data"] else f"{at}.base64.data: Field required"
-
-
-def _url(s: dict[str, Any], at: str) -> str | None:
-    url = s.get("url")
-    return None if isinstance(url, str) and url.startswith(("http://", "https://")) else f"{at}.url.url: invalid URL"
-
-
-def _file(s: dict[str, Any], at: str) -> str | None:
-    return None if isinstance(s.get("file_id"), str) else f"{at}.file.file_id: Field required"
-
-
-def _base64_pdf(s: dict[str, Any], at: str) -> str | None:
-    return None if isinstance(s.get("data"), str) and s["data"] else f"{at}.base64.data: Field required"
-
-
-def _plain_text(s: dict[str, Any], at: str) -> str | None:
-    return None if isinstance(s.get("data"), str) else f"{at}.text.data: Field required"
-
-
-_IMAGE_SOURCES: dict[str, BlockCheck] = {"base64": _base64_image, "url": _url, "file": _file}
-_DOCUMENT_SOURCES: dict[str, BlockCheck] = {"base64": _base64_pdf, "url": _url, "file": _file, "text": _plain_text,
-                                            "content": _anything}
-
-
-def _source(source: Any, at: str, kinds: dict[str, BlockCheck]) -> str | None:
-    if not isinstance(source, dict):
-        return f"{at}: Field required"
-    kind = source.get("type")
-    check = kinds.get(kind) if isinstance(kind, str) else None
-    if check is None:
-        return PYDANTIC.unsupported(f"{at}.type", kind, kinds)
-    return check(source, at)
-
-
-def _block(block: Any, allowed: frozenset[str], at: str) -> str | None:
-    if not isinstance(block, dict) or block.get("type") not in allowed:
-        kind = block.get("type") if isinstance(block, dict) else None
-        return PYDANTIC.unsupported(f"{at}.type", kind, allowed)
-    return BLOCKS[block["type"]](block, at) or _cache_control(block.get("cache_control"), f"{at}.cache_control")
 
 
 def _messages(messages: Any) -> str | None:
@@ -367,7 +223,7 @@ def _messages(messages: Any) -> str | None:
         if not isinstance(content, list):
             return f"messages.{i}.content: Input should be a valid string or list"
         for j, block in enumerate(content):
-            found = _block(block, allowed, f"messages.{i}.content.{j}")
+            found = block_problem(block, allowed, f"messages.{i}.content.{j}")
             if found:
                 return found
     return _tool_pairing(messages)

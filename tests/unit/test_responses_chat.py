@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from gateway.wires import responses_chat as rc
+from gateway.wires import responses_events as revents
 from gateway.wires import responses_tools as rt
 from gateway.wires.events import json_events, split_events
 from gateway.wires.refused import Refused
@@ -142,11 +143,11 @@ def test_namespaced_calls_in_the_history_go_out_under_their_flattened_names() ->
 
 def test_a_namespaced_call_streams_under_the_clients_names() -> None:
     body = {"model": "m", "input": "x", "tools": [NAMESPACED], "stream": True}
-    state = rc.StreamState(body, "resp_1", 0, names=rt.tool_names(body))
-    events = rc.events_in(state, {"choices": [{"index": 0, "delta": {"tool_calls": [
+    state = revents.StreamState(body, "resp_1", 0, names=rt.tool_names(body))
+    events = revents.events_in(state, {"choices": [{"index": 0, "delta": {"tool_calls": [
         {"index": 0, "id": "call_1", "function": {"name": "multi_agent_v1__spawn_agent", "arguments": "{}"}}]}}]})
-    events += rc.events_in(state, {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
-    events += rc.finish(state)
+    events += revents.events_in(state, {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
+    events += revents.finish(state)
     done = [orjson.loads(e.split(b"data: ", 1)[1]) for e in events if b"response.output_item.done" in e]
     assert done[0]["item"]["name"] == "spawn_agent" and done[0]["item"]["namespace"] == "multi_agent_v1"
 
@@ -202,8 +203,8 @@ def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
 
 
 def translate(chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    state = rc.StreamState({"model": "r", "input": "x"}, "resp_s", 5)
-    raw = b"".join(b"".join(rc.events_in(state, c)) for c in chunks) + b"".join(rc.finish(state))
+    state = revents.StreamState({"model": "r", "input": "x"}, "resp_s", 5)
+    raw = b"".join(b"".join(revents.events_in(state, c)) for c in chunks) + b"".join(revents.finish(state))
     events, rest = split_events(raw)
     assert rest == b""
     for event in events:  # every event is named after its type
