@@ -132,7 +132,8 @@ async def _serve(request: web.Request, ctx: GatewayContext, endpoint: Endpoint, 
     route_name = ""
     try:
         caller = authenticate(rt.auth, request)
-        body = parse_body(await read_body(request, rt.limits.max_body_bytes))
+        raw = await read_body(request, rt.limits.max_body_bytes)
+        body = parse_body(raw)
         stream = check_body(endpoint, body)
         route = rt.routing.routes.get(body["model"])
         if route is None:
@@ -162,7 +163,8 @@ async def _serve(request: web.Request, ctx: GatewayContext, endpoint: Endpoint, 
         return error_response(err, {"x-request-id": rid}, endpoint)
     now = rt.dispatcher.clock()
     timeout = request_timeout(route, request.headers.get(TIMEOUT_HEADER))
-    call = Call(endpoint, body, stream, rid, prior, passed_headers(request), request.query_string, references)
+    call = Call(endpoint, body, stream, rid, prior, passed_headers(request), request.query_string, references,
+                len(raw))
     log = RequestLog(route, call, caller, now, now + timeout, extra_headers=extra)
     status = 499  # until it is known: the client went away, or the request was cancelled
     try:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import orjson
 
@@ -112,10 +113,7 @@ class Meter:
         if self.ledger is None:
             return
         d, caller = attempt.deployment, log.caller
-        try:
-            body_bytes = len(orjson.dumps(call.body))
-        except (TypeError, orjson.JSONEncodeError):
-            body_bytes = 0
+        body_bytes = call.size or _serialised_size(call.body)   # the client's as received: no second encoding
         usage = Usage(input_tokens=estimate_input_tokens(body_bytes),
                       output_tokens=max_output_tokens(call.endpoint, call.body,
                                                       self.prices.max_output_tokens(d.provider, d.model)))
@@ -266,3 +264,11 @@ def _index(log: RequestLog, attempt: AttemptRecord) -> int:
         if log.attempts[i] is attempt:
             return i
     return len(log.attempts)
+
+
+def _serialised_size(body: dict[str, Any]) -> int:
+    """The size of a body the gateway made itself (a probe, a restart), as it goes upstream."""
+    try:
+        return len(orjson.dumps(body))
+    except (TypeError, orjson.JSONEncodeError):
+        return 0

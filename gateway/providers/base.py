@@ -43,6 +43,7 @@ class Call:
     query: str = ""
     # Stored items an `item_reference` in a Responses input names, for targets that cannot look them up.
     references: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    size: int = 0                  # the client's body as received, in bytes (0: a call the gateway made)
 
     @property
     def model(self) -> str:
