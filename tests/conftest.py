@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import textwrap
 from collections.abc import Callable, Iterator
@@ -36,6 +37,11 @@ def pytest_configure(config: pytest.Config) -> None:
             terminal.write_line(line)
             terminal.flush()
     services.announce = say
+
+
+def digest(key: str) -> str:
+    """A key as a policy's `auth.keys` names it: its SHA-256, in hex."""
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def free_port() -> int:

@@ -16,6 +16,9 @@ from gateway.flow.context import CONTEXT
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ADMIN_PREFIX = "/admin"
+# The console's page and its files hold no data: the page asks for an admin key and reads
+# /admin/state with it, which is checked like every other /admin route.
+OPEN_PAGES = frozenset({"/admin/ui", "/admin/ui/console.js", "/admin/ui/console.css"})
 METRICS_PATH = "/metrics"
 
 
@@ -28,6 +31,8 @@ def route_path(request: web.Request) -> str:
 def needs(request: web.Request) -> str | None:
     """The scope the matched route asks for: 'admin', 'metrics', or None for an ordinary endpoint."""
     path = route_path(request)
+    if path in OPEN_PAGES:
+        return None
     if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
         return "admin"
     if path == METRICS_PATH and request.app[CONTEXT].policy.document.operations.metrics_require_key:

@@ -22,6 +22,7 @@ from gateway.routing.request_log import AttemptRecord, RequestLog
 from gateway.flow.resume.chat import PrefillBook
 from gateway.routing.stream_speed import SampleWindow, first_token_limit
 from gateway.routing.table import RouteTable
+from gateway.routing.traffic import TrafficBook
 
 _logger = logging.getLogger("recloser.attempts")
 
@@ -37,6 +38,7 @@ class Attempts:
         # Recent times to the first token (streams) or to the answer, per deployment and kind.
         self.ttfts: dict[tuple[str, bool], SampleWindow] = {}
         self.prefills = PrefillBook()   # which deployments refused an assistant prefill
+        self.traffic = TrafficBook()    # each route's targets over the last minute, for the console
         # Told of each upstream attempt about to be made, and of each that failed without an answer (the ledger's journal).
         self.on_start: Callable[[RequestLog, AttemptRecord, Call], None] = lambda log, record, call: None
         self.on_failed: Callable[[RequestLog, AttemptRecord], None] = lambda log, record: None
@@ -47,9 +49,11 @@ class Attempts:
     def report(self, route: RouteTable, d: Deployment, ok: bool, stream: bool, ttft_s: float | None = None,
                err: AttemptError | None = None, token_gap_s: float | None = None) -> None:
         """Tell the board and the metrics how an attempt ended (caller faults do not count against it)."""
+        now = self.clock()
         if ok:
-            self.board.record(d, Outcome(ok=True, at=self.clock(), ttft_s=ttft_s, stream=stream,
+            self.board.record(d, Outcome(ok=True, at=now, ttft_s=ttft_s, stream=stream,
                                          token_gap_s=token_gap_s), route.breaker)
+            self.traffic.add(route.name, d.key, True, now, ttft_s)
             self.metrics.attempts(route.name, d.provider, d.model, "ok").inc()
             if ttft_s is not None:
                 window = self.ttfts.get((d.key, stream))
@@ -62,8 +66,9 @@ class Attempts:
         self.metrics.attempts(route.name, d.provider, d.model, c.reason).inc()
         if c.penalise:
             long_429 = c.reason == "rate_limited" and c.verdict is Verdict.FAIL_OVER
-            self.board.record(d, Outcome(ok=False, at=self.clock(), stream=stream, reason=c.reason,
+            self.board.record(d, Outcome(ok=False, at=now, stream=stream, reason=c.reason,
                                          eject_for_s=err.retry_after_s if long_429 else None), route.breaker)
+            self.traffic.add(route.name, d.key, False, now)
 
     async def once(self, log: RequestLog, d: Deployment, call: Call, role: str) -> Reply:
         """One try; the reply is here (whole, or a stream's first event) or AttemptError is raised."""

@@ -25,6 +25,7 @@ from gateway.providers.base import AttemptError, Failure
 from gateway.flow.relay import Relay, answer_headers
 from gateway.routing.breaker import Health, State, back_in
 from gateway.routing.classify import Verdict
+from gateway.routing.failovers import Failover, FailoverRing
 from gateway.routing.health import HealthBoard
 from gateway.routing.planner import plan
 from gateway.routing.pools import PRIORITIES, PoolBoard
@@ -57,9 +58,10 @@ def why_skipped(h: Health, now: float) -> str:
 class Dispatcher:
     def __init__(self, attempts: Attempts, board: HealthBoard, metrics: Metrics, clock: Callable[[], float],
                  rng: random.Random, pools: PoolBoard | None = None,
-                 key_priorities: Mapping[str, str] | None = None) -> None:
+                 key_priorities: Mapping[str, str] | None = None, failovers: FailoverRing | None = None) -> None:
         self.pools = pools                   # live load of pool endpoints (routes with pools only)
         self.key_priorities = key_priorities or {}
+        self.failovers = failovers if failovers is not None else FailoverRing()   # the last ones, for the console
         self.attempts = attempts
         self.hedging = Hedging(attempts)
         self.board = board
@@ -194,6 +196,7 @@ class Dispatcher:
                 order = order[:pos] + self._fit(order[pos:], leg.deployment, c.reason)
             if pos < len(order):
                 self.metrics.failovers(route.name, leg.deployment.provider, order[pos].provider, c.reason).inc()
+                self.failovers.add(Failover(self.clock(), route.name, leg.deployment.key, order[pos].key, c.reason))
         if caller_error is not None:  # no target could take it: the upstream's own words are the answer
             return self._as_is(log, log.attempts[-1].deployment, caller_error)
         raise exhausted(log)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.flow.attempts import Attempts
 from gateway.core.auth import Authenticator
@@ -24,6 +24,7 @@ from gateway.core.metrics import Metrics
 from gateway.policy.load import LoadedPolicy
 from gateway.policy.schema import Limits
 from gateway.routing.health import HealthBoard
+from gateway.routing.failovers import FailoverRing
 from gateway.routing.pools import PoolBoard
 from gateway.routing.table import Routing, Upstream, build_routing, resolve_upstreams
 from gateway.flow.sharing import Replication
@@ -55,6 +56,7 @@ class Process:
     rng: random.Random
     replication: Replication | None = None
     pools: PoolBoard | None = None  # live load of pool endpoints, kept by endpoint across reloads
+    failovers: FailoverRing = field(default_factory=FailoverRing)   # the last failovers, across reloads
 
 
 def build_runtime(loaded: LoadedPolicy, process: Process, sim_upstreams: Mapping[str, Upstream],
@@ -67,7 +69,7 @@ def build_runtime(loaded: LoadedPolicy, process: Process, sim_upstreams: Mapping
     routing = build_routing(doc, resolve_upstreams(doc, sim_upstreams))
     priorities = {k.id: k.priority for k in doc.auth.keys if k.priority} if doc.auth else {}
     dispatcher = Dispatcher(process.attempts, process.board, process.metrics, process.clock, process.rng,
-                            pools=process.pools, key_priorities=priorities)
+                            pools=process.pools, key_priorities=priorities, failovers=process.failovers)
     prices = PriceBook(doc)
     if previous is not None:
         meter = previous.meter.successor(prices)

@@ -31,6 +31,7 @@ from gateway.metering.ledger import LedgerWriter
 from gateway.metering.prices import PriceBook
 from gateway.metering.record import CallRecord, Usage
 from gateway.metering.savings import frontier_price, savings_usd
+from gateway.metering.spend_today import SpendToday
 from gateway.metering.usage import streamed_text, usage_from_body, usage_from_stream
 from gateway.core.metrics import Metrics
 from gateway.core.deployment import Deployment
@@ -64,6 +65,7 @@ class Meter:
         self.counter = counter or TokenCounter()
         self.wall = wall
         self._pending: set[asyncio.Task[None]] = set()
+        self.today = SpendToday()       # each team's spend today, budget or not (the console's table)
         # Told the tokens each charge used (team, key id, tokens): rate limits count tpm from them.
         self.on_tokens: Callable[[str, str, int], None] | None = None
 
@@ -72,6 +74,7 @@ class Meter:
         counter, and one set of pending records, so draining either waits for both."""
         after = Meter(prices, self.budgets, self.metrics, self.ledger, self.counter, self.wall)
         after._pending = self._pending
+        after.today = self.today
         return after
 
     def now_utc(self) -> datetime:
@@ -232,6 +235,7 @@ class Meter:
             request_line(record, status, log.call.endpoint)
 
     def _spend(self, caller: Caller, cost: Decimal) -> None:
+        self.today.add(caller.team, cost, self.wall())
         if not self.budgets.budgets:
             return
         now = self.now_utc()

@@ -30,6 +30,7 @@ from gateway.metering.budgets import BudgetBook
 from gateway.metering.ledger import LedgerWriter, ledger_files, read_ledger
 from gateway.core.metrics import Metrics
 from gateway.canaries.runner import CanaryRunner
+from gateway.serving.console import handlers as console
 from gateway.serving.reload import Reloader
 from gateway.routing.health import HealthBoard
 from gateway.routing.pools import PoolBoard
@@ -209,6 +210,7 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
     app.router.add_get("/readyz", handlers.readyz)
     app.router.add_get("/admin/deployments", handlers.admin_deployments)
     app.router.add_post("/admin/reload", handlers.admin_reload)
+    console.add_routes(app)
     if metrics_route:  # else `serve --metrics-port` serves it on a listener of its own
         app.router.add_get("/metrics", handlers.metrics)
     return app
