@@ -12,7 +12,10 @@ When the machine's package lists do not know a package (a fresh Debian image shi
 old to download it, the lists are refreshed into the cache (`apt-get update` with a private
 Dir::State::Lists, used for a day), never the machine's own.
 
-    python -m tests.services [redis-server] [prometheus] [promtool]   # find or fetch; print the paths
+Chromium (the console's browser tests) is the exception: it needs too many of the machine's libraries
+to run from an unpacked tree, so where it is missing it is installed with `apt-get install` (as root).
+
+    python -m tests.services [redis-server] [prometheus] [promtool] [chromium]   # find or fetch; print the paths
 """
 
 from __future__ import annotations
@@ -55,6 +58,9 @@ PROMETHEUS = Source("prometheus", ("prometheus",), "usr/bin/prometheus",
                     "the Prometheus scrape and dashboard tests")
 PROMTOOL = Source("prometheus", ("prometheus",), "usr/bin/promtool", "the alert-rule tests")
 SOURCES = {"redis-server": REDIS, "prometheus": PROMETHEUS, "promtool": PROMTOOL}
+# Chromium needs some hundred libraries of the machine's own: it is installed with apt-get (as root), not
+# unpacked into the cache.
+INSTALLED = {"chromium": ("chromium", "the console's browser tests")}
 
 
 def _to_stderr(line: str) -> None:
@@ -90,11 +96,13 @@ def _found(name: str) -> Path | Exception:
 
 
 def locate(name: str, search_path: str, cache: Path) -> Path:
-    if name not in SOURCES:
-        raise ValueError(f"unknown service binary {name!r}; known: {', '.join(SOURCES)}")
+    if name not in SOURCES and name not in INSTALLED:
+        raise ValueError(f"unknown service binary {name!r}; known: {', '.join([*SOURCES, *INSTALLED])}")
     on_path = shutil.which(name, path=search_path)
     if on_path is not None:
         return Path(on_path)
+    if name in INSTALLED:
+        return install(name, search_path)
     cache.mkdir(parents=True, exist_ok=True)
     launcher = cache / "bin" / name
     with _locked(cache):
@@ -127,6 +135,31 @@ def _tilde(path: Path) -> str:
     home = str(Path.home())
     text = str(path)
     return "~" + text[len(home):] if home != "/" and (text == home or text.startswith(home + "/")) else text
+
+
+def install(name: str, search_path: str) -> Path:
+    """Installs `name`'s Debian package on the machine (apt-get install, as root; the package lists are
+    updated first when they do not have it), and says so in one line."""
+    package, needed_by = INSTALLED[name]
+    if os.geteuid() != 0:
+        raise RuntimeError(f"{name} is not on the PATH and only root may install it: "
+                           f"apt-get install {package} (needed by {needed_by})")
+    env = {**os.environ, "PATH": search_path, "LC_ALL": "C", "DEBIAN_FRONTEND": "noninteractive"}
+
+    def apt(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["apt-get", "-q", *argv], env=env, capture_output=True, text=True,
+                              timeout=APT_TIMEOUT_S * 2, stdin=subprocess.DEVNULL)
+
+    announce(f"installing {package} from Debian's packages (apt-get install): needed by {needed_by}, "
+             f"and {name} is not on the PATH")
+    done = apt("install", "-y", "--no-install-recommends", package)
+    if done.returncode != 0:
+        apt("update")
+        done = apt("install", "-y", "--no-install-recommends", package)
+    found = shutil.which(name, path=search_path) or shutil.which(name, path=os.defpath)
+    if done.returncode != 0 or found is None:
+        raise RuntimeError(f"apt-get install {package} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return Path(found)
 
 
 # --- fetching from Debian's packages ---------------------------------------------------------------
@@ -287,7 +320,7 @@ def _write_launcher(launcher: Path, tree: Path, binary: Path) -> None:
 
 
 def main(argv: Sequence[str]) -> None:
-    for name in argv or list(SOURCES):
+    for name in argv or [*SOURCES, *INSTALLED]:
         print(f"{name} {find(name)}", flush=True)
 
 
