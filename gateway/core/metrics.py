@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Hashable, Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -39,6 +40,16 @@ class _Bound:
         if child is None:
             child = self.children[values] = self.metric.labels(*values)
         return child
+
+
+@dataclass(frozen=True, slots=True)
+class PrefixCounts:
+    """One pool's prefix counters, bound once."""
+
+    lookups: Any
+    hits: Any
+    matched_bytes: Any
+    prompt_bytes: Any
 
 
 class Metrics:
@@ -158,11 +169,32 @@ class Metrics:
             "recloser_pool_utilisation_ratio", "How full a pool is, 0 to 1: the mean over its endpoints of each "
             "one's fullest measure (KV-cache use, running / batch size, 1 while requests queue)", ["provider"], registry=r,
             multiprocess_mode="max"))
+        self.prefix_lookups = _Bound(Counter(
+            "recloser_pool_prefix_lookups", "Requests sent to a pool endpoint, their prompt's prefix looked up in "
+            "the gateway's picture of what it holds", ["provider"], registry=r))
+        self.prefix_hits = _Bound(Counter(
+            "recloser_pool_prefix_hits", "Requests sent to a pool endpoint that held a prefix of their prompt",
+            ["provider"], registry=r))
+        self.prefix_matched_bytes = _Bound(Counter(
+            "recloser_pool_prefix_matched_bytes", "Prompt bytes (whole chunks) the pool endpoint a request went to "
+            "held already", ["provider"], registry=r))
+        self.prefix_prompt_bytes = _Bound(Counter(
+            "recloser_pool_prefix_prompt_bytes", "Prompt bytes (whole chunks) of the requests sent to pool endpoints",
+            ["provider"], registry=r))
+        self._prefix: dict[str, PrefixCounts] = {}
         self.savings_nanos = _Bound(Counter(
             SAVINGS_NANOS_NAME, "What a pool's tokens would have cost at the route's first frontier target, in "
             "nano-USD (exported as recloser_local_savings_usd_total)", ["route"], registry=r))
         self.ledger_records = _Bound(Counter(
             "recloser_ledger_records", "Spend ledger records written, by kind", ["kind"], registry=r))
+
+    def pool_prefix(self, provider: str) -> PrefixCounts:
+        counts = self._prefix.get(provider)
+        if counts is None:
+            counts = self._prefix[provider] = PrefixCounts(
+                self.prefix_lookups(provider), self.prefix_hits(provider), self.prefix_matched_bytes(provider),
+                self.prefix_prompt_bytes(provider))
+        return counts
 
     def forget_route(self, route: str) -> None:
         """A route a reloaded policy dropped: its series go (in this process; see multiprocess mode)."""

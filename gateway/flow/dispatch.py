@@ -28,7 +28,7 @@ from gateway.routing.classify import Verdict
 from gateway.routing.failovers import Failover, FailoverRing
 from gateway.routing.health import HealthBoard
 from gateway.routing.planner import plan
-from gateway.routing.pools import PRIORITIES, PoolBoard
+from gateway.routing.pools import PRIORITIES, PoolBoard, Sends
 from gateway.routing.retry_budget import RetryBudget
 from gateway.core.deployment import Deployment
 from gateway.routing.table import PoolSpan, RouteTable
@@ -106,16 +106,16 @@ class Dispatcher:
         if not route.pools or self.pools is None:
             return await self._attempt([route.deployments[i] for i in p.order], request, log, budget, hedge_budget)
         pools = self.pools
-        arranged = pools.arrange(route, p.order, call.body, call.client_headers, now)
+        ttfts = [h.speed_of(call.stream).baseline if h.speed_of(call.stream).samples else None for h in healths]
+        arranged = pools.arrange(route, p.order, call.body, call.client_headers, now, ttfts)
         for span in arranged.spilled:
             self.metrics.spilled(route.name, span.provider).inc()
-        marked: list[Deployment] = []
+        marked = pools.sends(route, arranged.chunks)
         try:
             return await self._attempt([route.deployments[i] for i in arranged.order], request, log, budget,
                                        hedge_budget, marked)
         finally:
-            for d in marked:
-                pools.done(d)
+            marked.close()
 
     async def _admit_to_pool(self, log: RequestLog, span: PoolSpan, pools: PoolBoard) -> bool:
         """The pool is the last target this request has (nothing else stands, or all else failed). It goes
@@ -156,7 +156,7 @@ class Dispatcher:
                         headers={"Retry-After": str(retry), "x-recloser-attempts": str(len(log.attempts))})
 
     async def _attempt(self, order: list[Deployment], request: web.Request, log: RequestLog, budget: RetryBudget,
-                       hedge_budget: RetryBudget, marked: list[Deployment] | None = None) -> web.StreamResponse:
+                       hedge_budget: RetryBudget, marked: Sends | None = None) -> web.StreamResponse:
         """Each candidate in turn; `marked` collects the pool endpoints sent to, for their in-flight count."""
         route, call = log.route, log.call
         caller_error: AttemptError | None = None
@@ -177,9 +177,8 @@ class Dispatcher:
             hedge_with = order[pos + 1] if route.config.hedge is not None and pos + 1 < len(order) else None
             if marked is not None and self.pools is not None:
                 for target in (d, hedge_with):
-                    if target is not None and target.endpoint and not any(m is target for m in marked):
-                        self.pools.sent(target)
-                        marked.append(target)
+                    if target is not None and target.endpoint:
+                        marked.mark(target)
             leg = await self.hedging.race(log, d, hedge_with, call, budget, hedge_budget,
                                            "primary" if pos == 0 else "failover")
             pos += leg.consumed

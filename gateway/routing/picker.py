@@ -1,12 +1,19 @@
-"""Which replica of a pool takes a request, and when the pool is full. Pure; time comes in as `now`.
+"""Which replica of a pool takes a request, and when the pool sends it on. Pure; time comes in as `now`.
 
-A request goes to the endpoint with the fewest requests ahead of it (running, waiting, and those the
-gateway sent since the endpoint's last reading that are still in flight): the live stand-in for the least expected wait, and
-one that moves traffic off a slowed replica, since its requests pile up (Little's law). With an
-affinity key, the request goes to the endpoint the key hashes to first (rendezvous hashing), unless
-that endpoint's load is past `bound` × the pool's mean (bounded-load consistent hashing, Mirrokni et
-al. 2018): then the key's next endpoint in hash order. Requests sharing a prefix so find its KV cache
-warm, and no key can make one replica the hot spot.
+Requests ahead of a new one at an endpoint are those its last reading counted (less those of the
+gateway's that finished since) and those the gateway sent since that are still in flight. With prefix
+matches (gateway/routing/prefix.py), the request goes to the endpoint that holds the longest prefix of
+its prompt, unless that endpoint is past its bound: no free place in its batch and more requests
+ahead than `bound` × the pool's mean (bounded-load hashing, Mirrokni et al. 2018), or an expected wait
+past the spill limit. Then the next longest match, then the endpoint a new request waits least at (and
+of those, the least full). Requests that share a prefix so find its KV cache warm, a hot prefix spreads
+to a second replica only when the first is full, and no prefix makes one replica the hot spot.
+
+The expected wait at an endpoint is the requests that must leave its batch before a new one starts,
+over its service rate: its batch size ÷ the mean time the gateway's requests that started at once
+took there. The pool sends a request on when even its least wait is longer than the next target's
+expected time to first token plus a margin (gateway/routing/pools.py); a pool with a free place
+anywhere has no wait, so below its capacity nothing leaves it.
 
 A reading older than `stale_s` no longer counts: the endpoint is then judged by the gateway's own
 requests in flight on it, as endpoints of servers without metrics (Ollama, plain OpenAI-wire) are.
@@ -20,9 +27,6 @@ from dataclasses import dataclass
 
 from gateway.policy.schema import Spill
 
-_MASK = (1 << 64) - 1
-
-
 @dataclass(slots=True)
 class EndpointLoad:
     """What is known of one endpoint's load: its last reading, and the gateway's own traffic to it."""
@@ -33,7 +37,9 @@ class EndpointLoad:
     read_at: float | None = None     # when the last good reading was taken; None: never read
     sent: int = 0                    # requests the gateway sent since that reading (finished or not)
     in_flight: int = 0               # the gateway's requests on it now
-    batch: float = 0.0               # the most requests seen running while a queue stood: its batch size
+    batch: float = 0.0               # its batch size: configured, or the most seen running while a queue stood
+    gone: int = 0                    # the gateway's requests the reading counted that finished since
+    service_s: float | None = None   # mean time on it of the gateway's requests that started at once
 
 
 def fresh(load: EndpointLoad, now: float, stale_s: float) -> bool:
@@ -43,8 +49,25 @@ def fresh(load: EndpointLoad, now: float, stale_s: float) -> bool:
 def ahead(load: EndpointLoad, now: float, stale_s: float) -> float:
     """Requests ahead of a new one at this endpoint."""
     if fresh(load, now, stale_s):
-        return load.running + load.waiting + _since(load)
+        return max(0.0, load.running + load.waiting - load.gone) + _since(load)
     return float(load.in_flight)
+
+
+def expected_wait(load: EndpointLoad, now: float, stale_s: float) -> float:
+    """Seconds a new request would wait at this endpoint for a place in its batch: the requests that must
+    leave the batch first, over its service rate (batch ÷ mean service time). 0 with a free place, and
+    while no service time is measured yet (then only the hard thresholds speak)."""
+    if load.service_s is None:
+        return 0.0
+    batch = load.batch
+    if batch > 0:
+        before = ahead(load, now, stale_s) + 1 - batch
+    elif fresh(load, now, stale_s) and load.waiting > 0:    # queueing, its batch not yet learnt
+        batch = max(1.0, load.running)
+        before = queue(load, now, stale_s) + 1
+    else:
+        return 0.0
+    return max(0.0, before) * load.service_s / batch
 
 
 def _since(load: EndpointLoad) -> int:
@@ -58,10 +81,10 @@ def queue(load: EndpointLoad, now: float, stale_s: float) -> float:
     a server with room admits them into its running batch. Without that, a burst between two scrapes
     would all go to a pool one reading called idle."""
     if fresh(load, now, stale_s):
-        if load.waiting > 0:
-            return load.waiting + _since(load)
+        if load.waiting > 0:     # each of the gateway's requests that left let a waiting one in
+            return max(0.0, load.waiting - load.gone) + _since(load)
         if load.batch > 0:
-            return max(0.0, load.running + _since(load) - load.batch)
+            return max(0.0, load.running - load.gone + _since(load) - load.batch)
         return load.waiting
     return float(load.in_flight)
 
@@ -95,33 +118,25 @@ def pool_full(loads: Sequence[EndpointLoad], spill: Spill | None, now: float, st
     return all(past_threshold(load, spill, now, stale_s) for load in loads)
 
 
-def _rank(key: int, seed: int) -> int:
-    """A well-mixed 64-bit score of (key, endpoint): the endpoint order a key prefers."""
-    x = ((key ^ seed) * 0x9E3779B97F4A7C15) & _MASK
-    x ^= x >> 31
-    x = (x * 0xBF58476D1CE4E5B9) & _MASK
-    return x ^ (x >> 29)
-
-
-def affinity_choice(key: int, seeds: Sequence[int], loads: Sequence[float], bound: float) -> int:
-    """The position the key belongs to: the first in its hash order whose load, with this request,
-    stays within `bound` × the pool's mean load (with this request)."""
+def pick(loads: Sequence[float], kvs: Sequence[float | None], waits: Sequence[float],
+         batches: Sequence[float], matches: Sequence[int] | None, bound: float,
+         wait_limit: float = math.inf) -> list[int]:
+    """Positions of the pool's endpoints in the order to try them: the longest prefix match within its
+    bound first (when there are matches), then by least expected wait and the least full; ties keep the
+    order they came in (the planner's random one). `loads` are requests ahead, `batches` each batch
+    size (0: unknown)."""
     n = len(loads)
+    # Fullness: requests ahead per place in the batch when every batch size is known, else per endpoint.
+    per = batches if all(b > 0 for b in batches) else [1.0] * n
+    order = sorted(range(n), key=lambda i: (waits[i], loads[i] / per[i], kvs[i] or 0.0))
+    if matches is None or n < 2 or not any(matches):
+        return order
     limit = math.ceil(bound * (sum(loads) + 1) / n)
-    ranked = sorted(range(n), key=lambda i: _rank(key, seeds[i]), reverse=True)
-    for i in ranked:
-        if loads[i] + 1 <= limit:
-            return i
-    return ranked[0]  # unreachable: some load is at most the mean
-
-
-def pick(loads: Sequence[float], kvs: Sequence[float | None], seeds: Sequence[int], key: int | None,
-         bound: float) -> list[int]:
-    """Positions of the pool's endpoints in the order to try them: the affinity choice first (when
-    there is a key), then the least loaded; ties keep the order they came in (the planner's random one)."""
-    order = sorted(range(len(loads)), key=lambda i: (loads[i], kvs[i] or 0.0))
-    if key is not None and len(order) > 1:
-        first = affinity_choice(key, seeds, loads, bound)
-        order.remove(first)
-        order.insert(0, first)
+    for i in sorted(order, key=lambda i: -matches[i]):
+        if matches[i] == 0:
+            break
+        if waits[i] <= wait_limit and (loads[i] + 1 <= batches[i] or loads[i] + 1 <= limit):
+            order.remove(i)
+            order.insert(0, i)
+            break
     return order

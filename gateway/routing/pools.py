@@ -10,19 +10,22 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import zlib
+import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.core.deployment import Deployment
 from gateway.core.metrics import Metrics
-from gateway.routing.affinity import affinity_key
-from gateway.routing.picker import EndpointLoad, ahead, fresh, pick, pool_full, utilisation
+from gateway.routing.picker import EndpointLoad, ahead, expected_wait, fresh, pick, pool_full, utilisation
 from gateway.routing.pool_metrics import Reading
+from gateway.routing.prefix import CHUNK_BYTES, PrefixPicture, chunks_held, prompt_chunks
 from gateway.routing.table import PoolSpan, RouteTable
 
 PRIORITIES = {"critical": 0, "standard": 1, "sheddable": 2}
+# The next target's time to first token before the gateway has measured it: a frontier model's usual.
+UNMEASURED_TTFT_S = 1.0
+SERVICE_ALPHA = 0.1     # the mean service time follows about the last ten requests
 
 
 def stale_after(span: PoolSpan) -> float:
@@ -35,6 +38,34 @@ class Arranged:
     order: tuple[int, ...]
     spilled: tuple[PoolSpan, ...] = ()      # full pools moved behind the route's other targets
     alone: PoolSpan | None = None           # a full pool with no other target to send the request to
+    chunks: tuple[int, ...] = ()            # the prompt's chunk names (prefix affinity), for the pictures
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """One request on one endpoint: when it went, and whether a place in the batch was free for it."""
+
+    url: str
+    at: float
+    at_once: bool
+
+
+@dataclass(slots=True)
+class Sends:
+    """The pool endpoints one request was sent to (a failover or a hedge may add a second)."""
+
+    board: PoolBoard
+    spans: Mapping[str, PoolSpan]
+    chunks: tuple[int, ...]
+    sent: list[tuple[Deployment, Sent]] = field(default_factory=list)
+
+    def mark(self, d: Deployment) -> None:
+        if not any(m is d for m, _ in self.sent):
+            self.sent.append((d, self.board.sent(d, self.chunks, self.spans.get(d.provider))))
+
+    def close(self) -> None:
+        for d, ticket in self.sent:
+            self.board.done(d, ticket)
 
 
 class PoolBoard:
@@ -42,65 +73,120 @@ class PoolBoard:
         self.metrics = metrics
         self.clock = clock
         self.loads: dict[str, EndpointLoad] = {}
-        self.seeds: dict[str, int] = {}
+        self.pictures: dict[str, PrefixPicture] = {}
         self.rooms: dict[str, WaitingRoom] = {}
 
     def load(self, url: str) -> EndpointLoad:
         load = self.loads.get(url)
         if load is None:
             load = self.loads[url] = EndpointLoad()
-            self.seeds[url] = zlib.crc32(url.encode())
         return load
 
+    def picture(self, span: PoolSpan, url: str) -> PrefixPicture:
+        """What the gateway sent `url`, bounded by what its cache holds (resized when a reload changes it)."""
+        capacity = chunks_held(span.cache_tokens)
+        picture = self.pictures.get(url)
+        if picture is None:
+            picture = self.pictures[url] = PrefixPicture(capacity)
+        picture.capacity = capacity
+        return picture
+
     def arrange(self, route: RouteTable, order: Sequence[int], body: Mapping[str, Any],
-                headers: Mapping[str, str], now: float) -> Arranged:
-        """The planner's order with each pool's endpoints picked by load and affinity, and full pools
-        moved behind the route's other targets."""
+                headers: Mapping[str, str], now: float,
+                ttfts: Sequence[float | None] | None = None) -> Arranged:
+        """The planner's order with each pool's endpoints picked by load and prefix, and a pool moved
+        behind the route's other targets when it is full or its wait is longer than theirs to a first
+        token (`ttfts`: each deployment's expected time to first token, None where unmeasured)."""
         out = list(order)
         spilled: list[PoolSpan] = []
         alone: PoolSpan | None = None
-        key: int | None = None
-        keyed = False
+        chunks: tuple[int, ...] | None = None
         for span in route.pools:
             members = [i for i in out if i in span.indices]
             if not members:
                 continue
             first = span.indices[0]
             urls = [span.urls[i - first] for i in members]
-            if span.load.affinity == "prefix" and not keyed:
-                key, keyed = affinity_key(body, headers), True
-            ordered = iter([members[j] for j in self._pick(span, urls, key, now)])
+            if span.load.affinity == "prefix" and chunks is None:
+                chunks = prompt_chunks(body)
+            at = out.index(members[0])
+            after = [i for i in out[at:] if i not in span.indices]
+            limit = self._wait_limit(span, after[0] if after else None, ttfts)
+            picked, wait = self._pick(span, urls, chunks if span.load.affinity == "prefix" else None, now, limit)
+            ordered = iter([members[j] for j in picked])
             out = [next(ordered) if i in span.indices else i for i in out]
-            if pool_full([self.load(u) for u in urls], span.load.spill, now, stale_after(span)):
+            full = pool_full([self.load(u) for u in urls], span.load.spill, now, stale_after(span))
+            if full or wait > limit:
                 others = [i for i in out if i not in span.indices]
                 if others:
                     out = others + [i for i in out if i in span.indices]
                     spilled.append(span)
-                else:
+                elif full:
                     alone = span
-        return Arranged(tuple(out), tuple(spilled), alone)
+        return Arranged(tuple(out), tuple(spilled), alone, chunks or ())
+
+    @staticmethod
+    def _wait_limit(span: PoolSpan, next_target: int | None, ttfts: Sequence[float | None] | None) -> float:
+        """The longest wait the pool may ask of a request before the next target serves it sooner."""
+        spill = span.load.spill
+        if spill is None or not spill.wait or next_target is None:
+            return math.inf
+        ttft = ttfts[next_target] if ttfts is not None else None
+        return (UNMEASURED_TTFT_S if ttft is None else ttft) + spill.margin_s
 
     def repick(self, span: PoolSpan, endpoints: Sequence[Deployment], body: Mapping[str, Any],
                headers: Mapping[str, str], now: float) -> list[Deployment]:
         """The pool's endpoints picked again, for a request that waited for the pool: the loads it was
         first arranged by are past."""
-        key = affinity_key(body, headers) if span.load.affinity == "prefix" else None
-        return [endpoints[j] for j in self._pick(span, [d.base_url for d in endpoints], key, now)]
+        chunks = prompt_chunks(body) if span.load.affinity == "prefix" else None
+        picked, _ = self._pick(span, [d.base_url for d in endpoints], chunks, now, math.inf)
+        return [endpoints[j] for j in picked]
 
-    def _pick(self, span: PoolSpan, urls: Sequence[str], key: int | None, now: float) -> list[int]:
+    def _pick(self, span: PoolSpan, urls: Sequence[str], chunks: tuple[int, ...] | None, now: float,
+              wait_limit: float) -> tuple[list[int], float]:
+        """The order of `urls` to try, and the expected wait at the first."""
         loads = [self.load(u) for u in urls]
         stale = stale_after(span)
-        return pick([ahead(x, now, stale) for x in loads], [x.kv if fresh(x, now, stale) else None for x in loads],
-                    [self.seeds[u] for u in urls], key if span.load.affinity == "prefix" else None, span.load.bound)
+        for x in loads:
+            x.batch = max(x.batch, span.slots)
+        waits = [expected_wait(x, now, stale) for x in loads]
+        matches = [self.picture(span, u).match(chunks) for u in urls] if chunks else None
+        order = pick([ahead(x, now, stale) for x in loads], [x.kv if fresh(x, now, stale) else None for x in loads],
+                     waits, [x.batch for x in loads], matches, span.load.bound, wait_limit)
+        return order, waits[order[0]]
 
-    def sent(self, d: Deployment) -> None:
+    def sends(self, route: RouteTable, chunks: tuple[int, ...]) -> Sends:
+        return Sends(self, {s.provider: s for s in route.pools}, chunks)
+
+    def sent(self, d: Deployment, chunks: Sequence[int] = (), span: PoolSpan | None = None) -> Sent:
         load = self.load(d.base_url)
+        now = self.clock()
+        stale = stale_after(span) if span is not None else 3.0
+        ticket = Sent(d.base_url, now, load.batch <= 0 or ahead(load, now, stale) < load.batch)
         load.sent += 1
         load.in_flight += 1
+        if span is not None and chunks:
+            picture = self.picture(span, d.base_url)
+            matched = picture.match(chunks)
+            counts = self.metrics.pool_prefix(span.provider)
+            counts.lookups.inc()
+            counts.prompt_bytes.inc(len(chunks) * CHUNK_BYTES)
+            if matched:
+                counts.hits.inc()
+                counts.matched_bytes.inc(matched * CHUNK_BYTES)
+            picture.sent(chunks)
+        return ticket
 
-    def done(self, d: Deployment) -> None:
+    def done(self, d: Deployment, ticket: Sent | None = None) -> None:
         load = self.load(d.base_url)
         load.in_flight = max(0, load.in_flight - 1)
+        if ticket is not None:
+            if load.read_at is not None and ticket.at < load.read_at:
+                load.gone += 1      # the last reading counted it running: it no longer is
+            if ticket.at_once:
+                took = self.clock() - ticket.at
+                load.service_s = took if load.service_s is None else \
+                    load.service_s + SERVICE_ALPHA * (took - load.service_s)
         room = self.rooms.get(d.provider)
         if room is not None:
             room.wake()
@@ -110,8 +196,8 @@ class PoolBoard:
         if reading is None:
             return
         load = self.load(url)
-        load.running, load.waiting, load.kv, load.read_at, load.sent = \
-            reading.running, reading.waiting, reading.kv, at, 0
+        load.running, load.waiting, load.kv, load.read_at, load.sent, load.gone = \
+            reading.running, reading.waiting, reading.kv, at, 0, 0
         if reading.waiting > 0:     # a server queues only once its batch is full: that is its batch size
             load.batch = max(load.batch, reading.running)
         host = url.split("://", 1)[-1].split("/", 1)[0]

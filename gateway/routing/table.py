@@ -22,6 +22,8 @@ class PoolSpan:
     urls: tuple[str, ...]           # each endpoint's base URL: the key its live load is kept under
     server: str
     load: PoolLoad
+    slots: int = 0                  # requests each endpoint runs at once; 0: learnt from readings
+    cache_tokens: int = 200_000     # prompt tokens each endpoint's prefix cache holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +134,10 @@ def build_routing(doc: PolicyDocument, upstreams: Mapping[str, Upstream]) -> Rou
             start = len(deployments)
             if up.endpoints:
                 deployments += [replace(one, base_url=url, endpoint=endpoint_label(url)) for url in urls]
+                slots, cache_tokens = _capacity(provider)
                 pools.append(PoolSpan(provider=t.provider, indices=tuple(range(start, len(deployments))), urls=urls,
-                                      server=provider.server or _simulated_server(provider), load=provider.load))
+                                      server=provider.server or _simulated_server(provider), load=provider.load,
+                                      slots=slots, cache_tokens=cache_tokens))
             else:
                 deployments.append(one)
                 if frontier is None:
@@ -148,6 +152,16 @@ def build_routing(doc: PolicyDocument, upstreams: Mapping[str, Upstream]) -> Rou
             config=route, breaker=route.breaker or doc.breaker, tiers=tuple(tiers), pools=tuple(pools),
             frontier=frontier if pools else None, targets=tuple(targets) if pools else ())
     return Routing(routes=routes)
+
+
+def _capacity(provider: Provider) -> tuple[int, int]:
+    """Each endpoint's batch size and prefix cache in tokens: the policy's, else a sim's, else unknown and
+    200,000 (a mid-size model's KV cache on one 80 GB GPU)."""
+    gpu = provider.sim.gpu if provider.sim is not None else None
+    slots = provider.load.slots or (gpu.max_batch if gpu is not None else 0)
+    cache = provider.load.cache_tokens or (gpu.prefix_cache_entries * gpu.chunk_tokens if gpu is not None
+                                           else 200_000)
+    return slots, max(64, cache)
 
 
 def _simulated_server(provider: Provider) -> str:

@@ -16,7 +16,8 @@ The model, in the terms the settings use:
     A prefill does not stall the batch's decode here (vLLM's chunked prefill comes close to that).
   - **Speed**: every time above is divided by `speed` (0.5: a replica on a GPU half as fast).
   - **Prefix cache**: a prompt is a sequence of words (a role word, then the content's words, per
-    message, as the sim counts prompt tokens), cut into chunks of `chunk_tokens`; each full chunk is
+    message, as the sim counts prompt tokens; the tools' names and descriptions after the system
+    messages), cut into chunks of `chunk_tokens`; each full chunk is
     named by a hash of itself and everything before it, so a chunk is reused only behind the same
     prefix (vLLM's block hashes). A least-recently-used set of `prefix_cache_entries` chunks holds
     what finished prefills computed. Queries and hits are counted in tokens, as vLLM counts them.
@@ -76,13 +77,28 @@ def capacity_per_s(cfg: GpuConfig, prompt_tokens: int, cached_tokens: int, answe
     return cfg.max_batch / one if one > 0 else float("inf")
 
 
-def prompt_words(messages: Sequence[Any]) -> list[str]:
-    """The prompt as the sim tokenises it: per message, its role then its content's words."""
+def prompt_words(messages: Sequence[Any], tools: Sequence[Any] | None = None) -> list[str]:
+    """The prompt as the sim tokenises it: per message, its role then its content's words; the tools'
+    names and descriptions after the leading system messages, where chat templates render them."""
     words: list[str] = []
+    pending = list(tools or ())
     for m in messages:
         if isinstance(m, dict):
+            if pending and m.get("role") not in ("system", "developer"):
+                words.extend(_tool_words(pending))
+                pending = []
             words.append(f"<{m.get('role')}>")
             words.extend(text_of(m.get("content")).split())
+    return words + _tool_words(pending)
+
+
+def _tool_words(tools: Sequence[Any]) -> list[str]:
+    words: list[str] = []
+    for tool in tools:
+        if isinstance(tool, dict):
+            inner = tool.get("function")
+            fn: dict[str, Any] = inner if isinstance(inner, dict) else tool
+            words += ["<tool>", str(fn.get("name", ""))] + str(fn.get("description", "")).split()
     return words
 
 
@@ -191,8 +207,9 @@ class GpuModel:
         self._prompt = self._generated = self._queried = self._hit = 0
         self._queue_s = 0.0
 
-    def job(self, messages: Sequence[Any], max_answer_tokens: int, now: float) -> Job:
-        words = prompt_words(messages)
+    def job(self, messages: Sequence[Any], max_answer_tokens: int, now: float,
+            tools: Sequence[Any] | None = None) -> Job:
+        words = prompt_words(messages, tools)
         self._next_id += 1
         return Job(self._next_id, len(words), max_answer_tokens, prefix_chunks(words, self.cfg.chunk_tokens), now)
 

@@ -67,13 +67,14 @@ class GpuEngine:
         return self.model.load()
 
     @asynccontextmanager
-    async def admitted(self, messages: Sequence[Any], max_answer_tokens: int) -> AsyncIterator[Run | None]:
+    async def admitted(self, messages: Sequence[Any], max_answer_tokens: int,
+                       tools: Sequence[Any] | None = None) -> AsyncIterator[Run | None]:
         """A place in the batch for the request (after its wait in the queue), or None when it is refused.
 
         Leaving the block, however it is left (the answer done, the caller gone), frees the place
         for the head of the queue.
         """
-        job = self.model.job(messages, max_answer_tokens, self.now())
+        job = self.model.job(messages, max_answer_tokens, self.now(), tools)
         admission = self.model.arrive(job, self.now())
         self._changed()
         if admission is Admission.REFUSED:

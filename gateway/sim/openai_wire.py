@@ -108,7 +108,8 @@ async def chat(request: web.Request) -> web.StreamResponse:
     gpu = state.gpu
     if gpu is None:
         return await _chat_answer(request, state, body, _Reply(words, finish, tool, n, base, prompt))
-    async with gpu.admitted(body.get("messages") or [], 10 if tool is not None else len(words)) as run:
+    tools = body.get("tools") if isinstance(body.get("tools"), list) else None
+    async with gpu.admitted(body.get("messages") or [], 10 if tool is not None else len(words), tools) as run:
         if run is None:
             waiting = gpu.load().waiting
             return error(refusal_status(gpu.model.cfg), {"Retry-After": "1"},

@@ -155,18 +155,20 @@ def test_traffic_shifts_away_from_a_replica_whose_requests_pile_up(start_gateway
     assert (slow.served, fast.served) == (0, 10)
 
 
-def test_requests_sharing_a_prefix_stay_on_one_replica_and_others_spread(start_gateway: GatewayFactory,
-                                                                         replicas: Replicas) -> None:
+def test_a_conversation_and_the_sessions_sharing_its_system_prompt_stay_on_one_replica_and_others_spread(
+        start_gateway: GatewayFactory, replicas: Replicas) -> None:
     gw = start_gateway(policy(replicas))
     scrape(gw)
-    system = {"role": "system", "content": "You review pull requests."}
+    system = {"role": "system", "content": "You review pull requests. " + "Check every changed line. " * 40}
     for turn in range(6):
         chat(gw, messages=[system, {"role": "user", "content": "PR 1"}] + [{"role": "user", "content": "more"}] * turn)
     assert sorted(r.served for r in replicas.all) == [0, 6]
-    before = [r.served for r in replicas.all]
-    for n in range(12):
+    for n in range(6):      # other sessions with the same system prompt find it warm
         chat(gw, messages=[system, {"role": "user", "content": f"PR {n + 100}"}])
-    assert all(r.served > b for r, b in zip(replicas.all, before, strict=True))
+    assert sorted(r.served for r in replicas.all) == [0, 12]
+    for n in range(12):     # sessions with system prompts of their own go to the least loaded
+        chat(gw, messages=[{"role": "system", "content": f"Persona {n}. " * 60}, {"role": "user", "content": "hi"}])
+    assert all(r.served > 0 for r in replicas.all)
 
 
 def test_a_full_pool_spills_to_the_frontier_at_once_and_a_pool_below_it_does_not(

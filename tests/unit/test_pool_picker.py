@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import zlib
-from collections import Counter
-
 import pytest
 
 from gateway.policy.schema import Spill
-from gateway.routing.affinity import affinity_key
-from gateway.routing.picker import EndpointLoad, ahead, affinity_choice, past_threshold, pick, pool_full
+from gateway.routing.picker import EndpointLoad, ahead, past_threshold, pick, pool_full
 from gateway.routing.pool_metrics import metrics_url, parse
 
 VLLM = """# HELP vllm:num_requests_running Number of requests in model execution batches.
@@ -20,7 +16,6 @@ vllm:num_requests_waiting{engine="0",model_name="llama"} 2.0
 vllm:kv_cache_usage_perc{engine="0",model_name="llama"} 0.42
 vllm:num_preemptions_total{model_name="llama"} 9.0
 """
-SEEDS = [zlib.crc32(f"http://10.0.0.{i}:8000/v1".encode()) for i in range(4)]
 
 
 def test_vllm_metrics_sum_running_and_waiting_across_engines_and_read_kv_use() -> None:
@@ -66,28 +61,9 @@ def test_a_stale_reading_leaves_only_the_gateways_own_in_flight_count() -> None:
     assert not past_threshold(load, Spill(kv_percent=90), 14.0, 3.0)
 
 
-def test_the_least_loaded_endpoint_goes_first_without_affinity() -> None:
-    assert pick([5.0, 1.0, 3.0], [None, None, None], SEEDS[:3], None, 1.25) == [1, 2, 0]
-
-
-def test_a_key_keeps_its_endpoint_while_the_load_is_even() -> None:
-    chosen = {pick([2.0, 2.0, 2.0, 2.0], [None] * 4, SEEDS, key, 1.25)[0] for key in [123] * 10}
-    assert len(chosen) == 1
-
-
-def test_keys_spread_over_the_pool() -> None:
-    counts = Counter(affinity_choice(key, SEEDS, [0.0] * 4, 1.25) for key in range(2000))
-    assert set(counts) == {0, 1, 2, 3} and min(counts.values()) > 350
-
-
-def test_a_key_leaves_its_endpoint_once_past_the_bound_of_the_mean() -> None:
-    key = 77
-    home = affinity_choice(key, SEEDS, [0.0] * 4, 1.25)
-    loads = [1.0] * 4
-    loads[home] = 6.0   # mean with this request (10 + 1) / 4 × 1.25 → 4: home is past it
-    moved = affinity_choice(key, SEEDS, loads, 1.25)
-    assert moved != home
-    assert affinity_choice(key, SEEDS, loads, 10.0) == home   # a loose bound keeps it
+def test_the_least_loaded_endpoint_goes_first_without_prefix_matches() -> None:
+    assert pick([5.0, 1.0, 3.0], [None, None, None], [0.0] * 3, [0.0] * 3, None, 1.25) == [1, 2, 0]
+    assert pick([5.0, 1.0, 3.0], [None, None, None], [0.0] * 3, [0.0] * 3, [0, 0, 0], 1.25) == [1, 2, 0]
 
 
 def test_spill_needs_every_endpoint_past_a_threshold() -> None:
@@ -109,27 +85,6 @@ def test_requests_sent_since_a_reading_count_as_queued_only_when_the_server_was_
 def test_without_metrics_the_queue_is_the_gateways_own_in_flight_count() -> None:
     assert past_threshold(EndpointLoad(in_flight=4), Spill(queue=4), 0.0, 3.0)
     assert not past_threshold(EndpointLoad(in_flight=3), Spill(queue=4), 0.0, 3.0)
-
-
-def test_turns_of_one_conversation_share_an_affinity_key() -> None:
-    system = {"role": "system", "content": "You are a careful assistant."}
-    first = {"role": "user", "content": "Plan a trip to Lisbon."}
-    turn1 = {"messages": [system, first]}
-    turn2 = {"messages": [system, first, {"role": "assistant", "content": "Sure."},
-                          {"role": "user", "content": "Make it three days."}]}
-    other = {"messages": [system, {"role": "user", "content": "Write a haiku."}]}
-    assert affinity_key(turn1, {}) == affinity_key(turn2, {})
-    assert affinity_key(turn1, {}) != affinity_key(other, {})
-
-
-def test_a_prompt_cache_key_a_session_header_or_a_user_names_the_affinity() -> None:
-    a = {"messages": [{"role": "user", "content": "a"}], "prompt_cache_key": "s1"}
-    b = {"messages": [{"role": "user", "content": "b"}], "prompt_cache_key": "s1"}
-    assert affinity_key(a, {}) == affinity_key(b, {})
-    c = {"messages": [{"role": "user", "content": "c"}]}
-    assert affinity_key(c, {"X-Session-Id": "42"}) == affinity_key(a | {"prompt_cache_key": None},
-                                                                    {"x-session-id": "42"})
-    assert affinity_key({"input": "x", "user": "u1"}, {}) == affinity_key({"input": "y", "user": "u1"}, {})
 
 
 def test_requests_sent_since_a_reading_count_as_queued_once_they_overflow_the_batch_size_learnt() -> None:

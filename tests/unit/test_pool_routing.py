@@ -73,7 +73,9 @@ def test_a_pool_is_not_taken_to_speak_the_responses_api() -> None:
     (("endpoints: [http://10.0.0.1:8000/v1, http://10.0.0.2:8000/v1]", "endpoints: [gpu1:8000]"), "http://"),
     (("endpoints: [http://10.0.0.1:8000/v1, http://10.0.0.2:8000/v1]", "endpoints: 3"), "kind sim"),
     (("server: vllm", "server: triton"), "server"),
-    (("spill: {queue: 4, kv_percent: 95}", "spill: {}"), "queue, kv_percent or both"),
+    (("spill: {queue: 4, kv_percent: 95}", "spill: {wait: false}"), "queue, kv_percent or wait: true"),
+    (("spill: {queue: 4, kv_percent: 95}", "spill: {margin_s: -1}"), "margin_s"),
+    (("spill: {queue: 4, kv_percent: 95}", "slots: 0"), "slots"),
 ])
 def test_a_malformed_pool_is_refused_with_its_line(change: tuple[str, str], reason: str) -> None:
     err = refuse(POOL.replace(*change))
