@@ -9,8 +9,9 @@ from aiohttp import web
 
 from gateway.sim import anthropic_reply
 from gateway.sim.anthropic_checks import problem
+from gateway.sim.credentials import anthropic_fault_message, anthropic_problem, presented
 from gateway.sim.malformed import malformed_answer
-from gateway.sim.behaviour import (SIM, StreamWriter, ends_with_prefill, json_response, read_request, scripted_failure,
+from gateway.sim.behaviour import (SIM, SimState, StreamWriter, ends_with_prefill, json_response, read_request, scripted_failure,
                                    sse_response)
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
@@ -33,11 +34,29 @@ def _authorised(request: web.Request, key: str | None) -> bool:
         or request.headers.get("Authorization") == f"Bearer {key}"
 
 
+def _refused(request: web.Request, state: SimState) -> web.Response | None:
+    """The 401 for a request whose credential this provider does not take (its own key, or with
+    `client_credentials` any caller's credential, an OAuth bearer only with its beta flag)."""
+    if state.config.client_credentials:
+        found = anthropic_problem(request)
+        return error(401, message=found) if found is not None else None
+    if not _authorised(request, state.config.api_key):
+        return error(401, message="invalid x-api-key")
+    return None
+
+
+async def _scripted(request: web.Request, state: SimState) -> web.Response | None:
+    return await scripted_failure(
+        state, lambda status, headers: error(status, headers, anthropic_fault_message(request, status)),
+        presented(request))
+
+
 async def messages(request: web.Request) -> web.StreamResponse:
     state = request.app[SIM]
     body, _ = await read_request(request, state)
-    if not _authorised(request, state.config.api_key):
-        return error(401, message="invalid x-api-key")
+    refused = _refused(request, state)
+    if refused is not None:
+        return refused
     if not request.headers.get("anthropic-version"):
         return error(400, message="anthropic-version: header is required")
     found = problem(body)
@@ -46,7 +65,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
     if not state.config.prefill and ends_with_prefill(body):
         return error(400, message="This model does not support assistant message prefill. "
                                   "The conversation must end with a user message.")
-    failed = await scripted_failure(state, error)
+    failed = await _scripted(request, state)
     if failed is not None:
         return failed
     if state.first_delay():
@@ -79,12 +98,13 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
     """`/v1/messages/count_tokens`: the input tokens the same body would be charged."""
     state = request.app[SIM]
     body, _ = await read_request(request, state)
-    if not _authorised(request, state.config.api_key):
-        return error(401, message="invalid x-api-key")
+    refused = _refused(request, state)
+    if refused is not None:
+        return refused
     found = problem({"max_tokens": 1, **body}) if isinstance(body, dict) else "The request body is not a JSON object."
     if found is not None:
         return error(400, message=found)
-    failed = await scripted_failure(state, error)
+    failed = await _scripted(request, state)
     if failed is not None:
         return failed
     return json_response({"input_tokens": anthropic_reply.prompt(body).tokens})

@@ -35,6 +35,7 @@ class SimConfig:
     prefill: bool = True                  # False: a chat ending in an assistant message is refused with a 400
     dumb: bool = False                    # answers fast and fluently, but wrong (see gateway.sim.answers)
     agent: bool = False                   # calls a shell or Read tool only when asked to (see gateway.sim.agent)
+    client_credentials: bool = False      # wants each caller's own credential instead of a key of its own
     gpu: GpuConfig | None = None          # a GPU server's batch, queue and prefix cache (see gateway.sim.gpu)
     speed: float = 1.0                    # every healthy delay divided by this (0.5: a replica half as fast)
 
@@ -121,16 +122,26 @@ def retry_after_header(fault: Fault) -> dict[str, str]:
     return {"Retry-After": str(max(0, math.ceil(fault.retry_after_s)))}
 
 
-async def scripted_failure(state: SimState, error: Callable[[int, dict[str, str]], web.Response]) -> web.Response | None:
+async def scripted_failure(state: SimState, error: Callable[[int, dict[str, str]], web.Response],
+                           credential: str | None = None) -> web.Response | None:
     """Plays the part of a fault that comes before any answer: hang, delay, error status."""
     fault = state.fault
     if fault.hang:
         await wait_forever(state)
-    if fails_now(fault, state.rng, state.failed):
+    if fails_now(fault, state.rng, state.failed, credential):
         assert fault.status is not None
         state.failed += 1
-        return error(fault.status, retry_after_header(fault))
+        return error(fault.status, {**retry_after_header(fault), **usage_limit_headers(fault, time.time())})
     return None
+
+
+def usage_limit_headers(fault: Fault, wall_now: float) -> dict[str, str]:
+    """A subscription's usage limit as Anthropic answers it: rejected, when it resets, and retry-after."""
+    if fault.usage_limit_reset_s is None or fault.status != 429:
+        return {}
+    wait = max(0, math.ceil(fault.usage_limit_reset_s))
+    return {"anthropic-ratelimit-unified-status": "rejected",
+            "anthropic-ratelimit-unified-reset": str(math.ceil(wall_now) + wait), "Retry-After": str(wait)}
 
 
 def ends_with_prefill(body: dict[str, Any]) -> bool:

@@ -44,6 +44,12 @@ class Fault:
     malformed: Malformed | None = None     # answer 200 with a body the wire does not allow
     trickle_s: float = 0.1                 # with malformed="trickle": the pause between bytes
     oversize_bytes: int = 2 * 1024 * 1024  # with malformed="oversized": how long the answer is
+    # With status: only requests presenting this client credential fail (one caller's subscription
+    # expired or out of quota while everyone else's works).
+    only_credential: str | None = None
+    # With status 429 on the Anthropic wire: a subscription's usage limit, as Anthropic says it
+    # (`anthropic-ratelimit-unified-status: rejected`, `-unified-reset` this many seconds ahead, `retry-after`).
+    usage_limit_reset_s: float | None = None
 
     @property
     def healthy(self) -> bool:
@@ -53,9 +59,12 @@ class Fault:
 HEALTHY = Fault()
 
 
-def fails_now(fault: Fault, rng: random.Random, failed_so_far: int = 0) -> bool:
-    """Does this request get the scripted error status? (`failed_so_far`: under this fault)"""
+def fails_now(fault: Fault, rng: random.Random, failed_so_far: int = 0, credential: str | None = None) -> bool:
+    """Does this request get the scripted error status? (`failed_so_far`: under this fault;
+    `credential`: the client credential the request presented, if any)"""
     if fault.status is None:
+        return False
+    if fault.only_credential is not None and credential != fault.only_credential:
         return False
     if fault.times is not None and failed_so_far >= fault.times:
         return False

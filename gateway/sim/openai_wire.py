@@ -15,6 +15,7 @@ from gateway.sim import answers, chat_checks, replies, responses_checks, respons
 from gateway.sim.agent import chat_situation, decide
 from gateway.sim.behaviour import (SIM, SimState, StreamEnded, StreamWriter, ends_with_prefill, json_response,
                                    read_request, scripted_failure, sse_response)
+from gateway.sim.credentials import OPENAI_NO_KEY, openai_fault_message, presented
 from gateway.sim.gpu import refusal_status
 from gateway.sim.gpu_engine import Run
 from gateway.sim.malformed import malformed_answer
@@ -32,6 +33,8 @@ STREAM_ERROR = (b'data: {"error": {"message": "The server had an error while pro
 def error(status: int, headers: dict[str, str] | None = None, message: str | None = None,
           code: str | None = None, param: str | None = None) -> web.Response:
     kind, default_code = _ERROR_TYPES.get(status, ("server_error" if status >= 500 else "invalid_request_error", None))
+    if code == "insufficient_quota":   # a key out of quota: OpenAI names the type after it too
+        kind = "insufficient_quota"
     body = {"error": {"message": message or f"simulated error {status}", "type": kind, "param": param,
                       "code": code if code is not None else default_code}}
     return json_response(body, status, headers)
@@ -49,6 +52,8 @@ def _authorised(request: web.Request, state: SimState) -> bool:
 async def _prologue(request: web.Request, state: SimState, required: str,
                     checks: Callable[[Any, bool], str | None] | None = None) -> tuple[dict[str, Any] | None, web.StreamResponse | None]:
     body, _ = await read_request(request, state)
+    if state.config.client_credentials and presented(request) is None:
+        return None, error(401, message=OPENAI_NO_KEY)
     if not _authorised(request, state):
         return None, error(401, message="Incorrect API key provided.")
     if state.config.wire == "azure" and not request.query.get("api-version"):
@@ -69,8 +74,10 @@ async def _prologue(request: web.Request, state: SimState, required: str,
                                         "The conversation must end with a user message.", code="invalid_request")
     # Some providers quote the key they were sent in an error: a gateway must not pass that on.
     quoted = f"Key used: {request.headers.get('Authorization', '')}" if state.fault.echo_key else None
-    failed = await scripted_failure(state, lambda status, headers: error(status, headers, message=quoted,
-                                                                         code=state.fault.error_code))
+    failed = await scripted_failure(
+        state, lambda status, headers: error(status, headers, message=quoted or openai_fault_message(
+            request, status, state.fault.error_code) if state.config.client_credentials else quoted,
+            code=state.fault.error_code), presented(request))
     if failed is not None:
         return None, failed
     if state.first_delay():
