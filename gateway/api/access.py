@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from gateway.api.callers import gateway_authorization
 from gateway.core.errors import ApiError, error_response, not_admin, unauthorized
 from gateway.core.auth import Caller
 from gateway.flow.context import CONTEXT
@@ -52,7 +53,7 @@ def allowed(caller: Caller | None, scope: str) -> ApiError | None:
 async def operational_access(request: web.Request, handler: Handler) -> web.StreamResponse:
     scope = needs(request)
     if scope is not None:
-        refusal = allowed(request.app[CONTEXT].auth.authenticate(request.headers.get("Authorization")), scope)
+        refusal = allowed(request.app[CONTEXT].auth.authenticate(gateway_authorization(request.headers)), scope)
         if refusal is not None:
             return error_response(refusal)
     return await handler(request)

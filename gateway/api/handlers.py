@@ -15,11 +15,13 @@ from aiohttp.web_protocol import RequestPayloadError
 from gateway.core.answer import whole
 from gateway.api.chains import prior_for, references_for, remember
 from gateway.core.logs import refused_line
-from gateway.core.errors import (ApiError, body_too_large, body_too_slow, client_gone, error_response, invalid_api_key,
+from gateway.core.errors import (ApiError, body_too_large, body_too_slow, client_gone, error_response,
                             model_not_found, budget_exceeded, overloaded, rate_limited, undecodable_body,
                             unsupported_encoding)
 from gateway.api.validate import check_body, parse_body
+from gateway.api.callers import identify
 from gateway.core.auth import Authenticator, Caller
+from gateway.core.credentials import CREDENTIAL_BETA_PREFIX, ClientCredential, split_betas
 from gateway.flow.context import CONTEXT, GatewayContext
 from gateway.routing.request_log import RequestLog
 from gateway.flow.dispatch import TIMEOUT_HEADER, request_timeout
@@ -39,9 +41,18 @@ _KEPT_HERE = frozenset({
 
 def passed_headers(request: web.Request) -> dict[str, str]:
     """The client's headers that travel upstream with a body passed through (betas, versions, its
-    session headers): everything but what belongs to the connection, the gateway or its key."""
-    return {name.lower(): value for name, value in request.headers.items()
-            if name.lower() not in _KEPT_HERE and not name.lower().startswith("x-recloser-")}
+    session headers): everything but what belongs to the connection, the gateway or its key, and
+    the beta flags bound to the client's own credential (they go only where it goes)."""
+    out = {name.lower(): value for name, value in request.headers.items()
+           if name.lower() not in _KEPT_HERE and not name.lower().startswith("x-recloser-")}
+    beta = out.get("anthropic-beta")
+    if beta is not None and CREDENTIAL_BETA_PREFIX in beta:
+        free, _ = split_betas(beta)
+        if free:
+            out["anthropic-beta"] = ",".join(free)
+        else:
+            del out["anthropic-beta"]
+    return out
 
 
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -62,14 +73,8 @@ def request_id(request: web.Request) -> str:
 
 
 def authenticate(auth: Authenticator, request: web.Request) -> Caller:
-    """The caller by `Authorization: Bearer` (OpenAI's SDKs) or `x-api-key` (Anthropic's)."""
-    authorization = request.headers.get("Authorization")
-    if authorization is None and "x-api-key" in request.headers:
-        authorization = "Bearer " + request.headers["x-api-key"]
-    caller = auth.authenticate(authorization)
-    if caller is None:
-        raise invalid_api_key()
-    return caller
+    """The caller by its gateway key (gateway/api/callers.py says where it is looked for)."""
+    return identify(auth, request.headers)[0]
 
 
 _ENCODINGS = frozenset({"", "identity", "gzip", "deflate"})
@@ -129,9 +134,10 @@ def _shed(ctx: GatewayContext, rid: str, endpoint: Endpoint) -> web.Response:
 async def _serve(request: web.Request, ctx: GatewayContext, endpoint: Endpoint, rid: str) -> web.StreamResponse:
     rt = ctx.runtime  # this request's policy, whatever a reload does meanwhile
     caller: Caller | None = None
+    credential: ClientCredential | None = None
     route_name = ""
     try:
-        caller = authenticate(rt.auth, request)
+        caller, credential = identify(rt.auth, request.headers)
         raw = await read_body(request, rt.limits.max_body_bytes)
         body = parse_body(raw)
         stream = check_body(endpoint, body)
@@ -164,7 +170,7 @@ async def _serve(request: web.Request, ctx: GatewayContext, endpoint: Endpoint, 
     now = rt.dispatcher.clock()
     timeout = request_timeout(route, request.headers.get(TIMEOUT_HEADER))
     call = Call(endpoint, body, stream, rid, prior, passed_headers(request), request.query_string, references,
-                len(raw))
+                len(raw), credential)
     log = RequestLog(route, call, caller, now, now + timeout, extra_headers=extra)
     status = 499  # until it is known: the client went away, or the request was cancelled
     try:

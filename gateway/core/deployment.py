@@ -23,6 +23,8 @@ class Deployment:
     beta: tuple[str, ...] = ()      # Anthropic's anthropic-beta header, one value per feature
     via_litellm: bool = False       # a native kind taken through litellm's adapter (the policy's `via: litellm`)
     endpoint: str = ""              # one replica of a pool (its host:port): breakers and baselines are its own
+    client_credentials: bool = False   # called with the caller's own credentials (`credentials: client`)
+    credential_cooldown_s: float = 60.0   # how long a refused client credential is not tried here again
 
     @property
     def key(self) -> str:

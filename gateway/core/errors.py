@@ -55,7 +55,8 @@ def invalid_request(message: str, param: str | None = None, code: str | None = N
 
 
 def invalid_api_key() -> ApiError:
-    return ApiError(401, "Incorrect API key provided. Send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'.",
+    return ApiError(401, "Incorrect API key provided. Send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>', "
+                         "or as 'x-recloser-key: <key>' when those carry your own provider credentials.",
                     "invalid_request_error", code="invalid_api_key")
 
 

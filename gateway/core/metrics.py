@@ -26,6 +26,8 @@ NANO = Decimal(10) ** 9
 USD_NAME = "recloser_cost_usd"
 SAVINGS_NANOS_NAME = "recloser_local_savings_nanousd"
 SAVINGS_USD_NAME = "recloser_local_savings_usd"
+CLIENT_PAID_NANOS_NAME = "recloser_client_paid_nanousd"
+CLIENT_PAID_USD_NAME = "recloser_client_paid_usd"
 
 
 class _Bound:
@@ -185,6 +187,14 @@ class Metrics:
         self.savings_nanos = _Bound(Counter(
             SAVINGS_NANOS_NAME, "What a pool's tokens would have cost at the route's first frontier target, in "
             "nano-USD (exported as recloser_local_savings_usd_total)", ["route"], registry=r))
+        self.client_paid_nanos = _Bound(Counter(
+            CLIENT_PAID_NANOS_NAME, "List price of calls answered on the callers' own credentials, which the "
+            "organisation did not pay, in nano-USD (exported as recloser_client_paid_usd_total)",
+            ["team", "app", "route", "provider", "model"], registry=r))
+        self.credential_skips = _Bound(Counter(
+            "recloser_client_credential_skips", "Client-credential targets passed over without a call: the request "
+            "had no credential for them, or the caller's was refused there and is cooling down", ["route", "provider"],
+            registry=r))
         self.ledger_records = _Bound(Counter(
             "recloser_ledger_records", "Spend ledger records written, by kind", ["kind"], registry=r))
 
@@ -220,8 +230,10 @@ def exposition(registry: CollectorRegistry) -> tuple[bytes, str]:
     return generate_latest(_InUsd(registry)), CONTENT_TYPE_LATEST
 
 
-_IN_USD = {NANOS_NAME: USD_NAME, SAVINGS_NANOS_NAME: SAVINGS_USD_NAME}
+_IN_USD = {NANOS_NAME: USD_NAME, SAVINGS_NANOS_NAME: SAVINGS_USD_NAME, CLIENT_PAID_NANOS_NAME: CLIENT_PAID_USD_NAME}
 _USD_HELP = {USD_NAME: "Cost of upstream calls in US dollars",
+             CLIENT_PAID_USD_NAME: "List price of calls answered on the callers' own credentials (a subscription, "
+                                   "a personal key), which the organisation did not pay, in US dollars",
              SAVINGS_USD_NAME: "What the tokens local pools served would have cost at each route's first "
                                "frontier target, in US dollars"}
 

@@ -15,6 +15,7 @@ from gateway.core.metrics import Metrics
 from gateway.providers.base import AttemptError, Call, Failure, Reply, UpstreamClient
 from gateway.routing.breaker import Outcome, State
 from gateway.routing.classify import Classification, Verdict, classify, worth_another_try
+from gateway.routing.credentials import CredentialCooldowns, cooldown_s, refuses_credential
 from gateway.routing.health import HealthBoard
 from gateway.routing.retry_budget import RetryBudget
 from gateway.core.deployment import Deployment
@@ -39,6 +40,7 @@ class Attempts:
         self.ttfts: dict[tuple[str, bool], SampleWindow] = {}
         self.prefills = PrefillBook()   # which deployments refused an assistant prefill
         self.traffic = TrafficBook()    # each route's targets over the last minute, for the console
+        self.cooldowns = CredentialCooldowns()   # callers' credentials refused by client-credential providers
         # Told of each upstream attempt about to be made, and of each that failed without an answer (the ledger's journal).
         self.on_start: Callable[[RequestLog, AttemptRecord, Call], None] = lambda log, record, call: None
         self.on_failed: Callable[[RequestLog, AttemptRecord], None] = lambda log, record: None
@@ -94,6 +96,10 @@ class Attempts:
                 reply = await self.client_for(d).open(d, call, budget_s)
         except AttemptError as err:
             record.ended, record.error = self.clock(), err
+            if refuses_credential(d, err) and call.credential is not None:
+                err.failure = Failure.CREDENTIAL
+                self.cooldowns.cool(d.provider, call.credential.fingerprint, record.ended + cooldown_s(d, err),
+                                    record.ended)
             record.outcome = self.classify(log.route, err).reason
             _journal(self.on_failed, log, record)
             self.report(log.route, d, False, call.stream, err=err)

@@ -22,6 +22,7 @@ from gateway.metering.usage import ask_for_usage
 from gateway.core.metrics import Metrics
 from gateway.providers.answer_check import is_openai_error, without_secret
 from gateway.providers.base import AttemptError, Failure
+from gateway.providers.credentials import why_not as credential_why_not
 from gateway.flow.relay import Relay, answer_headers
 from gateway.routing.breaker import Health, State, back_in
 from gateway.routing.classify import Verdict
@@ -104,7 +105,10 @@ class Dispatcher:
         log.skipped = [(route.deployments[i], why_skipped(healths[i], now), back_in(healths[i], now))
                        for i in p.skipped]
         if not route.pools or self.pools is None:
-            return await self._attempt([route.deployments[i] for i in p.order], request, log, budget, hedge_budget)
+            order = [route.deployments[i] for i in p.order]
+            if any(d.client_credentials for d in order):
+                order = self._usable_credentials(order, log, now)
+            return await self._attempt(order, request, log, budget, hedge_budget)
         pools = self.pools
         ttfts = [h.speed_of(call.stream).baseline if h.speed_of(call.stream).samples else None for h in healths]
         arranged = pools.arrange(route, p.order, call.body, call.client_headers, now, ttfts)
@@ -198,7 +202,33 @@ class Dispatcher:
                 self.failovers.add(Failover(self.clock(), route.name, leg.deployment.key, order[pos].key, c.reason))
         if caller_error is not None:  # no target could take it: the upstream's own words are the answer
             return self._as_is(log, log.attempts[-1].deployment, caller_error)
+        if log.attempts and not log.skipped and all(r.error is not None and r.error.failure is Failure.CREDENTIAL
+                                                    for r in log.attempts):
+            # Only the caller's own credential could be tried, and it was refused: its provider's own
+            # words (an expired token, a spent subscription) are what the caller needs to hear.
+            last = log.attempts[-1]
+            assert last.error is not None
+            return self._as_is(log, last.deployment, last.error)
         raise exhausted(log)
+
+    def _usable_credentials(self, order: list[Deployment], log: RequestLog, now: float) -> list[Deployment]:
+        """Client-credential targets this caller cannot use now (no credential, one of another API, or
+        one cooling down after a refusal there) are skipped without a round trip; no breaker hears of it."""
+        call, cooldowns = log.call, self.attempts.cooldowns
+        usable: list[Deployment] = []
+        for d in order:
+            if d.client_credentials:
+                why = credential_why_not(d, call)
+                wait = None if why is not None or call.credential is None else \
+                    cooldowns.back_in(d.provider, call.credential.fingerprint, now)
+                if wait is not None:
+                    why = f"refused the caller's credential (tried again in {max(1, math.ceil(wait))} s)"
+                if why is not None:
+                    log.skipped.append((d, why, wait))
+                    self.metrics.credential_skips(log.route.name, d.provider).inc()
+                    continue
+            usable.append(d)
+        return usable
 
     def _fit(self, rest: list[Deployment], failed: Deployment, reason: str) -> list[Deployment]:
         """After a context-window refusal, only targets with a larger window are worth trying."""
@@ -216,6 +246,8 @@ class Dispatcher:
             log.refused_by = d
         status = err.status or 400
         body, content_type = without_secret(err.body or b"", d.api_key), err.content_type
+        if d.client_credentials and log.call.credential is not None:
+            body = without_secret(body, log.call.credential.secret)
         if not is_openai_error(body):  # an HTML page or plain words: the client still gets its error shape
             body, content_type = error_body(f"The upstream {d.provider}/{d.model} refused the request with HTTP "
                                             f"{status} and no error of the OpenAI shape.", "invalid_request_error",

@@ -177,6 +177,29 @@ class Provider(Closed):
     # pass through; otherwise they are translated to chat. Unset: OpenAI itself and OpenAI-wire sims
     # do, other OpenAI-wire servers (vLLM, Ollama, llama.cpp …) are taken to be chat-only.
     responses: bool | None = None
+    # `client`: called with each caller's own credentials (a subscription's OAuth bearer, a personal
+    # key), which the caller sends in Authorization or x-api-key while naming its gateway key in
+    # x-recloser-key; such a provider has no api_key. A 401/403 or a usage limit (429) from it fails
+    # that caller over and keeps its credential off this provider for a while, never the provider.
+    credentials: Literal["gateway", "client"] = "gateway"
+    # After a 401/403 of a client credential (or a 429 that says no reset): not tried again for this long.
+    credential_cooldown_s: PositiveSeconds = 60.0
+
+    @model_validator(mode="after")
+    def client_credentials_shape(self) -> Provider:
+        if self.credentials != "client":
+            return self
+        if self.api_key is not None:
+            raise ValueError("credentials: client calls the provider with each caller's own credentials; "
+                             "remove api_key")
+        wire = self.sim.wire if self.kind == "sim" and self.sim is not None else \
+            ("openai" if self.kind == "sim" else self.kind)
+        if wire not in ("openai", "anthropic") or self.via == "litellm":
+            raise ValueError("credentials: client needs kind openai or anthropic (or a sim of either wire), "
+                             "called natively")
+        if self.endpoints is not None:
+            raise ValueError("credentials: client is for a provider's own API, not a pool of endpoints")
+        return self
 
     @model_validator(mode="after")
     def responses_needs_openai_wire(self) -> Provider:

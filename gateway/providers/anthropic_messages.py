@@ -17,7 +17,8 @@ import orjson
 
 from gateway.core.deployment import Deployment
 from gateway.providers.anthropic_wire import DEFAULT_BASE_URL, AnthropicWire
-from gateway.providers.base import AttemptError, Call, Failure, Reply, parse_retry_after
+from gateway.providers.base import AttemptError, Call, Failure, Reply, parse_retry_after, usage_limit_reset_s
+from gateway.providers.credentials import with_credential
 from gateway.providers.http import (Opening, bounds, let_go, read_more, with_client_headers, with_query,
                                     with_request_id)
 from gateway.providers.sse import complete_events
@@ -58,7 +59,7 @@ class MessagesPassThrough:
         if beta:
             own = headers.get("anthropic-beta")
             headers["anthropic-beta"] = f"{own},{beta}" if own else beta
-        return with_request_id(with_client_headers(headers, call), call)
+        return with_request_id(with_client_headers(with_credential(headers, d, call), call), call)
 
     async def open(self, deployment: Deployment, call: Call, budget_s: float) -> Reply:
         timeout, opening_s = bounds(deployment, call.stream, budget_s)
@@ -69,7 +70,8 @@ class MessagesPassThrough:
                                                               headers=self.headers(deployment, call), timeout=timeout)
                 if resp.status != 200:
                     raise AttemptError(Failure.STATUS, status=resp.status, body=await resp.read(),
-                                       retry_after_s=parse_retry_after(resp.headers.get("retry-after")))
+                                       retry_after_s=parse_retry_after(resp.headers.get("retry-after")),
+                                       limit_reset_s=usage_limit_reset_s(resp.headers, self.native.wall()))
                 if not call.stream:
                     body = await resp.read()
                     resp.release()

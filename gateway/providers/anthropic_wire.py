@@ -28,7 +28,8 @@ import aiohttp
 import orjson
 
 from gateway.core.deployment import Deployment
-from gateway.providers.base import AttemptError, Call, Failure, Reply, parse_retry_after, unfit
+from gateway.providers.base import AttemptError, Call, Failure, Reply, parse_retry_after, unfit, usage_limit_reset_s
+from gateway.providers.credentials import with_credential
 from gateway.providers.http import (BASE_HEADERS, DEFAULT_BODY_LIMIT, ERROR_BODY_LIMIT, ByteBound, Opening, bounds,
                                     let_go, read_answer, read_bounded, read_more, with_request_id)
 from gateway.providers.sse import complete_events
@@ -71,7 +72,7 @@ class AnthropicWire:
             raise unfit(exc.message, exc.param) from None
         json_answer = wants_json_answer(call.body)
         timeout, opening_s = bounds(deployment, call.stream, budget_s)
-        headers = with_request_id(self.headers_for(deployment), call)
+        headers = with_request_id(with_credential(self.headers_for(deployment), deployment, call), call)
         url = (deployment.base_url or DEFAULT_BASE_URL) + "/v1/messages"
         with Opening(call.stream) as opening:
             async with asyncio.timeout(opening_s):
@@ -80,7 +81,8 @@ class AnthropicWire:
                     raw = await read_bounded(resp, ERROR_BODY_LIMIT)
                     raise AttemptError(Failure.STATUS, status=resp.status, body=self._scrub(error_in(resp.status, raw),
                                                                                              deployment),
-                                       retry_after_s=parse_retry_after(resp.headers.get("retry-after")))
+                                       retry_after_s=parse_retry_after(resp.headers.get("retry-after")),
+                                       limit_reset_s=usage_limit_reset_s(resp.headers, self.wall()))
                 # The wire's media type, no compression, within the byte bound (gateway/providers/answer_check.py).
                 raw = await read_answer(resp, call.stream, self.max_body_bytes, deployment.timeouts.idle_s)
                 if not call.stream:

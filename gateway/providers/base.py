@@ -9,6 +9,7 @@ from typing import Any, Literal, Protocol
 
 import orjson
 
+from gateway.core.credentials import ClientCredential
 from gateway.core.deployment import Deployment
 
 # The inbound APIs: OpenAI chat, completions, embeddings and Responses, and Anthropic Messages.
@@ -44,6 +45,8 @@ class Call:
     # Stored items an `item_reference` in a Responses input names, for targets that cannot look them up.
     references: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     size: int = 0                  # the client's body as received, in bytes (0: a call the gateway made)
+    # The caller's own credential, for `credentials: client` deployments only (None: it sent none).
+    credential: ClientCredential | None = field(default=None, repr=False)
 
     @property
     def model(self) -> str:
@@ -65,6 +68,8 @@ class Failure(Enum):
     BROKEN = "broken"              # the reply broke off or was not the protocol we speak
     UNFIT = "unfit"                # this target cannot take this request (a crossing it cannot carry,
                                    # an endpoint it does not serve): skipped, no fault of its own
+    CREDENTIAL = "credential"      # the caller's own credential was refused (401/403) or is out of
+                                   # quota (429): that caller fails over, the deployment is not at fault
 
 
 _FAILURE_WORDS = {
@@ -74,6 +79,7 @@ _FAILURE_WORDS = {
     Failure.IDLE: "stream stalled",
     Failure.BROKEN: "reply broke off",
     Failure.UNFIT: "cannot take this request",
+    Failure.CREDENTIAL: "the client's credential was refused",
 }
 
 
@@ -82,7 +88,8 @@ class AttemptError(Exception):
 
     def __init__(self, failure: Failure, detail: str = "", status: int | None = None,
                  retry_after_s: float | None = None, body: bytes | None = None,
-                 content_type: str = "application/json", param: str | None = None) -> None:
+                 content_type: str = "application/json", param: str | None = None,
+                 limit_reset_s: float | None = None) -> None:
         super().__init__(detail or failure.value)
         self.failure = failure
         self.detail = detail
@@ -91,10 +98,11 @@ class AttemptError(Exception):
         self.body = body
         self.content_type = content_type
         self.param = param               # the request field at fault, where one is (UNFIT)
+        self.limit_reset_s = limit_reset_s   # a usage limit's reset, in seconds from now (429s that say so)
 
     def describe(self) -> str:
         """A short reason for error messages and logs: 'HTTP 503', 'connection failed', …"""
-        if self.failure is Failure.STATUS:
+        if self.failure in (Failure.STATUS, Failure.CREDENTIAL):
             return f"HTTP {self.status}"
         if self.failure in (Failure.BROKEN, Failure.UNFIT) and self.detail:
             return self.detail
@@ -146,3 +154,15 @@ def parse_retry_after(value: str | None) -> float | None:
     except ValueError:
         return None
     return seconds if seconds >= 0 else None
+
+
+def usage_limit_reset_s(headers: Mapping[str, str], wall_now: float) -> float | None:
+    """Seconds until a refused usage limit resets: Anthropic's `anthropic-ratelimit-unified-status:
+    rejected` with `anthropic-ratelimit-unified-reset` (unix seconds); None when the answer says none."""
+    if headers.get("anthropic-ratelimit-unified-status") != "rejected":
+        return None
+    try:
+        reset = float(headers.get("anthropic-ratelimit-unified-reset", ""))
+    except ValueError:
+        return None
+    return max(0.0, reset - wall_now)

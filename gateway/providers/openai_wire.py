@@ -17,6 +17,7 @@ from urllib.parse import quote
 import aiohttp
 
 from gateway.providers.base import PATHS, AttemptError, Call, Failure, Reply, parse_retry_after
+from gateway.providers.credentials import with_credential
 from gateway.providers.answer_check import check_events, check_first_event, check_whole
 from gateway.providers.http import (BASE_HEADERS, DEFAULT_BODY_LIMIT, ERROR_BODY_LIMIT, ByteBound, Opening, bounds,
                                     let_go, read_answer, read_bounded, read_more, with_client_headers,
@@ -57,7 +58,8 @@ class OpenAIWireClient:
 
     async def open(self, deployment: Deployment, call: Call, budget_s: float) -> Reply:
         timeout, opening_s = bounds(deployment, call.stream, budget_s)
-        headers = with_request_id(with_client_headers(self.headers_for(deployment), call), call)
+        headers = with_request_id(with_client_headers(with_credential(self.headers_for(deployment), deployment, call), call),
+                                  call)
         url = with_query(self.url_for(deployment, call), call)
         data = call.upstream_body(deployment.model)
         with Opening(call.stream) as opening:

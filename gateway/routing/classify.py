@@ -45,6 +45,9 @@ def classify(err: AttemptError, short_retry_after_s: float = 2.0, on_content_fil
         return Classification(Verdict.FAIL_OVER, "broken")
     if f is Failure.UNFIT:   # the request, not the deployment: the next target may well take it
         return Classification(Verdict.FAIL_OVER, "unfit", penalise=False)
+    if f is Failure.CREDENTIAL:   # the caller's own credential, not the deployment: that caller goes elsewhere
+        return Classification(Verdict.FAIL_OVER, "credential_limited" if err.status == 429 else "credential_refused",
+                              penalise=False)
     status = err.status or 0
     if status == 429:
         if err.retry_after_s is not None and err.retry_after_s <= short_retry_after_s:

@@ -129,6 +129,8 @@ def build_routing(doc: PolicyDocument, upstreams: Mapping[str, Upstream]) -> Rou
                 api_version=up.api_version,
                 beta=up.beta,
                 via_litellm=provider.via == "litellm",
+                client_credentials=provider.credentials == "client",
+                credential_cooldown_s=provider.credential_cooldown_s,
             )
             urls = up.endpoints or (up.base_url,)
             start = len(deployments)

@@ -32,7 +32,9 @@ class SimPool:
             for name in missing:
                 provider = doc.providers[name]
                 s = provider.sim
-                key = provider.api_key.get_secret_value() if provider.api_key else f"sk-sim-{secrets.token_hex(8)}"
+                client = provider.credentials == "client"   # then it checks each caller's own instead
+                key = provider.api_key.get_secret_value() if provider.api_key else \
+                    (None if client else f"sk-sim-{secrets.token_hex(8)}")
                 config = SimConfig(name=name, wire=s.wire if s else "openai", api_key=key,
                                    reply_tokens=s.reply_tokens if s else 20,
                                    embedding_dim=s.embedding_dim if s else 8,
@@ -41,7 +43,7 @@ class SimPool:
                                    reply_word=s.reply_word if s else None, prefill=s.prefill if s else True,
                                    dumb=s.dumb if s else False, agent=s.agent if s else False,
                                    gpu=GpuConfig(**s.gpu.model_dump()) if s and s.gpu else None,
-                                   speed=s.speed if s else 1.0)
+                                   speed=s.speed if s else 1.0, client_credentials=client)
                 # A pool of sims (`endpoints: N`): N servers with the same settings, each on a port of its own
                 # (a fixed `port` is the first one's, the others take the ports after it); the first is
                 # `servers[name]`, the others `servers["name@2"]` …
