@@ -19,4 +19,4 @@ def request_line(record: CallRecord, status: int, endpoint: str) -> None:
         "attempts": record.attempts, "fallback": record.fallback, "hedged": record.hedged, "stream": record.stream,
         "input_tokens": record.input_tokens, "output_tokens": record.output_tokens,
         "cost_usd": str(record.cost_usd), "usage": record.usage_source, "team": record.team, "app": record.app,
-        "key_id": record.key_id, "outcome": record.outcome}})
+        "key_id": record.key_id, "outcome": record.outcome, "paid_by": record.paid_by}})

@@ -202,9 +202,14 @@ def _kind(record: CallRecord | Mapping[str, Any]) -> str:
 
 
 def _spend_fields(record: CallRecord | Mapping[str, Any]) -> tuple[float, str, str, Decimal] | None:
-    """(ts, team, key id, cost) of a ledger record or line; None when the line lacks them."""
+    """(ts, team, key id, cost) of a ledger record or line; None when the line lacks them, or when the
+    caller's own credentials paid (budgets count the organisation's money only)."""
     if isinstance(record, CallRecord):
+        if record.paid_by == "client":
+            return None
         return record.ts, record.team, record.key_id, record.cost_usd
+    if record.get("paid_by") == "client":
+        return None
     try:
         cost = Decimal(str(record["cost_usd"]))
         if not cost.is_finite():

@@ -196,11 +196,12 @@ class Meter:
             nanos_saved = to_nanos(saved)
             if nanos_saved:
                 self.metrics.savings_nanos(route).inc(nanos_saved)
+        client_paid = d is not None and d.client_credentials   # the caller's subscription or key paid
         if d is not None and usage.source != "none":
             labels = (caller.team, caller.app, route, d.provider, d.model)
             nanos = to_nanos(cost)
             if nanos:
-                self.metrics.cost_nanos(*labels).inc(nanos)
+                (self.metrics.client_paid_nanos if client_paid else self.metrics.cost_nanos)(*labels).inc(nanos)
             for kind, n in (("input", usage.input_tokens), ("output", usage.output_tokens),
                             ("cached_input", usage.cached_input_tokens),
                             ("cache_write_input", usage.cache_write_input_tokens)):
@@ -211,7 +212,7 @@ class Meter:
                 self.metrics.unpriced(d.provider, d.model).inc()
             if charge.ttft_s is not None and log.call.stream and charge.kind == "request":
                 self.metrics.ttft(route, d.provider, d.model).observe(charge.ttft_s)
-            if cost:
+            if cost and not client_paid:
                 self._spend(caller, cost)
             if self.on_tokens is not None:
                 self.on_tokens(caller.team, caller.key_id, usage.input_tokens + usage.output_tokens)
@@ -227,7 +228,7 @@ class Meter:
             latency_s=latency, ttft_s=charge.ttft_s, kind=charge.kind,  # type: ignore[arg-type]
             events=tuple(log.events) if charge.kind == "request" else (),
             degraded_tier=log.route.degraded_tier(d) if d is not None and charge.kind == "request" else None,
-            savings_usd=saved)
+            savings_usd=saved, paid_by="client" if client_paid else "gateway")
         if self.ledger is not None:
             self.ledger.write(record)
             self.metrics.ledger_records(charge.kind).inc()

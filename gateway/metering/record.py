@@ -56,6 +56,9 @@ class CallRecord:
     # A local pool's answer: what its tokens would have cost at the route's first frontier target
     # (gateway/metering/savings.py); absent from other lines.
     savings_usd: Decimal | None = None
+    # Whose money: the gateway's keys, or the caller's own credentials (`credentials: client`), in
+    # which case cost_usd is the list price the caller's subscription or key paid, not the organisation.
+    paid_by: Literal["gateway", "client"] = "gateway"
 
     def to_json(self) -> bytes:
         """One JSON object; the cost is a decimal string (exact, never a float), the time ISO-8601 UTC."""

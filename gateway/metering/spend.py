@@ -1,5 +1,6 @@
 """`recloser spend`: totals of cost and tokens from the ledger, as a table or JSON, with what local
-pools saved beside the cost (their tokens priced at each route's first frontier target).
+pools saved beside the cost (their tokens priced at each route's first frontier target), and apart
+from it what callers' own credentials paid (`paid_by: client`, at list price).
 
 The report is pure (ledger lines in, rows out); `main` is the thin command around it.
 """
@@ -34,6 +35,7 @@ class Row:
     cached_input_tokens: int = 0
     cost_usd: Decimal = Decimal(0)
     savings_usd: Decimal = Decimal(0)     # what local pools' answers would have cost at the frontier
+    client_paid_usd: Decimal = Decimal(0)  # list price of answers on callers' own credentials (not in cost_usd)
 
 
 def _money(value: Any) -> Decimal:
@@ -68,12 +70,16 @@ def spend_report(lines: Iterable[Mapping[str, Any]], by: By | str = "team", sinc
         key = day if by == "day" else str(line.get(by) or UNKNOWN)
         cost, saved = _money(line.get("cost_usd", 0)), _money(line.get("savings_usd"))
         is_request = line.get("kind", "request") == "request"
+        client_paid = line.get("paid_by") == "client"
         for row in (rows.setdefault(key, Row(key)), total):
             row.requests += int(is_request)
             row.input_tokens += int(line.get("input_tokens") or 0)
             row.output_tokens += int(line.get("output_tokens") or 0)
             row.cached_input_tokens += int(line.get("cached_input_tokens") or 0)
-            row.cost_usd += cost
+            if client_paid:
+                row.client_paid_usd += cost
+            else:
+                row.cost_usd += cost
             row.savings_usd += saved
     ordered = sorted(rows.values(), key=lambda r: (-r.cost_usd, r.key))
     return [*ordered, total]
@@ -83,13 +89,14 @@ def format_table(rows: list[Row], by: str = "key") -> str:
     """Aligned columns, cost to the micro-dollar; the last row (the total) set off by a rule."""
     width = max([len(by), *(len(r.key) for r in rows)])
     head = (f"{by:<{width}}  {'requests':>9}  {'input':>12}  {'output':>12}  {'cached':>12}  "
-            f"{'cost USD':>16}  {'savings USD':>16}")
+            f"{'cost USD':>16}  {'savings USD':>16}  {'client-paid USD':>16}")
     out = [head, "-" * len(head)]
     for i, r in enumerate(rows):
         if i == len(rows) - 1 and i > 0:
             out.append("-" * len(head))
         out.append(f"{r.key:<{width}}  {r.requests:>9}  {r.input_tokens:>12}  {r.output_tokens:>12}  "
-                   f"{r.cached_input_tokens:>12}  {r.cost_usd:>16.6f}  {r.savings_usd:>16.6f}")
+                   f"{r.cached_input_tokens:>12}  {r.cost_usd:>16.6f}  {r.savings_usd:>16.6f}  "
+                   f"{r.client_paid_usd:>16.6f}")
     return "\n".join(out)
 
 
@@ -97,7 +104,8 @@ def to_json(rows: list[Row], by: str = "key") -> bytes:
     """The rows as a JSON list; each cost and saving a decimal string, exact."""
     return orjson.dumps([{by: r.key, "requests": r.requests, "input_tokens": r.input_tokens,
                           "output_tokens": r.output_tokens, "cached_input_tokens": r.cached_input_tokens,
-                          "cost_usd": format(r.cost_usd, "f"), "savings_usd": format(r.savings_usd, "f")}
+                          "cost_usd": format(r.cost_usd, "f"), "savings_usd": format(r.savings_usd, "f"),
+                          "client_paid_usd": format(r.client_paid_usd, "f")}
                          for r in rows], option=orjson.OPT_INDENT_2)
 
 

@@ -71,7 +71,7 @@ def test_grouping_by_an_unknown_attribute_is_refused() -> None:
 def test_json_output_keeps_costs_exact_as_strings() -> None:
     data = json.loads(to_json(spend_report(lines(record(cost="0.123456789")), "team"), "team"))
     assert data == [{"team": "search", "requests": 1, "input_tokens": 3, "output_tokens": 8, "cached_input_tokens": 1,
-                     "cost_usd": "0.123456789", "savings_usd": "0"}] + [{**data[0], "team": "TOTAL"}]
+                     "cost_usd": "0.123456789", "savings_usd": "0", "client_paid_usd": "0"}] + [{**data[0], "team": "TOTAL"}]
 
 
 def test_the_table_aligns_its_columns_and_shows_cost_to_six_places() -> None:
@@ -119,5 +119,5 @@ def test_savings_of_pool_answers_are_summed_beside_the_cost() -> None:
     assert [(r["team"], r["savings_usd"]) for r in data] == [("ads", "0"), ("search", "0.000450001"),
                                                              ("TOTAL", "0.000450001")]
     table = format_table(rows, "team").splitlines()
-    assert table[0].split()[-2:] == ["savings", "USD"]
-    assert table[-1].split()[-2:] == ["0.500005", "0.000450"]
+    assert table[0].split()[-4:-2] == ["savings", "USD"]
+    assert table[-1].split()[-3:-1] == ["0.500005", "0.000450"]
