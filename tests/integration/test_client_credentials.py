@@ -282,6 +282,7 @@ def test_no_client_credential_shows_in_logs_ledger_metrics_admin_views_or_error_
     seen_text += [refused.text, str(refused.headers), failed.text, str(failed.headers)]
     admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
     seen_text += [httpx.get(f"{gw.url}/admin/deployments", headers=admin, timeout=10).text,
+                  httpx.get(f"{gw.url}/admin/state", headers=admin, timeout=10).text,
                   httpx.get(f"{gw.url}/metrics", timeout=10).text]
     gw.run(gw.context.meter.drain())
     seen_text.append(ledger.read_text())
