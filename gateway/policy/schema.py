@@ -361,6 +361,8 @@ class Operations(Closed):
     # /metrics shows spend per team: when true, on the API port it wants a key with `admin` or
     # `metrics` (a separate listener, `serve --metrics-port`, needs none).
     metrics_require_key: bool = False
+    # The console's page at /admin/ui (false: 404). /admin/state, its data, is an admin route either way.
+    console: bool = True
 
 
 class ResponseStore(Closed):

@@ -4,14 +4,17 @@ failovers and spend of the requests the gateway served."""
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 import httpx
 import pytest
 
+from gateway.policy.load import PolicyError, load_policy
 from gateway.serving.embedded import EmbeddedGateway
 from gateway.sim.faults import Fault
-from tests.conftest import UPSTREAM_KEY, GatewayFactory, digest
+from tests.conftest import UPSTREAM_KEY, GatewayFactory, digest, write_policy
 
 ADMIN, USER = "sk-admin-c0ffee", "sk-user-beef01"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
@@ -69,6 +72,7 @@ def test_the_state_with_an_admin_key_is_json_never_cached_under_a_strict_policy(
     assert r.status_code == 200
     assert_strict(r)
     assert [route["name"] for route in r.json()["routes"]] == ["chat"]
+    assert r.json()["pid"] == os.getpid()   # the embedded gateway's process: with workers, the one that answered
 
 
 def test_the_page_and_its_files_need_no_key_and_run_no_inline_script(gw: EmbeddedGateway) -> None:
@@ -101,3 +105,17 @@ def test_the_state_tells_of_a_failover_and_the_teams_spend(gw: EmbeddedGateway) 
     alpha = state["routes"][0]["targets"][0]
     assert (alpha["attempts_1m"], alpha["failed_1m"]) == (2, 2)   # the first try and its retry
     assert UPSTREAM_KEY not in str(state) and ADMIN not in str(state)
+
+
+def test_a_policy_can_take_the_page_away_and_keep_the_state(start_gateway: GatewayFactory) -> None:
+    gw = start_gateway(POLICY + "operations: {console: false}\n")
+    assert httpx.get(f"{gw.url}/admin/ui").status_code == 404
+    assert httpx.get(f"{gw.url}/admin/ui/console.js").status_code == 404
+    assert httpx.get(f"{gw.url}/admin/state", headers=bearer(ADMIN)).status_code == 200
+
+
+def test_a_console_setting_that_is_no_boolean_is_refused_with_its_line(tmp_path: Path) -> None:
+    path = write_policy(tmp_path, POLICY + "operations: {console: sometimes}\n")
+    with pytest.raises(PolicyError) as info:
+        load_policy(path)
+    assert re.search(r"policy\.yaml:\d+: operations\.console", str(info.value)), str(info.value)

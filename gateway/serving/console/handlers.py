@@ -3,6 +3,7 @@ the state (admin keys only: gateway/api/access.py checks every /admin route but 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
 from importlib.resources import files
 from typing import Final
@@ -36,6 +37,8 @@ ASSETS: Final = {
 
 def _file(body: bytes, content_type: str) -> Handler:
     async def serve(request: web.Request) -> web.StreamResponse:
+        if not request.app[CONTEXT].policy.document.operations.console:
+            raise web.HTTPNotFound()
         return web.Response(body=body, content_type=content_type, charset="utf-8", headers=SECURITY_HEADERS)
     return serve
 
@@ -46,7 +49,7 @@ async def state(request: web.Request) -> web.StreamResponse:
     parts = Parts(routes=tuple(runtime.routing.routes.values()), healths=ctx.board.healths, probes=ctx.board.probes,
                   traffic=runtime.dispatcher.attempts.traffic, pools=ctx.pools,
                   failovers=runtime.dispatcher.failovers, budgets=runtime.meter.budgets, spend=runtime.meter.today,
-                  policy=runtime.policy.source, policy_sha256=runtime.policy.sha256)
+                  policy=runtime.policy.source, policy_sha256=runtime.policy.sha256, pid=os.getpid())
     body = orjson.dumps(console_state(parts, ctx.board.clock(), runtime.meter.wall()))
     return web.Response(body=body, content_type="application/json", headers=SECURITY_HEADERS)
 

@@ -40,6 +40,7 @@ class Parts:
     spend: SpendToday
     policy: str                 # where the policy came from, and its digest
     policy_sha256: str
+    pid: int = 0                # the process that answers: with several workers, each shows its own view
     held: int | None = None     # requests held for a target to come back, where the gateway holds any
 
 
@@ -148,7 +149,7 @@ def console_state(parts: Parts, now: float, wall: float) -> dict[str, Any]:
     failovers = [{"at": round(wall - (now - f.at), 3), "route": f.route, "from": public_key(f.source),
                   "to": public_key(f.target), "reason": f.reason} for f in parts.failovers.latest(FAILOVERS_SHOWN)]
     return {"object": "recloser.console_state", "at": round(wall, 3),
-            "policy": {"source": parts.policy, "sha256": parts.policy_sha256},
+            "policy": {"source": parts.policy, "sha256": parts.policy_sha256}, "pid": parts.pid,
             "routes": routes, "pools": pools,
             "waiting": {"held": parts.held, "queued_for_pools": queued},
             "failovers": failovers, "spend": _spend(parts, wall)}

@@ -134,7 +134,7 @@
   }
 
   function draw(state) {
-    $("policy").textContent = `${state.policy.source} · ${state.policy.sha256.slice(0, 12)}`;
+    $("policy").textContent = `${state.policy.source} · ${state.policy.sha256.slice(0, 12)} · pid ${state.pid}`;
     drawRoutes(state);
     drawPools(state);
     drawWaiting(state);
