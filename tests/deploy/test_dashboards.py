@@ -66,6 +66,13 @@ providers:
     sim: {{first_token_delay_s: 0.5}}
     models:
       slow-model: {{input_usd_per_mtok: 1, output_usd_per_mtok: 2}}
+  gpus:
+    kind: sim
+    endpoints: 2
+    load: {{scrape_s: 0.2}}
+    sim: {{gpu: {{max_batch: 4}}}}
+    models:
+      llama: {{input_usd_per_mtok: 0.1, output_usd_per_mtok: 0.2}}
 breaker: {{consecutive_failures: 3, base_ejection_s: 300, probe_interval_s: 0.5}}
 canaries: {{interval_s: 1, jitter: 0.2, timeout_s: 2}}
 budgets:
@@ -93,13 +100,27 @@ routes:
   mystery:
     targets:
       - {{provider: beta, model: mystery-model}}
+  local:
+    targets:
+      - {{provider: gpus, model: llama}}
+      - {{provider: beta, model: beta-model}}
 """
+# A prompt of several chunks: the turns after the first find it on their replica (prefix hits).
+POOL_SYSTEM = {"role": "system", "content": "You answer questions about the runbook. " * 30}
 
 
 def chat(gw: EmbeddedGateway, team: str, route: str, stream: bool = False) -> httpx.Response:
     body = {"model": route, "stream": stream, "messages": [{"role": "user", "content": "hello there"}]}
     return httpx.post(gw.base_url + "/chat/completions", json=body, timeout=20,
                       headers={"Authorization": f"Bearer {KEYS[team]}"})
+
+
+def pooled(gw: EmbeddedGateway, team: str, turn: int) -> None:
+    """One turn of a conversation on the local pool's route."""
+    body = {"model": "local", "messages": [POOL_SYSTEM, *[{"role": "user", "content": f"turn {n}"} for n in range(turn + 1)]]}
+    r = httpx.post(gw.base_url + "/chat/completions", json=body, timeout=20,
+                   headers={"Authorization": f"Bearer {KEYS[team]}"})
+    assert r.status_code == 200 and r.headers["x-recloser-provider"] == "gpus", r.text
 
 
 def crossed(gw: EmbeddedGateway, team: str) -> httpx.Response:
@@ -129,12 +150,14 @@ def serve_the_traffic(gw: EmbeddedGateway) -> int:
             assert chat(gw, team, "chat", stream).status_code == 200
             assert chat(gw, team, "resume", stream).status_code == 200
     assert chat(gw, "ads", "mystery").status_code == 200             # unpriced
+    for turn in range(2):
+        pooled(gw, "search", turn)                                   # the local pool, a prefix hit
     crossed(gw, "search")                                            # a feature dropped across wires
     gw.context.admission.cap = 0
     assert chat(gw, "search", "chat").status_code == 503             # shed
     gw.context.admission.cap = gw.context.admission.max_in_flight
     assert httpx.post(gw.url + "/admin/reload", headers={"Authorization": f"Bearer {KEYS['ops']}"}).status_code == 200
-    return 16                                                        # the shed one is counted apart
+    return 18                                                        # the shed one is counted apart
 
 
 def steady_traffic(gw: EmbeddedGateway) -> None:
@@ -144,6 +167,8 @@ def steady_traffic(gw: EmbeddedGateway) -> None:
             for route in ("chat", "resume", "hedged"):
                 assert chat(gw, team, route, stream).status_code == 200
         crossed(gw, team)
+        for turn in range(2, 4):
+            pooled(gw, team, turn)
 
 
 def dashboards() -> list[dict[str, Any]]:
