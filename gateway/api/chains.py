@@ -11,9 +11,6 @@ from gateway.core.errors import response_not_found
 from gateway.providers.base import Prior
 from gateway.routing.request_log import RequestLog
 from gateway.state.responses import ResponseStore
-from gateway.wires.events import event_data, split_events
-
-_TERMINAL = frozenset({"response.completed", "response.incomplete"})
 
 
 async def prior_for(store: ResponseStore, body: dict[str, Any]) -> Prior | None:
@@ -46,18 +43,15 @@ def served_response(log: RequestLog) -> dict[str, Any] | None:
         except orjson.JSONDecodeError:
             return None
         return data if isinstance(data, dict) and data.get("object") == "response" else None
-    for chunk in reversed(log.relayed):   # the terminal event is among the last
-        events, rest = split_events(chunk if chunk.endswith(b"\n\n") else chunk + b"\n\n")
-        for event in reversed(events):
-            if b"response." not in event:
-                continue
-            try:
-                data = orjson.loads(event_data(event))
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(data, dict) and data.get("type") in _TERMINAL and isinstance(data.get("response"), dict):
-                return data["response"]  # type: ignore[no-any-return]
-    return None
+    terminal = log.transcript.terminal
+    if terminal is None:
+        return None
+    try:
+        data = orjson.loads(terminal)
+    except orjson.JSONDecodeError:
+        return None
+    response = data.get("response") if isinstance(data, dict) else None
+    return response if isinstance(response, dict) else None
 
 
 def input_items(body: dict[str, Any]) -> list[dict[str, Any]]:

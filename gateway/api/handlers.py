@@ -120,9 +120,9 @@ async def _proxy(request: web.Request, endpoint: Endpoint) -> web.StreamResponse
 
 def _shed(ctx: GatewayContext, rid: str, endpoint: Endpoint) -> web.Response:
     limits, admission = ctx.limits, ctx.admission
-    if admission.in_flight >= limits.max_in_flight:
+    if admission.in_flight >= admission.max_in_flight:
         ctx.metrics.shed("max_in_flight").inc()
-        error = overloaded(f"at its limit of {limits.max_in_flight} requests in flight", limits.shed_retry_after_s)
+        error = overloaded(f"at its limit of {admission.max_in_flight} requests in flight", limits.shed_retry_after_s)
     else:
         ctx.metrics.shed("loop_lag").inc()
         error = overloaded(f"saturated (its event loop ran {1000 * admission.lag_s:.0f} ms late)",

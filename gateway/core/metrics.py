@@ -20,6 +20,7 @@ from prometheus_client.metrics_core import Metric
 # LLM calls take from tens of milliseconds to minutes.
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320)
 TTFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40)
+GC_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1)
 TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576)
 NANOS_NAME = "recloser_cost_nanousd"
 NANO = Decimal(10) ** 9
@@ -99,6 +100,9 @@ class Metrics:
         self.admission_cap = Gauge(
             "recloser_admission_cap", "Requests in flight the gateway admits now: limits.max_in_flight, lower while "
             "its event loop runs late", registry=r, multiprocess_mode="livesum")
+        self.collector_pauses = _Bound(Histogram(
+            "recloser_gc_pause_seconds", "Pauses of the garbage collector, by generation (2: a full collection)",
+            ["generation"], buckets=GC_BUCKETS, registry=r))
         self.policy_reloads = _Bound(Counter(
             "recloser_policy_reloads", "Policy reloads, by result (ok, unchanged, error)", ["result"], registry=r))
         self.policy_info = _Bound(Gauge(

@@ -7,12 +7,16 @@ the time goes. So a timer that should fire every few milliseconds measures how l
 admission cap follows it, additive increase, multiplicative decrease (as TCP's congestion window,
 or Envoy's adaptive concurrency): past `limits.max_loop_lag_ms` the cap drops below the requests in
 flight, so new ones are shed at once; while the loop is on time it climbs back to `max_in_flight`.
+The same timer sums the loop's lateness (loop_pauses.py): the attempts take it out of the times
+they judge providers by.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+
+from gateway.flow.loop_pauses import LoopPauses
 
 TICK_S = 0.005
 DECREASE = 0.9          # the cap after a late tick, as a share of the requests then in flight
@@ -42,6 +46,7 @@ class Admission:
         self._due = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._idle: asyncio.Event | None = None
+        self.pauses = LoopPauses()
 
     def leave(self) -> None:
         """A request is done; while draining, the last one out says so."""
@@ -57,8 +62,8 @@ class Admission:
         await self._idle.wait()
 
     def start(self) -> None:
-        if self.limit_s <= 0:
-            return                      # off: the cap stays at max_in_flight
+        """Starts the timer: it sums the loop's pauses, and moves the cap unless the limit is 0 (off:
+        the cap stays at max_in_flight)."""
         self._loop = asyncio.get_running_loop()
         self._arm(self._loop.time())
 
@@ -70,8 +75,17 @@ class Admission:
     def _tick(self) -> None:
         assert self._loop is not None
         now = self._loop.time()
-        self.observe(now - self._due)
+        late = now - self._due
+        self.pauses.tick(late)
+        if self.limit_s > 0:
+            self.observe(late)
         self._arm(now)
+
+    def paused_s(self) -> float:
+        """The loop's lateness so far, the pause it may be in right now included (0 while stopped)."""
+        if self._loop is None or self._timer is None:
+            return self.pauses.total_s
+        return self.pauses.so_far(self._loop.time() - self._due)
 
     def observe(self, lag_s: float) -> None:
         """One measurement of the loop's lag moves the cap (pure arithmetic, so tests drive it)."""

@@ -44,6 +44,9 @@ class Attempts:
         # Told of each upstream attempt about to be made, and of each that failed without an answer (the ledger's journal).
         self.on_start: Callable[[RequestLog, AttemptRecord, Call], None] = lambda log, record, call: None
         self.on_failed: Callable[[RequestLog, AttemptRecord], None] = lambda log, record: None
+        # The event loop's pauses so far (seconds, from the admission's timer): what the gateway spent
+        # not reading its sockets is taken out of the times providers are judged by.
+        self.paused: Callable[[], float] = lambda: 0.0
 
     def classify(self, route: RouteTable, err: AttemptError) -> Classification:
         return classify(err, route.config.retry.short_retry_after_s, route.config.on_content_filter)
@@ -74,7 +77,7 @@ class Attempts:
 
     async def once(self, log: RequestLog, d: Deployment, call: Call, role: str) -> Reply:
         """One try; the reply is here (whole, or a stream's first event) or AttemptError is raised."""
-        started = self.clock()
+        started, paused = self.clock(), self.paused()
         record = AttemptRecord(d, started, role=role)
         log.attempts.append(record)
         budget_s = log.remaining(started)
@@ -108,19 +111,30 @@ class Attempts:
             if probe:
                 self.board.release_probe(d)
         record.ended = self.clock()
-        record.ttft_s = record.ended - started
+        record.ttft_s, record.paused_s = record.ended - started, self.paused() - paused
         if not call.stream:  # a stream's outcome is known only once it ends
-            self.report(log.route, d, True, False, record.ttft_s)
+            self.report(log.route, d, True, False, record.provider_ttft_s)
         return reply
 
     async def _open_within(self, d: Deployment, call: Call, budget_s: float, limit: float) -> Reply:
-        """Open a stream that must show its first token within `limit`, from the deployment's baseline."""
+        """Open a stream that must show its first token within `limit`, from the deployment's baseline.
+        The limit is the provider's time: it is extended by the gateway's own pauses meanwhile."""
+        loop = asyncio.get_running_loop()
+        opening = asyncio.ensure_future(self.client_for(d).open(d, call, budget_s))
+        started, paused = loop.time(), self.paused()
         try:
-            async with asyncio.timeout(limit):
-                return await self.client_for(d).open(d, call, budget_s)
-        except TimeoutError:
-            raise AttemptError(Failure.TIMEOUT, f"no first token within {limit:.2f} s "
-                                                f"({d.timeouts.first_token_factor:g}x its recent p99)") from None
+            while True:
+                left = started + limit + (self.paused() - paused) - loop.time()
+                if left <= 0:
+                    raise AttemptError(Failure.TIMEOUT, f"no first token within {limit:.2f} s "
+                                                        f"({d.timeouts.first_token_factor:g}x its recent p99)")
+                done, _ = await asyncio.wait((opening,), timeout=left)
+                if done:
+                    return opening.result()
+        finally:
+            if not opening.done():
+                opening.cancel()
+                await _settled(opening)
 
     async def with_retries(self, log: RequestLog, d: Deployment, call: Call, budget: RetryBudget,
                            role: str = "primary") -> Reply:
@@ -179,3 +193,10 @@ def _journal(hook: Callable[..., None], *args: Any) -> None:
         hook(*args)
     except Exception:
         _logger.exception("journalling an upstream attempt failed")
+
+
+async def _settled(opening: asyncio.Future[Reply]) -> None:
+    """Waits for a cancelled open to unwind; a reply that won the race to the cancel is released."""
+    await asyncio.wait((opening,))
+    if not opening.cancelled() and opening.exception() is None:
+        await opening.result().release()

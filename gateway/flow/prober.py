@@ -102,7 +102,7 @@ class Prober:
 
     async def probe(self, route: RouteTable, d: Deployment) -> bool:
         """One probe of `d`; its outcome goes to the board, its answer to `on_answer`. True if it answered."""
-        started = self.clock()
+        started, paused = self.clock(), self.attempts.paused()
         bound = d.timeouts.first_token_s
         call = Call("chat", {"model": route.name, **PROBE_BODY}, False, f"probe-{os.urandom(6).hex()}")
         probe_log = RequestLog(route, call, PROBE_CALLER, started, started + bound, outcome="probe", events=["probe"])
@@ -126,8 +126,9 @@ class Prober:
             if slot:
                 self.board.release_probe(d)
         record.ended = self.clock()
-        record.ttft_s = record.ended - started
-        self.board.record(d, Outcome(ok=True, at=record.ended, ttft_s=record.ttft_s), route.breaker, probe=True)
+        record.ttft_s, record.paused_s = record.ended - started, self.attempts.paused() - paused
+        self.board.record(d, Outcome(ok=True, at=record.ended, ttft_s=record.provider_ttft_s), route.breaker,
+                          probe=True)
         self.attempts.metrics.probes(d.provider, d.model, "ok").inc()
         probe_log.answered_by, probe_log.body = d, reply.body
         if self.on_answer is not None:

@@ -10,15 +10,16 @@ from aiohttp import web
 from gateway.core.answer import open_stream, stream_error_event, whole
 from gateway.core.errors import ApiError
 from gateway.flow.attempts import Attempts
+from gateway.flow.loop_pauses import provider_seconds
 from gateway.wires.features import DROPPED_HEADER
 from gateway.routing.request_log import AttemptRecord, RequestLog
-from gateway.metering.usage import streamed_text, strip_usage_chunk
+from gateway.metering.usage import strip_usage_chunk
 from gateway.core.metrics import Metrics
 from gateway.providers.base import AttemptError, Reply
-from gateway.providers.sse import chat_so_far
+from gateway.providers.transcript import EventFold, Transcript
 from gateway.flow.resume.chat import Diverged, after_prefix, continuation
-from gateway.flow.resume.messages import messages_so_far, spliced
-from gateway.flow.resume.responses import responses_so_far, responses_spliced
+from gateway.flow.resume.messages import MessagesFold, spliced
+from gateway.flow.resume.responses import ResponsesFold, responses_spliced
 from gateway.routing.retry_budget import RetryBudget
 from gateway.core.deployment import Deployment
 from gateway.routing.stream_speed import token_gap
@@ -36,6 +37,15 @@ def answer_headers(log: RequestLog, d: Deployment) -> dict[str, str]:
     if log.dropped:        # served across wires without some of what the client asked for
         headers[DROPPED_HEADER] = ",".join(log.dropped)
     return headers
+
+
+def fold_for(endpoint: str) -> EventFold | None:
+    """What a resume of a stream in this API needs beyond its text, folded as it is relayed."""
+    if endpoint == "messages":
+        return MessagesFold()
+    if endpoint == "responses":
+        return ResponsesFold()
+    return None
 
 
 def broken_stream(d: Deployment, err: AttemptError) -> ApiError:
@@ -59,6 +69,7 @@ class Relay:
         if reply.rest is None:
             log.body = reply.body
             return whole(reply.body, answer_headers(log, d))
+        log.transcript = Transcript(log.call.endpoint, fold_for(log.call.endpoint))
         resp = await open_stream(request, answer_headers(log, d))
         try:
             await self._stream(resp, log, d, reply, list(fallbacks), budget)
@@ -71,7 +82,7 @@ class Relay:
     async def _write(resp: web.StreamResponse, log: RequestLog, chunk: bytes) -> None:
         if not chunk:
             return
-        log.relayed.append(chunk)
+        log.transcript.add(chunk)
         if log.usage_injected:
             chunk = strip_usage_chunk(chunk)
             if not chunk:
@@ -82,11 +93,11 @@ class Relay:
                       fallbacks: list[Deployment], budget: RetryBudget) -> None:
         route = log.route
         record = log.attempts[-1] if log.attempts else None
-        ttft = record.ttft_s if record else None
+        ttft = record.provider_ttft_s if record else None
         try:
             await self._write(resp, log, reply.first)
             # The stream's flow, for its token rate: events counted, timed from the first.
-            flow_from, events = self.attempts.clock(), reply.first.count(b"data:")
+            flow_from, paused, events = self.attempts.clock(), self.attempts.paused(), reply.first.count(b"data:")
             while True:
                 try:
                     assert reply.rest is not None
@@ -106,17 +117,19 @@ class Relay:
                     self.metrics.mid_stream(route.name, d.provider, action).inc()
                     if resumed is None:
                         log.outcome = "stream_broken"
-                        events = sum(c.count(b"\n\n") for c in log.relayed)
-                        await resp.write(stream_error_event(broken_stream(d, err), log.call.endpoint, events))
+                        await resp.write(stream_error_event(broken_stream(d, err), log.call.endpoint,
+                                                            log.transcript.events))
                         return
                     d, reply, _ = resumed
                     log.events.append(action)
                     log.answered_by = d
-                    record, ttft = log.attempts[-1], log.attempts[-1].ttft_s
+                    record, ttft = log.attempts[-1], log.attempts[-1].provider_ttft_s
                     await self._write(resp, log, reply.first)
-                    flow_from, events = self.attempts.clock(), reply.first.count(b"data:")
+                    flow_from, paused, events = self.attempts.clock(), self.attempts.paused(), reply.first.count(b"data:")
                     continue
-                gap = token_gap(events, self.attempts.clock() - flow_from)
+                # The stream's pace, less the gateway's own pauses: a loaded gateway is not a slow provider.
+                gap = token_gap(events, provider_seconds(self.attempts.clock() - flow_from,
+                                                         self.attempts.paused() - paused))
                 self.attempts.report(route, d, True, True, ttft, token_gap_s=gap)
                 return
         finally:
@@ -128,12 +141,12 @@ class Relay:
         target takes one, else by restarting and relaying only what the client does not have yet.
         Returns the deployment, its reply and how (`resumed` or `restarted`). Chat and Messages
         streams of text only: a half-written tool call cannot be continued by another model."""
-        endpoint = log.call.endpoint
+        endpoint, transcript = log.call.endpoint, log.transcript
         if endpoint == "chat":
-            so_far, had_tools = chat_so_far(log.relayed)
+            so_far, had_tools = transcript.text(), transcript.had_tools
             messages = None
-        elif endpoint == "messages":
-            messages = messages_so_far(log.relayed)
+        elif endpoint == "messages" and isinstance(transcript.fold, MessagesFold):
+            messages = transcript.fold.so_far(transcript.text())
             so_far, had_tools = messages.text, not messages.stitchable
         elif endpoint == "responses":
             return await self._restart_responses(log, broken, fallbacks, budget)
@@ -142,7 +155,7 @@ class Relay:
         if had_tools:
             return None
         if broken is not None:
-            broken.partial = streamed_text(log.relayed[log.resumed_at:], endpoint)
+            broken.partial = transcript.answering_text()
         route = log.route
         while fallbacks:
             d = fallbacks.pop(0)
@@ -156,7 +169,7 @@ class Relay:
                     self.prefills.learn_refusal(d)   # the client never sees this 400
                     log.events.append("prefill_rejected")
                 else:
-                    log.resumed_at = len(log.relayed)
+                    transcript.answering_from_here()
                     if messages is not None:
                         reply = Reply(reply.status, rest=spliced(reply.first, reply.rest, messages),
                                       close=reply.release)
@@ -165,7 +178,7 @@ class Relay:
                 reply = await self.attempts.with_retries(log, d, log.call, budget, role="restart")
             except AttemptError:
                 continue
-            log.resumed_at = len(log.relayed)
+            transcript.answering_from_here()
             rest = after_prefix(reply.first, reply.rest, so_far) if messages is None \
                 else spliced(reply.first, reply.rest, messages, skip=so_far)
             return d, Reply(reply.status, rest=rest, close=reply.release), "restarted"
@@ -175,18 +188,21 @@ class Relay:
                                  budget: RetryBudget) -> tuple[Deployment, Reply, str] | None:
         """A Responses stream has no prefill: the next deployment answers the same request again and
         the client gets only what follows the text it has (resume_responses.py)."""
-        so_far = responses_so_far(log.relayed)
+        transcript = log.transcript
+        if not isinstance(transcript.fold, ResponsesFold):
+            return None
+        so_far = transcript.fold.so_far(transcript.text())
         if not so_far.stitchable:
             return None
         if broken is not None:
-            broken.partial = streamed_text(log.relayed[log.resumed_at:], "responses")
+            broken.partial = transcript.answering_text()
         while fallbacks:
             d = fallbacks.pop(0)
             try:
                 reply = await self.attempts.with_retries(log, d, log.call, budget, role="restart")
             except AttemptError:
                 continue
-            log.resumed_at = len(log.relayed)
+            transcript.answering_from_here()
             rest = responses_spliced(reply.first, reply.rest, so_far)
             return d, Reply(reply.status, rest=rest, close=reply.release), "restarted"
         return None

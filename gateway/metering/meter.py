@@ -32,7 +32,7 @@ from gateway.metering.prices import PriceBook
 from gateway.metering.record import CallRecord, Usage
 from gateway.metering.savings import frontier_price, savings_usd
 from gateway.metering.spend_today import SpendToday
-from gateway.metering.usage import streamed_text, usage_from_body, usage_from_stream
+from gateway.metering.usage import usage_from_body, usage_from_stream
 from gateway.core.metrics import Metrics
 from gateway.core.deployment import Deployment
 from gateway.providers.base import Call
@@ -157,7 +157,7 @@ class Meter:
                 to_count.append(Charge(record.deployment, Usage(source="none"), "attempt", "stream_broken"))
         if log.answered_by is not None:
             if log.call.stream:
-                usage = usage_from_stream(log.relayed[log.resumed_at:], log.call.endpoint)
+                usage = usage_from_stream(log.transcript.usage_events(), log.call.endpoint)
             else:
                 usage = usage_from_body(log.body, log.call.endpoint)
             ttft = answering.ttft_s if answering is not None else None
@@ -174,7 +174,7 @@ class Meter:
         for charge in charges:
             output = 0
             if charge.kind == "request" and log.call.stream:
-                output = await self.counter.count_text(streamed_text(log.relayed[log.resumed_at:], log.call.endpoint))
+                output = await self.counter.count_text(log.transcript.answering_output())
             elif charge.outcome == "stream_broken":
                 record = next(r for r in log.attempts if r.deployment is charge.deployment and r.partial is not None)
                 output = await self.counter.count_text(record.partial or "")

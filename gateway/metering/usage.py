@@ -14,7 +14,7 @@ import orjson
 
 from gateway.metering.record import Usage
 from gateway.providers.base import Call
-from gateway.providers.sse import chat_so_far, data_payloads
+from gateway.providers.sse import data_payloads
 
 _USAGE_OBJECT = re.compile(rb'"usage"\s*:\s*\{')
 
@@ -94,27 +94,6 @@ def usage_from_stream(relayed: Iterable[bytes], endpoint: str = "chat") -> Usage
                               cached_input_tokens=max(usage.cached_input_tokens, found.cached_input_tokens))
             found = usage or found
     return found
-
-
-_TEXT_DELTAS = {"responses": ("response.output_text.delta", "delta"), "messages": ("content_block_delta", "text")}
-
-
-def streamed_text(relayed: Iterable[bytes], endpoint: str = "chat") -> str:
-    """The answer text a stream in the client's API has carried so far (for counting its tokens)."""
-    if endpoint not in _TEXT_DELTAS:
-        return chat_so_far(relayed)[0]
-    kind, key = _TEXT_DELTAS[endpoint]
-    text: list[str] = []
-    for payload in data_payloads(relayed):
-        try:
-            data = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(data, dict) and data.get("type") == kind:
-            holder = data.get("delta") if endpoint == "messages" else data
-            if isinstance(holder, dict) and isinstance(holder.get(key), str):
-                text.append(holder[key])
-    return "".join(text)
 
 
 def strip_usage_chunk(chunk: bytes) -> bytes:

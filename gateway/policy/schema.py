@@ -337,7 +337,8 @@ class Limits(Closed):
     max_body_bytes: Annotated[int, Field(ge=1024, le=256 * 1024 * 1024)] = 8 * 1024 * 1024
     # Per process. Beyond it a request is refused at once (503, Retry-After) rather than queued until
     # everyone times out. LLM calls are long, so this counts streams that are waiting on tokens too.
-    max_in_flight: Annotated[int, Field(ge=1, le=1_000_000)] = 2048
+    # Unset: what the process's file descriptors hold, two per request (gateway/serving/capacity.py).
+    max_in_flight: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
     shed_retry_after_s: Annotated[int, Field(ge=1, le=3600)] = 1
     # Per process. When the event loop keeps running this late, the gateway's own CPU is the
     # bottleneck and requests queue where the in-flight count cannot see them: the admission cap

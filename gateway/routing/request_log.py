@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from gateway.core.auth import Caller
 from gateway.core.deployment import Deployment
 from gateway.providers.base import AttemptError, Call
+from gateway.providers.transcript import Transcript
 from gateway.routing.table import RouteTable
 
 
@@ -24,6 +25,12 @@ class AttemptRecord:
     lost_hedge: bool = False
     error: AttemptError | None = None
     partial: str | None = None      # the text a stream produced before it broke and another took over
+    paused_s: float = 0.0           # the gateway's own pauses while it waited for the first token
+
+    @property
+    def provider_ttft_s(self) -> float | None:
+        """The time to first token that was the provider's: the gateway's own pauses taken out."""
+        return None if self.ttft_s is None else max(0.0, self.ttft_s - self.paused_s)
 
 
 @dataclass
@@ -37,14 +44,13 @@ class RequestLog:
     deadline: float
     attempts: list[AttemptRecord] = field(default_factory=list)
     skipped: list[tuple[Deployment, str, float | None]] = field(default_factory=list)  # why, back in s
-    relayed: list[bytes] = field(default_factory=list)
+    transcript: Transcript = field(default_factory=Transcript)   # what a relayed stream carried, folded
     panic: bool = False
     hedged: bool = False
     usage_injected: bool = False    # the gateway asked for stream usage; the client does not see it
     outcome: str = "ok"             # how the request ended for the client
     answered_by: Deployment | None = None
     body: bytes = b""               # a whole answer, as sent
-    resumed_at: int = 0             # where in `relayed` the answering stream began
     extra_headers: dict[str, str] = field(default_factory=dict)  # e.g. a budget warning
     # What the gateway did to save the answer, for the ledger: refused, prefill_rejected, resumed, restarted.
     events: list[str] = field(default_factory=list)

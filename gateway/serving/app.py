@@ -13,6 +13,7 @@ import aiohttp
 from aiohttp import web
 
 from gateway.flow.admission import Admission
+from gateway.serving.capacity import max_in_flight
 from gateway.api import handlers
 from gateway.api.access import operational_access
 from gateway.core.errors import ApiError, body_too_large, error_response
@@ -142,8 +143,9 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
             replication = Replication(shared, board, runtime.routing, runtime.dispatcher, runtime.meter, limiter, m,
                                       doc.state.sync_ms / 1000, clock, wall)
         process.replication = replication
-        admission = Admission(doc.limits.max_in_flight, doc.limits.max_loop_lag_ms, on_cap=m.admission_cap.set)
+        admission = Admission(max_in_flight(doc.limits.max_in_flight), doc.limits.max_loop_lag_ms, on_cap=m.admission_cap.set)
         m.admission_cap.set(admission.cap)
+        attempts.paused = admission.paused_s
         canaries = None
         if doc.canaries is not None and doc.canaries.enabled:
             # Settings from the first policy; a reload changes which deployments they watch (Reloader.activate).

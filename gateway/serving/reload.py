@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 
 from gateway.flow.admission import Admission
+from gateway.serving.capacity import max_in_flight
 from gateway.metering.prices import unpriced_targets
 from gateway.flow.context import GatewayContext
 from gateway.policy.load import LoadedPolicy, PolicyError, ReloadResult, parse_policy, read_policy_text
@@ -50,9 +51,6 @@ def restart_notes(loaded: LoadedPolicy, running: LoadedPolicy) -> list[str]:
     if new.limits.max_body_bytes > old.limits.max_body_bytes:
         notes.append(f"{loaded.source}: limits.max_body_bytes: a larger limit takes effect at the next restart "
                      "(the server reads bodies up to the size it started with)")
-    if old.limits.max_loop_lag_ms == 0 and new.limits.max_loop_lag_ms > 0:
-        notes.append(f"{loaded.source}: limits.max_loop_lag_ms: watching the event loop's lag starts at the next "
-                     "restart")
     for name, provider in new.providers.items():
         before = old.providers.get(name)
         if provider.kind == "sim" and before is not None and before.kind == "sim" and \
@@ -93,7 +91,7 @@ class Reloader:
         self.ctx.runtime = runtime
         if self.ctx.canaries is not None:
             self.ctx.canaries.watch(runtime.routing.deployments(), runtime.meter.prices)
-        retune(self.ctx.admission, doc.limits.max_in_flight, doc.limits.max_loop_lag_ms)
+        retune(self.ctx.admission, max_in_flight(doc.limits.max_in_flight), doc.limits.max_loop_lag_ms)
         m = self.process.metrics
         if old is not None and old.policy.sha256 != runtime.policy.sha256:
             m.policy_info(old.policy.sha256).set(0)

@@ -19,6 +19,7 @@ import sys
 from aiohttp import web
 
 from gateway.serving.app import build_app
+from gateway.serving.capacity import raise_fd_limit, settle_collector, watch_collector
 from gateway.flow.context import CONTEXT
 from gateway.serving.listener import DrainingSite, listening_socket
 from gateway.policy.load import LoadedPolicy
@@ -58,6 +59,9 @@ async def _run(app: web.Application, sock: socket.socket, metrics_sock: socket.s
                            shutdown_timeout=UNWIND_S)
     await runner.setup()
     ctx = app[CONTEXT]
+    # What start-up made lives as long as the process: out of every later collection.
+    settle_collector()
+    watch_collector(lambda generation, seconds: ctx.metrics.collector_pauses(str(generation)).observe(seconds))
     if ctx.reloader is not None:
         loop.add_signal_handler(signal.SIGHUP, ctx.reloader.request, "SIGHUP")
     side: web.AppRunner | None = None
@@ -102,6 +106,7 @@ def _listen(host: str, port: int, reuse_port: bool) -> socket.socket | None:
 def serve(loaded: LoadedPolicy, host: str, port: int, reuse_port: bool = False, open_ok: bool = True,
           watch_policy_s: float | None = 1.0, supervised: bool = False, metrics_host: str = "127.0.0.1",
           metrics_port: int | None = None) -> int:
+    raise_fd_limit()   # before the policy sizes admission from it
     sock = _listen(host, port, reuse_port)
     if sock is None:
         return 2

@@ -65,7 +65,9 @@ def main(n: int = 20_000) -> None:
         entry = RequestLog(route, Call("chat", body, stream, "rid"), caller, 0.0, 600.0)
         entry.attempts.append(AttemptRecord(d, 0.0, ended=0.002, ttft_s=0.002))
         entry.answered_by = d
-        entry.body, entry.relayed = (b"", list(chunks)) if stream else (whole_body, [])
+        entry.body = b"" if stream else whole_body
+        for chunk in chunks if stream else ():
+            entry.transcript.add(chunk)
         return entry
 
     async def timed() -> list[str]:

@@ -68,3 +68,31 @@ async def test_a_zero_limit_leaves_admission_to_max_in_flight() -> None:
     time.sleep(0.02)
     await asyncio.sleep(TICK_S * 3)
     assert a.cap == 7 and a.lag_s == 0.0
+
+
+async def test_the_timer_sums_the_loops_pauses_even_with_the_lag_limit_off() -> None:
+    a = Admission(max_in_flight=7, max_loop_lag_ms=0)
+    a.start()
+    try:
+        await asyncio.sleep(TICK_S)
+        time.sleep(0.05)                 # the loop held: a pause of the gateway's own
+        assert a.paused_s() >= 0.04, "the pause it is in counts before its tick runs"
+        await asyncio.sleep(TICK_S * 2)
+        assert a.pauses.total_s >= 0.04 and a.cap == 7
+    finally:
+        a.stop()
+
+
+async def test_a_lag_limit_turned_on_by_a_reload_applies_at_once() -> None:
+    a = Admission(max_in_flight=100, max_loop_lag_ms=0)
+    a.in_flight = 50
+    a.start()
+    try:
+        a.limit_s = 0.005                # what a reload's retune sets
+        await asyncio.sleep(TICK_S)
+        for _ in range(4):
+            time.sleep(0.03)
+            await asyncio.sleep(0)
+        assert a.cap < 50
+    finally:
+        a.stop()

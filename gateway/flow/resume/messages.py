@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from gateway.flow.resume.chat import Diverged, fed_through
+from gateway.providers.transcript import folded_text
 from gateway.wires.events import event_data, named_event, split_events
 
 
@@ -27,37 +28,36 @@ class MessagesSoFar:
     next_index: int             # the index the next new block takes
 
 
-def _events(stream: Iterable[bytes]) -> list[Any]:
-    events, _ = split_events(b"".join(stream))
-    out = []
-    for event in events:
-        try:
-            out.append(orjson.loads(event_data(event)))
-        except orjson.JSONDecodeError:
-            continue
-    return out
+class MessagesFold:
+    """What the client has of a Messages stream's blocks, event by event (the text is the transcript's)."""
+
+    __slots__ = ("stitchable", "open_block", "next_index")
+
+    def __init__(self) -> None:
+        self.stitchable = True
+        self.open_block: int | None = None
+        self.next_index = 0
+
+    def event(self, data: dict[str, Any]) -> None:
+        kind = data.get("type")
+        if kind == "content_block_start":
+            index = int(data.get("index", self.next_index))
+            self.stitchable = self.stitchable and (data.get("content_block") or {}).get("type") == "text"
+            self.open_block, self.next_index = index, max(self.next_index, index + 1)
+        elif kind == "content_block_delta":
+            if (data.get("delta") or {}).get("type") != "text_delta":
+                self.stitchable = False
+        elif kind == "content_block_stop":
+            self.open_block = None
+
+    def so_far(self, text: str) -> MessagesSoFar:
+        return MessagesSoFar(text, self.stitchable, self.open_block, self.next_index)
 
 
 def messages_so_far(relayed: Iterable[bytes]) -> MessagesSoFar:
-    text: list[str] = []
-    stitchable, open_block, next_index = True, None, 0
-    for data in _events(relayed):
-        if not isinstance(data, dict):
-            continue
-        kind = data.get("type")
-        if kind == "content_block_start":
-            index = int(data.get("index", next_index))
-            stitchable = stitchable and (data.get("content_block") or {}).get("type") == "text"
-            open_block, next_index = index, max(next_index, index + 1)
-        elif kind == "content_block_delta":
-            delta = data.get("delta") or {}
-            if delta.get("type") == "text_delta":
-                text.append(delta.get("text") or "")
-            else:
-                stitchable = False
-        elif kind == "content_block_stop":
-            open_block = None
-    return MessagesSoFar("".join(text), stitchable, open_block, next_index)
+    """What the client has of a Messages stream, from the stream's bytes."""
+    fold = MessagesFold()
+    return fold.so_far(folded_text(relayed, "messages", fold))
 
 
 class MessagesSplice:

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from gateway.flow.resume.chat import Diverged, fed_through
+from gateway.providers.transcript import folded_text
 from gateway.wires.events import event_data, named_event, split_events
 
 _TERMINAL = frozenset({"response.completed", "response.incomplete"})
@@ -38,53 +39,58 @@ class ResponsesSoFar:
     open_reasoning: int | None = None
 
 
-def _events(stream: Iterable[bytes]) -> list[dict[str, Any]]:
-    events, _ = split_events(b"".join(stream))
-    out = []
-    for event in events:
-        try:
-            data = orjson.loads(event_data(event))
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(data, dict):
-            out.append(data)
-    return out
+class ResponsesFold:
+    """What the client has of a Responses stream's items, event by event (the text is the transcript's)."""
+
+    __slots__ = ("stitchable", "response_id", "item_id", "open_index", "next_index", "next_seq", "reasoning",
+                 "open_reasoning")
+
+    def __init__(self) -> None:
+        self.stitchable = True
+        self.response_id: str | None = None
+        self.item_id: str | None = None
+        self.open_index: int | None = None
+        self.next_index = 0
+        self.next_seq = 0
+        self.reasoning: dict[int, dict[str, Any]] = {}
+        self.open_reasoning: int | None = None
+
+    def event(self, data: dict[str, Any]) -> None:
+        kind = data.get("type")
+        self.next_seq = max(self.next_seq, int(data.get("sequence_number", -1)) + 1)
+        if kind == "response.created":
+            self.response_id = (data.get("response") or {}).get("id")
+        elif kind == "response.output_item.added":
+            item = data.get("item") or {}
+            index = int(data.get("output_index", self.next_index))
+            self.next_index = max(self.next_index, index + 1)
+            if item.get("type") == "reasoning":
+                self.reasoning[index], self.open_reasoning = dict(item), index
+                return
+            self.stitchable = self.stitchable and item.get("type") == "message"
+            self.item_id, self.open_index = item.get("id"), index
+        elif kind == "response.output_item.done":
+            index = int(data.get("output_index", -1))
+            if index in self.reasoning:
+                self.reasoning[index], self.open_reasoning = dict(data.get("item") or self.reasoning[index]), None
+            else:
+                self.open_index = None
+        elif isinstance(kind, str) and kind.startswith("response.reasoning"):
+            return   # a reasoning summary's parts and text: whole as they are
+        elif kind not in ("response.in_progress", "response.content_part.added", "response.content_part.done",
+                          "response.output_text.delta", "response.output_text.done"):
+            self.stitchable = False   # a function call's arguments, refusals…
+
+    def so_far(self, text: str) -> ResponsesSoFar:
+        return ResponsesSoFar(text, self.stitchable, self.response_id, self.item_id, self.open_index,
+                              self.next_index, self.next_seq, tuple(sorted(self.reasoning.items())),
+                              self.open_reasoning)
 
 
 def responses_so_far(relayed: Iterable[bytes]) -> ResponsesSoFar:
-    text: list[str] = []
-    stitchable, response_id, item_id, open_index, next_index, next_seq = True, None, None, None, 0, 0
-    reasoning: dict[int, dict[str, Any]] = {}
-    open_reasoning: int | None = None
-    for data in _events(relayed):
-        kind = data.get("type")
-        next_seq = max(next_seq, int(data.get("sequence_number", -1)) + 1)
-        if kind == "response.created":
-            response_id = (data.get("response") or {}).get("id")
-        elif kind == "response.output_item.added":
-            item = data.get("item") or {}
-            index = int(data.get("output_index", next_index))
-            next_index = max(next_index, index + 1)
-            if item.get("type") == "reasoning":
-                reasoning[index], open_reasoning = dict(item), index
-                continue
-            stitchable = stitchable and item.get("type") == "message"
-            item_id, open_index = item.get("id"), index
-        elif kind == "response.output_text.delta":
-            text.append(data.get("delta") or "")
-        elif kind == "response.output_item.done":
-            index = int(data.get("output_index", -1))
-            if index in reasoning:
-                reasoning[index], open_reasoning = dict(data.get("item") or reasoning[index]), None
-            else:
-                open_index = None
-        elif isinstance(kind, str) and kind.startswith("response.reasoning"):
-            continue   # a reasoning summary's parts and text: whole as they are
-        elif kind not in ("response.in_progress", "response.content_part.added", "response.content_part.done",
-                          "response.output_text.done"):
-            stitchable = False   # a function call's arguments, refusals…
-    return ResponsesSoFar("".join(text), stitchable, response_id, item_id, open_index, next_index, next_seq,
-                          tuple(sorted(reasoning.items())), open_reasoning)
+    """What the client has of a Responses stream, from the stream's bytes."""
+    fold = ResponsesFold()
+    return fold.so_far(folded_text(relayed, "responses", fold))
 
 
 class ResponsesSplice:

@@ -1,0 +1,89 @@
+"""The gateway never blames a provider for its own pauses: the time its loop spent elsewhere is taken out
+of the first-token times the breaker judges, and a first-token limit waits out those pauses."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+
+import pytest
+
+from gateway.core.auth import Caller
+from gateway.core.deployment import Deployment
+from gateway.core.metrics import Metrics
+from gateway.flow.attempts import Attempts
+from gateway.policy.load import parse_policy
+from gateway.providers.base import AttemptError, Call, Reply
+from gateway.routing.breaker import State
+from gateway.routing.health import HealthBoard
+from gateway.routing.request_log import RequestLog
+from gateway.routing.table import RouteTable, build_routing, resolve_upstreams
+from tests.unit.test_attempt_journal_hooks import POLICY
+
+class World:
+    """A fake clock and a fake loop-pause counter that an upstream's answer moves."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.paused = 0.0
+
+
+class Upstream:
+    """Answers after `took` seconds, of which the gateway's loop was paused `paused`."""
+
+    def __init__(self, world: World) -> None:
+        self.world, self.took, self.gateway_paused = world, 0.1, 0.0
+
+    async def open(self, deployment: Deployment, call: Call, budget_s: float) -> Reply:
+        self.world.now += self.took
+        self.world.paused += self.gateway_paused
+        return Reply(200, body=b"{}")
+
+
+def setup() -> tuple[RouteTable, HealthBoard, Attempts, Upstream]:
+    doc = parse_policy(textwrap.dedent(POLICY).lstrip("\n"), "p.yaml", {}).document
+    route = build_routing(doc, resolve_upstreams(doc, {})).routes["chat"]
+    world = World()
+    board = HealthBoard(route.deployments, Metrics(), lambda: world.now, route.breaker)
+    upstream = Upstream(world)
+    attempts = Attempts(lambda _: upstream, board, Metrics(), lambda: world.now)
+    attempts.paused = lambda: world.paused
+    return route, board, attempts, upstream
+
+
+def answer(route: RouteTable, attempts: Attempts) -> None:
+    log = RequestLog(route, Call("chat", {"model": "chat", "messages": []}, False, "r"), Caller("k", "t", "a"),
+                     attempts.clock(), attempts.clock() + 60.0)
+    asyncio.run(attempts.once(log, route.deployments[0], log.call, "primary"))
+
+
+@pytest.mark.parametrize("gateway_paused, expected", [(1.9, State.HEALTHY), (0.0, State.EJECTED)])
+def test_answers_slow_only_by_the_gateways_own_pauses_leave_a_provider_healthy(
+        gateway_paused: float, expected: State) -> None:
+    route, board, attempts, upstream = setup()
+    for _ in range(40):              # its usual pace: 0.1 s
+        answer(route, attempts)
+    upstream.took, upstream.gateway_paused = 2.0, gateway_paused
+    for _ in range(20):              # 2 s as the gateway saw it; 0.1 s of it the provider's when it was paused 1.9 s
+        answer(route, attempts)
+    assert board.healths[route.deployments[0].key].state is expected
+
+
+async def test_a_first_token_limit_waits_out_the_gateways_own_pauses() -> None:
+    route, _, attempts, upstream = setup()
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+
+    class Slow:
+        async def open(self, deployment: Deployment, call: Call, budget_s: float) -> Reply:
+            await asyncio.sleep(0.15)
+            return Reply(200, body=b"{}")
+
+    attempts.client_for = lambda _: Slow()
+    attempts.paused = lambda: max(0.0, loop.time() - began - 0.01)   # paused nearly all along
+    d, call = route.deployments[0], Call("chat", {}, True, "r")
+    assert (await attempts._open_within(d, call, 10.0, 0.05)).status == 200
+
+    attempts.paused = lambda: 0.0                                     # on time: the limit holds
+    with pytest.raises(AttemptError, match="no first token within 0.05 s"):
+        await attempts._open_within(d, call, 10.0, 0.05)
