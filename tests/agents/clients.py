@@ -89,8 +89,11 @@ class AgentCLI(Protocol):
         ...
 
 
-def codex_config(base_url: str, route: str, env_key: str = "RECLOSER_API_KEY") -> str:
-    """CODEX_HOME/config.toml for a gateway route: the Responses wire, retries and telemetry off."""
+def codex_config(base_url: str, route: str, env_key: str = "RECLOSER_API_KEY", gateway_key: str | None = None) -> str:
+    """CODEX_HOME/config.toml for a gateway route: the Responses wire, retries and telemetry off. With
+    `gateway_key`, the key in `env_key` is the developer's own OpenAI key and the gateway key goes in
+    an `x-recloser-key` header (`http_headers`)."""
+    headers = f'http_headers = {{ "x-recloser-key" = "{gateway_key}" }}\n' if gateway_key else ""
     return f"""\
 model = "{route}"
 model_provider = "recloser"
@@ -102,7 +105,7 @@ name = "Recloser"
 base_url = "{base_url}"
 env_key = "{env_key}"
 wire_api = "responses"
-# The gateway retries and fails over; a client retry would hide what it did not rescue.
+{headers}# The gateway retries and fails over; a client retry would hide what it did not rescue.
 request_max_retries = 0
 stream_max_retries = 0
 
@@ -130,12 +133,15 @@ class Codex:
     name = "codex"
     version = CODEX_VERSION
 
-    def __init__(self, home: Path, work: Path, base_url: str, route: str, key: str = CLIENT_KEY) -> None:
+    def __init__(self, home: Path, work: Path, base_url: str, route: str, key: str = CLIENT_KEY,
+                 gateway_key: str | None = None) -> None:
+        """`gateway_key`: `key` is the developer's own OpenAI key, and this one names the caller."""
         self.work = work
         codex_home = home / "codex"
         codex_home.mkdir(parents=True, exist_ok=True)
         (home / "tmp").mkdir(exist_ok=True)
-        (codex_home / "config.toml").write_text(codex_config(base_url, route), encoding="utf-8")
+        (codex_home / "config.toml").write_text(codex_config(base_url, route, gateway_key=gateway_key),
+                                                encoding="utf-8")
         self.env = {**base_env(home), "CODEX_HOME": str(codex_home), "RECLOSER_API_KEY": key}
 
     def _exec(self, *args: str) -> Turn:
@@ -168,10 +174,16 @@ class ClaudeCode:
     name = "claude-code"
     version = CLAUDE_CODE_VERSION
 
-    def __init__(self, home: Path, work: Path, gateway_url: str, route: str, key: str = CLIENT_KEY) -> None:
+    def __init__(self, home: Path, work: Path, gateway_url: str, route: str, key: str = CLIENT_KEY,
+                 oauth_token: str | None = None) -> None:
+        """`oauth_token`: logged in with a subscription (CLAUDE_CODE_OAUTH_TOKEN, sent as a bearer with its
+        beta flag), naming the caller by `key` in x-recloser-key (ANTHROPIC_CUSTOM_HEADERS)."""
         self.work = work
         (home / "tmp").mkdir(parents=True, exist_ok=True)
         self.env = claude_code_env(home, gateway_url, route, key)
+        if oauth_token is not None:
+            del self.env["ANTHROPIC_API_KEY"]
+            self.env |= {"CLAUDE_CODE_OAUTH_TOKEN": oauth_token, "ANTHROPIC_CUSTOM_HEADERS": f"x-recloser-key: {key}"}
 
     def _print(self, *args: str, prompt: str) -> Turn:
         # `--` ends --allowedTools' list, which would otherwise take the prompt as a tool name.
