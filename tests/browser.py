@@ -53,15 +53,22 @@ class Page:
             raise DevToolsError(f"{expression!r} threw: {result['exceptionDetails']}")
         return result["result"].get("value")
 
-    async def until(self, expression: str, timeout_s: float = 5.0, every_s: float = 0.05) -> float:
-        """Waits until `expression` is truthy in the page; returns how long that took (monotonic seconds)."""
+    async def until(self, expression: str, timeout_s: float = 5.0) -> float:
+        """Waits until `expression` is truthy in the page, looking again on every change of the DOM (a
+        MutationObserver, inside the page); returns how long that took."""
         started = time.monotonic()
-        while True:
-            if await self.evaluate(expression):
-                return time.monotonic() - started
-            if time.monotonic() - started > timeout_s:
-                raise TimeoutError(f"not true within {timeout_s} s: {expression}")
-            await asyncio.sleep(every_s)   # the page changes on its own timer: look again shortly
+        waited = await self.evaluate(f"""new Promise((resolve) => {{
+            const holds = () => {{ try {{ return Boolean({expression}); }} catch (e) {{ return false; }} }};
+            if (holds()) {{ resolve(true); return; }}
+            const watch = new MutationObserver(() => {{
+                if (holds()) {{ watch.disconnect(); clearTimeout(timer); resolve(true); }}
+            }});
+            const timer = setTimeout(() => {{ watch.disconnect(); resolve(holds()); }}, {int(timeout_s * 1000)});
+            watch.observe(document, {{subtree: true, childList: true, attributes: true, characterData: true}});
+        }})""")
+        if not waited:
+            raise TimeoutError(f"not true within {timeout_s} s: {expression}")
+        return time.monotonic() - started
 
     async def screenshot(self, path: Path) -> Path:
         shot = await self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)
@@ -79,6 +86,7 @@ class Chromium:
         self.http = session
         self.ids = itertools.count(1)
         self.waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.awaited: dict[tuple[str, str | None], asyncio.Future[dict[str, Any]]] = {}   # (event, session)
         self.reader = asyncio.create_task(self._read())
 
     @classmethod
@@ -112,13 +120,18 @@ class Chromium:
             if message.type is not aiohttp.WSMsgType.TEXT:
                 break
             data = message.json()
+            if "method" in data:   # an event
+                awaited = self.awaited.pop((data["method"], data.get("sessionId")), None)
+                if awaited is not None and not awaited.done():
+                    awaited.set_result(data.get("params", {}))
+                continue
             waiter = self.waiting.pop(data.get("id", -1), None)
             if waiter is not None and not waiter.done():
                 if "error" in data:
                     waiter.set_exception(DevToolsError(str(data["error"])))
                 else:
                     waiter.set_result(data.get("result", {}))
-        for waiter in self.waiting.values():
+        for waiter in [*self.waiting.values(), *self.awaited.values()]:
             if not waiter.done():
                 waiter.set_exception(DevToolsError("the browser closed its DevTools connection"))
 
@@ -134,14 +147,15 @@ class Chromium:
             return await waiter
 
     async def open(self, url: str) -> Page:
-        """A new tab showing `url`, loaded."""
+        """A new tab showing `url`, loaded (its load event fired)."""
         target = await self.send("Target.createTarget", url="about:blank")
         attached = await self.send("Target.attachToTarget", targetId=target["targetId"], flatten=True)
         page = Page(self, attached["sessionId"])
         await page.send("Page.enable")
-        await page.send("Runtime.enable")
+        loaded = self.awaited[("Page.loadEventFired", page.session)] = asyncio.get_running_loop().create_future()
         await page.send("Page.navigate", url=url)
-        await page.until("document.readyState === 'complete'", timeout_s=START_TIMEOUT_S)
+        async with asyncio.timeout(START_TIMEOUT_S):
+            await loaded
         return page
 
     async def close(self) -> None:
