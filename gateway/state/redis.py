@@ -17,10 +17,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-
 from gateway.state.base import Ask, Draw, Outbox, Snapshot, StateUnavailable, Taken
 from gateway.state.window import seconds_of
 
@@ -156,6 +152,11 @@ class RedisState:
         self.max_backoff_s = max_backoff_s
         self.where = where(url)
         self.up = False
+        # redis-py is imported only by a gateway that shares state: importing it loads OpenTelemetry's
+        # metrics SDK when that is installed, which a gateway without traces should not pay for.
+        import redis.asyncio as aioredis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
         self._client = aioredis.Redis.from_url(
             url, socket_timeout=max(timeout_s, 1.0), socket_connect_timeout=max(timeout_s, 1.0),
             retry=Retry(NoBackoff(), 0), health_check_interval=0)
