@@ -70,6 +70,8 @@ class EmbeddedGateway:
         self.run(self.sim(provider).set_fault(fault))
 
     def stop(self) -> None:
+        if self.loop.is_closed():   # stopped already
+            return
         if self._runner is not None:
             self.run(self._runner.cleanup())
             self._runner = None
