@@ -172,6 +172,8 @@ async def _serve(request: web.Request, ctx: GatewayContext, endpoint: Endpoint, 
     call = Call(endpoint, body, stream, rid, prior, passed_headers(request), request.query_string, references,
                 len(raw), credential)
     log = RequestLog(route, call, caller, now, now + timeout, extra_headers=extra)
+    tracer = ctx.tracer
+    tracer.request_started(log, request.headers)
     status = 499  # until it is known: the client went away, or the request was cancelled
     try:
         resp = await rt.dispatcher.dispatch(request, log)
@@ -191,7 +193,9 @@ async def _serve(request: web.Request, ctx: GatewayContext, endpoint: Endpoint, 
         log.outcome = "cancelled"
         raise
     finally:
-        rt.meter.finish(log, status, rt.dispatcher.clock())
+        ended = rt.dispatcher.clock()
+        rt.meter.finish(log, status, ended)
+        tracer.request_finished(log, status, ended)
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:

@@ -5,6 +5,7 @@ here, once."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,6 +22,7 @@ from gateway.routing.retry_budget import RetryBudget
 from gateway.core.deployment import Deployment
 from gateway.routing.request_log import AttemptRecord, RequestLog
 from gateway.flow.resume.chat import PrefillBook
+from gateway.flow.tracing import NO_TRACER, Tracer
 from gateway.routing.stream_speed import SampleWindow, first_token_limit
 from gateway.routing.table import RouteTable
 from gateway.routing.traffic import TrafficBook
@@ -47,6 +49,7 @@ class Attempts:
         # The event loop's pauses so far (seconds, from the admission's timer): what the gateway spent
         # not reading its sockets is taken out of the times providers are judged by.
         self.paused: Callable[[], float] = lambda: 0.0
+        self.tracer: Tracer = NO_TRACER     # a span per attempt when traces are on
 
     def classify(self, route: RouteTable, err: AttemptError) -> Classification:
         return classify(err, route.config.retry.short_retry_after_s, route.config.on_content_filter)
@@ -86,6 +89,9 @@ class Attempts:
             record.error = AttemptError(Failure.TIMEOUT, "the request's deadline passed")
             raise record.error
         _journal(self.on_start, log, record, call)
+        traceparent = self.tracer.attempt_started(log, record)
+        if traceparent:   # the upstream's own spans, where it makes any, are this attempt's children
+            call = dataclasses.replace(call, traceparent=traceparent)
         probe = self.board.healths[d.key].state is State.PROBING
         if probe:
             self.board.take_probe(d)
@@ -105,6 +111,7 @@ class Attempts:
                                     record.ended)
             record.outcome = self.classify(log.route, err).reason
             _journal(self.on_failed, log, record)
+            self.tracer.attempt_failed(log, record)
             self.report(log.route, d, False, call.stream, err=err)
             raise
         finally:

@@ -16,6 +16,7 @@ from gateway.policy.schema import Limits
 from gateway.routing.health import HealthBoard
 from gateway.routing.table import Routing
 from gateway.state.responses import MemoryResponses, ResponseStore
+from gateway.flow.tracing import NO_TRACER, Tracer
 
 if TYPE_CHECKING:
     from gateway.flow.dispatch import Dispatcher
@@ -57,6 +58,7 @@ class GatewayContext:
     reloader: PolicyReloader | None = None
     pools: PoolBoard | None = None                           # live load of pool endpoints
     scraper: PoolScraper | None = None                       # reads their /metrics
+    tracer: Tracer = NO_TRACER                               # spans for requests and attempts (traces on)
     _runtime: Runtime | None = None
 
     @property

@@ -110,6 +110,7 @@ class Relay:
                         self.attempts.report(route, d, False, True, err=err)
                     if record is not None:
                         record.outcome, record.error = self.attempts.classify(route, err).reason, err
+                        self.attempts.tracer.attempt_failed(log, record)
                     await reply.release()
                     resumed = await self._resume(log, record, fallbacks, budget) \
                         if route.config.mid_stream == "resume" and not diverged else None

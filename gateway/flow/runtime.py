@@ -28,6 +28,7 @@ from gateway.routing.failovers import FailoverRing
 from gateway.routing.pools import PoolBoard
 from gateway.routing.table import Routing, Upstream, build_routing, resolve_upstreams
 from gateway.flow.sharing import Replication
+from gateway.flow.tracing import NO_TRACER, Tracer
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class Process:
     replication: Replication | None = None
     pools: PoolBoard | None = None  # live load of pool endpoints, kept by endpoint across reloads
     failovers: FailoverRing = field(default_factory=FailoverRing)   # the last failovers, across reloads
+    tracer: Tracer = NO_TRACER      # spans for requests and attempts, when traces are on
 
 
 def build_runtime(loaded: LoadedPolicy, process: Process, sim_upstreams: Mapping[str, Upstream],
@@ -77,5 +79,7 @@ def build_runtime(loaded: LoadedPolicy, process: Process, sim_upstreams: Mapping
         meter = Meter(prices, process.budgets, process.metrics, process.ledger, wall=process.wall)
     if any(r.tpm for r in doc.rate_limits):
         meter.on_tokens = process.limiter.used
+    if process.tracer is not NO_TRACER:
+        meter.on_request = process.tracer.request_charged
     return Runtime(policy=loaded, routing=routing, auth=Authenticator(doc.auth), limits=doc.limits,
                    dispatcher=dispatcher, meter=meter)

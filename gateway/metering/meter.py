@@ -68,6 +68,8 @@ class Meter:
         self.today = SpendToday()       # each team's spend today, budget or not (the console's table)
         # Told the tokens each charge used (team, key id, tokens): rate limits count tpm from them.
         self.on_tokens: Callable[[str, str, int], None] | None = None
+        # Told each request's record (its tokens and cost): the request's trace span carries them.
+        self.on_request: Callable[[RequestLog, CallRecord], None] | None = None
 
     def successor(self, prices: PriceBook) -> Meter:
         """The meter of a reloaded policy: its own prices; the same budget book, ledger writer and token
@@ -234,6 +236,8 @@ class Meter:
             self.metrics.ledger_records(charge.kind).inc()
         if charge.kind == "request":
             request_line(record, status, log.call.endpoint)
+            if self.on_request is not None:
+                self.on_request(log, record)
 
     def _spend(self, caller: Caller, cost: Decimal) -> None:
         self.today.add(caller.team, cost, self.wall())

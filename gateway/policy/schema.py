@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints,
 from gateway.policy.metering import Budget, Metering
 from gateway.policy.replicas import RateLimit, StateSettings
 from gateway.policy.quality import Canaries
+from gateway.policy.tracing import Tracing
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$")]
 PositiveSeconds = Annotated[float, Field(gt=0, le=86_400)]
@@ -387,3 +388,4 @@ class PolicyDocument(Closed):
     state: StateSettings | None = None          # absent: state is kept in this process
     response_store: ResponseStore = ResponseStore()
     canaries: Canaries | None = None
+    tracing: Tracing | None = None              # absent: the OTEL_* variables alone decide

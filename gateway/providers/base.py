@@ -47,6 +47,7 @@ class Call:
     size: int = 0                  # the client's body as received, in bytes (0: a call the gateway made)
     # The caller's own credential, for `credentials: client` deployments only (None: it sent none).
     credential: ClientCredential | None = field(default=None, repr=False)
+    traceparent: str = ""          # the attempt's W3C traceparent, sent upstream when traces are on
 
     @property
     def model(self) -> str:

@@ -138,7 +138,7 @@ def _chat_call(call: Call, translate: Callable[[], dict[str, Any]]) -> Call:
         body = translate()
     except Refused as refused:
         raise unfit(refused.message, refused.param) from None
-    return Call("chat", body, call.stream, call.request_id)
+    return Call("chat", body, call.stream, call.request_id, traceparent=call.traceparent)
 
 
 def _merged(own: list[str], further: tuple[str, ...]) -> tuple[str, ...]:

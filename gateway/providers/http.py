@@ -75,6 +75,9 @@ def bounds(d: Deployment, stream: bool, budget_s: float) -> tuple[aiohttp.Client
 
 
 def with_request_id(headers: dict[str, str], call: Call) -> dict[str, str]:
+    """The request's ids for the upstream: X-Request-Id, and the attempt's traceparent when traced."""
+    if call.traceparent:
+        return {**headers, "X-Request-Id": call.request_id, "traceparent": call.traceparent}
     return {**headers, "X-Request-Id": call.request_id} if call.request_id else headers
 
 

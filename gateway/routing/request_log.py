@@ -26,6 +26,7 @@ class AttemptRecord:
     error: AttemptError | None = None
     partial: str | None = None      # the text a stream produced before it broke and another took over
     paused_s: float = 0.0           # the gateway's own pauses while it waited for the first token
+    span: object | None = None      # its trace span while open, when traces are on (gateway/flow/otel.py)
 
     @property
     def provider_ttft_s(self) -> float | None:
@@ -56,6 +57,7 @@ class RequestLog:
     events: list[str] = field(default_factory=list)
     dropped: tuple[str, ...] = ()          # features the answering target could not carry (x-recloser-dropped)
     refused_by: Deployment | None = None   # the deployment whose safety refusal was the answer
+    trace: object | None = None            # its trace while open, when traces are on (gateway/flow/otel.py)
 
     def remaining(self, now: float) -> float:
         return self.deadline - now

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -40,6 +41,7 @@ from gateway.core.deployment import Deployment
 from gateway.limiting.limiter import Limiter
 from gateway.flow.runtime import Process, build_runtime
 from gateway.flow.sharing import Replication
+from gateway.flow.tracing import NO_TRACER, open_tracer
 from gateway.serving.sim_pool import SimPool
 from gateway.state.memory import MemoryState
 from gateway.state.redis import RedisState
@@ -123,6 +125,7 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
         passthrough = MessagesPassThrough(session, anthropic)
         crossing = Crossing(client_for, passthrough)
         attempts = Attempts(lambda d: crossing, board, m, clock)
+        attempts.tracer = tracer = open_tracer(doc.tracing, os.environ)
         ledger = LedgerWriter(doc.metering.ledger) if doc.metering.ledger.path else None
         if ledger is not None:
             ledger.recover()   # calls a killed gateway left in flight, charged before budgets read the ledger
@@ -136,7 +139,7 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
         limiter = Limiter(doc.rate_limits, shared, MemoryState(), wall)
         pools = PoolBoard(m, clock)
         process = Process(metrics=m, board=board, attempts=attempts, ledger=ledger, budgets=budgets, limiter=limiter,
-                          clock=clock, wall=wall, rng=rng or random.Random(), pools=pools)
+                          clock=clock, wall=wall, rng=rng or random.Random(), pools=pools, tracer=tracer)
         runtime = build_runtime(loaded, process, sim_upstreams)
         replication = None
         if shared is not None and doc.state is not None:
@@ -157,7 +160,7 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
                                      datetime.fromtimestamp(wall(), UTC))
         ctx = GatewayContext(metrics=m, board=board, sims=sims.servers, admission=admission, limiter=limiter,
                              responses=response_store(doc, shared, clock), canaries=canaries,
-                             anthropic_counts=passthrough)
+                             anthropic_counts=passthrough, tracer=tracer)
         reloader = Reloader(ctx, process, sims, bridge, open_ok=open_ok, watch_s=watch_policy_s, fan_out=fan_out)
         reloader.activate(runtime)
         ctx.reloader = reloader
@@ -198,6 +201,8 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
                 await ledger.close()
             await session.close()
             await bridge.close()
+            if tracer is not NO_TRACER:
+                await tracer.close()
             await sims.stop()
 
     app.cleanup_ctx.append(resources)

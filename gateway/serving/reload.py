@@ -48,6 +48,8 @@ def restart_notes(loaded: LoadedPolicy, running: LoadedPolicy) -> list[str]:
                      "they watch follows the policy at once)")
     if new.response_store != old.response_store:
         notes.append(f"{loaded.source}: response_store: changes take effect at the next restart")
+    if new.tracing != old.tracing:
+        notes.append(f"{loaded.source}: tracing: changes take effect at the next restart")
     if new.limits.max_body_bytes > old.limits.max_body_bytes:
         notes.append(f"{loaded.source}: limits.max_body_bytes: a larger limit takes effect at the next restart "
                      "(the server reads bodies up to the size it started with)")
