@@ -50,6 +50,7 @@ class AttemptStarted:
     worst_cost_usd: Decimal
     price_source: str
     kind: Literal["started"] = "started"
+    paid_by: Literal["gateway", "client"] = "gateway"   # the caller's own credentials pay a client-credential target
 
     def to_json(self) -> bytes:
         return orjson.dumps({**{name: getattr(self, name) for name in _STARTED_FIELDS},
@@ -62,7 +63,8 @@ class AttemptStarted:
                    route=str(line["route"]), provider=str(line["provider"]), model=str(line["model"]),
                    endpoint=str(line["endpoint"]), stream=bool(line["stream"]), body_bytes=int(line["body_bytes"]),
                    input_tokens=int(line["input_tokens"]), max_output_tokens=int(line["max_output_tokens"]),
-                   worst_cost_usd=Decimal(str(line["worst_cost_usd"])), price_source=str(line["price_source"]))
+                   worst_cost_usd=Decimal(str(line["worst_cost_usd"])), price_source=str(line["price_source"]),
+                   paid_by="client" if line.get("paid_by") == "client" else "gateway")
 
 
 _STARTED_FIELDS = tuple(f.name for f in fields(AttemptStarted))
@@ -167,7 +169,8 @@ def interrupted_records(attempts: Iterable[AttemptStarted]) -> list[CallRecord]:
             provider=s.provider, model=s.model, input_tokens=input_tokens, output_tokens=output_tokens,
             cached_input_tokens=0, cost_usd=cost, price_source=s.price_source, usage_source=INTERRUPTED,
             outcome=INTERRUPTED, attempts=s.attempt + 1, fallback=False, hedged=False, stream=s.stream,
-            latency_s=0.0, ttft_s=None, kind="request" if is_request else "attempt", attempt=s.attempt))
+            latency_s=0.0, ttft_s=None, kind="request" if is_request else "attempt", attempt=s.attempt,
+            paid_by=s.paid_by))
     return out
 
 

@@ -127,7 +127,8 @@ class Meter:
             ts=self.wall(), request_id=call.request_id, attempt=_index(log, attempt), team=caller.team,
             app=caller.app, key_id=caller.key_id, route=log.route.name, provider=d.provider, model=d.model,
             endpoint=call.endpoint, stream=call.stream, body_bytes=body_bytes, input_tokens=usage.input_tokens,
-            max_output_tokens=usage.output_tokens, worst_cost_usd=cost_usd(price, usage), price_source=price.source))
+            max_output_tokens=usage.output_tokens, worst_cost_usd=cost_usd(price, usage), price_source=price.source,
+            paid_by="client" if d.client_credentials else "gateway"))
 
     def attempt_failed(self, log: RequestLog, attempt: AttemptRecord) -> None:
         """Journals an attempt that ended without an answer: it costs nothing, killed gateway or not."""

@@ -115,6 +115,18 @@ def test_budgets_rebuilt_from_the_ledger_count_interrupted_spend() -> None:
     assert book.spent(book.budgets[0], datetime.fromtimestamp(T0 + 60, UTC)) == Decimal("0.25")
 
 
+def test_an_interrupted_attempt_on_a_callers_own_credentials_stays_the_callers_to_pay() -> None:
+    journalled = AttemptStarted.from_json(line(started(cost="0.25", paid_by="client")))
+    [record] = interrupted_records([journalled])
+    assert record.paid_by == "client"
+    lines = [done(rid="r0", cost="0.5"), line(record)]
+    total = spend_report(lines, "team")[-1]
+    assert (total.requests, total.cost_usd, total.client_paid_usd) == (2, Decimal("0.5"), Decimal("0.25"))
+    book = BudgetBook([Budget(name="daily", team="search", period="day", limit_usd=Decimal(1), action="reject")])
+    book.load(lines, datetime.fromtimestamp(T0 + 60, UTC))
+    assert book.spent(book.budgets[0], datetime.fromtimestamp(T0 + 60, UTC)) == Decimal("0.5")
+
+
 # The worst case, from the request
 
 
