@@ -3,12 +3,15 @@
 Simulated providers and the gateway run in this process; open-loop streaming traffic goes through a
 script of phases (healthy → primary 429 storm → primary first tokens 20× slower → primary hard down,
 a black hole that accepts and never answers → recovery → quality brownout, the primary answering
-fast, with status 200 and wrong), and each phase is summed up: client success rate, latency and time
+fast, with status 200 and wrong → garbage answers, fluent Thai to English questions, with no canaries),
+and each phase is summed up: client success rate, latency and time
 to first token, where the traffic went, and the breaker states at its end.
 
 The quality brownout runs on fresh gateways (a healthy warm-up, then the brownout), so that what the
 earlier phases left behind does not colour it, three ways: breakers that see quality (canaries on),
-breakers that see only errors and latency ("blind": on, no canaries), and no breakers at all.
+breakers that see only errors and latency ("blind": on, no canaries), and no breakers at all. The
+blind and breakerless runs then go on to the garbage answers, which the checks on live answers see
+without any canary.
 
 Last, two fresh gateways with breakers on, one with active probes and slow start and one without,
 go through a long outage (the primary answering 503 for three phases, its ejection growing with
@@ -86,6 +89,7 @@ BROWNOUT_PHASES = (
     Phase("recovery", {}),
 )
 QUALITY = Phase("quality brownout", {"dumb": True})   # fast, status 200, fluent and wrong
+GARBAGE = Phase("garbage answers", {"broken": "wrong_script"})   # fast, status 200, fluent Thai to English questions
 PHASES = BROWNOUT_PHASES + (QUALITY,)
 LONG_OUTAGE = (Phase("long outage", {"status": 503}, length=3), Phase("recovery", {}, length=2))
 
@@ -209,6 +213,8 @@ def run_drill_once(breakers: bool, rate_per_s: float, phase_s: float, canaries: 
         return asyncio.run(run_phases(gw, rate_per_s, phase_s, phases, on_phase))
 
 
-def run_quality_phase(breakers: bool, canaries: bool, rate_per_s: float, phase_s: float) -> PhaseReport:
-    """The quality brownout on a fresh gateway, after a healthy warm-up in which canaries learn a baseline."""
-    return run_drill_once(breakers, rate_per_s, phase_s, canaries, phases=(BROWNOUT_PHASES[0], QUALITY))[-1]
+def run_quality_phase(breakers: bool, canaries: bool, rate_per_s: float, phase_s: float,
+                      phase: Phase = QUALITY) -> PhaseReport:
+    """The quality brownout (or `phase`) on a fresh gateway, after a healthy warm-up in which canaries learn
+    a baseline."""
+    return run_drill_once(breakers, rate_per_s, phase_s, canaries, phases=(BROWNOUT_PHASES[0], phase))[-1]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from gateway.commands.drill import BACK_SHARE, BROWNOUT_PHASES, PHASES, QUALITY, Phase, PhaseReport
+from gateway.commands.drill import BACK_SHARE, BROWNOUT_PHASES, GARBAGE, PHASES, QUALITY, Phase, PhaseReport
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,9 @@ def drill_jobs(s: DrillSettings) -> tuple[Job, ...]:
         Job(ON, True, False, True, BROWNOUT_PHASES),
         Job(OFF, False, False, True, BROWNOUT_PHASES),
         Job(Q_ON, True, True, True, warm_quality),
-        Job(Q_BLIND, True, False, True, warm_quality),
-        Job(Q_OFF, False, False, True, warm_quality),
+        # Without canaries the dumb answers leave no trace, so garbage answers follow on the same gateways.
+        Job(Q_BLIND, True, False, True, warm_quality + (GARBAGE,)),
+        Job(Q_OFF, False, False, True, warm_quality + (GARBAGE,)),
         Job(PROBES, True, False, True, long_outage(s)),
         Job(PASSIVE, True, False, False, long_outage(s)),
     )
@@ -84,8 +85,9 @@ def planned_seconds(s: DrillSettings) -> float:
 def intro(s: DrillSettings) -> str:
     how = (f"{len(drill_jobs(s))} runs side by side, each in a process of its own" if s.parallel
            else "one run after another")
-    return (f"recloser drill: {len(PHASES)} phases of {s.phase_s:g} s at {s.rate_per_s:g} streams/s, breakers on "
-            f"and off, the quality brownout with breakers blind to quality, an outage of {s.outage_s:g} s with and "
+    return (f"recloser drill: {len(PHASES) + 1} phases of {s.phase_s:g} s at {s.rate_per_s:g} streams/s, breakers on "
+            f"and off, the quality brownout with breakers blind to quality, garbage answers with no canaries, "
+            f"an outage of {s.outage_s:g} s with and "
             f"without active probes ({how}, about {planned_seconds(s):.0f} s of traffic)")
 
 
@@ -105,9 +107,9 @@ def row(label: str, r: PhaseReport, first: bool) -> str:
 
 def compared(results: Results) -> tuple[list[PhaseReport], list[PhaseReport], PhaseReport]:
     """Breakers on and off through all six phases, and the blind quality phase: the table's and the chart's."""
-    on = [*results[ON], results[Q_ON][-1]]
-    off = [*results[OFF], results[Q_OFF][-1]]
-    return on, off, results[Q_BLIND][-1]
+    on = [*results[ON], results[Q_ON][1]]
+    off = [*results[OFF], results[Q_OFF][1]]
+    return on, off, results[Q_BLIND][1]
 
 
 def format_recovery(active: Sequence[PhaseReport], passive: Sequence[PhaseReport], recovery_s: float) -> str:
@@ -135,8 +137,12 @@ def sections(s: DrillSettings) -> list[Section]:
                        lambda r: [row("on", r[ON][i], True), row("off", r[OFF][i], False)])
 
     def quality(r: Results) -> list[str]:
-        return [row("on", r[Q_ON][-1], True), row("blind", r[Q_BLIND][-1], False), row("off", r[Q_OFF][-1], False),
+        return [row("on", r[Q_ON][1], True), row("blind", r[Q_BLIND][1], False), row("off", r[Q_OFF][1], False),
                 "blind: breakers on without quality canaries, seeing only errors and latency"]
+
+    def garbage(r: Results) -> list[str]:
+        return [row("blind", r[Q_BLIND][2], True), row("off", r[Q_OFF][2], False),
+                "garbage answers: no canaries either; the checks on live answers see the wrong script"]
 
     def worst(r: Results) -> list[str]:
         on, off, _ = compared(r)
@@ -152,6 +158,7 @@ def sections(s: DrillSettings) -> list[Section]:
     return [Section((), lambda r: [HEAD, "-" * len(HEAD)]),
             *(brownout(i) for i in range(n)),
             Section(((Q_ON, 2), (Q_BLIND, 2), (Q_OFF, 2)), quality),
+            Section(((Q_BLIND, 3), (Q_OFF, 3)), garbage),
             Section(everything, worst),
             Section(((PROBES, 2), (PASSIVE, 2)), recovery)]
 

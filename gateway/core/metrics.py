@@ -162,6 +162,16 @@ class Metrics:
         self.canary_runs = _Bound(Counter(
             "recloser_canary_runs", "Canary items run, by result (pass, fail, error, or skipped: over the daily budget)",
             ["provider", "model", "result"], registry=r))
+        self.answer_defects = _Bound(Counter(
+            "recloser_answer_defects", "Live answers with a defect the answer checks saw, by kind (wrong_script, "
+            "empty, repetition, tool_args_not_json, tool_args_schema, structured_output)",
+            ["route", "provider", "model", "defect"], registry=r))
+        self.answers_checked = _Bound(Counter(
+            "recloser_answers_checked", "Live answers the answer checks read", ["route", "provider", "model"],
+            registry=r))
+        self.answers_browned_out = _Bound(Gauge(
+            "recloser_answers_browned_out", "1 while a deployment is degraded or ejected for defects in its live "
+            "answers, else 0", ["provider", "model"], registry=r, multiprocess_mode="max"))
         self.spilled = _Bound(Counter(
             "recloser_spilled_requests", "Requests sent past a full pool to the route's next target at once",
             ["route", "provider"], registry=r))

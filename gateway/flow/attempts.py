@@ -13,6 +13,9 @@ from typing import Any
 from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_random_exponential
 
 from gateway.core.metrics import Metrics
+from gateway.quality.answer_checks import RESCUABLE, Asked
+from gateway.quality.answer_read import StreamWatch, whole_defects
+from gateway.routing.answer_defects import AnswerBoard
 from gateway.providers.base import AttemptError, Call, Failure, Reply, UpstreamClient
 from gateway.routing.breaker import Outcome, State
 from gateway.routing.classify import Classification, Verdict, classify, worth_another_try
@@ -28,6 +31,21 @@ from gateway.routing.table import RouteTable
 from gateway.routing.traffic import TrafficBook
 
 _logger = logging.getLogger("recloser.attempts")
+CHECKED_ENDPOINTS = frozenset({"chat", "responses", "messages"})
+
+
+class DefectiveAnswer(AttemptError):
+    """A whole answer of no use (empty, or tool arguments that are not JSON): a failed attempt, kept so
+    that it is relayed after all when no other target can answer."""
+
+    def __init__(self, reply: Reply, defects: list[str]) -> None:
+        super().__init__(Failure.DEFECTIVE, f"a defective answer ({', '.join(defects)})")
+        self.reply = reply
+        self.defects = defects
+
+
+def asked(call: Call) -> Asked:
+    return Asked(call.body, call.endpoint, call.prior.items if call.prior is not None else ())
 
 
 class Attempts:
@@ -43,6 +61,7 @@ class Attempts:
         self.prefills = PrefillBook()   # which deployments refused an assistant prefill
         self.traffic = TrafficBook()    # each route's targets over the last minute, for the console
         self.cooldowns = CredentialCooldowns()   # callers' credentials refused by client-credential providers
+        self.answers = AnswerBoard(board, metrics, clock)   # defects in live answers, per deployment
         # Told of each upstream attempt about to be made, and of each that failed without an answer (the ledger's journal).
         self.on_start: Callable[[RequestLog, AttemptRecord, Call], None] = lambda log, record, call: None
         self.on_failed: Callable[[RequestLog, AttemptRecord], None] = lambda log, record: None
@@ -120,8 +139,30 @@ class Attempts:
         record.ended = self.clock()
         record.ttft_s, record.paused_s = record.ended - started, self.paused() - paused
         if not call.stream:  # a stream's outcome is known only once it ends
+            self._judge_whole(log, d, call, reply, record)
             self.report(log.route, d, True, False, record.provider_ttft_s)
         return reply
+
+    def _judge_whole(self, log: RequestLog, d: Deployment, call: Call, reply: Reply, record: AttemptRecord) -> None:
+        """The answer checks on a whole answer; one of no use at all is a failed attempt (DefectiveAnswer)."""
+        checks = log.route.answer_checks
+        if not checks.enabled or call.endpoint not in CHECKED_ENDPOINTS:
+            return
+        found = whole_defects(asked(call), reply.body, call.endpoint, checks)
+        self.answers.judged(log.route, d, found)
+        if checks.rescue and RESCUABLE.intersection(found):
+            err = DefectiveAnswer(reply, found)
+            record.error, record.outcome = err, "defective_answer"
+            _journal(self.on_failed, log, record)
+            self.report(log.route, d, False, False, err=err)
+            raise err
+
+    def watch(self, log: RequestLog) -> StreamWatch | None:
+        """A watch on a stream's answer as it is relayed, where the route checks answers."""
+        checks = log.route.answer_checks
+        if not checks.enabled or log.call.endpoint not in CHECKED_ENDPOINTS:
+            return None
+        return StreamWatch(asked(log.call), checks)
 
     async def _open_within(self, d: Deployment, call: Call, budget_s: float, limit: float) -> Reply:
         """Open a stream that must show its first token within `limit`, from the deployment's baseline.

@@ -15,13 +15,13 @@ from aiohttp import web
 
 from gateway.core.answer import whole
 from gateway.core.errors import JSON, ApiError, error_body
-from gateway.flow.attempts import Attempts
+from gateway.flow.attempts import Attempts, DefectiveAnswer
 from gateway.flow.hedging import Hedging
 from gateway.routing.request_log import RequestLog
 from gateway.metering.usage import ask_for_usage
 from gateway.core.metrics import Metrics
 from gateway.providers.answer_check import is_openai_error, without_secret
-from gateway.providers.base import AttemptError, Failure
+from gateway.providers.base import AttemptError, Failure, Reply
 from gateway.providers.credentials import why_not as credential_why_not
 from gateway.flow.relay import Relay, answer_headers
 from gateway.routing.breaker import Health, State, back_in
@@ -164,6 +164,7 @@ class Dispatcher:
         """Each candidate in turn; `marked` collects the pool endpoints sent to, for their in-flight count."""
         route, call = log.route, log.call
         caller_error: AttemptError | None = None
+        held: tuple[Deployment, Reply] | None = None   # a defective answer, relayed only if nothing better comes
         admitted: set[str] = set()          # pools this request has passed the waiting room of
         pos = 0
         while pos < len(order):
@@ -189,6 +190,10 @@ class Dispatcher:
             if leg.reply is not None:
                 return await self.relay.deliver(request, log, leg.deployment, leg.reply, order[pos:], budget)
             assert leg.error is not None
+            if isinstance(leg.error, DefectiveAnswer):
+                held = held or (leg.deployment, leg.error.reply)
+                if pos >= len(order) or not self._may_rescue(route, budget):
+                    break
             c = self.attempts.classify(route, leg.error)
             if c.reason == "refused":
                 log.events.append("refused")
@@ -200,6 +205,8 @@ class Dispatcher:
             if pos < len(order):
                 self.metrics.failovers(route.name, leg.deployment.provider, order[pos].provider, c.reason).inc()
                 self.failovers.add(Failover(self.clock(), route.name, leg.deployment.key, order[pos].key, c.reason))
+        if held is not None:   # no other target did better: the defective answer is still an answer
+            return await self.relay.deliver(request, log, held[0], held[1], (), budget)
         if caller_error is not None:  # no target could take it: the upstream's own words are the answer
             return self._as_is(log, log.attempts[-1].deployment, caller_error)
         if log.attempts and not log.skipped and all(r.error is not None and r.error.failure is Failure.CREDENTIAL
@@ -229,6 +236,13 @@ class Dispatcher:
                     continue
             usable.append(d)
         return usable
+
+    def _may_rescue(self, route: RouteTable, budget: RetryBudget) -> bool:
+        """Asking another target for a defective answer's request again is a retry: within the budget."""
+        if budget.try_spend(self.clock()):
+            return True
+        self.metrics.retries_denied(route.name).inc()
+        return False
 
     def _fit(self, rest: list[Deployment], failed: Deployment, reason: str) -> list[Deployment]:
         """After a context-window refusal, only targets with a larger window are worth trying."""

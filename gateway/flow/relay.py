@@ -17,6 +17,7 @@ from gateway.metering.usage import strip_usage_chunk
 from gateway.core.metrics import Metrics
 from gateway.providers.base import AttemptError, Reply
 from gateway.providers.transcript import EventFold, Transcript
+from gateway.quality.answer_read import StreamWatch
 from gateway.flow.resume.chat import Diverged, after_prefix, continuation
 from gateway.flow.resume.messages import MessagesFold, spliced
 from gateway.flow.resume.responses import ResponsesFold, responses_spliced
@@ -69,7 +70,7 @@ class Relay:
         if reply.rest is None:
             log.body = reply.body
             return whole(reply.body, answer_headers(log, d))
-        log.transcript = Transcript(log.call.endpoint, fold_for(log.call.endpoint))
+        log.transcript = Transcript(log.call.endpoint, fold_for(log.call.endpoint), self.attempts.watch(log))
         resp = await open_stream(request, answer_headers(log, d))
         try:
             await self._stream(resp, log, d, reply, list(fallbacks), budget)
@@ -94,8 +95,11 @@ class Relay:
         route = log.route
         record = log.attempts[-1] if log.attempts else None
         ttft = record.provider_ttft_s if record else None
+        watch = log.transcript.watch if isinstance(log.transcript.watch, StreamWatch) else None   # the answer checks
         try:
             await self._write(resp, log, reply.first)
+            if watch is not None:
+                self._watched(watch, log, d, watch.look())
             # The stream's flow, for its token rate: events counted, timed from the first.
             flow_from, paused, events = self.attempts.clock(), self.attempts.paused(), reply.first.count(b"data:")
             while True:
@@ -104,6 +108,8 @@ class Relay:
                     async for chunk in reply.rest:
                         events += chunk.count(b"data:")
                         await self._write(resp, log, chunk)
+                        if watch is not None:
+                            self._watched(watch, log, d, watch.look())
                 except AttemptError as err:
                     diverged = isinstance(err, Diverged)
                     if not diverged:  # a restart that went another way is no fault of the deployment's
@@ -122,6 +128,7 @@ class Relay:
                                                             log.transcript.events))
                         return
                     d, reply, _ = resumed
+                    watch = log.transcript.watch = None   # an answer of two deployments: neither's alone to judge
                     log.events.append(action)
                     log.answered_by = d
                     record, ttft = log.attempts[-1], log.attempts[-1].provider_ttft_s
@@ -132,9 +139,22 @@ class Relay:
                 gap = token_gap(events, provider_seconds(self.attempts.clock() - flow_from,
                                                          self.attempts.paused() - paused))
                 self.attempts.report(route, d, True, True, ttft, token_gap_s=gap)
+                if watch is not None:
+                    self._watched(watch, log, d, watch.end(), ended=True)
                 return
         finally:
             await reply.release()
+
+    def _watched(self, watch: StreamWatch, log: RequestLog, d: Deployment, found: list[str],
+                 ended: bool = False) -> None:
+        """A stream's answer is judged once: at its first defect, or at its end when it had none."""
+        if found and not watch.judged:
+            watch.judged = True
+            self.attempts.answers.judged(log.route, d, found)
+        elif found:
+            self.attempts.answers.counted(log.route, d, found)
+        elif ended and not watch.judged:
+            self.attempts.answers.judged(log.route, d, found)
 
     async def _resume(self, log: RequestLog, broken: AttemptRecord | None, fallbacks: list[Deployment],
                       budget: RetryBudget) -> tuple[Deployment, Reply, str] | None:

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, model_validator
 
+from gateway.policy.answer_checks import AnswerChecks
 from gateway.policy.metering import Budget, Metering
 from gateway.policy.replicas import RateLimit, StateSettings
 from gateway.policy.quality import Canaries
@@ -101,6 +102,15 @@ class SimSettings(Closed):
     dumb: bool = False                      # fluent but wrong answers from the start (quality canaries fail)
     agent: bool = False                     # agent mode: calls a shell or Read tool only when a prompt asks (`run:`, `read:`)
     speed: Annotated[float, Field(gt=0, le=100)] = 1.0   # delays divided by this: 0.5 is a replica half as fast
+
+    class Broken(Closed):
+        """Answers broken one way on a schedule: from `after_s` after start, for `for_s` (absent: on)."""
+
+        answers: Literal["wrong_script", "empty", "loop", "bad_tool_args"]
+        after_s: Annotated[float, Field(ge=0, le=86_400)] = 0.0
+        for_s: PositiveSeconds | None = None
+
+    broken: Broken | None = None            # answers broken on a schedule (the answer checks' brownouts)
 
     class Gpu(Closed):
         """A GPU model server's capacity (gateway/sim/gpu.py has the model): batch, queue, prefix cache."""
@@ -318,6 +328,7 @@ class Route(Closed):
     # When a full pool is the last target standing: critical and standard requests wait their turn in
     # the gateway (critical first), sheddable ones get 503 with Retry-After. A key's own priority wins.
     priority: Priority = "standard"
+    answer_checks: AnswerChecks | None = None   # overrides the top-level answer_checks for this route
 
 
 class ApiKey(Closed):
@@ -389,3 +400,4 @@ class PolicyDocument(Closed):
     response_store: ResponseStore = ResponseStore()
     canaries: Canaries | None = None
     tracing: Tracing | None = None              # absent: the OTEL_* variables alone decide
+    answer_checks: AnswerChecks = AnswerChecks()   # checks on live answers (policy/answer_checks.py)

@@ -71,6 +71,7 @@ class Failure(Enum):
                                    # an endpoint it does not serve): skipped, no fault of its own
     CREDENTIAL = "credential"      # the caller's own credential was refused (401/403) or is out of
                                    # quota (429): that caller fails over, the deployment is not at fault
+    DEFECTIVE = "defective"        # a 200 whose answer is of no use: empty, or tool arguments not JSON
 
 
 _FAILURE_WORDS = {
@@ -81,6 +82,7 @@ _FAILURE_WORDS = {
     Failure.BROKEN: "reply broke off",
     Failure.UNFIT: "cannot take this request",
     Failure.CREDENTIAL: "the client's credential was refused",
+    Failure.DEFECTIVE: "a defective answer",
 }
 
 
@@ -105,7 +107,7 @@ class AttemptError(Exception):
         """A short reason for error messages and logs: 'HTTP 503', 'connection failed', …"""
         if self.failure in (Failure.STATUS, Failure.CREDENTIAL):
             return f"HTTP {self.status}"
-        if self.failure in (Failure.BROKEN, Failure.UNFIT) and self.detail:
+        if self.failure in (Failure.BROKEN, Failure.UNFIT, Failure.DEFECTIVE) and self.detail:
             return self.detail
         return _FAILURE_WORDS[self.failure]
 

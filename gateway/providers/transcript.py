@@ -39,12 +39,13 @@ class EventFold(Protocol):
 class Transcript:
     """One stream's text, tool-call arguments, usage events and counts, fed chunk by chunk."""
 
-    __slots__ = ("endpoint", "fold", "events", "had_tools", "terminal", "_tail", "_text", "_arguments",
+    __slots__ = ("endpoint", "fold", "watch", "events", "had_tools", "terminal", "_tail", "_text", "_arguments",
                  "_text_from", "_arguments_from", "_usage")
 
-    def __init__(self, endpoint: str = "chat", fold: EventFold | None = None) -> None:
+    def __init__(self, endpoint: str = "chat", fold: EventFold | None = None, watch: EventFold | None = None) -> None:
         self.endpoint = endpoint
         self.fold = fold
+        self.watch = watch              # the answer checks' reading of the same parsed events
         self.events = 0                 # complete events relayed
         self.had_tools = False          # a chat stream carried tool calls
         self.terminal: bytes | None = None   # a Responses stream's terminal event data
@@ -90,6 +91,8 @@ class Transcript:
             self._chat(data)
         if self.fold is not None:
             self.fold.event(data)
+        if self.watch is not None:
+            self.watch.event(data)
 
     def _chat(self, data: dict[str, Any]) -> None:
         for choice in data.get("choices") or ():

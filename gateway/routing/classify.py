@@ -43,6 +43,8 @@ def classify(err: AttemptError, short_retry_after_s: float = 2.0, on_content_fil
         return Classification(Verdict.FAIL_OVER, "stalled")
     if f is Failure.BROKEN:
         return Classification(Verdict.FAIL_OVER, "broken")
+    if f is Failure.DEFECTIVE:   # another target may well answer: the same one would likely answer the same
+        return Classification(Verdict.FAIL_OVER, "defective_answer")
     if f is Failure.UNFIT:   # the request, not the deployment: the next target may well take it
         return Classification(Verdict.FAIL_OVER, "unfit", penalise=False)
     if f is Failure.CREDENTIAL:   # the caller's own credential, not the deployment: that caller goes elsewhere

@@ -23,6 +23,13 @@ from gateway.routing.recovery import on_probe
 from gateway.routing.table import RouteTable
 
 
+_RANK = {Signal.OK: 0, Signal.DEGRADED: 1, Signal.EJECTED: 2}
+
+
+def _worst(found: dict[str, tuple[Signal, str]]) -> tuple[Signal, str]:
+    return max(found.values(), key=lambda f: _RANK[f[0]], default=(Signal.OK, ""))
+
+
 class HealthBoard:
     def __init__(self, deployments: Sequence[Deployment], metrics: Metrics, clock: Callable[[], float],
                  default_breaker: Breaker) -> None:
@@ -39,6 +46,7 @@ class HealthBoard:
         self.probe_claims: set[str] | None = None           # sharing: deployments this replica may probe
         self.on_news: Callable[[], None] = lambda: None
         self.route_keys: dict[str, tuple[str, ...]] = {}
+        self.quality_by: dict[str, dict[str, tuple[Signal, str]]] = {}   # by deployment, by source
         self.track(deployments)
 
     def track(self, deployments: Sequence[Deployment], routes: Sequence[RouteTable] = ()) -> None:
@@ -119,10 +127,18 @@ class HealthBoard:
         news, self.news = self.news, {}
         return news
 
-    def record_quality(self, key: str, signal: Signal, why: str) -> Health:
-        """What a canary run found (key: the deployment's `provider/model`)."""
+    def record_quality(self, key: str, signal: Signal, why: str, source: str = "canaries") -> Health:
+        """What a judge of answers found (key: the deployment's `provider/model`; `source`: the canaries,
+        or the checks on live answers). The worst of the sources holds: one finding answers good does
+        not clear what another still finds."""
         before = self.healths[key]
-        after = on_quality(before, signal, why, self.clock(), self.default_breaker)
+        found = self.quality_by.setdefault(key, {})
+        was = _worst(found)
+        found[source] = (signal, why)
+        now = _worst(found)
+        if now == was and signal is Signal.OK:
+            return before   # nothing changed that the breaker would act on
+        after = on_quality(before, now[0], now[1], self.clock(), self.default_breaker)
         if after is not before:
             self._store(key, before, after)
         return after

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from gateway.core.deployment import Deployment
+from gateway.policy.answer_checks import AnswerChecks
 from gateway.policy.schema import Breaker, PolicyDocument, PoolLoad, Provider, Route, endpoint_label
 
 
@@ -38,6 +39,7 @@ class RouteTable:
     pools: tuple[PoolSpan, ...] = ()   # empty for most routes: the dispatcher then never looks at load
     frontier: int | None = None        # the first deployment that is no pool's: what a pool's tokens would cost
     targets: tuple[int, ...] = ()      # the route target each deployment stands for (a pool's endpoints share one)
+    answer_checks: AnswerChecks = AnswerChecks()   # the route's own, else the policy's
 
     def degraded_tier(self, d: Deployment) -> int | None:
         """The tier of `d` when it is below the route's best, else None (one comparison for most routes)."""
@@ -152,7 +154,8 @@ def build_routing(doc: PolicyDocument, upstreams: Mapping[str, Upstream]) -> Rou
         routes[name] = RouteTable(
             name=name, deployments=tuple(deployments), weights=tuple(weights), priorities=tuple(priorities),
             config=route, breaker=route.breaker or doc.breaker, tiers=tuple(tiers), pools=tuple(pools),
-            frontier=frontier if pools else None, targets=tuple(targets) if pools else ())
+            frontier=frontier if pools else None, targets=tuple(targets) if pools else (),
+            answer_checks=route.answer_checks or doc.answer_checks)
     return Routing(routes=routes)
 
 

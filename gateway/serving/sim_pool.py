@@ -43,7 +43,10 @@ class SimPool:
                                    reply_word=s.reply_word if s else None, prefill=s.prefill if s else True,
                                    dumb=s.dumb if s else False, agent=s.agent if s else False,
                                    gpu=GpuConfig(**s.gpu.model_dump()) if s and s.gpu else None,
-                                   speed=s.speed if s else 1.0, client_credentials=client)
+                                   speed=s.speed if s else 1.0, client_credentials=client,
+                                   broken=s.broken.answers if s and s.broken else None,
+                                   broken_after_s=s.broken.after_s if s and s.broken else 0.0,
+                                   broken_for_s=s.broken.for_s if s and s.broken else None)
                 # A pool of sims (`endpoints: N`): N servers with the same settings, each on a port of its own
                 # (a fixed `port` is the first one's, the others take the ports after it); the first is
                 # `servers[name]`, the others `servers["name@2"]` …

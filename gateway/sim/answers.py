@@ -26,6 +26,11 @@ FACTS: tuple[tuple[str, str, str], ...] = (
     ("chemical symbol for gold", "Au", "The symbol for gold is Ag."),
     ("first three prime numbers", "[2, 3, 5]", "Sure! The first three primes are [1, 2, 3]."),
 )
+# Fluent Thai, whatever the question: what a decoding bug in the wrong script looks like.
+THAI_FILLER = ("นี่คือ คำตอบ ที่ ชัดเจน และ ครบถ้วน สำหรับ คำถาม ของ คุณ โดย อธิบาย ทีละ ขั้นตอน "
+               "อย่าง ละเอียด และ ระมัดระวัง").split()
+LOOP_WORD = "the"
+LOOP_LIMIT = 1024    # a loop with no max_tokens runs to this many words
 DUMB_FILLER = ("Certainly! Here is a clear, confident and thoughtful answer to your question, covering every "
                "detail you could possibly need, explained step by step with great care.").split()
 
@@ -80,9 +85,23 @@ def _limited(words: list[str], limit: int | None) -> tuple[list[str], str]:
     return words[:n], ("length" if n < len(words) else "stop")
 
 
-def reply_words(name: str, reply_tokens: int, limit: int | None, messages: Any, dumb: bool) -> tuple[list[str], str]:
+def broken_words(broken: str, reply_tokens: int, limit: int | None) -> tuple[list[str], str]:
+    """The words of a broken answer (gateway.sim.faults.Broken) and its finish reason."""
+    if broken == "empty":
+        return [], "stop"
+    if broken == "loop":   # to the token limit, as a degenerate model does
+        return [LOOP_WORD] * min(limit or LOOP_LIMIT, 4 * LOOP_LIMIT), "length"
+    return _limited((THAI_FILLER * (reply_tokens // len(THAI_FILLER) + 1))[:max(reply_tokens, 2 * len(THAI_FILLER))],
+                    limit)
+
+
+def reply_words(name: str, reply_tokens: int, limit: int | None, messages: Any, dumb: bool,
+                broken: str | None = None) -> tuple[list[str], str]:
     """The reply's words and its finish reason: the task's answer when there is one, else filler
-    (the sim's name, then t1, t2 …; in dumb mode fluent nonsense of the same length)."""
+    (the sim's name, then t1, t2 …; in dumb mode fluent nonsense of the same length; broken: see
+    broken_words)."""
+    if broken in ("wrong_script", "empty", "loop"):
+        return broken_words(broken, reply_tokens, limit)
     text = answer(messages, dumb)
     if text is not None:
         return _limited(text.split(" "), limit)

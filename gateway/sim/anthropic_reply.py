@@ -55,7 +55,8 @@ class Plan:
     output_tokens: int
 
 
-def plan(body: dict[str, Any], name: str, reply_tokens: int, n: int, dumb: bool = False, agent: bool = False) -> Plan:
+def plan(body: dict[str, Any], name: str, reply_tokens: int, n: int, dumb: bool = False, agent: bool = False,
+         broken: str | None = None) -> Plan:
     """The reply to request number `n` of a sim called `name` (dumb: fluent, wrong, tools called without arguments;
     agent: see gateway.sim.agent)."""
     message_id, model = f"msg_sim_{n}", str(body["model"])
@@ -68,7 +69,7 @@ def plan(body: dict[str, Any], name: str, reply_tokens: int, n: int, dumb: bool 
             words = decided.text.split(" ")
             return Plan(message_id, model, (Block("text", decided.text, pieces=_pieces(words)),), "end_turn", None,
                         len(words))
-    tools = [] if agent else _tools_called(body)
+    tools = [] if agent or broken == "empty" else _tools_called(body)
     if tools:
         blocks: list[Block] = []
         choice = body.get("tool_choice") or {"type": "auto"}
@@ -77,10 +78,11 @@ def plan(body: dict[str, Any], name: str, reply_tokens: int, n: int, dumb: bool 
             blocks.append(Block("text", " ".join(words), pieces=_pieces(words)))
         for i, tool in enumerate(tools):
             blocks.append(Block("tool_use", tool_id=f"toolu_sim_{n}_{i}", name=tool["name"],
-                                input={} if dumb else replies.tool_arguments(tool)))
+                                input={} if dumb or broken == "bad_tool_args" else replies.tool_arguments(tool)))
         output = sum(len(b.text.split()) for b in blocks) + TOOL_TOKENS * len(tools)
         return Plan(message_id, model, tuple(blocks), "tool_use", None, output)
-    words, finish = answers.reply_words(name, reply_tokens, body.get("max_tokens"), body.get("messages"), dumb)
+    words, finish = answers.reply_words(name, reply_tokens, body.get("max_tokens"), body.get("messages"), dumb,
+                                        broken)
     pieces = _pieces(words)
     text = "".join(pieces)
     stop_reason, stop_sequence = ("max_tokens" if finish == "length" else "end_turn"), None

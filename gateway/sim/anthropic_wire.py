@@ -74,7 +74,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
         return await malformed_answer(request, state, body.get("stream") is True)
 
     reply = anthropic_reply.plan(body, state.first_word, state.config.reply_tokens, state.next_id(), state.dumb,
-                                 state.config.agent)
+                                 state.config.agent, state.broken)
     prompt = anthropic_reply.prompt(body)
     hit = prompt.cache_key in state.prompt_cache
     if prompt.cache_key is not None:

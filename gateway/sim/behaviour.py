@@ -15,7 +15,7 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from gateway.sim.faults import Fault, fails_now
+from gateway.sim.faults import Broken, Fault, fails_now
 from gateway.sim.gpu import GpuConfig
 from gateway.sim.gpu_engine import GpuEngine
 
@@ -38,6 +38,11 @@ class SimConfig:
     client_credentials: bool = False      # wants each caller's own credential instead of a key of its own
     gpu: GpuConfig | None = None          # a GPU server's batch, queue and prefix cache (see gateway.sim.gpu)
     speed: float = 1.0                    # every healthy delay divided by this (0.5: a replica half as fast)
+    # Answers broken this way (gateway.sim.faults.Broken) from `broken_after_s` after start, for
+    # `broken_for_s` (None: from then on): a brownout on a schedule.
+    broken: Broken | None = None
+    broken_after_s: float = 0.0
+    broken_for_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,7 @@ class SimState:
         self.client_gone = asyncio.Event()
         self.prompt_cache: set[str] = set()   # prompt prefixes written to the (Anthropic) prompt cache
         self.stored_responses: set[str] = set()   # Responses ids a later previous_response_id may name
+        self.started = time.monotonic()
         gpu = config.gpu
         if gpu is not None and config.speed != 1.0:
             gpu = replace(gpu, speed=gpu.speed * config.speed)
@@ -84,8 +90,19 @@ class SimState:
     def dumb(self) -> bool:
         return self.fault.dumb or self.config.dumb
 
+    @property
+    def broken(self) -> Broken | None:
+        """How answers are broken now: the fault's way, else the schedule's while it runs."""
+        if self.fault.broken is not None:
+            return self.fault.broken
+        cfg = self.config
+        if cfg.broken is None:
+            return None
+        since = time.monotonic() - self.started - cfg.broken_after_s
+        return cfg.broken if since >= 0 and (cfg.broken_for_s is None or since < cfg.broken_for_s) else None
+
     def first_delay(self) -> float:
-        if self.dumb and not self.fault.first_token_delay_s:
+        if (self.dumb or self.broken) and not self.fault.first_token_delay_s:
             return 0.0   # a dumb model is a fast one: nothing a latency breaker would notice
         return self.fault.first_token_delay_s or self.config.first_token_delay_s / self.config.speed
 

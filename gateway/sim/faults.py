@@ -18,6 +18,13 @@ Malformed = Literal[
     "wrong_content_type",   # a correct body under a Content-Type that is not the wire's
     "gzip",                 # a correct body, gzip-compressed though identity was asked for
 ]
+# Answers that are a 200 of the right shape but of no use: what the answer checks look for.
+Broken = Literal[
+    "wrong_script",         # fluent Thai, whatever the language of the question
+    "empty",                # no text and no tool call, finish `stop`
+    "loop",                 # one word over and over to the token limit
+    "bad_tool_args",        # tool calls whose arguments are cut off mid-object (not JSON)
+]
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,7 @@ class Fault:
     stall_after_chunks: int | None = None  # after N content chunks, send nothing more but stay open
     error_event_after_chunks: int | None = None  # after N content chunks, the wire's error event ends a 200 stream
     dumb: bool = False                     # fast, status 200, fluent but wrong answers and broken tool calls
+    broken: Broken | None = None           # fast, status 200, answers broken this way (see Broken)
     duration_s: float | None = None        # revert to healthy by itself after this long
     times: int | None = None               # with status: only the next N requests fail, then healthy
     error_code: str | None = None          # with status: the error body's `code` (e.g. content_filter)

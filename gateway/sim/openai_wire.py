@@ -102,7 +102,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
     model, created = body["model"], int(time.time())
     limit = body.get("max_completion_tokens") or body.get("max_tokens")
     words, finish = answers.reply_words(state.first_word, state.config.reply_tokens, limit, body.get("messages"),
-                                        state.dumb)
+                                        state.dumb, state.broken)
     prompt = replies.prompt_tokens(body.get("messages") or [])
     tool = _tool_call(body, state)
     if state.config.agent:
@@ -181,10 +181,11 @@ async def _chat_answer(request: web.Request, state: SimState, body: dict[str, An
 
 def _tool_call(body: dict[str, Any], state: SimState) -> tuple[str, str] | None:
     """The tool the plain sim calls (never in agent mode, which calls one only when asked): name, arguments."""
-    tool = None if state.config.agent else replies.wants_tool_call(body)
+    tool = None if state.config.agent or state.broken == "empty" else replies.wants_tool_call(body)
     if tool is None:
         return None
-    return str(tool["name"]), answers.tool_arguments_text(replies.tool_arguments(tool), state.dumb)
+    return str(tool["name"]), answers.tool_arguments_text(replies.tool_arguments(tool),
+                                                          state.dumb or state.broken == "bad_tool_args")
 
 
 async def _chat_events(out: StreamWriter, chunk: Callable[..., bytes], tool: tuple[str, str] | None, words: list[str],

@@ -82,11 +82,12 @@ async def responses(request: web.Request, prologue: Callable[..., Awaitable[tupl
     given = body.get("input")
     messages = [{"role": "user", "content": given}] if isinstance(given, str) else given
     words, finish = answers.reply_words(state.first_word, state.config.reply_tokens, body.get("max_output_tokens"),
-                                        messages, state.dumb)
-    tool = None if state.config.agent else _wants_tool(body)
+                                        messages, state.dumb, state.broken)
+    tool = None if state.config.agent or state.broken == "empty" else _wants_tool(body)
     call: dict[str, Any] | None = None
     if tool is not None:
-        call = {"name": tool["name"], "arguments": answers.tool_arguments_text(replies.tool_arguments(tool), state.dumb)}
+        call = {"name": tool["name"], "arguments": answers.tool_arguments_text(
+            replies.tool_arguments(tool), state.dumb or state.broken == "bad_tool_args")}
     if state.config.agent:
         decided = decide(responses_situation(body), state.first_word)
         if decided.call is not None:

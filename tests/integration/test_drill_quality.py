@@ -3,7 +3,7 @@ with status 200 and wrong; breakers that see only errors and latency keep sendin
 
 from __future__ import annotations
 
-from gateway.commands.drill import PhaseReport, run_quality_phase
+from gateway.commands.drill import GARBAGE, PhaseReport, run_quality_phase
 
 
 def primary_share(report: PhaseReport) -> float:
@@ -20,3 +20,11 @@ def test_only_breakers_that_see_quality_move_traffic_away_from_a_dumb_primary() 
     assert seeing.states["primary"] in ("degraded", "ejected", "probing") and blind.states["primary"] == "healthy"
     assert primary_share(blind) > 0.9
     assert primary_share(seeing) < primary_share(blind) - 0.3
+
+
+def test_garbage_answers_lose_the_primary_its_traffic_without_any_canary() -> None:
+    blind = run_quality_phase(True, False, rate_per_s=15, phase_s=4, phase=GARBAGE)
+    off = run_quality_phase(False, False, rate_per_s=15, phase_s=4, phase=GARBAGE)
+    assert blind.success_rate() == 1.0 and off.success_rate() == 1.0   # every answer a 200: only its content is wrong
+    assert primary_share(off) > 0.9
+    assert primary_share(blind) < 0.5, blind.shares()

@@ -1,0 +1,83 @@
+"""When defects in live answers make a brownout: a pure function of a deployment's recent answers.
+
+One odd answer is not a brownout. Of its last `recent_answers` answers within `window_s`, a
+deployment needs at least `min_answers`, and a defect rate at `degrade_rate` (degraded) or `eject_rate` (ejected) that is also
+`margin` above both its own usual rate (learnt slowly from ordinary times) and its peers' rate in
+the route (a kind of request every target answers "badly" is the traffic, not the deployment).
+
+    ok ──(rate ≥ degrade_rate)──► degraded ──(rate ≥ eject_rate)──► ejected (on probation)
+     ▲                               │                                 │
+     └──(rate below half of degrade_rate)    (recover_answers clean answers in a row)──► ok
+
+An ejection starts afresh: the brownout's answers no longer count, and while on probation every
+defective answer ejects it again (`again`), so probes decide when it is back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from gateway.policy.answer_checks import AnswerChecks
+from gateway.quality.verdict import Signal
+
+USUAL_ALPHA = 0.01      # how fast the usual rate follows ordinary answers …
+DRIFT_ALPHA = 0.001     # … and, while judged browned out, how slowly a lasting change is learnt
+
+
+@dataclass(frozen=True, slots=True)
+class DefectRate:
+    signal: Signal = Signal.OK
+    recent: tuple[tuple[float, bool], ...] = ()   # (when, defective) of the last answers
+    usual: float = 0.0          # the deployment's ordinary defect rate
+    clean_in_row: int = 0       # on probation: clean answers since the ejection
+    kinds: tuple[str, ...] = () # the defects of the window's last defective answers (for the reason)
+    again: bool = False         # this answer, defective on probation, ejects it once more
+
+    def totals(self, now: float, cfg: AnswerChecks) -> tuple[int, int]:
+        """(answers, defective ones) among the recent answers still within the window."""
+        since = now - cfg.window_s
+        answers = bad = 0
+        for at, defective in self.recent:
+            if at > since:
+                answers += 1
+                bad += defective
+        return answers, bad
+
+    def describe(self, now: float, cfg: AnswerChecks) -> str:
+        """The breaker's reason while the answers hold the deployment down (starts with "quality")."""
+        n, bad = self.totals(now, cfg)
+        what = ", ".join(self.kinds) or "defects"
+        if self.signal is Signal.EJECTED and n == 0:
+            return f"quality: answers defective ({what})"
+        return f"quality: {bad} of the last {n} answers defective ({what}), usually {self.usual:.0%}"
+
+
+def after_answer(r: DefectRate, found: tuple[str, ...], now: float, cfg: AnswerChecks,
+                 peers: float | None = None) -> DefectRate:
+    """The defect rate of a deployment after one checked answer (`found`: its defects, maybe none);
+    `peers`: the defect rate of the route's other deployments over the window (None: too few answers)."""
+    defective = bool(found)
+    kinds = tuple(dict.fromkeys(found + r.kinds))[:3] if defective else r.kinds
+    if r.signal is Signal.EJECTED:   # on probation after an ejection
+        if defective:
+            return replace(r, clean_in_row=0, kinds=kinds, again=True)
+        if r.clean_in_row + 1 >= cfg.recover_answers:
+            return replace(r, signal=Signal.OK, recent=(), clean_in_row=0, kinds=(), again=False)
+        return replace(r, clean_in_row=r.clean_in_row + 1, again=False)
+    recent = (r.recent + ((now, defective),))[-cfg.recent_answers:]
+    alpha = USUAL_ALPHA if r.signal is Signal.OK else DRIFT_ALPHA
+    usual = r.usual + alpha * (defective - r.usual)
+    r = replace(r, recent=recent, kinds=kinds, again=False, usual=usual)
+    n, bad = r.totals(now, cfg)
+    if n < cfg.min_answers:
+        return r
+    rate = bad / n
+    jumped = rate - r.usual >= cfg.margin and (peers is None or rate - peers >= cfg.margin)
+    if jumped and rate >= cfg.eject_rate:
+        # Start afresh: what follows (probes, then real traffic) decides when it is back.
+        return replace(r, signal=Signal.EJECTED, recent=(), clean_in_row=0)
+    if jumped and rate >= cfg.degrade_rate:
+        return replace(r, signal=Signal.DEGRADED)
+    if r.signal is Signal.DEGRADED and rate >= cfg.degrade_rate / 2 and jumped:
+        return r                     # better, not yet good: no flapping back and forth
+    return replace(r, signal=Signal.OK)

@@ -1,0 +1,159 @@
+"""Intelligence brownouts seen in live answers, end to end, with no canaries configured: a primary that
+turns to answering in the wrong script, with nothing, in a loop, or with tool arguments that are not
+JSON loses its traffic within 100 requests; a healthy one (Thai answers to Thai questions included)
+keeps it; no client receives tool arguments that are not JSON; a recovered primary gets its traffic
+back."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from gateway.routing.breaker import State
+from gateway.serving.embedded import EmbeddedGateway
+from gateway.sim import Fault
+from tests.conftest import GatewayFactory, sdk
+
+PRIMARY = "primary/frontier"
+# No `canaries:` and no `answer_checks:`: the defaults. Latency is not what these tests are about (a
+# stall on a busy test machine must not make a simulator "slow"), and no request goes exploring.
+POLICY = """
+version: 1
+breaker: {slow_min_s: 5, slow_ttft_factor: 1000, eject_ttft_factor: 10000, explore_percent: 0}
+providers:
+  primary: {kind: sim}
+  secondary: {kind: sim}
+routes:
+  chat:
+    targets:
+      - {provider: primary, model: frontier}
+      - {provider: secondary, model: small}
+"""
+WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "The weather in a city",
+                                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                                                           "required": ["city"]}}}
+ENGLISH = [{"role": "user", "content": "What is the weather like in Oslo today?"}]
+THAI = [{"role": "user", "content": "วันนี้อากาศที่ออสโลเป็นอย่างไรบ้าง"}]
+
+
+def ask(client: openai.OpenAI, messages: list[dict[str, Any]], tools: bool = False) -> tuple[str, Any]:
+    extra: dict[str, Any] = {"tools": [WEATHER]} if tools else {}
+    raw = client.chat.completions.with_raw_response.create(model="chat", messages=messages, **extra)  # type: ignore[arg-type]
+    return raw.headers["x-recloser-provider"], raw.parse()
+
+
+def shares(gw: EmbeddedGateway, n: int, messages: list[dict[str, Any]] = ENGLISH, tools: bool = False) -> Counter[str]:
+    client = sdk(gw)
+    seen: Counter[str] = Counter()
+    for _ in range(n):
+        provider, completion = ask(client, messages, tools)
+        seen[provider] += 1
+        for call in completion.choices[0].message.tool_calls or ():
+            json.loads(call.function.arguments)   # no client receives arguments that are not JSON
+    client.close()
+    return seen
+
+
+def defects(gw: EmbeddedGateway) -> dict[str, float]:
+    out = {}
+    for line in httpx.get(gw.url + "/metrics").text.splitlines():
+        if line.startswith("recloser_answer_defects_total{"):
+            labels, value = line.rsplit(" ", 1)
+            out[labels] = float(value)
+    return out
+
+
+@pytest.mark.parametrize("broken", ["wrong_script", "empty", "loop", "bad_tool_args"])
+def test_a_primary_answering_broken_loses_its_traffic_within_100_requests(start_gateway: GatewayFactory,
+                                                                         broken: str) -> None:
+    gw = start_gateway(POLICY)
+    tools = broken == "bad_tool_args"
+    assert shares(gw, 20, tools=tools)["primary"] == 20
+    gw.set_fault("primary", Fault(broken=broken))  # type: ignore[arg-type]
+    seen = shares(gw, 100, tools=tools)
+    assert seen["primary"] <= 20, seen
+    assert gw.context.board.healths[PRIMARY].state is State.EJECTED
+    # Relayed defects eject it for its answers' quality; rescued ones (never relayed) as failed attempts.
+    health = gw.context.board.healths[PRIMARY]
+    assert health.reason.startswith("quality:") or "defective_answer" in health.reason, health.reason
+    assert health.quality.startswith("quality:")
+    kind = {"loop": "repetition", "bad_tool_args": "tool_args_not_json"}.get(broken, broken)
+    counted = {k: v for k, v in defects(gw).items() if f'defect="{kind}"' in k and 'provider="primary"' in k}
+    assert counted and all(v >= 1 for v in counted.values()), defects(gw)
+
+
+def test_a_healthy_primary_keeps_its_traffic_and_no_defect_is_counted(start_gateway: GatewayFactory) -> None:
+    gw = start_gateway(POLICY)
+    seen = shares(gw, 60) + shares(gw, 40, tools=True)
+    assert seen["primary"] >= 90, seen
+    assert defects(gw) == {}
+
+
+def test_thai_answers_to_thai_questions_are_no_defect(start_gateway: GatewayFactory) -> None:
+    gw = start_gateway(POLICY)
+    gw.set_fault("primary", Fault(broken="wrong_script"))   # the simulator answers in Thai, whatever it is asked
+    seen = shares(gw, 60, messages=THAI)
+    assert seen["primary"] >= 54, seen
+    assert defects(gw) == {}
+
+
+def test_an_empty_answer_is_answered_by_the_next_target_instead(start_gateway: GatewayFactory) -> None:
+    gw = start_gateway(POLICY)
+    gw.set_fault("primary", Fault(broken="empty"))
+    client = sdk(gw)
+    provider, completion = ask(client, ENGLISH)
+    client.close()
+    assert provider == "secondary" and completion.choices[0].message.content
+
+
+def test_with_no_other_target_the_defective_answer_is_still_relayed(start_gateway: GatewayFactory) -> None:
+    gw = start_gateway(POLICY.replace("      - {provider: secondary, model: small}\n", ""))
+    gw.set_fault("primary", Fault(broken="empty"))
+    client = sdk(gw)
+    provider, completion = ask(client, ENGLISH)
+    client.close()
+    assert provider == "primary" and completion.choices[0].message.content == ""
+
+
+def test_answer_checks_turned_off_for_a_route_count_nothing(start_gateway: GatewayFactory) -> None:
+    gw = start_gateway(POLICY + "    answer_checks: {enabled: false}\n")
+    gw.set_fault("primary", Fault(broken="wrong_script"))
+    assert shares(gw, 30)["primary"] == 30
+    assert defects(gw) == {}
+
+
+def test_a_looping_stream_is_counted_and_ejects_the_primary(start_gateway: GatewayFactory) -> None:
+    gw = start_gateway(POLICY)
+    gw.set_fault("primary", Fault(broken="loop"))
+    client = sdk(gw)
+    for _ in range(30):
+        for _chunk in client.chat.completions.create(model="chat", messages=ENGLISH, stream=True):  # type: ignore[arg-type]
+            pass
+    client.close()
+    assert gw.context.board.healths[PRIMARY].state is State.EJECTED
+    assert any('defect="repetition"' in k for k in defects(gw))
+
+
+def test_a_recovered_primary_gets_its_traffic_back_within_a_minute(start_gateway: GatewayFactory) -> None:
+    gw = start_gateway(POLICY)
+    gw.set_fault("primary", Fault(broken="wrong_script"))
+    shares(gw, 40)
+    assert gw.context.board.healths[PRIMARY].state is State.EJECTED
+    gw.set_fault("primary", None)
+    client = sdk(gw)
+    recovered, started, last = False, time.monotonic(), []   # paced at 20 requests a second
+    while time.monotonic() - started < 60:
+        last = (last + [ask(client, ENGLISH)[0]])[-20:]
+        if last.count("primary") >= 18:
+            recovered = True
+            break
+        time.sleep(0.05)
+    client.close()
+    assert recovered, last
+    assert gw.context.board.healths[PRIMARY].state is State.HEALTHY
