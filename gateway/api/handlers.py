@@ -224,7 +224,7 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CONTEXT]
     rt = ctx.runtime
     try:
-        authenticate(rt.auth, request)
+        _, credential = identify(rt.auth, request.headers)
         body = parse_body(await read_body(request, rt.limits.max_body_bytes))
         check_body("messages", {"max_tokens": 1, **body})
         route = rt.routing.routes.get(body["model"])
@@ -234,7 +234,7 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
         return error_response(err, endpoint="messages")
     if ctx.anthropic_counts is not None:
         call = Call("messages", body, False, request_id(request), client_headers=passed_headers(request),
-                    query=request.query_string)
+                    query=request.query_string, credential=credential)
         for d in route.deployments:
             if d.kind != "anthropic" or ctx.board.healths[d.key].state is State.EJECTED:
                 continue

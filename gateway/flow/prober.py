@@ -77,6 +77,10 @@ class Prober:
             for d in route.deployments:
                 if d.key in seen or d.key in self.in_flight or not self.board.may_probe(d.key):
                     continue  # sharing state, one replica probes a deployment at a time
+                if d.client_credentials:
+                    # The gateway holds no credential to probe it with: it comes back when its ejection
+                    # runs out, through callers' own requests in its half-open probe slots.
+                    continue
                 seen.add(d.key)
                 h = current(self.board.healths[d.key], now, cfg)
                 if h.state is State.EJECTED and cfg.active_probes:

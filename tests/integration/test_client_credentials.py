@@ -290,3 +290,12 @@ def test_no_client_credential_shows_in_logs_ledger_metrics_admin_views_or_error_
     for text in seen_text:
         for secret in SECRETS:
             assert secret not in text
+
+
+def test_count_tokens_on_a_subscription_route_is_counted_by_the_provider_with_the_callers_credential(
+        gw: EmbeddedGateway) -> None:
+    counted = claude(gw).messages.count_tokens(model="claude", messages=HELLO)  # type: ignore[arg-type]
+    assert counted.input_tokens > 0
+    [sent] = [r.headers for r in gw.sim("subscription").requests if r.path.endswith("/count_tokens")]
+    assert header(sent, "Authorization") == f"Bearer {OAUTH_A}"
+    assert gw.sim("anthropic-key").request_count() == 0

@@ -25,10 +25,10 @@ class Clock:
         return self.now
 
 
-def prober(cfg: Breaker = CFG) -> tuple[Prober, HealthBoard, Clock]:
+def prober(cfg: Breaker = CFG, d: Deployment = D) -> tuple[Prober, HealthBoard, Clock]:
     clock = Clock()
-    route = RouteTable("chat", (D,), (1,), (0,), Route(targets=[Target(provider="p", model="m")]), cfg)
-    board = HealthBoard([D], Metrics(), clock, cfg)
+    route = RouteTable("chat", (d,), (1,), (0,), Route(targets=[Target(provider="p", model="m")]), cfg)
+    board = HealthBoard([d], Metrics(), clock, cfg)
     p = Prober(Routing({"chat": route}), board, None, cfg, clock, random.Random(3))  # type: ignore[arg-type]
     return p, board, clock
 
@@ -41,6 +41,15 @@ def test_a_healthy_deployment_is_not_probed() -> None:
     p, _, clock = prober()
     clock.now += 60
     assert p.due_now() == []
+
+
+def test_an_ejected_client_credential_deployment_is_never_probed_by_the_gateway() -> None:
+    own = Deployment("p", "m", "anthropic", "http://127.0.0.1:9", Timeouts(), client_credentials=True)
+    p, board, clock = prober(d=own)
+    board.record(own, Outcome(ok=False, at=clock.now, reason="server_error"), CFG)
+    for _ in range(100):                           # 20 s: probes would have been due several times
+        clock.now += 0.2
+        assert p.due_now() == []
 
 
 def test_an_ejected_deployment_is_probed_every_interval_whatever_the_ejection_length() -> None:
