@@ -209,6 +209,13 @@ class Metrics:
             "recloser_client_credential_skips", "Client-credential targets passed over without a call: the request "
             "had no credential for them, or the caller's was refused there and is cooling down", ["route", "provider"],
             registry=r))
+        self.held_requests = _Bound(Counter(
+            "recloser_held_requests", "Requests no target could answer that a route's hold_s kept waiting, by how "
+            "the hold ended: released (answered once a target was back), expired (hold_s ran out), refused (not "
+            "held: sheddable, or the line full), cancelled (the client left)", ["route", "outcome"], registry=r))
+        self.held = _Bound(Gauge(
+            "recloser_held_requests_waiting", "Requests held now, waiting for a target of their route to come back",
+            ["route"], registry=r, multiprocess_mode="livesum"))
         self.ledger_records = _Bound(Counter(
             "recloser_ledger_records", "Spend ledger records written, by kind", ["kind"], registry=r))
 

@@ -20,6 +20,7 @@ from gateway.flow.tracing import NO_TRACER, Tracer
 
 if TYPE_CHECKING:
     from gateway.flow.dispatch import Dispatcher
+    from gateway.flow.holding import HoldLine
     from gateway.limiting.limiter import Limiter
     from gateway.metering.meter import Meter
     from gateway.canaries.runner import CanaryRunner
@@ -59,6 +60,7 @@ class GatewayContext:
     pools: PoolBoard | None = None                           # live load of pool endpoints
     scraper: PoolScraper | None = None                       # reads their /metrics
     tracer: Tracer = NO_TRACER                               # spans for requests and attempts (traces on)
+    holds: HoldLine | None = None                            # requests held through an outage
     _runtime: Runtime | None = None
 
     @property

@@ -17,6 +17,7 @@ from gateway.core.answer import whole
 from gateway.core.errors import JSON, ApiError, error_body
 from gateway.flow.attempts import Attempts, DefectiveAnswer
 from gateway.flow.hedging import Hedging
+from gateway.flow.holding import HELD, HoldLine
 from gateway.routing.request_log import RequestLog
 from gateway.metering.usage import ask_for_usage
 from gateway.core.metrics import Metrics
@@ -59,10 +60,13 @@ def why_skipped(h: Health, now: float) -> str:
 class Dispatcher:
     def __init__(self, attempts: Attempts, board: HealthBoard, metrics: Metrics, clock: Callable[[], float],
                  rng: random.Random, pools: PoolBoard | None = None,
-                 key_priorities: Mapping[str, str] | None = None, failovers: FailoverRing | None = None) -> None:
+                 key_priorities: Mapping[str, str] | None = None, failovers: FailoverRing | None = None,
+                 holds: HoldLine | None = None, key_holds: Mapping[str, float] | None = None) -> None:
         self.pools = pools                   # live load of pool endpoints (routes with pools only)
         self.key_priorities = key_priorities or {}
         self.failovers = failovers if failovers is not None else FailoverRing()   # the last ones, for the console
+        self.holds = holds                   # requests held through an outage (routes or keys with hold_s)
+        self.key_holds = key_holds or {}
         self.attempts = attempts
         self.hedging = Hedging(attempts)
         self.board = board
@@ -92,6 +96,19 @@ class Dispatcher:
         return percent > 0 and self.requests_seen % max(1, round(100 / percent)) == 0
 
     async def dispatch(self, request: web.Request, log: RequestLog) -> web.StreamResponse:
+        try:
+            return await self._dispatch(request, log)
+        except ApiError as err:
+            hold_s = self.key_holds.get(log.caller.key_id, log.route.config.hold_s)
+            if self.holds is None or hold_s <= 0 or err.code != HELD:
+                raise
+            priority = self.key_priorities.get(log.caller.key_id) or log.route.config.priority
+            return await self.holds.through(request, log, err, hold_s, priority,
+                                            lambda opened: self._dispatch(request, log, opened))
+
+    async def _dispatch(self, request: web.Request, log: RequestLog,
+                        opened: web.StreamResponse | None = None) -> web.StreamResponse:
+        """One pass over the route's candidates (`opened`: a held stream's response, headers sent)."""
         route, call = log.route, log.call
         log.usage_injected = ask_for_usage(call)
         now = self.clock()
@@ -108,7 +125,7 @@ class Dispatcher:
             order = [route.deployments[i] for i in p.order]
             if any(d.client_credentials for d in order):
                 order = self._usable_credentials(order, log, now)
-            return await self._attempt(order, request, log, budget, hedge_budget)
+            return await self._attempt(order, request, log, budget, hedge_budget, opened=opened)
         pools = self.pools
         ttfts = [h.speed_of(call.stream).baseline if h.speed_of(call.stream).samples else None for h in healths]
         arranged = pools.arrange(route, p.order, call.body, call.client_headers, now, ttfts)
@@ -117,7 +134,7 @@ class Dispatcher:
         marked = pools.sends(route, arranged.chunks)
         try:
             return await self._attempt([route.deployments[i] for i in arranged.order], request, log, budget,
-                                       hedge_budget, marked)
+                                       hedge_budget, marked, opened)
         finally:
             marked.close()
 
@@ -160,7 +177,8 @@ class Dispatcher:
                         headers={"Retry-After": str(retry), "x-recloser-attempts": str(len(log.attempts))})
 
     async def _attempt(self, order: list[Deployment], request: web.Request, log: RequestLog, budget: RetryBudget,
-                       hedge_budget: RetryBudget, marked: Sends | None = None) -> web.StreamResponse:
+                       hedge_budget: RetryBudget, marked: Sends | None = None,
+                       opened: web.StreamResponse | None = None) -> web.StreamResponse:
         """Each candidate in turn; `marked` collects the pool endpoints sent to, for their in-flight count."""
         route, call = log.route, log.call
         caller_error: AttemptError | None = None
@@ -188,7 +206,7 @@ class Dispatcher:
                                            "primary" if pos == 0 else "failover")
             pos += leg.consumed
             if leg.reply is not None:
-                return await self.relay.deliver(request, log, leg.deployment, leg.reply, order[pos:], budget)
+                return await self.relay.deliver(request, log, leg.deployment, leg.reply, order[pos:], budget, opened)
             assert leg.error is not None
             if isinstance(leg.error, DefectiveAnswer):
                 held = held or (leg.deployment, leg.error.reply)

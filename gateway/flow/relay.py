@@ -61,7 +61,9 @@ class Relay:
         self.prefills = attempts.prefills   # what was learnt outlives a policy reload
 
     async def deliver(self, request: web.Request, log: RequestLog, d: Deployment, reply: Reply,
-                      fallbacks: Sequence[Deployment], budget: RetryBudget) -> web.StreamResponse:
+                      fallbacks: Sequence[Deployment], budget: RetryBudget,
+                      opened: web.StreamResponse | None = None) -> web.StreamResponse:
+        """`opened`: the stream of a request that was held, its headers already sent."""
         log.answered_by = d
         if reply.dropped:
             log.dropped = reply.dropped
@@ -71,7 +73,7 @@ class Relay:
             log.body = reply.body
             return whole(reply.body, answer_headers(log, d))
         log.transcript = Transcript(log.call.endpoint, fold_for(log.call.endpoint), self.attempts.watch(log))
-        resp = await open_stream(request, answer_headers(log, d))
+        resp = opened or await open_stream(request, answer_headers(log, d))
         try:
             await self._stream(resp, log, d, reply, list(fallbacks), budget)
             await resp.write_eof()

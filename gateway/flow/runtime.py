@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from gateway.flow.attempts import Attempts
 from gateway.core.auth import Authenticator
 from gateway.flow.dispatch import Dispatcher
+from gateway.flow.holding import HoldLine
 from gateway.limiting.limiter import Limiter
 from gateway.metering.budgets import BudgetBook
 from gateway.metering.ledger import LedgerWriter
@@ -59,6 +60,7 @@ class Process:
     pools: PoolBoard | None = None  # live load of pool endpoints, kept by endpoint across reloads
     failovers: FailoverRing = field(default_factory=FailoverRing)   # the last failovers, across reloads
     tracer: Tracer = NO_TRACER      # spans for requests and attempts, when traces are on
+    holds: HoldLine | None = None   # requests held through an outage, kept across reloads
 
 
 def build_runtime(loaded: LoadedPolicy, process: Process, sim_upstreams: Mapping[str, Upstream],
@@ -70,8 +72,10 @@ def build_runtime(loaded: LoadedPolicy, process: Process, sim_upstreams: Mapping
     doc = loaded.document
     routing = build_routing(doc, resolve_upstreams(doc, sim_upstreams))
     priorities = {k.id: k.priority for k in doc.auth.keys if k.priority} if doc.auth else {}
+    holds = {k.id: k.hold_s for k in doc.auth.keys if k.hold_s is not None} if doc.auth else {}
     dispatcher = Dispatcher(process.attempts, process.board, process.metrics, process.clock, process.rng,
-                            pools=process.pools, key_priorities=priorities, failovers=process.failovers)
+                            pools=process.pools, key_priorities=priorities, failovers=process.failovers,
+                            holds=process.holds, key_holds=holds)
     prices = PriceBook(doc)
     if previous is not None:
         meter = previous.meter.successor(prices)

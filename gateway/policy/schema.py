@@ -18,6 +18,7 @@ from gateway.policy.tracing import Tracing
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$")]
 PositiveSeconds = Annotated[float, Field(gt=0, le=86_400)]
+HoldSeconds = Annotated[float, Field(ge=0, le=86_400)]
 UsdPerMtok = Annotated[float, Field(ge=0, le=1_000_000)]
 
 # Providers the gateway speaks to itself: `openai` (the fast path), `azure` (Azure OpenAI, the same
@@ -329,6 +330,10 @@ class Route(Closed):
     # the gateway (critical first), sheddable ones get 503 with Retry-After. A key's own priority wins.
     priority: Priority = "standard"
     answer_checks: AnswerChecks | None = None   # overrides the top-level answer_checks for this route
+    # When no target can answer (all failed or ejected): keep the request waiting up to this long for
+    # one to come back instead of failing it (streams get their headers and keepalives meanwhile);
+    # critical before standard, sheddable never held. 0: fail at once. A key's own hold_s wins.
+    hold_s: HoldSeconds = 0.0
 
 
 class ApiKey(Closed):
@@ -339,6 +344,7 @@ class ApiKey(Closed):
     admin: bool = False
     metrics: bool = False      # may scrape /metrics on the API port when `operations.metrics_require_key`
     priority: Priority | None = None   # before a full pool that is the last target standing; default: the route's
+    hold_s: HoldSeconds | None = None  # held through an outage this long on every route; default: the route's
 
 
 class Auth(Closed):
@@ -366,6 +372,9 @@ class Limits(Closed):
     max_upstream_body_bytes: Annotated[int, Field(ge=1024, le=1024 * 1024 * 1024)] = 64 * 1024 * 1024
     # On SIGTERM: readiness fails at once, requests in flight get this long to finish.
     shutdown_grace_s: Annotated[float, Field(ge=0, le=3600)] = 25.0
+    # Per process: requests held through an outage (a route's hold_s), counted apart from those in
+    # flight. Beyond it, a request no target answers fails at once, as without hold_s.
+    max_held: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
 
 
 class Operations(Closed):

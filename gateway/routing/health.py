@@ -47,6 +47,7 @@ class HealthBoard:
         self.on_news: Callable[[], None] = lambda: None
         self.route_keys: dict[str, tuple[str, ...]] = {}
         self.quality_by: dict[str, dict[str, tuple[Signal, str]]] = {}   # by deployment, by source
+        self.on_back: Callable[[str], None] = lambda key: None   # a deployment out of ejection or probing
         self.track(deployments)
 
     def track(self, deployments: Sequence[Deployment], routes: Sequence[RouteTable] = ()) -> None:
@@ -150,6 +151,8 @@ class HealthBoard:
             self.news[key] = after
             self.on_news()
         if after.state is not before.state:
+            if before.state in (State.EJECTED, State.PROBING) and after.state is not State.EJECTED:
+                self.on_back(key)
             provider, model = self.names[key]
             self.metrics.transitions(provider, model, before.state.value, after.state.value).inc()
             self.metrics.set_state(provider, model, after.state)

@@ -58,6 +58,7 @@ class RequestLog:
     dropped: tuple[str, ...] = ()          # features the answering target could not carry (x-recloser-dropped)
     refused_by: Deployment | None = None   # the deployment whose safety refusal was the answer
     trace: object | None = None            # its trace while open, when traces are on (gateway/flow/otel.py)
+    held_s: float = 0.0                    # how long it waited, held, for a target to come back (hold_s)
 
     def remaining(self, now: float) -> float:
         return self.deadline - now

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from gateway.flow.admission import Admission
 from gateway.serving.capacity import max_in_flight
+from gateway.flow.holding import HoldLine
 from gateway.api import handlers
 from gateway.api.access import operational_access
 from gateway.core.errors import ApiError, body_too_large, error_response
@@ -138,15 +139,16 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
                                 on_up=lambda up: m.state_backend_up.set(1 if up else 0))
         limiter = Limiter(doc.rate_limits, shared, MemoryState(), wall)
         pools = PoolBoard(m, clock)
+        admission = Admission(max_in_flight(doc.limits.max_in_flight), doc.limits.max_loop_lag_ms, on_cap=m.admission_cap.set)
+        holds = HoldLine(board, m, clock, doc.limits.max_held, admission)
         process = Process(metrics=m, board=board, attempts=attempts, ledger=ledger, budgets=budgets, limiter=limiter,
-                          clock=clock, wall=wall, rng=rng or random.Random(), pools=pools, tracer=tracer)
+                          clock=clock, wall=wall, rng=rng or random.Random(), pools=pools, tracer=tracer, holds=holds)
         runtime = build_runtime(loaded, process, sim_upstreams)
         replication = None
         if shared is not None and doc.state is not None:
             replication = Replication(shared, board, runtime.routing, runtime.dispatcher, runtime.meter, limiter, m,
                                       doc.state.sync_ms / 1000, clock, wall)
         process.replication = replication
-        admission = Admission(max_in_flight(doc.limits.max_in_flight), doc.limits.max_loop_lag_ms, on_cap=m.admission_cap.set)
         m.admission_cap.set(admission.cap)
         attempts.paused = admission.paused_s
         canaries = None
@@ -160,7 +162,7 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
                                      datetime.fromtimestamp(wall(), UTC))
         ctx = GatewayContext(metrics=m, board=board, sims=sims.servers, admission=admission, limiter=limiter,
                              responses=response_store(doc, shared, clock), canaries=canaries,
-                             anthropic_counts=passthrough, tracer=tracer)
+                             anthropic_counts=passthrough, tracer=tracer, holds=holds)
         reloader = Reloader(ctx, process, sims, bridge, open_ok=open_ok, watch_s=watch_policy_s, fan_out=fan_out)
         reloader.activate(runtime)
         ctx.reloader = reloader
@@ -187,6 +189,7 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
             yield
         finally:
             ctx.ready = False
+            holds.expire_all()
             ctx.admission.stop()
             await reloader.stop()
             await scraper.stop()

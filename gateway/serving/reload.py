@@ -94,6 +94,8 @@ class Reloader:
         if self.ctx.canaries is not None:
             self.ctx.canaries.watch(runtime.routing.deployments(), runtime.meter.prices)
         retune(self.ctx.admission, max_in_flight(doc.limits.max_in_flight), doc.limits.max_loop_lag_ms)
+        if process.holds is not None:
+            process.holds.max_held = doc.limits.max_held
         m = self.process.metrics
         if old is not None and old.policy.sha256 != runtime.policy.sha256:
             m.policy_info(old.policy.sha256).set(0)

@@ -85,6 +85,9 @@ async def drain(app: web.Application) -> None:
     """Not ready from now on; returns when no request is in flight or the grace is over."""
     ctx = app[CONTEXT]
     ctx.ready, ctx.draining = False, True
+    if ctx.holds is not None and ctx.holds.held:
+        ctx.holds.expire_all()      # held requests get their error now, not a connection cut at the end
+        await asyncio.sleep(0)      # … and count as in flight again until they have written it
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(ctx.limits.shutdown_grace_s):
             await ctx.admission.drained()

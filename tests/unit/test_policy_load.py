@@ -174,3 +174,8 @@ def test_native_provider_settings_load() -> None:
     local = parse_policy(textwrap.dedent(text).lstrip("\n"), "p.yaml", ENV).document.providers["local"]
     assert (local.api_version, local.anthropic_beta) == ("2023-06-01", ["prompt-caching-2024-07-31"])
     assert local.models["llama"].max_output_tokens == 8192
+
+
+def test_a_negative_hold_is_refused_at_its_line() -> None:
+    err = refuse(BASE.replace("  chat:\n", "  chat:\n    hold_s: -5\n"))
+    assert str(err) == "p.yaml:12: routes.chat.hold_s: Input should be greater than or equal to 0"
