@@ -46,7 +46,10 @@ class AnswerBoard:
         self.metrics.answers_checked(route.name, d.provider, d.model).inc()
         self.counted(route, d, found)
         now = self.clock()
-        before = self.rates.get(d.key) or DefectRate()
+        before = self.rates.get(d.key)
+        if before is None:   # its series from the first answer on, so a panel shows 0 before any brownout
+            before = DefectRate()
+            self.metrics.answers_browned_out(d.provider, d.model).set(0)
         after = after_answer(before, tuple(found), now, cfg, self.peers(route, d, now))
         self.rates[d.key] = after
         if after.signal is not before.signal or after.again:

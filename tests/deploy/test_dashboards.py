@@ -149,7 +149,9 @@ def serve_the_traffic(gw: EmbeddedGateway) -> int:
         for stream in (False, True):
             assert chat(gw, team, "chat", stream).status_code == 200
             assert chat(gw, team, "resume", stream).status_code == 200
-    assert chat(gw, "ads", "mystery").status_code == 200             # unpriced
+    gw.set_fault("beta", Fault(broken="wrong_script"))
+    assert chat(gw, "ads", "mystery").status_code == 200             # unpriced, and an answer in the wrong script
+    gw.set_fault("beta", None)
     for turn in range(2):
         pooled(gw, "search", turn)                                   # the local pool, a prefix hit
     crossed(gw, "search")                                            # a feature dropped across wires
@@ -169,6 +171,9 @@ def steady_traffic(gw: EmbeddedGateway) -> None:
         crossed(gw, team)
         for turn in range(2, 4):
             pooled(gw, team, turn)
+    gw.set_fault("beta", Fault(broken="wrong_script"))
+    assert chat(gw, "ads", "mystery").status_code == 200             # another answer defect
+    gw.set_fault("beta", None)
 
 
 def dashboards() -> list[dict[str, Any]]:
