@@ -38,6 +38,7 @@ class Shape:
     # What the client sends that the secondary's wire has no place for: dropped, and counted as such.
     # Empty on the same wire, where a request passes untouched but for its model.
     crossing_drops: frozenset[str] = field(default_factory=frozenset)
+    hold_s: float = 0.0        # the route's hold_s: requests no target answers wait this long for one
 
     @property
     def route(self) -> str:
@@ -51,7 +52,7 @@ class Shape:
     def policy(self, ledger: Path) -> str:
         key_digest = hashlib.sha256(CLIENT_KEY.encode()).hexdigest()
         return (f"version: 1\nproviders:\n{self.primary.yaml()}{self.secondary.yaml()}"
-                f"routes:\n  {self.route}:\n    targets:\n"
+                f"routes:\n  {self.route}:\n    hold_s: {self.hold_s}\n    targets:\n"
                 f"      - {{provider: {self.primary.provider}, model: {self.primary.model}}}\n"
                 f"      - {{provider: {self.secondary.provider}, model: {self.secondary.model}}}\n"
                 f"auth:\n  keys:\n    - {{id: agents, sha256: {key_digest}, team: dev, app: {self.client}}}\n"
