@@ -224,3 +224,5 @@ def _usage(span: Span, charge: CallRecord) -> None:
     span.set_attribute("gen_ai.usage.output_tokens", charge.output_tokens)
     span.set_attribute("recloser.cost_usd", float(charge.cost_usd))
     span.set_attribute("recloser.usage_source", charge.usage_source)
+    if charge.paid_by == "client":   # the caller's own credentials paid this list price, not the organisation
+        span.set_attribute("recloser.paid_by", "client")

@@ -17,6 +17,7 @@ import anthropic
 import httpx
 import openai
 import pytest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.routing.breaker import State
@@ -24,6 +25,7 @@ from gateway.serving.embedded import EmbeddedGateway
 from gateway.sim import Fault
 from gateway.sim.credentials import ANTHROPIC_OAUTH_EXPIRED
 from tests.conftest import UPSTREAM_KEY, GatewayFactory
+from tests.otlp_receiver import OtlpReceiver, attributes
 
 GATEWAY_KEY = "sk-recloser-dev-7c1e5a9b3d2f4068"
 ADMIN_KEY = "sk-recloser-admin-2b8e4d6f0a1c3957"
@@ -299,3 +301,20 @@ def test_count_tokens_on_a_subscription_route_is_counted_by_the_provider_with_th
     [sent] = [r.headers for r in gw.sim("subscription").requests if r.path.endswith("/count_tokens")]
     assert header(sent, "Authorization") == f"Bearer {OAUTH_A}"
     assert gw.sim("anthropic-key").request_count() == 0
+
+
+def test_a_traced_client_paid_request_says_who_paid_and_carries_no_credential(
+        start_gateway: GatewayFactory, ledger: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    receiver = OtlpReceiver().start()
+    try:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", receiver.endpoint)
+        monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+        gw = start_gateway(policy(ledger))
+        assert ask(claude(gw)).startswith("sub")
+        spans = receiver.wait_for_spans(2)
+        [request] = [attributes(span.attributes) for _, span in spans if span.kind == Span.SPAN_KIND_SERVER]
+        assert request["recloser.paid_by"] == "client" and request["recloser.cost_usd"] > 0
+        assert not any(secret.encode() in export.SerializeToString() for export in receiver.requests
+                       for secret in (OAUTH_A, GATEWAY_KEY))
+    finally:
+        receiver.stop()
