@@ -1,0 +1,421 @@
+"""Thousands of long streams at once: what one gateway process holds, and what it costs per stream.
+
+    python tests/perf/long_streams.py [--streams 5000] [--chunks 20] [--interval 1] [--ramp 5]
+                                      [--workers 1,2] [--skip-direct] [--write-docs]
+
+A slow upstream (a raw asyncio protocol in a process of its own, core 1) answers every stream with a
+200-byte chunk every `--interval` seconds, `--chunks` of them, then the usage chunk and `[DONE]`.
+This process (core 1 too) opens `--streams` streams, spread evenly over `--ramp` seconds, each on
+its own connection, first straight to the upstream, then through `recloser serve` (core 0, or both
+cores with `--workers 2`) with the default policy limits. Prints, per run:
+
+- completed: streams that got `[DONE]` after a 200;
+- TTFT: from a stream's scheduled start to its first chunk (p50 / p99);
+- chunk delay: how much later than the upstream's interval each chunk came after the one before it,
+  counting only chunks that arrived while every stream was open (p50 / p99);
+- RSS per stream: the gateway's resident memory once all are open, less its idle memory, per stream
+  it admitted;
+- growth per chunk: its memory growth from then until the first stream ends, per chunk relayed;
+- CPU per chunk: the gateway's user + system CPU over the run, per chunk relayed;
+- collector pauses: full collections and pauses over 20 ms (`recloser_gc_pause_seconds`);
+- breaker transitions and requests shed, from the gateway's /metrics.
+
+Asserts nothing: the numbers are printed, and the machine's load average with them. Everything stays
+on 127.0.0.1 and stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import resource
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT))
+
+from loadgen import percentile  # noqa: E402
+from procs import Proc, cpu_seconds, status_kb  # noqa: E402
+from report import machine, render, replace_block  # noqa: E402
+
+CHUNK_BYTES = 200
+
+
+# --- the slow upstream -----------------------------------------------------------------------------
+
+def sse_chunk(index: int) -> bytes:
+    """One 200-byte chat chunk (its SSE event), padded in its id."""
+    event = b'data: {"id":"chatcmpl-%s","object":"chat.completion.chunk","created":0,"model":"m",' \
+            b'"choices":[{"index":0,"delta":{"content":"tok%03d "},"finish_reason":null}]}\n\n'
+    pad = CHUNK_BYTES - len(event % (b"", index % 1000))
+    return event % (b"x" * pad, index % 1000)
+
+
+def _chunked(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+TAIL = (b'data: {"id":"chatcmpl-x","object":"chat.completion.chunk","created":0,"model":"m",'
+        b'"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n')
+USAGE = (b'data: {"id":"chatcmpl-x","object":"chat.completion.chunk","created":0,"model":"m","choices":[],'
+         b'"usage":{"prompt_tokens":10,"completion_tokens":20,"total_tokens":30}}\n\n')
+HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+class SlowStream(asyncio.Protocol):
+    """One upstream connection: each request is answered with a chunk every interval (timer callbacks,
+    no task per stream)."""
+
+    def __init__(self, chunks: int, interval: float) -> None:
+        self.chunks, self.interval = chunks, interval
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+        self.loop = asyncio.get_running_loop()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not asyncio's classes
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        length = re.search(rb"(?i)content-length:\s*(\d+)", self.buffer[:end])
+        size = int(length.group(1)) if length else 0
+        if len(self.buffer) < end + 4 + size:
+            return
+        body, self.buffer = self.buffer[end + 4:end + 4 + size], self.buffer[end + 4 + size:]
+        assert self.transport is not None
+        self.transport.write(HEAD + _chunked(sse_chunk(0)))
+        self.loop.call_later(self.interval, self._next, 1, b"include_usage" in body)
+
+    def _next(self, index: int, usage: bool) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        if index < self.chunks:
+            self.transport.write(_chunked(sse_chunk(index)))
+            self.loop.call_later(self.interval, self._next, index + 1, usage)
+            return
+        self.transport.write(_chunked(TAIL + (USAGE if usage else b"") + b"data: [DONE]\n\n") + b"0\r\n\r\n")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+
+
+async def serve_upstream(port: int, chunks: int, interval: float) -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: SlowStream(chunks, interval), "127.0.0.1", port, backlog=8192)
+    async with server:
+        await server.serve_forever()
+
+
+# --- the client ---------------------------------------------------------------------------------
+
+@dataclass
+class Streamed:
+    scheduled: float
+    status: int = 0
+    first_at: float | None = None
+    done: bool = False
+    error: str = ""
+
+
+@dataclass
+class Tally:
+    """Chunk arrivals over all streams: (arrival, delay beyond the interval)."""
+    delays: list[tuple[float, float]] = field(default_factory=list)
+    chunks: int = 0
+
+
+class StreamClient(asyncio.Protocol):
+    def __init__(self, record: Streamed, request: bytes, tally: Tally, interval: float,
+                 finished: asyncio.Future[None]) -> None:
+        self.record, self.request, self.tally, self.interval = record, request, tally, interval
+        self.finished = finished
+        self.head = b""
+        self.last_at: float | None = None
+        self.carry = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not asyncio's classes
+        self.transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        now = time.perf_counter()
+        if self.record.status == 0:
+            self.head += data
+            end = self.head.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            self.record.status = int(self.head[9:12])
+            data, self.head = self.head[end + 4:], b""
+            if self.record.status != 200:
+                self._finish()
+                return
+        seen = self.carry + data
+        events = seen.count(b"data: {")
+        if events:
+            self.tally.chunks += events
+            if self.record.first_at is None:
+                self.record.first_at = now
+            elif self.last_at is not None:
+                self.tally.delays.append((now, now - self.last_at - self.interval))
+            self.last_at = now
+        if b"[DONE]" in seen:
+            self.record.done = True
+            self._finish()
+        self.carry = seen[-8:]
+
+    def _finish(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None and not self.record.error:
+            self.record.error = type(exc).__name__
+        if not self.finished.done():
+            self.finished.set_result(None)
+
+
+def stream_request(port: int) -> bytes:
+    body = orjson.dumps({"model": "chat", "stream": True, "messages": [{"role": "user", "content": "go on"}]})
+    return (b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
+            b"Authorization: Bearer bench\r\nContent-Length: %d\r\n\r\n%s" % (port, len(body), body))
+
+
+async def one_stream(port: int, request: bytes, record: Streamed, tally: Tally, interval: float) -> None:
+    loop = asyncio.get_running_loop()
+    finished: asyncio.Future[None] = loop.create_future()
+    try:
+        await loop.create_connection(lambda: StreamClient(record, request, tally, interval, finished),
+                                     "127.0.0.1", port)
+    except OSError as exc:
+        record.error = exc.strerror or type(exc).__name__
+        return
+    await finished
+
+
+async def open_streams(port: int, n: int, ramp_s: float, interval: float, chunks: int,
+                       on_all_open: asyncio.Future[None] | None = None) -> tuple[list[Streamed], Tally, float]:
+    """Opens `n` streams evenly over `ramp_s`; returns their records, the chunk tally and when it began."""
+    request, tally = stream_request(port), Tally()
+    began = time.perf_counter()
+    records = [Streamed(began + ramp_s * i / n) for i in range(n)]
+    tasks = []
+    for record in records:
+        delay = record.scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one_stream(port, request, record, tally, interval)))
+    if on_all_open is not None and not on_all_open.done():
+        on_all_open.set_result(None)
+    async with asyncio.timeout(ramp_s + chunks * interval + 60):
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return records, tally, began
+
+
+# --- a run ---------------------------------------------------------------------------------------
+
+HEADER = ["path", "streams", "completed", "TTFT p50 / p99", "chunk delay p50 / p99", "RSS per stream",
+          "growth per chunk", "CPU per chunk", "full collections / pauses > 20 ms", "breaker transitions", "shed"]
+
+
+@dataclass
+class Run:
+    path: str
+    streams: int
+    records: list[Streamed]
+    tally: Tally
+    window: tuple[float, float]        # when every stream was open
+    rss_per_stream_kb: float | None = None
+    growth_per_chunk_b: float | None = None
+    cpu_per_chunk_us: float | None = None
+    full_collections: int | None = None
+    long_pauses: int | None = None
+    transitions: int | None = None
+    shed: int | None = None
+
+    def cells(self) -> list[str]:
+        done = sum(1 for r in self.records if r.done)
+        ttfts = [r.first_at - r.scheduled for r in self.records if r.first_at is not None]
+        delays = [d for at, d in self.tally.delays if self.window[0] <= at <= self.window[1]]
+
+        def ms(values: list[float], p: float) -> str:
+            return f"{1000 * percentile(values, p):.0f}" if values else "–"
+
+        def opt(value: float | int | None, fmt: str) -> str:
+            return "–" if value is None else fmt.format(value)
+
+        return [self.path, str(self.streams), f"{100 * done / max(1, self.streams):.1f} %",
+                f"{ms(ttfts, 50)} / {ms(ttfts, 99)} ms", f"{ms(delays, 50)} / {ms(delays, 99)} ms",
+                opt(self.rss_per_stream_kb, "{:.1f} KB"), opt(self.growth_per_chunk_b, "{:.0f} B"),
+                opt(self.cpu_per_chunk_us, "{:.0f} µs"),
+                "–" if self.full_collections is None else f"{self.full_collections} / {self.long_pauses}",
+                opt(self.transitions, "{}"), opt(self.shed, "{}")]
+
+
+def metric_sum(text: str, name: str, label: str = "") -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and label in line and not line.startswith("#"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:  # noqa: S310 (loopback)
+        return r.read().decode()  # type: ignore[no-any-return]
+
+
+def policy(upstream_port: int) -> str:
+    """The default limits (none set): admission sized from descriptors, the loop-lag cap at 20 ms."""
+    return (f"version: 1\nproviders:\n  slow: {{kind: openai, base_url: \"http://127.0.0.1:{upstream_port}/v1\"}}\n"
+            f"routes:\n  chat:\n    targets: [{{provider: slow, model: m}}]\n")
+
+
+async def direct(port: int, args: argparse.Namespace) -> Run:
+    records, tally, began = await open_streams(port, args.streams, args.ramp, args.interval, args.chunks)
+    return Run("direct", args.streams, records, tally, (began + args.ramp, began + args.chunks * args.interval))
+
+
+async def through_gateway(upstream_port: int, port: int, workers: int, args: argparse.Namespace, tmp: Path) -> Run:
+    (tmp / "policy.yaml").write_text(policy(upstream_port))
+    argv = [sys.executable, "-m", "gateway", "serve", "--policy", str(tmp / "policy.yaml"), "--port", str(port),
+            "--watch-seconds", "0"]
+    if workers > 1:
+        argv += ["--workers", str(workers)]
+    gw = Proc(f"gateway x{workers}", argv, "0" if workers == 1 else "0,1", log=tmp / f"gateway-{workers}.log",
+              env={"PYTHONPATH": str(ROOT)})
+    gw.start()
+    try:
+        gw.wait_ready(f"http://127.0.0.1:{port}/readyz")
+        await asyncio.sleep(1.0)            # workers settle: collector frozen, connections pooled
+        idle_kb, cpu0 = status_kb(gw.pid, "VmRSS"), cpu_seconds(gw.pid)
+        before = scrape(port)
+        loop = asyncio.get_running_loop()
+        all_open: asyncio.Future[None] = loop.create_future()
+        starting = time.perf_counter()
+        running = asyncio.create_task(open_streams(port, args.streams, args.ramp, args.interval, args.chunks,
+                                                   all_open))
+        await all_open
+        await asyncio.sleep(min(1.0, args.interval))   # the last ones' first chunks
+        open_kb, open_at = status_kb(gw.pid, "VmRSS"), time.perf_counter()
+        # Just before the first stream ends: every stream is still open, and has relayed more chunks.
+        await asyncio.sleep(max(0.0, starting + args.chunks * args.interval - 0.5 * args.interval - time.perf_counter()))
+        late_kb, late_at = status_kb(gw.pid, "VmRSS"), time.perf_counter()
+        records, tally, began = await running
+        cpu = cpu_seconds(gw.pid) - cpu0
+        after = scrape(port)
+    finally:
+        gw.stop()
+    n = max(1, sum(1 for r in records if r.status == 200))   # the streams the gateway admitted
+    chunks_between = n * (late_at - open_at) / args.interval
+    full = metric_sum(after, "recloser_gc_pause_seconds_count", 'generation="2"') \
+        - metric_sum(before, "recloser_gc_pause_seconds_count", 'generation="2"')
+    total = metric_sum(after, "recloser_gc_pause_seconds_count") - metric_sum(before, "recloser_gc_pause_seconds_count")
+    short = metric_sum(after, "recloser_gc_pause_seconds_bucket", 'le="0.02"') \
+        - metric_sum(before, "recloser_gc_pause_seconds_bucket", 'le="0.02"')
+    return Run(f"gateway, {workers} worker{'s' if workers > 1 else ''}", args.streams, records, tally,
+               (began + args.ramp, began + args.chunks * args.interval),
+               rss_per_stream_kb=(open_kb - idle_kb) / n,
+               growth_per_chunk_b=1024 * (late_kb - open_kb) / max(1.0, chunks_between),
+               cpu_per_chunk_us=1e6 * cpu / max(1, tally.chunks),
+               full_collections=int(full), long_pauses=int(total - short),
+               transitions=int(metric_sum(after, "recloser_breaker_transitions_total")),
+               shed=int(metric_sum(after, "recloser_shed_requests_total")))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def run(args: argparse.Namespace) -> list[Run]:
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="recloser-long-streams-") as tmp:
+        upstream_port = free_port()
+        upstream = Proc("slow upstream", [sys.executable, __file__, "--upstream", str(upstream_port),
+                                          "--chunks", str(args.chunks), "--interval", str(args.interval)],
+                        "1", log=Path(tmp) / "upstream.log")
+        upstream.start()
+        try:
+            await wait_listening(upstream_port)
+            if not args.skip_direct:
+                runs.append(await direct(upstream_port, args))
+                print(" | ".join(runs[-1].cells()), flush=True)
+            for workers in args.workers:
+                runs.append(await through_gateway(upstream_port, free_port(), workers, args, Path(tmp)))
+                print(" | ".join(runs[-1].cells()), flush=True)
+        finally:
+            upstream.stop()
+    return runs
+
+
+async def wait_listening(port: int) -> None:
+    async with asyncio.timeout(30):
+        while True:
+            with contextlib.suppress(OSError):
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.close()
+                return
+            await asyncio.sleep(0.05)
+
+
+def main(argv: list[str] | None = None) -> list[Run]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--streams", type=int, default=5000)
+    parser.add_argument("--chunks", type=int, default=20)
+    parser.add_argument("--interval", type=float, default=1.0)
+    parser.add_argument("--ramp", type=float, default=5.0)
+    parser.add_argument("--workers", default="1", help="comma-separated: gateway runs with this many workers")
+    parser.add_argument("--skip-direct", action="store_true")
+    parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--upstream", type=int, help=argparse.SUPPRESS)   # run as the slow upstream
+    args = parser.parse_args(argv)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    if args.upstream:
+        asyncio.run(serve_upstream(args.upstream, args.chunks, args.interval))
+        return []
+    args.workers = [int(w) for w in str(args.workers).split(",")]
+    with contextlib.suppress(OSError):
+        os.sched_setaffinity(0, {1 % (os.cpu_count() or 1)})
+    load = os.getloadavg()
+    print(f"{args.streams} streams of {args.chunks} chunks every {args.interval:g} s, opened over {args.ramp:g} s; "
+          f"load average {load[0]:.1f}", flush=True)
+    runs = asyncio.run(run(args))
+    table = render([HEADER, *[r.cells() for r in runs]])
+    print(table)
+    if args.write_docs:
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        replace_block(ROOT / "docs" / "performance.md", "long-streams",
+                      f"Measured {stamp}: {args.streams} streams of {args.chunks} chunks every {args.interval:g} s, "
+                      f"opened over {args.ramp:g} s; load average {load[0]:.1f} at the start "
+                      f"(a machine shared with other work). {machine()}\n\n{table}\n")
+    return runs
+
+
+if __name__ == "__main__":
+    main()
