@@ -231,7 +231,8 @@ class Meter:
             latency_s=latency, ttft_s=charge.ttft_s, kind=charge.kind,  # type: ignore[arg-type]
             events=tuple(log.events) if charge.kind == "request" else (),
             degraded_tier=log.route.degraded_tier(d) if d is not None and charge.kind == "request" else None,
-            savings_usd=saved, paid_by="client" if client_paid else "gateway")
+            savings_usd=saved, paid_by="client" if client_paid else "gateway",
+            held_s=log.held_s if log.held_s and charge.kind == "request" else None)
         if self.ledger is not None:
             self.ledger.write(record)
             self.metrics.ledger_records(charge.kind).inc()

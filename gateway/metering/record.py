@@ -59,6 +59,7 @@ class CallRecord:
     # Whose money: the gateway's keys, or the caller's own credentials (`credentials: client`), in
     # which case cost_usd is the list price the caller's subscription or key paid, not the organisation.
     paid_by: Literal["gateway", "client"] = "gateway"
+    held_s: float | None = None   # how long a held request waited for a target to come back; absent from other lines
 
     def to_json(self) -> bytes:
         """One JSON object; the cost is a decimal string (exact, never a float), the time ISO-8601 UTC."""
@@ -69,6 +70,10 @@ class CallRecord:
         data["ttft_s"] = None if self.ttft_s is None else round(self.ttft_s, 6)
         if self.attempt is None:
             del data["attempt"]
+        if self.held_s is None:
+            del data["held_s"]
+        else:
+            data["held_s"] = round(self.held_s, 3)
         if self.savings_usd is None:
             del data["savings_usd"]
         else:

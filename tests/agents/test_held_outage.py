@@ -66,3 +66,4 @@ def test_agent_sessions_with_their_own_retries_off_survive_a_30_second_outage_of
         assert r.session.metric("recloser_held_requests_total", route=shape.route, outcome="expired") == 0
         held = [rec for rec in r.session.ledger_requests() if "held" in rec["events"]]
         assert held and all(rec["outcome"] == "ok" for rec in held)
+        assert max(rec["held_s"] for rec in held) >= OUTAGE_S * 0.5

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import anthropic
 import httpx
@@ -28,8 +30,9 @@ def _sha(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def policy(hold_s: float, max_in_flight: int = 2048) -> str:
-    return f"""
+def policy(hold_s: float, max_in_flight: int = 2048, ledger: Path | None = None) -> str:
+    metering = f'metering: {{ledger: {{path: "{ledger}"}}}}' if ledger else ""
+    return f"""{metering}
 version: 1
 auth:
   keys:
@@ -69,8 +72,9 @@ def client(gw: EmbeddedGateway, key: str = KEYS["std"]) -> openai.OpenAI:
 
 
 def test_a_whole_request_held_through_an_outage_is_answered_normally_when_a_probe_sees_the_target_back(
-        start_gateway: GatewayFactory) -> None:
-    gw = start_gateway(policy(hold_s=30))
+        start_gateway: GatewayFactory, tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    gw = start_gateway(policy(hold_s=30, ledger=ledger))
     gw.set_fault("alpha", Fault(refuse=True, duration_s=OUTAGE_S))
     started = time.monotonic()
     raw = client(gw).chat.completions.with_raw_response.create(model="chat", messages=HELLO)
@@ -80,6 +84,10 @@ def test_a_whole_request_held_through_an_outage_is_answered_normally_when_a_prob
     assert time.monotonic() - started >= OUTAGE_S * 0.9, "it waited for the target, not failed at once"
     assert metric(gw, "recloser_held_requests_total", route="chat", outcome="released") == 1
     assert metric(gw, "recloser_held_requests_waiting", route="chat") == 0
+    gw.run(gw.context.meter.drain())
+    lines = [json.loads(x) for x in ledger.read_text().splitlines()]
+    [line] = [x for x in lines if x["kind"] == "request" and "probe" not in x["events"]]
+    assert line["outcome"] == "ok" and "held" in line["events"] and line["held_s"] >= OUTAGE_S * 0.5
 
 
 def test_a_held_stream_gets_its_headers_and_a_keepalive_at_once_then_the_answer(
