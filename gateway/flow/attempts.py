@@ -69,6 +69,8 @@ class Attempts:
         # not reading its sockets is taken out of the times providers are judged by.
         self.paused: Callable[[], float] = lambda: 0.0
         self.tracer: Tracer = NO_TRACER     # a span per attempt when traces are on
+        # Is a pool endpoint queueing requests now? Its slow first tokens are then load, not a brownout.
+        self.queueing: Callable[[Deployment], bool] = lambda d: False
 
     def classify(self, route: RouteTable, err: AttemptError) -> Classification:
         return classify(err, route.config.retry.short_retry_after_s, route.config.on_content_filter)
@@ -78,7 +80,8 @@ class Attempts:
         """Tell the board and the metrics how an attempt ended (caller faults do not count against it)."""
         now = self.clock()
         if ok:
-            self.board.record(d, Outcome(ok=True, at=now, ttft_s=ttft_s, stream=stream,
+            judged = None if d.endpoint and self.queueing(d) else ttft_s
+            self.board.record(d, Outcome(ok=True, at=now, ttft_s=judged, stream=stream,
                                          token_gap_s=token_gap_s), route.breaker)
             self.traffic.add(route.name, d.key, True, now, ttft_s)
             self.metrics.attempts(route.name, d.provider, d.model, "ok").inc()

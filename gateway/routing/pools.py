@@ -17,7 +17,7 @@ from typing import Any
 
 from gateway.core.deployment import Deployment
 from gateway.core.metrics import Metrics
-from gateway.routing.picker import EndpointLoad, ahead, expected_wait, fresh, pick, pool_full, utilisation
+from gateway.routing.picker import EndpointLoad, ahead, expected_wait, fresh, pick, pool_full, queue, utilisation
 from gateway.routing.pool_metrics import Reading
 from gateway.routing.prefix import CHUNK_BYTES, PrefixPicture, chunks_held, prompt_chunks
 from gateway.routing.table import PoolSpan, RouteTable
@@ -75,6 +75,7 @@ class PoolBoard:
         self.loads: dict[str, EndpointLoad] = {}
         self.pictures: dict[str, PrefixPicture] = {}
         self.rooms: dict[str, WaitingRoom] = {}
+        self.stale_s: dict[str, float] = {}     # by endpoint URL: how long its pool's readings count
 
     def load(self, url: str) -> EndpointLoad:
         load = self.loads.get(url)
@@ -191,8 +192,18 @@ class PoolBoard:
         if room is not None:
             room.wake()
 
+    def queueing(self, d: Deployment) -> bool:
+        """Do requests wait for a place in this endpoint's batch now? Then a slow first token there is the
+        load the pool chose to queue (and spills past), not a brownout of the replica."""
+        load = self.loads.get(d.base_url)
+        if load is None:
+            return False
+        now, stale = self.clock(), self.stale_s.get(d.base_url, 3.0)
+        return queue(load, now, stale) > 0 or (load.batch > 0 and ahead(load, now, stale) > load.batch)
+
     def read(self, span: PoolSpan, url: str, reading: Reading | None, at: float) -> None:
         """A scrape's result (None: it failed, and the last reading ages out)."""
+        self.stale_s[url] = stale_after(span)
         if reading is None:
             return
         load = self.load(url)

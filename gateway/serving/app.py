@@ -141,6 +141,7 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
         pools = PoolBoard(m, clock)
         admission = Admission(max_in_flight(doc.limits.max_in_flight), doc.limits.max_loop_lag_ms, on_cap=m.admission_cap.set)
         holds = HoldLine(board, m, clock, doc.limits.max_held, admission)
+        attempts.queueing = pools.queueing
         process = Process(metrics=m, board=board, attempts=attempts, ledger=ledger, budgets=budgets, limiter=limiter,
                           clock=clock, wall=wall, rng=rng or random.Random(), pools=pools, tracer=tracer, holds=holds)
         runtime = build_runtime(loaded, process, sim_upstreams)

@@ -1,26 +1,33 @@
-"""A local GPU pool behind the gateway: four simulated replicas (one at half speed) balanced three ways.
+"""A local GPU pool behind the gateway: three simulated replicas (one at a quarter speed), agent traffic.
 
-    python tests/perf/pool_bench.py [--quick] [--seconds S] [--client-timeout S] [--modes a,b] [--write-docs]
+    python tests/perf/pool_bench.py [--quick] [--seconds S] [--client-timeout S] [--modes a,b]
+                                    [--previous-root DIR] [--write-docs]
 
-The replicas are `gateway.sim` GPU servers (gateway/sim/gpu.py: a batch of 8, a FIFO queue behind
-it, decode slower as the batch fills, a prefix cache, vLLM's /metrics), all four in one process on
-core 1 with a "cloud" simulator (no capacity limit, 250 ms to its first token, frontier prices); the
-gateway gets core 0; this process sends the load. Prints numbers; asserts none.
+The replicas are `gateway.sim` GPU servers (gateway/sim/gpu.py: 4 places in the batch, a FIFO queue
+behind it, prefill 20 ms per 1,000 uncached prompt tokens, 16 ms a token, a prefix cache of 32,000
+tokens, vLLM's /metrics): two take about 150 ms a request, one four times that; about 60 requests/s
+together. All three run in one process on core 1 with a "cloud" simulator (no capacity limit, 250 ms
+to its first token, frontier prices); the gateway gets core 0; this process sends the load.
 
-The traffic: 20 recurring system prompts (600 words each), 10 conversations on each, each request
-the next turn of a random conversation (a conversation restarts after 4 turns), streamed, 20 tokens
-answered. Open loop at 0.5×, 1×, 1.5× and 2× the pool's capacity, where capacity is what the four
-replicas complete per second with full batches (`gateway.sim.gpu.capacity_per_s`: a batch of 8 over
-one request's time, its prefill at the best possible prefix-cache hit rate plus 19 decode steps at
-full-batch speed), summed over the replicas, the half-speed one counting half.
+The traffic (gateway/sim/workload.py): coding-agent sessions of two agents, each opening with its
+agent's 1,200-word system prompt and 12 tools, growing by a tool call and a 120-word result per
+turn (8 turns, then a new session; 24 open at once), beside short chats (30 %: a small system
+prompt and one question). Streamed, 10 tokens answered. Open loop at ⅓×, 1× and 2× the pool's
+capacity, where capacity is what the replicas complete per second with full batches
+(`gateway.sim.gpu.capacity_per_s`, at the best possible prefix-cache hit rate).
 
 Modes:
-  - **weighted targets**: the four replicas as four plain targets of equal weight (the planner's
-    weighted random order, the faster of two first), the cloud target after them;
-  - **least in-flight**: one pool of four endpoints, no /metrics read, no affinity (the gateway's
-    own requests in flight decide), the cloud target after it;
-  - **pool picker**: the pool reading each replica's vLLM /metrics every 250 ms, prefix affinity
-    with bounded load, spilling to the cloud target when every replica has 2 or more waiting.
+  - **least in-flight**: the pool with no /metrics read and no prefix (the gateway's own requests in
+    flight decide), never spilling;
+  - **previous picker**: the gateway at `--previous-root` (a checkout of the previous pass): /metrics
+    every 250 ms, a hashed affinity key with bounded load, spill when every replica has 2 waiting;
+  - **pool picker**: /metrics every 250 ms, the longest prefix each replica holds, spill by expected
+    wait against the cloud's first token plus 0.1 s;
+  - **weighted targets** (only when asked for): the replicas as three plain targets of equal weight.
+
+Reports per mode and load: TTFT p50/p99 of every answer and of those the pool served, throughput,
+the pool's share of capacity, spill, prefix hits against the best possible (one cache that never
+forgets over the requests the pool served), cost per 1,000 requests and errors. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import random
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,17 +56,20 @@ from procs import Proc  # noqa: E402
 from report import machine, render, replace_block  # noqa: E402
 
 from gateway.sim.gpu import GpuConfig, PrefixCache, capacity_per_s, prefix_chunks, prompt_words  # noqa: E402
+from gateway.sim.workload import AgentWorkload, Shape  # noqa: E402
 
 SIMS_CORE, GATEWAY_CORE = "1", "0"
-MODES = ("weighted targets", "least in-flight", "pool picker")
-LOADS = (0.5, 1.0, 1.5, 2.0)
-SPEEDS = (1.0, 1.0, 1.0, 0.5)
-REPLY_TOKENS = 20
-REPLICA = GpuConfig(max_batch=8, server="vllm", prefill_ms_per_ktok=150.0, decode_ms_per_token=25.0,
-                    slowdown=1.0, kv_tokens=200_000, prefix_cache_entries=700, chunk_tokens=32)
-SYSTEM_PROMPTS, CONVERSATIONS_EACH, TURNS = 20, 10, 4
-SYSTEM_WORDS, QUESTION_WORDS = 600, 25
-WARM_S = 1.0          # about one request's time at full batch: throughput counts answers after it
+MODES = ("least in-flight", "previous picker", "pool picker")
+ALL_MODES = (*MODES, "weighted targets")
+LOADS = (1 / 3, 1.0, 2.0)
+SPEEDS = (0.25, 1.0, 1.0)
+SHAPE = Shape()
+REPLY_TOKENS = SHAPE.reply_tokens
+REPLICA = GpuConfig(max_batch=4, server="vllm", prefill_ms_per_ktok=20.0, decode_ms_per_token=16.0,
+                    slowdown=0.0, kv_tokens=200_000, prefix_cache_entries=500, chunk_tokens=64)
+# The gateway counts 4 bytes a token; the sim's words ("s12t3w40") are about 9 bytes of JSON each.
+CACHE_TOKENS = REPLICA.prefix_cache_entries * REPLICA.chunk_tokens * 9 // 4
+WARM_S = 1.0          # a few requests' time: throughput counts answers after it
 LOCAL_PRICE = "{gpu_hour_usd: 2.0, tokens_per_second: 5000}"
 CLOUD_PRICE = "{input_usd_per_mtok: 2.5, output_usd_per_mtok: 10.0, cached_input_usd_per_mtok: 1.25}"
 
@@ -83,49 +94,24 @@ async def serve_sims(ports: list[int], cloud_port: int) -> None:
 
 # --- the traffic ---------------------------------------------------------------------------------
 
-@dataclass
-class Conversation:
-    system: str
-    opener: str
-    turns: list[dict[str, str]] = field(default_factory=list)
-
-
-class Workload:
+class Workload(AgentWorkload):
     """Seeded: every mode meets the same requests in the same order."""
 
     def __init__(self, seed: int = 7) -> None:
-        self.rng = random.Random(seed)
-        self.started = 0
-        self.systems = [" ".join(f"s{p}w{w}" for w in range(SYSTEM_WORDS)) for p in range(SYSTEM_PROMPTS)]
-        self.conversations = [self._new(p) for p in range(SYSTEM_PROMPTS) for _ in range(CONVERSATIONS_EACH)]
-
-    def _new(self, p: int) -> Conversation:
-        self.started += 1
-        return Conversation(self.systems[p], " ".join(f"q{self.started}w{w}" for w in range(QUESTION_WORDS)))
-
-    def next(self) -> dict[str, Any]:
-        i = self.rng.randrange(len(self.conversations))
-        c = self.conversations[i]
-        if len(c.turns) >= 2 * (TURNS - 1):
-            c = self.conversations[i] = self._new(self.systems.index(c.system))
-        n = len(c.turns) // 2
-        question = c.opener if n == 0 else " ".join(f"t{n}a{w}" for w in range(QUESTION_WORDS))
-        messages = [{"role": "system", "content": c.system}, *c.turns, {"role": "user", "content": question}]
-        c.turns += [{"role": "user", "content": question},
-                    {"role": "assistant", "content": " ".join(f"r{n}w{w}" for w in range(REPLY_TOKENS))}]
-        return {"model": "chat", "stream": True, "stream_options": {"include_usage": True}, "messages": messages}
+        super().__init__(SHAPE, seed=seed, model="chat")
 
 
-def best_hits(cache: PrefixCache, messages: list[dict[str, Any]]) -> tuple[int, int]:
+def best_hits(cache: PrefixCache, body: dict[str, Any]) -> tuple[int, int]:
     """(tokens found, tokens queried) for one request in a single cache that never forgets."""
-    chunks = prefix_chunks(prompt_words(messages), REPLICA.chunk_tokens)
+    words = prompt_words(body["messages"], body.get("tools"))
+    chunks = prefix_chunks(words, REPLICA.chunk_tokens)
     hit = cache.leading_hits(chunks) * REPLICA.chunk_tokens
     cache.store(chunks)
-    return hit, len(prompt_words(messages))
+    return hit, len(words)
 
 
 def pool_capacity(hit_rate: float, prompt_tokens: float) -> float:
-    """Requests per second the four replicas complete with full batches (see the module's docstring)."""
+    """Requests per second the replicas complete with full batches (see the module's docstring)."""
     cached = int(hit_rate * prompt_tokens)
     return sum(capacity_per_s(GpuConfig(**{**REPLICA.__dict__, "speed": s}), int(prompt_tokens), cached,
                               REPLY_TOKENS) for s in SPEEDS)
@@ -150,7 +136,8 @@ async def one(session: aiohttp.ClientSession, url: str, body: dict[str, Any]) ->
             provider = resp.headers.get("x-recloser-provider", "")
             ended = False
             async for line in resp.content:
-                if first is None and b'"content":"' in line and b'"content":""' not in line:
+                if first is None and ((b'"content":"' in line and b'"content":""' not in line)
+                                      or b'"tool_calls":' in line):
                     first = time.perf_counter()
                 if line.startswith(b"data: [DONE]"):
                     ended = True
@@ -220,8 +207,9 @@ class Row:
     def cells(self) -> list[str]:
         ok = self.ok()
         ttfts = [o.ttft_s for o in ok if o.ttft_s is not None]
+        local_ttfts = [o.ttft_s for o in ok if o.ttft_s is not None and o.provider != "cloud"]
         # Throughput in the steady part of the phase: answers that ended after the first answers of
-        # the phase could have (one request's time) and before the last request was sent.
+        # the phase could have and before the last request was sent.
         start = min(o.sent_at for o in self.outcomes)
         window = (start + WARM_S, max(o.sent_at for o in self.outcomes))
         steady = [o for o in ok if window[0] <= o.done_at <= window[1]]
@@ -230,15 +218,27 @@ class Row:
         spilled = sum(1 for o in ok if o.provider == "cloud")
         share = spilled / len(ok) if ok else float("nan")
         per_k = 1000 * self.cost_usd / len(ok) if ok else float("nan")
-        return [self.mode, self.load, f"{self.offered_rps:.1f}", f"{percentile(ttfts, 50) * 1000:.0f}",
-                f"{percentile(ttfts, 99) * 1000:.0f}", f"{len(steady) / span:.1f}",
+        return [self.mode, self.load, f"{self.offered_rps:.1f}", _ms(ttfts, 50), _ms(ttfts, 99),
+                _ms(local_ttfts, 50), _ms(local_ttfts, 99), f"{len(steady) / span:.1f}",
                 f"{len(local) / span / self.capacity:.0%}", f"{share:.0%}",
                 f"{self.hit_rate:.0%} / {self.best_rate:.0%}", f"{per_k:.3f}",
-                str(len(self.outcomes) - len(ok))]
+                _errors([o.status for o in self.outcomes if o.status != 200])]
 
 
-HEADER = ["mode", "load", "offered/s", "TTFT p50 ms", "TTFT p99 ms", "completed/s", "pool / capacity",
-          "spilled", "prefix hits / best", "USD per 1k", "errors"]
+def _errors(statuses: list[int]) -> str:
+    """How many failed, and how (0: cut short or timed out at the client)."""
+    if not statuses:
+        return "0"
+    counts = sorted(Counter(statuses).items())
+    return f"{len(statuses)} (" + ", ".join(f"{k or 'cut'}: {n}" for k, n in counts) + ")"
+
+
+def _ms(values: list[float], q: float) -> str:
+    return f"{percentile(values, q) * 1000:.0f}" if values else "–"
+
+
+HEADER = ["mode", "load", "offered/s", "TTFT p50 ms", "TTFT p99 ms", "pool TTFT p50", "pool TTFT p99",
+          "completed/s", "pool / capacity", "spilled", "prefix hits / best", "USD per 1k", "errors"]
 
 
 # --- the policies --------------------------------------------------------------------------------
@@ -255,8 +255,10 @@ def policy(mode: str, ports: list[int], cloud_port: int) -> str:
                             for i in range(len(ports)))
         return (f"version: 1\nproviders:\n{providers}{cloud}routes:\n"
                 f"  chat: {{targets: [{targets}, {{provider: cloud, model: gpt-4o, priority: 1}}]}}\n")
-    load = ("{affinity: none}" if mode == "least in-flight"
-            else "{scrape_s: 0.25, affinity: prefix, spill: {queue: 2}}")
+    load = {"least in-flight": "{affinity: none}",
+            "previous picker": "{scrape_s: 0.25, affinity: prefix, spill: {queue: 2}}",
+            "pool picker": f"{{scrape_s: 0.25, affinity: prefix, slots: {REPLICA.max_batch}, "
+                           f"cache_tokens: {CACHE_TOKENS}, spill: {{margin_s: 0.1}}}}"}[mode]
     server = "openai" if mode == "least in-flight" else "vllm"
     return (f"version: 1\nproviders:\n  local: {{kind: openai, endpoints: [{urls}], server: {server}, "
             f"api_key: sk-local, load: {load}, models: {{llama: {LOCAL_PRICE}}}}}\n{cloud}routes:\n"
@@ -280,14 +282,14 @@ def free_ports(n: int) -> list[int]:
 
 
 def run_mode(mode: str, work_dir: Path, seconds: float, unloaded_s: float, capacity: float,
-             client_timeout_s: float) -> tuple[list[Row], tuple[float, float]]:
-    *ports, cloud_port, gw_port = free_ports(6)
+             client_timeout_s: float, gateway_root: Path = ROOT) -> tuple[list[Row], tuple[float, float]]:
+    *ports, cloud_port, gw_port = free_ports(len(SPEEDS) + 2)
     sims = Proc("sims", [sys.executable, str(Path(__file__)), "--serve-sims", ",".join(map(str, ports)),
                          str(cloud_port)], SIMS_CORE, env={"PYTHONPATH": str(ROOT)}, log=work_dir / "sims.log")
     path = work_dir / f"{mode.replace(' ', '-')}.yaml"
     path.write_text(policy(mode, ports, cloud_port))
     gateway = Proc("recloser", [sys.executable, "-m", "gateway", "serve", "--policy", str(path), "--port",
-                                str(gw_port)], GATEWAY_CORE, env={"PYTHONPATH": str(ROOT)},
+                                str(gw_port)], GATEWAY_CORE, env={"PYTHONPATH": str(gateway_root)},
                    log=work_dir / f"gateway-{mode.replace(' ', '-')}.log")
     sims.start()
     try:
@@ -314,8 +316,8 @@ async def _drive(mode: str, ports: list[int], gw_port: int, seconds: float, unlo
         await open_loop(session, url, work, 0.5 * capacity, unloaded_s, sent)
         idle = await closed_loop(session, url, work, unloaded_s, sent)
         for body in sent:
-            best_hits(best, body["messages"])
-        ttfts = [o.ttft_s for o in idle if o.status == 200 and o.ttft_s is not None]
+            best_hits(best, body)
+        ttfts = [o.ttft_s for o in idle if o.status == 200 and o.ttft_s is not None and o.provider != "cloud"]
         unloaded = (percentile(ttfts, 50), percentile(ttfts, 99))
         for factor in LOADS:
             sent = []
@@ -327,9 +329,9 @@ async def _drive(mode: str, ports: list[int], gw_port: int, seconds: float, unlo
             found = asked = 0
             for body, o in zip(sent, outcomes, strict=True):
                 if o.status == 200 and o.provider != "cloud":
-                    h, q = best_hits(best, body["messages"])
+                    h, q = best_hits(best, body)
                     found, asked = found + h, asked + q
-            rows.append(Row(mode, f"{factor:g}×", factor * capacity, outcomes,
+            rows.append(Row(mode, f"{factor:.2g}×", factor * capacity, outcomes,
                             (hits1 - hits0) / (queried1 - queried0) if queried1 > queried0 else float("nan"),
                             found / asked if asked else float("nan"), cost1 - cost0, capacity))
             print(" | ".join(rows[-1].cells()), flush=True)
@@ -341,7 +343,7 @@ def estimate() -> tuple[float, float, float]:
     work, cache = Workload(), PrefixCache(entries=10**9)
     found = asked = 0
     for _ in range(2000):
-        h, q = best_hits(cache, work.next()["messages"])
+        h, q = best_hits(cache, work.next())
         found, asked = found + h, asked + q
     rate, mean_prompt = found / asked, asked / 2000
     return pool_capacity(rate, mean_prompt), rate, mean_prompt
@@ -351,10 +353,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="2.5 s phases: a smoke run")
     p.add_argument("--write-docs", action="store_true", help="write the table into docs/performance.md")
-    p.add_argument("--modes", default=",".join(MODES))
+    p.add_argument("--modes", default=",".join(MODES), help=f"of {', '.join(ALL_MODES)}")
+    p.add_argument("--previous-root", type=Path, default=None,
+                   help="a checkout of the previous pass, whose gateway plays 'previous picker' (skipped without)")
     p.add_argument("--seconds", type=float, default=6.0, help="each load's phase (default 6)")
     p.add_argument("--client-timeout", type=float, default=15.0,
                    help="a client gives up after this long (an error); bounds an overloaded phase's drain")
+    p.add_argument("--logs", type=Path, default=None, help="keep the gateways' and sims' logs in this folder")
     p.add_argument("--serve-sims", default=None, help=argparse.SUPPRESS)
     p.add_argument("cloud_port", nargs="?", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -369,12 +374,19 @@ def main() -> None:
     rows: list[Row] = []
     unloaded: dict[str, tuple[float, float]] = {}
     with tempfile.TemporaryDirectory(prefix="pool-bench-") as tmp:
+        if args.logs is not None:
+            args.logs.mkdir(parents=True, exist_ok=True)
+            tmp = str(args.logs)
         for mode in args.modes.split(","):
+            if mode == "previous picker" and args.previous_root is None:
+                print("previous picker: skipped (give --previous-root)", flush=True)
+                continue
+            root = args.previous_root.resolve() if mode == "previous picker" else ROOT
             mode_rows, unloaded[mode] = run_mode(mode, Path(tmp), seconds, unloaded_s, capacity,
-                                                 args.client_timeout)
+                                                 args.client_timeout, root)
             rows += mode_rows
     table = render([HEADER] + [r.cells() for r in rows])
-    idle = render([["mode", "unloaded TTFT p50 ms", "unloaded TTFT p99 ms"]]
+    idle = render([["mode", "unloaded pool TTFT p50 ms", "unloaded pool TTFT p99 ms"]]
                   + [[m, f"{a * 1000:.0f}", f"{b * 1000:.0f}"] for m, (a, b) in unloaded.items()])
     print("\n" + table + "\n\n" + idle)
     if args.write_docs:

@@ -229,3 +229,39 @@ def test_the_service_time_is_learnt_from_requests_that_started_at_once() -> None
     clock.now = 3.0
     board.done(d, ticket)
     assert board.load(d.base_url).service_s == 0.6
+
+
+def test_a_replica_is_queueing_while_requests_wait_for_its_batch() -> None:
+    clock = Clock()
+    table, board = route(), PoolBoard(Metrics(), clock)
+    span, d = table.pools[0], table.deployments[0]
+    board.read(span, span.urls[0], Reading(running=4, waiting=0, kv=0.5), 0.0)
+    assert not board.queueing(d)
+    board.read(span, span.urls[0], Reading(running=4, waiting=2, kv=0.5), 0.1)
+    assert board.queueing(d)
+    board.read(span, span.urls[0], Reading(running=3, waiting=0, kv=0.5), 0.2)
+    assert not board.queueing(d)
+    for _ in range(2):
+        board.sent(d, (), span)       # 5 ahead on 4 places, between two scrapes
+    assert board.queueing(d)
+
+
+def test_a_slow_first_token_on_a_queueing_replica_is_load_not_a_brownout() -> None:
+    from gateway.flow.attempts import Attempts
+    from gateway.routing.breaker import State
+    from gateway.routing.health import HealthBoard
+
+    table = route()
+    d = table.deployments[0]
+    health = HealthBoard(table.deployments, Metrics(), lambda: 0.0, table.breaker)
+    attempts = Attempts(lambda _: None, health, Metrics(), lambda: 0.0)   # type: ignore[arg-type,return-value]
+    for _ in range(20):
+        attempts.report(table, d, True, True, ttft_s=0.02)
+    attempts.queueing = lambda _: True
+    for _ in range(20):
+        attempts.report(table, d, True, True, ttft_s=0.9)    # 45× its baseline: queued behind a full batch
+    assert health.healths[d.key].state is State.HEALTHY
+    attempts.queueing = lambda _: False
+    for _ in range(20):
+        attempts.report(table, d, True, True, ttft_s=0.9)    # as slow with room in its batch: a brownout
+    assert health.healths[d.key].state is not State.HEALTHY
