@@ -119,3 +119,20 @@ def test_a_console_setting_that_is_no_boolean_is_refused_with_its_line(tmp_path:
     with pytest.raises(PolicyError) as info:
         load_policy(path)
     assert re.search(r"policy\.yaml:\d+: operations\.console", str(info.value)), str(info.value)
+
+
+def test_the_state_counts_the_requests_held_on_each_route(start_gateway: GatewayFactory) -> None:
+    # Its one target is out at its first failure and no scout goes to try it while the test looks.
+    held = ("  held:\n    hold_s: 30\n    breaker: {consecutive_failures: 1, base_ejection_s: 60, probe_interval_s: 60}\n"
+            "    targets: [{provider: gamma, model: m}]\n")
+    gw = start_gateway(POLICY.replace("routes:\n", "  gamma: {kind: sim}\nroutes:\n" + held, 1))
+    gw.set_fault("gamma", Fault(refuse=True))
+    body = {"model": "held", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    with httpx.stream("POST", f"{gw.base_url}/chat/completions", json=body, headers=bearer(USER), timeout=30) as r:
+        lines = r.iter_lines()   # kept: an iterator let go closes the stream, and the client would have left
+        assert next(lines).startswith(":")   # the held stream's first keepalive: it is in the line now
+        state = httpx.get(f"{gw.url}/admin/state", headers=bearer(ADMIN)).json()
+    routes = {route["name"]: route for route in state["routes"]}
+    assert (routes["held"]["held"], routes["held"]["hold_s"]) == (1, 30.0)
+    assert (routes["chat"]["held"], routes["chat"]["hold_s"]) == (0, 0.0)
+    assert state["waiting"]["held"] == 1 and state["waiting"]["max_held"] == 10_000

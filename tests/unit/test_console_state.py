@@ -67,8 +67,8 @@ class Gateway:
     def chat(self):  # type: ignore[no-untyped-def]
         return self.routing.routes["chat"]
 
-    def state(self, now: float = NOW, wall: float = WALL) -> dict:  # type: ignore[type-arg]
-        parts = Parts(routes=tuple(self.routing.routes.values()), healths=self.board.healths,
+    def state(self, now: float = NOW, wall: float = WALL, held: dict[str, int] | None = None) -> dict:  # type: ignore[type-arg]
+        parts = Parts(held=held, max_held=None if held is None else 100, routes=tuple(self.routing.routes.values()), healths=self.board.healths,
                       probes=self.board.probes, traffic=self.traffic, pools=self.pools, failovers=self.failovers,
                       budgets=self.budgets, spend=self.spend, policy="p.yaml", policy_sha256="ab" * 32)
         return console_state(parts, now, wall)
@@ -175,3 +175,10 @@ def test_the_snapshot_names_no_key_and_no_credential_of_an_endpoint() -> None:
     assert "10.0.0.2:8000" in text
     for secret in (UPSTREAM_KEY, "hunter2", "ops:", "api.openai.com"):
         assert secret not in text
+
+
+def test_held_requests_are_counted_per_route_and_in_all_or_not_at_all_where_none_are_held() -> None:
+    gw = Gateway()
+    assert (gw.state()["waiting"]["held"], gw.state()["routes"][0]["held"]) == (None, None)
+    state = gw.state(held={"chat": 3, "gone": 1})    # a route a reload dropped still has its held requests
+    assert (state["routes"][0]["held"], state["waiting"]["held"], state["waiting"]["max_held"]) == (3, 4, 100)

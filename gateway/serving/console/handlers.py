@@ -46,10 +46,13 @@ def _file(body: bytes, content_type: str) -> Handler:
 async def state(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CONTEXT]
     runtime = ctx.runtime
+    holds = ctx.holds
     parts = Parts(routes=tuple(runtime.routing.routes.values()), healths=ctx.board.healths, probes=ctx.board.probes,
                   traffic=runtime.dispatcher.attempts.traffic, pools=ctx.pools,
                   failovers=runtime.dispatcher.failovers, budgets=runtime.meter.budgets, spend=runtime.meter.today,
-                  policy=runtime.policy.source, policy_sha256=runtime.policy.sha256, pid=os.getpid())
+                  policy=runtime.policy.source, policy_sha256=runtime.policy.sha256, pid=os.getpid(),
+                  held={name: rh.waiting for name, rh in holds.routes.items()} if holds is not None else None,
+                  max_held=holds.max_held if holds is not None else None)
     body = orjson.dumps(console_state(parts, ctx.board.clock(), runtime.meter.wall()))
     return web.Response(body=body, content_type="application/json", headers=SECURITY_HEADERS)
 

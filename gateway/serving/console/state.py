@@ -41,7 +41,9 @@ class Parts:
     policy: str                 # where the policy came from, and its digest
     policy_sha256: str
     pid: int = 0                # the process that answers: with several workers, each shows its own view
-    held: int | None = None     # requests held for a target to come back, where the gateway holds any
+    # Requests held for a target to come back, per route (None: this gateway holds none), and the bound.
+    held: Mapping[str, int] | None = None
+    max_held: int | None = None
 
 
 def public_endpoint(endpoint: str) -> str:
@@ -139,7 +141,9 @@ def console_state(parts: Parts, now: float, wall: float) -> dict[str, Any]:
     for route in parts.routes:
         targets = _targets(route, parts, now, wall)
         routes.append({"name": route.name, "description": route.config.description or "",
-                       "available": sum(t["state"] != "ejected" for t in targets), "targets": targets})
+                       "available": sum(t["state"] != "ejected" for t in targets), "hold_s": route.config.hold_s,
+                       "held": parts.held.get(route.name, 0) if parts.held is not None else None,
+                       "targets": targets})
         for span in route.pools:
             if span.provider not in seen:
                 seen.add(span.provider)
@@ -151,5 +155,6 @@ def console_state(parts: Parts, now: float, wall: float) -> dict[str, Any]:
     return {"object": "recloser.console_state", "at": round(wall, 3),
             "policy": {"source": parts.policy, "sha256": parts.policy_sha256}, "pid": parts.pid,
             "routes": routes, "pools": pools,
-            "waiting": {"held": parts.held, "queued_for_pools": queued},
+            "waiting": {"held": sum(parts.held.values()) if parts.held is not None else None,
+                        "max_held": parts.max_held, "queued_for_pools": queued},
             "failovers": failovers, "spend": _spend(parts, wall)}

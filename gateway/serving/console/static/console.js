@@ -68,8 +68,9 @@
           el("td", { class: "num" }, String(t.attempts_1m)),
           el("td", { class: "num" }, ms(t.ttft_p50_s)));
       });
-      const title = el("h3", {}, route.name, el("span", { class: "desc" },
-        `${route.description ? route.description + " · " : ""}${route.available} of ${route.targets.length} available`));
+      const held = route.hold_s > 0 ? ` · holds up to ${route.hold_s} s: ${route.held ?? 0} held now` : "";
+      const title = el("h3", {}, route.name, el("span", { class: "desc", "data-held": String(route.held ?? 0) },
+        `${route.description ? route.description + " · " : ""}${route.available} of ${route.targets.length} available${held}`));
       return el("div", { class: "card", "data-route": route.name }, title,
         table(["target", "tier", "state", "why", "since", "quality", "share (1 min) ", "errors ", "attempts ",
                "TTFT p50 "], rows));
@@ -102,7 +103,7 @@
     const w = state.waiting;
     $("waiting").replaceChildren(table(["", "requests "], [
       el("tr", {}, el("td", {}, "held for a target to come back"),
-        el("td", { class: "num", "data-held": "" }, w.held === null ? "not held here" : String(w.held))),
+        el("td", { class: "num" }, w.held === null ? "not held here" : `${w.held} (at most ${w.max_held})`)),
       el("tr", {}, el("td", {}, "queued for a full pool"),
         el("td", { class: "num", "data-queued": "" }, String(w.queued_for_pools))),
     ]));
