@@ -77,6 +77,7 @@ class Replication:
 
     def start(self) -> None:
         self.board.share(self._wake.set)
+        self.dispatcher.attempts.cooldowns.sharing = True
         self.meter.budgets.sharing = True
         self._share_retry_budgets()
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -129,14 +130,26 @@ class Replication:
             if (b.name, start) in unshared:
                 delta, before = unshared[(b.name, start)]
                 out.totals[name] = Total(to_nanos(delta), to_nanos(before), period_end(b.period, start).timestamp())
+        cooldowns = self.dispatcher.attempts.cooldowns
+        cooled = cooldowns.take_fresh()
+        for (provider, fingerprint), until in cooled.items():
+            out.notes[f"cooled:{provider}:{fingerprint}"] = (f"{until + offset:.3f}", max(0.001, until - now_m))
+        ask = self._ask(list(periods), retry_budgets)
+        asked = cooldowns.asked(now_m)
+        ask.notes += [f"cooled:{provider}:{fingerprint}" for provider, fingerprint in asked]
         try:
-            snap = await self.state.exchange(out, self._ask(list(periods), retry_budgets), now_w)
+            snap = await self.state.exchange(out, ask, now_w)
         except StateUnavailable:
+            cooldowns.untold(cooled)
             book.untold({key: delta for key, (delta, _) in unshared.items()})
             for key, h in news.items():
                 self.board.news.setdefault(key, h)
             raise
         self._hear_health(snap, offset)
+        for provider, fingerprint in asked:   # a credential another replica saw refused: cooled here too
+            heard = _float(snap.notes.get(f"cooled:{provider}:{fingerprint}"))
+            if heard is not None:
+                cooldowns.cool(provider, fingerprint, heard - offset, now_m, told=True)
         for counter, budget in retry_budgets:
             budget.hear(*(sum(snap.counts.get(f"{counter}:{kind}", {}).values()) for kind in ("requests", "extras")))
         book.heard({(periods[name][0].name, periods[name][1]): Decimal(n) / NANO

@@ -185,3 +185,23 @@ def test_a_policy_with_a_client_credential_provider_it_cannot_call_is_refused(
     with pytest.raises(PolicyError) as refused:
         load_policy(path)
     assert why in str(refused.value) and "policy.yaml:3: providers.sub" in str(refused.value)
+
+
+def test_with_shared_state_a_cool_down_made_here_is_news_once_and_one_heard_is_not_retold() -> None:
+    cooldowns = CredentialCooldowns(sharing=True)
+    cooldowns.cool("sub", "alice", until=130.0, now=100.0)
+    cooldowns.cool("sub", "bob", until=140.0, now=100.0, told=True)
+    assert cooldowns.take_fresh() == {("sub", "alice"): 130.0}
+    assert cooldowns.take_fresh() == {}
+    cooldowns.untold({("sub", "alice"): 130.0})            # the exchange failed: told at the next one
+    assert cooldowns.take_fresh() == {("sub", "alice"): 130.0}
+    assert cooldowns.back_in("sub", "bob", 110.0) == 30.0
+
+
+def test_with_shared_state_the_credentials_asked_about_are_those_served_lately() -> None:
+    cooldowns = CredentialCooldowns(sharing=True)
+    cooldowns.back_in("sub", "alice", 0.0)
+    cooldowns.back_in("sub", "carol", 100.0)               # not seen for 15 minutes by then: forgotten
+    cooldowns.back_in("sub", "bob", 500.0)
+    cooldowns.back_in("sub", "alice", 600.0)               # seen again: kept
+    assert cooldowns.asked(1200.0) == [("sub", "bob"), ("sub", "alice")]
