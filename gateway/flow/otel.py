@@ -5,23 +5,32 @@ OTLP/HTTP in batches by the SDK's BatchSpanProcessor, off the request path.
 The only module that imports OpenTelemetry; gateway/serving/app.py imports it only when traces are on.
 A client's W3C `traceparent` makes the request span its child; each attempt sends its own upstream.
 An unreachable collector loses spans (the processor's queue is bounded, its thread retries), never requests.
+
+Cheap on the request path: the sampler decides once per request, ids are drawn as the SDK draws
+them, and what a span needs is kept as plain values on the request log. Only a sampled request's
+spans are made, once it ended, as the SDK's finished spans (`ReadableSpan`) with their attributes
+in one dict each, and handed to the batch processor. The SDK's live spans (a lock and a validated
+attribute store each, set attribute by attribute) cost several times more per request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.sampling import (ALWAYS_OFF, ALWAYS_ON, ParentBased, Sampler, TraceIdRatioBased)
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, set_span_in_context
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import (ALWAYS_OFF, ALWAYS_ON, Decision, ParentBased, Sampler,
+                                              TraceIdRatioBased)
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, get_current_span
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from gateway.core.deployment import Deployment
@@ -37,6 +46,12 @@ _logger = logging.getLogger("recloser.tracing")
 OPERATION = {"chat": "chat", "completions": "text_completion", "embeddings": "embeddings", "responses": "chat",
              "messages": "chat"}
 CLOSE_WITHIN_S = 3.0      # at shutdown, queued spans get this long to reach the collector
+# Batches of this many spans unless OTEL_BSP_MAX_EXPORT_BATCH_SIZE says otherwise: encoding a batch holds
+# the interpreter's lock, and the SDK's 512 would take it from the event loop for tens of milliseconds.
+BATCH_SPANS = 64
+SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+UNSAMPLED = TraceFlags(TraceFlags.DEFAULT)
+OK, UNSET = Status(StatusCode.OK), Status(StatusCode.UNSET)
 
 
 def sampler(settings: TraceSettings) -> Sampler:
@@ -52,12 +67,6 @@ def exporter(settings: TraceSettings) -> SpanExporter:
     return OTLPSpanExporter(endpoint=settings.endpoint)
 
 
-def traceparent(span: Span) -> str:
-    """The W3C traceparent naming `span` as the parent of what the upstream does."""
-    ctx = span.get_span_context()
-    return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
-
-
 def tier_of(route: RouteTable, d: Deployment) -> int | None:
     if not route.tiers:
         return None
@@ -67,19 +76,32 @@ def tier_of(route: RouteTable, d: Deployment) -> int | None:
     return None
 
 
+class AttemptSpan:
+    """An attempt's span while it runs: its id, and when it ended (0: not yet)."""
+
+    __slots__ = ("span_id", "start_ns", "end_ns")
+
+    def __init__(self, span_id: int, start_ns: int) -> None:
+        self.span_id = span_id
+        self.start_ns = start_ns
+        self.end_ns = 0
+
+
 class RequestTrace:
     """One request's span and what its end waits for: the answer's status and the meter's record."""
 
-    __slots__ = ("span", "context", "start_ns", "started", "status", "ended", "charge")
+    __slots__ = ("context", "parent", "start_ns", "started", "status", "ended", "charge", "traceparent")
 
-    def __init__(self, span: Span, started: float, start_ns: int) -> None:
-        self.span = span
-        self.context: Context = set_span_in_context(span)
+    def __init__(self, context: SpanContext, parent: SpanContext | None, started: float, start_ns: int) -> None:
+        self.context = context          # the request span's own
+        self.parent = parent            # the client's span, when it sent a traceparent
         self.start_ns = start_ns
         self.started = started          # the request log's clock at the same moment
         self.status: int | None = None
         self.ended = 0.0
         self.charge: CallRecord | None = None
+        # What each attempt sends upstream, but for its own span id.
+        self.traceparent = f"00-{context.trace_id:032x}-%016x-{int(context.trace_flags):02x}"
 
     def ns(self, at: float) -> int:
         """A moment on the request log's clock, as the span clock's nanoseconds."""
@@ -89,45 +111,40 @@ class RequestTrace:
 class OtelTracer(Tracer):
     def __init__(self, settings: TraceSettings, export: SpanExporter | None = None) -> None:
         self.exporter = export or exporter(settings)
-        self.provider = TracerProvider(resource=Resource.create({"service.name": settings.service_name}),
-                                       sampler=sampler(settings), shutdown_on_exit=False)
-        self.provider.add_span_processor(BatchSpanProcessor(self.exporter))
-        self.tracer = self.provider.get_tracer("recloser")
+        self.resource = Resource.create({"service.name": settings.service_name})
+        self.scope = InstrumentationScope("recloser")
+        self.sampler = sampler(settings)
+        self.ids = RandomIdGenerator()
         self.propagator = TraceContextTextMapPropagator()
+        batch = None if os.environ.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") else BATCH_SPANS
+        self.processor = BatchSpanProcessor(self.exporter, max_export_batch_size=batch)
 
     def request_started(self, log: RequestLog, headers: Mapping[str, str]) -> None:
         call = log.call
-        parent = self.propagator.extract(headers) if "traceparent" in headers else None
-        operation = OPERATION.get(call.endpoint, call.endpoint)
-        start_ns = time.time_ns()
-        span = self.tracer.start_span(f"{operation} {call.model}", context=parent, kind=SpanKind.SERVER,
-                                      start_time=start_ns, attributes={
-            "gen_ai.operation.name": operation, "gen_ai.request.model": call.model, "recloser.route": log.route.name,
-            "recloser.team": log.caller.team, "recloser.app": log.caller.app, "recloser.request_id": call.request_id,
-            "recloser.stream": call.stream})
-        log.trace = RequestTrace(span, log.started, start_ns)
+        context = self.propagator.extract(headers) if "traceparent" in headers else None
+        parent: SpanContext | None = get_current_span(context).get_span_context() if context is not None else None
+        if parent is not None and not parent.is_valid:
+            parent, context = None, None
+        trace_id = parent.trace_id if parent is not None else self.ids.generate_trace_id()
+        decision = self.sampler.should_sample(context, trace_id, call.model, SpanKind.SERVER)
+        flags = SAMPLED if decision.decision is Decision.RECORD_AND_SAMPLE else UNSAMPLED
+        if parent is None or parent.trace_flags.random_trace_id:   # the SDK's ids are random: say so (W3C level 2)
+            flags = TraceFlags(flags | TraceFlags.RANDOM_TRACE_ID)
+        own = SpanContext(trace_id, self.ids.generate_span_id(), is_remote=False, trace_flags=flags,
+                          trace_state=decision.trace_state)
+        log.trace = RequestTrace(own, parent, log.started, time.time_ns())
 
     def attempt_started(self, log: RequestLog, record: AttemptRecord) -> str:
         trace = log.trace
         if not isinstance(trace, RequestTrace):
             return ""          # a probe or a canary: no client request to belong to
-        d, operation = record.deployment, OPERATION.get(log.call.endpoint, log.call.endpoint)
-        attributes: dict[str, Any] = {
-            "gen_ai.operation.name": operation, "gen_ai.provider.name": d.provider, "gen_ai.request.model": d.model,
-            "recloser.route": log.route.name, "recloser.deployment": d.key, "recloser.attempt.role": record.role,
-            "recloser.attempt.index": len(log.attempts) - 1}
-        tier = tier_of(log.route, d)
-        if tier is not None:
-            attributes["recloser.tier"] = tier
-        span = self.tracer.start_span(f"{operation} {d.model}", context=trace.context, kind=SpanKind.CLIENT,
-                                      attributes=attributes, start_time=trace.ns(record.started))
+        span = AttemptSpan(self.ids.generate_span_id(), trace.ns(record.started))
         record.span = span
-        return traceparent(span)
+        return trace.traceparent % span.span_id
 
     def attempt_failed(self, log: RequestLog, record: AttemptRecord) -> None:
-        trace = log.trace
-        if isinstance(trace, RequestTrace):
-            self._end_attempt(trace, record, None)     # now: when it failed, or when its stream broke
+        if isinstance(record.span, AttemptSpan) and not record.span.end_ns:
+            record.span.end_ns = time.time_ns()     # now: when it failed, or when its stream broke
 
     def request_finished(self, log: RequestLog, status: int, ended: float) -> None:
         trace = log.trace
@@ -147,69 +164,97 @@ class OtelTracer(Tracer):
             self._end(log, trace)
 
     def _end(self, log: RequestLog, trace: RequestTrace) -> None:
-        status = trace.status or 0
+        log.trace = None
+        if not trace.context.trace_flags.sampled:
+            return
+        call, route, status, charge = log.call, log.route, trace.status or 0, trace.charge
+        operation = OPERATION.get(call.endpoint, call.endpoint)
+        end_ns = trace.ns(trace.ended)
         answering = log.attempts[-1] if log.attempts and log.answered_by is not None else None
-        for record in log.attempts:
-            if record.span is not None:
-                # A whole answer ended when it arrived; a stream that began ran until the request's end.
-                streamed = log.call.stream and record.ttft_s is not None
-                at = trace.ended if streamed or not record.ended else record.ended
-                self._end_attempt(trace, record, at, trace.charge if record is answering else None)
-        span = trace.span
-        span.set_attribute("http.response.status_code", status)
-        span.set_attribute("recloser.outcome", log.outcome if status < 400 else f"error_{status}")
-        span.set_attribute("recloser.attempts", len(log.attempts))
-        span.set_attribute("recloser.hedged", log.hedged)
+        for index, record in enumerate(log.attempts):
+            if isinstance(record.span, AttemptSpan):
+                self._attempt(trace, log, record, index, end_ns, charge if record is answering else None)
+                record.span = None
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": operation, "gen_ai.request.model": call.model, "recloser.route": route.name,
+            "recloser.team": log.caller.team, "recloser.app": log.caller.app, "recloser.request_id": call.request_id,
+            "http.response.status_code": status, "recloser.attempts": len(log.attempts),
+            "recloser.outcome": log.outcome if status < 400 else f"error_{status}"}
+        if call.stream:
+            attributes["recloser.stream"] = True
+        if log.hedged:
+            attributes["recloser.hedged"] = True
         if log.events:
-            span.set_attribute("recloser.events", list(log.events))
+            attributes["recloser.events"] = list(log.events)
         d = log.answered_by
         if d is not None:
-            span.set_attribute("gen_ai.provider.name", d.provider)
-            span.set_attribute("gen_ai.response.model", d.model)
-            span.set_attribute("recloser.deployment", d.key)
-            span.set_attribute("recloser.failover", d is not log.route.deployments[0])
-            tier = tier_of(log.route, d)
+            attributes["gen_ai.provider.name"] = d.provider
+            attributes["gen_ai.response.model"] = d.model
+            attributes["recloser.deployment"] = d.key
+            attributes["recloser.failover"] = d is not route.deployments[0]
+            tier = tier_of(route, d)
             if tier is not None:
-                span.set_attribute("recloser.tier", tier)
-        held = getattr(log, "held_s", None)   # the route's hold_s: how long the request waited for a target
-        if held:
-            span.set_attribute("recloser.hold_s", float(held))
-        if trace.charge is not None:
-            _usage(span, trace.charge)
+                attributes["recloser.tier"] = tier
+        if log.held_s:        # the route's hold_s: how long the request waited, held, for a target to come back
+            attributes["recloser.hold_s"] = log.held_s
+        if charge is not None:
+            _usage(attributes, charge)
         failed = [r for r in log.attempts if r.error is not None]
         if status >= 400 and failed:
-            span.set_attribute("recloser.failure_reason", failed[-1].outcome)
+            attributes["recloser.failure_reason"] = failed[-1].outcome
+        span_status = UNSET
         if status >= 500:
-            span.set_attribute("error.type", str(status))
-            span.set_status(Status(StatusCode.ERROR, failed[-1].error.describe() if failed and failed[-1].error
-                                   else f"HTTP {status}"))
-        span.end(end_time=trace.ns(trace.ended))
+            attributes["error.type"] = str(status)
+            last = failed[-1].error if failed else None
+            span_status = Status(StatusCode.ERROR, last.describe() if last is not None else f"HTTP {status}")
+        self.processor.on_end(ReadableSpan(
+            f"{operation} {call.model}", trace.context, trace.parent, self.resource, attributes, kind=SpanKind.SERVER,
+            status=span_status, start_time=trace.start_ns, end_time=end_ns, instrumentation_scope=self.scope))
 
-    @staticmethod
-    def _end_attempt(trace: RequestTrace, record: AttemptRecord, at: float | None,
-                     charge: CallRecord | None = None) -> None:
+    def _attempt(self, trace: RequestTrace, log: RequestLog, record: AttemptRecord, index: int, end_ns: int,
+                 charge: CallRecord | None) -> None:
         span = record.span
-        if not isinstance(span, Span):
-            return
-        record.span = None
-        span.set_attribute("recloser.outcome", record.outcome)
-        if record.ttft_s is not None and record.error is None:
-            span.set_attribute("recloser.ttft_s", record.ttft_s)
+        assert isinstance(span, AttemptSpan)
+        d, operation = record.deployment, OPERATION.get(log.call.endpoint, log.call.endpoint)
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": operation, "gen_ai.provider.name": d.provider, "gen_ai.request.model": d.model,
+            "recloser.deployment": d.key, "recloser.attempt.role": record.role, "recloser.attempt.index": index,
+            "recloser.outcome": record.outcome}
+        tier = tier_of(log.route, d)
+        if tier is not None:
+            attributes["recloser.tier"] = tier
+        status = UNSET
         if record.error is not None:
-            span.set_attribute("error.type", record.outcome)
-            span.set_attribute("recloser.failure_reason", record.outcome)
+            attributes["error.type"] = attributes["recloser.failure_reason"] = record.outcome
             if record.error.status is not None:
-                span.set_attribute("http.response.status_code", record.error.status)
-            span.set_status(Status(StatusCode.ERROR, f"{record.outcome}: {record.error.describe()}"))
+                attributes["http.response.status_code"] = record.error.status
+            status = Status(StatusCode.ERROR, f"{record.outcome}: {record.error.describe()}")
         else:
-            span.set_attribute("gen_ai.response.model", record.deployment.model)
+            attributes["gen_ai.response.model"] = d.model
+            if record.ttft_s is not None:
+                attributes["recloser.ttft_s"] = record.ttft_s
         if charge is not None:
-            _usage(span, charge)
-        span.end(end_time=trace.ns(at) if at is not None else None)
+            _usage(attributes, charge)
+        if span.end_ns:             # it failed, or its stream broke
+            ended = span.end_ns
+        elif record.ended and (not log.call.stream or record.lost_hedge):
+            ended = trace.ns(record.ended)   # a whole answer ended when it came, a lost leg when cancelled
+        else:
+            ended = end_ns          # a stream ran until the request's end
+        self.processor.on_end(ReadableSpan(
+            f"{operation} {d.model}", SpanContext(trace.context.trace_id, span.span_id, is_remote=False,
+                                                  trace_flags=trace.context.trace_flags,
+                                                  trace_state=trace.context.trace_state),
+            trace.context, self.resource, attributes, kind=SpanKind.CLIENT, status=status,
+            start_time=span.start_ns, end_time=max(ended, span.start_ns), instrumentation_scope=self.scope))
+
+    def flush(self) -> bool:
+        """Sends what is queued now (tests, and benchmarks that read the exporter)."""
+        return self.processor.force_flush()
 
     async def close(self) -> None:
         """Sends the queued spans within CLOSE_WITHIN_S; a collector that does not take them then loses them."""
-        done = asyncio.ensure_future(asyncio.to_thread(self.provider.shutdown))
+        done = asyncio.ensure_future(asyncio.to_thread(self.processor.shutdown))
         try:
             await asyncio.wait_for(asyncio.shield(done), CLOSE_WITHIN_S)
         except TimeoutError:
@@ -219,10 +264,10 @@ class OtelTracer(Tracer):
             await done
 
 
-def _usage(span: Span, charge: CallRecord) -> None:
-    span.set_attribute("gen_ai.usage.input_tokens", charge.input_tokens)
-    span.set_attribute("gen_ai.usage.output_tokens", charge.output_tokens)
-    span.set_attribute("recloser.cost_usd", float(charge.cost_usd))
-    span.set_attribute("recloser.usage_source", charge.usage_source)
+def _usage(attributes: dict[str, Any], charge: CallRecord) -> None:
+    attributes["gen_ai.usage.input_tokens"] = charge.input_tokens
+    attributes["gen_ai.usage.output_tokens"] = charge.output_tokens
+    attributes["recloser.cost_usd"] = float(charge.cost_usd)
+    attributes["recloser.usage_source"] = charge.usage_source
     if charge.paid_by == "client":   # the caller's own credentials paid this list price, not the organisation
-        span.set_attribute("recloser.paid_by", "client")
+        attributes["recloser.paid_by"] = "client"

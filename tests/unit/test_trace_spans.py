@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
+import time
 from decimal import Decimal
 
 import orjson
@@ -58,7 +59,7 @@ def tracer(sampler: str = "parentbased_always_on") -> tuple[OtelTracer, InMemory
 
 
 def finished(t: OtelTracer, exported: InMemorySpanExporter) -> list[ReadableSpan]:
-    t.provider.force_flush()
+    t.flush()
     return list(exported.get_finished_spans())
 
 
@@ -102,14 +103,18 @@ def test_a_span_waits_for_the_meter_that_counts_its_tokens_and_ends_when_the_ans
     assert attempt_span.end_time == request_span.end_time   # a stream runs until the request ends
 
 
-def test_a_failed_attempt_ends_at_once_in_error_with_its_reason() -> None:
+def test_a_failed_attempt_ends_when_it_failed_in_error_with_its_reason() -> None:
     t, exported = tracer()
     clock = [5.0]
     log, attempts = request(clock, Upstream(fail=True), t)
     with pytest.raises(AttemptError):
         asyncio.run(attempts.once(log, log.route.deployments[0], log.call, "primary"))
-    (span,) = finished(t, exported)
-    assert span.kind is SpanKind.CLIENT
+    failed_at = time.time_ns()
+    clock[0] = 65.0     # a minute later the request gives up
+    t.request_charged(log, charge(log, 0, 0))
+    t.request_finished(log, 503, clock[0])
+    (span,) = [s for s in finished(t, exported) if s.kind is SpanKind.CLIENT]
+    assert span.end_time is not None and span.end_time <= failed_at
     assert span.status.status_code is StatusCode.ERROR and span.status.description == "server_error: HTTP 503"
     assert span.attributes is not None and span.attributes["recloser.failure_reason"] == "server_error"
 
@@ -146,7 +151,9 @@ def test_otlp_json_writes_ids_in_hex_and_enums_as_numbers() -> None:
     log, attempts = request(clock, Upstream(fail=True), t, {"traceparent": f"00-{CLIENT_TRACE}-00f067aa0ba902b7-01"})
     with pytest.raises(AttemptError):
         asyncio.run(attempts.once(log, log.route.deployments[0], log.call, "primary"))
-    (span,) = finished(t, exported)
+    t.request_charged(log, charge(log, 0, 0))
+    t.request_finished(log, 503, 1.0)
+    (span,) = [s for s in finished(t, exported) if s.kind is SpanKind.CLIENT]
     body = orjson.loads(otlp_json(encode_spans([span])))
     sent = body["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
     assert sent["traceId"] == CLIENT_TRACE
