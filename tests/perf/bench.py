@@ -1,7 +1,7 @@
 """The gateway's own overhead, measured side by side with LiteLLM's proxy, on this machine.
 
-    python tests/perf/bench.py [--litellm] [--quick] [--workers-check] [--soak-minutes N] [--failover]
-                               [--failover-only] [--write-docs]
+    python tests/perf/bench.py [--litellm] [--tracing] [--quick] [--workers-check] [--soak-minutes N]
+                               [--failover] [--failover-only] [--write-docs]
 
 A fast fake upstream and the load generator share core 1; each gateway in turn gets core 0 to
 itself (`taskset`). "direct" is the load generator straight to the fake upstream: what a gateway
@@ -164,11 +164,13 @@ def run_gateway(name: str, proc: Proc, ready_url: str, port: int, d: Durations, 
     return m
 
 
-def recloser(policy: Path, port: int, logs: Path, workers: int = 1, cores: str = GATEWAY_CORE) -> Proc:
+def recloser(policy: Path, port: int, logs: Path, workers: int = 1, cores: str = GATEWAY_CORE,
+             env: dict[str, str] | None = None) -> Proc:
     argv = [sys.executable, "-m", "gateway", "serve", "--policy", str(policy), "--port", str(port)]
     if workers > 1:
         argv += ["--workers", str(workers)]
-    return Proc("recloser", argv, cores, env={"PYTHONPATH": str(ROOT)}, log=logs / f"recloser-{workers}.log")
+    return Proc("recloser", argv, cores, env={"PYTHONPATH": str(ROOT), **(env or {})},
+                log=logs / f"recloser-{workers}{'-traced' if env else ''}.log")
 
 
 def saturation_only(proc: Proc, port: int, seconds: float) -> float:
@@ -279,6 +281,9 @@ def table(direct: Measures, gateways: list[Measures]) -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--litellm", action="store_true", help="measure LiteLLM's proxy too (installs it once)")
+    p.add_argument("--tracing", action="store_true",
+                   help="measure Recloser with traces on too: every request's spans sent over OTLP/HTTP to the "
+                        "fake upstream, standing in for a collector")
     p.add_argument("--quick", action="store_true", help="short runs, to try the bench out")
     p.add_argument("--workers-check", action="store_true", help="saturation of --workers 2 against 1")
     p.add_argument("--soak-minutes", type=float, default=0.0, help="a soak run of this length (documented: 10)")
@@ -306,6 +311,12 @@ def main() -> int:
         port = free_port()
         gateways = [run_gateway("Recloser", recloser(policy, port, work), f"http://127.0.0.1:{port}/readyz",
                                 port, d, "/v1/chat/completions")]
+        if args.tracing:
+            tport = free_port()
+            traced = recloser(policy, tport, work, env={
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{upstream_port}/v1/traces"})
+            gateways.append(run_gateway("Recloser, traced", traced, f"http://127.0.0.1:{tport}/readyz", tport, d,
+                                        "/v1/chat/completions"))
         if args.litellm:
             venv = litellm_venv()
             config = work / "litellm.yaml"

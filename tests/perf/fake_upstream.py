@@ -4,7 +4,8 @@ A raw asyncio protocol with keep-alive and precomputed answers. OpenAI wire: `PO
 .../chat/completions` gets a small `chat.completion`, or with `"stream": true` a 20-chunk SSE stream
 (plus a usage chunk when `include_usage` is asked) in one write. Anthropic wire: `POST /v1/messages`
 gets a small `message`, or with `"stream": true` the Messages event sequence with 20 text deltas,
-in one write. Run: `python tests/perf/fake_upstream.py --port 9100`.
+in one write. OTLP: `POST /v1/traces` is taken and answered at once, as a collector would (the
+benchmark's traced gateway sends its spans here). Run: `python tests/perf/fake_upstream.py --port 9100`.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ MESSAGE = _response(_message(), b"application/json", chunked=False)
 MESSAGE_STREAM = _response(_message_stream(), b"text/event-stream", chunked=True)
 NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
 HEALTH = _response(b'{"status":"ok"}', b"application/json", chunked=False)
+TRACES_TAKEN = _response(b"", b"application/x-protobuf", chunked=False)   # an empty ExportTraceServiceResponse
 
 
 class Upstream(asyncio.Protocol):
@@ -122,6 +124,8 @@ class Upstream(asyncio.Protocol):
         streamed = b'"stream":true' in body or b'"stream": true' in body
         if path.endswith(b"/v1/messages"):
             return MESSAGE_STREAM if streamed else MESSAGE
+        if path.endswith(b"/v1/traces"):
+            return TRACES_TAKEN
         if not path.endswith(b"/chat/completions"):
             return NOT_FOUND
         if streamed:

@@ -85,6 +85,30 @@ async def test_the_fake_upstream_speaks_the_messages_api_as_the_anthropic_sdk_re
         server.cancel()
 
 
+async def test_the_fake_upstream_takes_spans_as_a_collector_does() -> None:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExportResult
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    port = free_port()
+    listening = asyncio.Event()
+    server = asyncio.create_task(serve(port, listening))
+    await listening.wait()
+    try:
+        kept = InMemorySpanExporter()
+        provider = TracerProvider(shutdown_on_exit=False)
+        provider.add_span_processor(SimpleSpanProcessor(kept))
+        provider.get_tracer("bench").start_span("chat chat").end()
+        exporter = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces", timeout=5)
+        result = await asyncio.to_thread(exporter.export, kept.get_finished_spans())
+        exporter.shutdown()
+        assert result is SpanExportResult.SUCCESS
+    finally:
+        server.cancel()
+
+
 def test_the_policies_the_failover_run_writes_are_valid(tmp_path: Path) -> None:
     from gateway.policy.load import load_policy
 
