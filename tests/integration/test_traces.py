@@ -216,3 +216,21 @@ def test_a_stream_cut_midway_and_resumed_elsewhere_shows_the_broken_attempt_in_e
     # the broken attempt ended when it broke, before the one that took over
     assert request.start_time_unix_nano <= broken.start_time_unix_nano <= broken.end_time_unix_nano \
         <= resumed.start_time_unix_nano <= resumed.end_time_unix_nano <= request.end_time_unix_nano
+
+
+def test_a_request_held_through_an_outage_says_how_long_it_waited(start_gateway: GatewayFactory,
+                                                                   traced: OtlpReceiver) -> None:
+    from tests.integration.test_hold import KEYS, OUTAGE_S, policy
+
+    gw = start_gateway(policy(hold_s=30))
+    gw.set_fault("alpha", Fault(refuse=True, duration_s=OUTAGE_S))
+    r = httpx.post(f"{gw.base_url}/chat/completions", json={"model": "chat", "messages": HELLO},
+                   headers={"Authorization": f"Bearer {KEYS['std']}"}, timeout=30)
+    assert r.status_code == 200, r.text
+    spans = [span for _, span in traced.wait_for_spans(3)]
+    request = next(span for span in spans if span.kind == Span.SPAN_KIND_SERVER)
+    whole = attributes(request.attributes)
+    assert 0 < whole["recloser.hold_s"] <= (request.end_time_unix_nano - request.start_time_unix_nano) / 1e9
+    assert whole["recloser.outcome"] == "ok"
+    first = min((s for s in spans if s.kind == Span.SPAN_KIND_CLIENT), key=lambda s: s.start_time_unix_nano)
+    assert first.status.code == Status.STATUS_CODE_ERROR
