@@ -42,6 +42,7 @@ class Page:
     def __init__(self, browser: Chromium, session: str) -> None:
         self.browser = browser
         self.session = session
+        self.errors: list[str] = []     # exceptions the page's own scripts threw (Runtime.exceptionThrown)
 
     async def send(self, method: str, **params: Any) -> dict[str, Any]:
         return await self.browser.send(method, session=self.session, **params)
@@ -87,6 +88,7 @@ class Chromium:
         self.ids = itertools.count(1)
         self.waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.awaited: dict[tuple[str, str | None], asyncio.Future[dict[str, Any]]] = {}   # (event, session)
+        self.pages: dict[str, Page] = {}
         self.reader = asyncio.create_task(self._read())
 
     @classmethod
@@ -120,6 +122,11 @@ class Chromium:
             if message.type is not aiohttp.WSMsgType.TEXT:
                 break
             data = message.json()
+            if data.get("method") == "Runtime.exceptionThrown":
+                page = self.pages.get(data.get("sessionId", ""))
+                if page is not None:
+                    details = data["params"]["exceptionDetails"]
+                    page.errors.append(str(details.get("exception", {}).get("description") or details.get("text")))
             if "method" in data:   # an event
                 awaited = self.awaited.pop((data["method"], data.get("sessionId")), None)
                 if awaited is not None and not awaited.done():
@@ -150,8 +157,9 @@ class Chromium:
         """A new tab showing `url`, loaded (its load event fired)."""
         target = await self.send("Target.createTarget", url="about:blank")
         attached = await self.send("Target.attachToTarget", targetId=target["targetId"], flatten=True)
-        page = Page(self, attached["sessionId"])
+        page = self.pages[attached["sessionId"]] = Page(self, attached["sessionId"])
         await page.send("Page.enable")
+        await page.send("Runtime.enable")
         loaded = self.awaited[("Page.loadEventFired", page.session)] = asyncio.get_running_loop().create_future()
         await page.send("Page.navigate", url=url)
         async with asyncio.timeout(START_TIMEOUT_S):

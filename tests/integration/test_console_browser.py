@@ -133,6 +133,7 @@ def test_the_console_shows_every_route_an_outage_within_5_s_and_the_recovery_and
             for secret in secrets:
                 assert secret not in text
                 assert secret not in await page_text(page)
+            assert page.errors == []
             return {"ejected_after": ejected_after, "back_after": back_after}
 
     seen = asyncio.run(scenario())
@@ -158,5 +159,6 @@ def test_without_an_admin_key_the_page_shows_only_its_form_and_the_state_is_refu
             assert USER not in await page_text(page)
             # Every script the page runs is its own file: none inline.
             assert await page.evaluate("document.querySelectorAll('script:not([src])').length") == 0
+            assert page.errors == []
 
     asyncio.run(scenario())
