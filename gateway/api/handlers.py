@@ -78,6 +78,8 @@ def authenticate(auth: Authenticator, request: web.Request) -> Caller:
 
 
 _ENCODINGS = frozenset({"", "identity", "gzip", "deflate"})
+# Set while a request is admitted and its answer has not begun: what the loop-lag admission caps.
+STARTING = web.RequestKey("recloser_starting", bool)
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
@@ -106,16 +108,27 @@ async def _proxy(request: web.Request, endpoint: Endpoint) -> web.StreamResponse
     ctx = request.app[CONTEXT]
     rid = request_id(request)
     admission = ctx.admission
-    if admission.in_flight >= admission.cap:
+    if not admission.admits():
         # Shed before reading the body: a gateway past its limit must answer at once, and cheaply.
         return _shed(ctx, rid, endpoint)
-    admission.in_flight += 1
+    admission.admit()
+    request[STARTING] = True    # until its answer's headers go out (answer_begins)
     ctx.metrics.in_flight.inc()
     try:
         return await _serve(request, ctx, endpoint, rid)
     finally:
-        admission.leave()
+        # A whole answer is sent after the handler returns: it has left admission by then.
+        starting, request[STARTING] = request[STARTING], False
+        admission.leave(starting)
         ctx.metrics.in_flight.dec()
+
+
+async def answer_begins(request: web.Request, response: web.StreamResponse) -> None:
+    """An answer's headers are going out (aiohttp's on_response_prepare): its request no longer counts
+    as starting for the loop-lag admission."""
+    if request.get(STARTING):
+        request[STARTING] = False
+        request.app[CONTEXT].admission.answering()
 
 
 def _shed(ctx: GatewayContext, rid: str, endpoint: Endpoint) -> web.Response:

@@ -98,8 +98,8 @@ class Metrics:
             "recloser_shed_requests", "Requests refused at once: in-flight limit reached (max_in_flight) or event loop saturated (loop_lag)",
             ["reason"], registry=r))
         self.admission_cap = Gauge(
-            "recloser_admission_cap", "Requests in flight the gateway admits now: limits.max_in_flight, lower while "
-            "its event loop runs late", registry=r, multiprocess_mode="livesum")
+            "recloser_admission_cap", "Requests starting (admitted, answer not begun) the gateway admits now: "
+            "limits.max_in_flight, lower while its event loop runs late", registry=r, multiprocess_mode="livesum")
         self.collector_pauses = _Bound(Histogram(
             "recloser_gc_pause_seconds", "Pauses of the garbage collector, by generation (2: a full collection)",
             ["generation"], buckets=GC_BUCKETS, registry=r))

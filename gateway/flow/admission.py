@@ -1,4 +1,4 @@
-"""Admission: requests in flight, and a cap on them that follows the event loop's lag.
+"""Admission: requests in flight, and a cap on the ones starting that follows the event loop's lag.
 
 `limits.max_in_flight` bounds requests in the gateway's hands, but LLM calls are long, so it has to
 be high, and it cannot see requests queued in front of a saturated loop (in socket buffers), because
@@ -7,6 +7,10 @@ the time goes. So a timer that should fire every few milliseconds measures how l
 admission cap follows it, additive increase, multiplicative decrease (as TCP's congestion window,
 or Envoy's adaptive concurrency): past `limits.max_loop_lag_ms` the cap drops below the requests in
 flight, so new ones are shed at once; while the loop is on time it climbs back to `max_in_flight`.
+The cap counts requests *starting* (admitted, their answer not begun): a stream that is relaying
+waits on its upstream almost all the time, and thousands of them open for minutes are not the work
+a late loop is behind on. Cutting the cap below all requests in flight would shed every newcomer
+until minutes-long streams ended; cut below the ones starting, it recovers in milliseconds.
 The same timer sums the loop's lateness (loop_pauses.py): the attempts take it out of the times
 they judge providers by.
 """
@@ -19,7 +23,7 @@ from collections.abc import Callable
 from gateway.flow.loop_pauses import LoopPauses
 
 TICK_S = 0.005
-DECREASE = 0.9          # the cap after a late tick, as a share of the requests then in flight
+DECREASE = 0.9          # the cap after a late tick, as a share of the requests then starting
 INCREASE = 1            # added to the cap per on-time tick (200 a second)
 MIN_CAP = 1
 # Late ticks in a row before the cap drops: one pause (a collection, a huge body) is not saturation.
@@ -29,7 +33,7 @@ LATE_TICKS = 2
 class Admission:
     """Requests in flight, the cap they are admitted under, and the timer that moves the cap.
 
-    The handler reads two integers per request (admit while `in_flight < cap`); the timer, which
+    The handler reads a few integers per request (`admits`); the timer, which
     re-arms itself every TICK_S and records how late it ran, does the arithmetic.
     """
 
@@ -39,6 +43,7 @@ class Admission:
         self.on_cap = on_cap            # told each time the cap moves (the admission cap gauge)
         self.limit_s = max_loop_lag_ms / 1000
         self.in_flight = 0
+        self.starting = 0               # admitted, their answer not begun yet
         self.cap = max_in_flight
         self.lag_s = 0.0
         self._late = 0
@@ -48,8 +53,22 @@ class Admission:
         self._idle: asyncio.Event | None = None
         self.pauses = LoopPauses()
 
-    def leave(self) -> None:
-        """A request is done; while draining, the last one out says so."""
+    def admits(self) -> bool:
+        """Is there room for one more request: under `max_in_flight`, and under the cap on starting ones?"""
+        return self.in_flight < self.max_in_flight and self.starting < self.cap
+
+    def admit(self) -> None:
+        self.in_flight += 1
+        self.starting += 1
+
+    def answering(self) -> None:
+        """A request's answer has begun (its headers are going out): it no longer counts as starting."""
+        self.starting -= 1
+
+    def leave(self, starting: bool = False) -> None:
+        """A request is done (`starting`: before its answer began); while draining, the last one out says so."""
+        if starting:
+            self.starting -= 1
         self.in_flight -= 1
         if self._idle is not None and self.in_flight <= 0:
             self._idle.set()
@@ -93,7 +112,7 @@ class Admission:
         if self.lag_s > self.limit_s:
             self._late += 1
             if self._late >= LATE_TICKS:
-                self.set_cap(max(MIN_CAP, min(self.cap, int(self.in_flight * DECREASE))))
+                self.set_cap(max(MIN_CAP, min(self.cap, int(self.starting * DECREASE))))
             return
         self._late = 0
         if self.cap < self.max_in_flight:

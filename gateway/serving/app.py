@@ -210,6 +210,7 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
             await sims.stop()
 
     app.cleanup_ctx.append(resources)
+    app.on_response_prepare.append(handlers.answer_begins)
     app.router.add_post("/v1/chat/completions", handlers.chat_completions)
     app.router.add_post("/v1/completions", handlers.completions)
     app.router.add_post("/v1/embeddings", handlers.embeddings)

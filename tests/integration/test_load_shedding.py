@@ -65,3 +65,34 @@ async def test_below_the_in_flight_limit_a_lowered_admission_cap_sheds_as_satura
     assert error["code"] == "overloaded" and "saturated" in error["message"]
     assert 'recloser_shed_requests_total{reason="loop_lag"} 1.0' in metrics
     assert gw.sim("slow").request_count() == 0
+
+
+async def test_a_stream_under_way_counts_in_flight_but_not_as_starting(start_gateway: GatewayFactory) -> None:
+    # The loop-lag cap is on requests starting: thousands of streams relaying for minutes must not
+    # keep it from admitting newcomers once the loop is on time again.
+    gw = start_gateway(POLICY.replace("first_token_delay_s: 0.5", "first_token_delay_s: 0.3, chunk_delay_s: 0.2")
+                       .replace("max_in_flight: 2,", "max_in_flight: 100, max_loop_lag_ms: 0,"))
+    body = {"model": "chat", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    admission = gw.context.admission
+    seen: list[tuple[int, int]] = []
+    async with httpx.AsyncClient(timeout=10) as http:
+        async with http.stream("POST", gw.base_url + "/chat/completions", json=body) as r:
+            seen.append((admission.in_flight, admission.starting))     # headers in: the answer began
+            async for _ in r.aiter_bytes():
+                pass
+        while admission.in_flight:
+            await asyncio.sleep(0.005)
+    assert r.status_code == 200
+    assert seen == [(1, 0)]
+    assert (admission.in_flight, admission.starting) == (0, 0)
+
+
+async def test_a_request_refused_before_its_answer_leaves_nothing_counted_as_starting(
+        start_gateway: GatewayFactory) -> None:
+    gw = start_gateway(POLICY)
+    async with httpx.AsyncClient(timeout=10) as http:
+        r = await http.post(gw.base_url + "/chat/completions", json={"model": "nope", "messages": []})
+        while gw.context.admission.in_flight:
+            await asyncio.sleep(0.005)
+    assert r.status_code in (400, 404)
+    assert gw.context.admission.starting == 0
