@@ -157,3 +157,23 @@ def test_a_recovered_primary_gets_its_traffic_back_within_a_minute(start_gateway
     client.close()
     assert recovered, last
     assert gw.context.board.healths[PRIMARY].state is State.HEALTHY
+
+
+def test_an_empty_responses_answer_is_answered_by_the_next_target_instead(start_gateway: GatewayFactory) -> None:
+    gw = start_gateway(POLICY)
+    gw.set_fault("primary", Fault(broken="empty"))
+    r = httpx.post(gw.base_url + "/responses", json={"model": "chat", "input": "What is the weather in Oslo?"},
+                   headers={"Authorization": "Bearer k"}, timeout=20)
+    assert r.status_code == 200 and r.headers["x-recloser-provider"] == "secondary", r.text
+    assert any(i.get("type") == "message" for i in r.json()["output"])
+    assert any('defect="empty"' in k and 'provider="primary"' in k for k in defects(gw))
+
+
+def test_a_messages_stream_in_the_wrong_script_is_counted(start_gateway: GatewayFactory) -> None:
+    gw = start_gateway(POLICY)
+    gw.set_fault("primary", Fault(broken="wrong_script"))
+    body = {"model": "chat", "max_tokens": 100, "stream": True, "messages": ENGLISH}
+    with httpx.stream("POST", gw.url + "/v1/messages", json=body, headers={"x-api-key": "k"}, timeout=20) as r:
+        text = "".join(r.iter_text())
+    assert r.status_code == 200 and "message_stop" in text
+    assert any('defect="wrong_script"' in k and 'provider="primary"' in k for k in defects(gw))

@@ -73,8 +73,9 @@ class Measures:
     errors: int = 0
 
 
-def bench_policy(upstream_port: int) -> str:
+def bench_policy(upstream_port: int, answer_checks: bool = True) -> str:
     return f"""version: 1
+{"" if answer_checks else "answer_checks: {enabled: false}"}
 providers:
   upstream:
     kind: openai
@@ -285,6 +286,8 @@ def main() -> int:
                    help="measure Recloser with traces on too: every request's spans sent over OTLP/HTTP to the "
                         "fake upstream, standing in for a collector")
     p.add_argument("--quick", action="store_true", help="short runs, to try the bench out")
+    p.add_argument("--answer-checks-off", action="store_true",
+                   help="measure the gateway with answer_checks off too, beside it (what the checks cost)")
     p.add_argument("--workers-check", action="store_true", help="saturation of --workers 2 against 1")
     p.add_argument("--soak-minutes", type=float, default=0.0, help="a soak run of this length (documented: 10)")
     p.add_argument("--write-docs", action="store_true", help="write the table into docs/performance.md")
@@ -317,6 +320,12 @@ def main() -> int:
                 "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{upstream_port}/v1/traces"})
             gateways.append(run_gateway("Recloser, traced", traced, f"http://127.0.0.1:{tport}/readyz", tport, d,
                                         "/v1/chat/completions"))
+        if args.answer_checks_off:   # the same gateway without the checks on live answers, side by side
+            unchecked = work / "bench-unchecked.yaml"
+            unchecked.write_text(bench_policy(upstream_port, answer_checks=False))
+            port = free_port()
+            gateways.append(run_gateway("Recloser, answer checks off", recloser(unchecked, port, work),
+                                        f"http://127.0.0.1:{port}/readyz", port, d, "/v1/chat/completions"))
         if args.litellm:
             venv = litellm_venv()
             config = work / "litellm.yaml"
