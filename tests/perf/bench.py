@@ -1,7 +1,7 @@
 """The gateway's own overhead, measured side by side with LiteLLM's proxy, on this machine.
 
     python tests/perf/bench.py [--litellm] [--tracing] [--quick] [--workers-check] [--soak-minutes N]
-                               [--failover] [--failover-only] [--write-docs]
+                               [--answer-checks-off] [--failover] [--failover-only] [--write-docs]
 
 A fast fake upstream and the load generator share core 1; each gateway in turn gets core 0 to
 itself (`taskset`). "direct" is the load generator straight to the fake upstream: what a gateway
