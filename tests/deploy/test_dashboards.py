@@ -66,6 +66,11 @@ providers:
     sim: {{first_token_delay_s: 0.5}}
     models:
       slow-model: {{input_usd_per_mtok: 1, output_usd_per_mtok: 2}}
+  own:
+    kind: sim
+    credentials: client
+    models:
+      own-model: {{input_usd_per_mtok: 3, output_usd_per_mtok: 15}}
   gpus:
     kind: sim
     endpoints: 2
@@ -104,6 +109,10 @@ routes:
     targets:
       - {{provider: gpus, model: llama}}
       - {{provider: beta, model: beta-model}}
+  own:
+    targets:
+      - {{provider: own, model: own-model}}
+      - {{provider: beta, model: beta-model}}
 """
 # A prompt of several chunks: the turns after the first find it on their replica (prefix hits).
 POOL_SYSTEM = {"role": "system", "content": "You answer questions about the runbook. " * 30}
@@ -113,6 +122,14 @@ def chat(gw: EmbeddedGateway, team: str, route: str, stream: bool = False) -> ht
     body = {"model": route, "stream": stream, "messages": [{"role": "user", "content": "hello there"}]}
     return httpx.post(gw.base_url + "/chat/completions", json=body, timeout=20,
                       headers={"Authorization": f"Bearer {KEYS[team]}"})
+
+
+def on_own_credentials(gw: EmbeddedGateway, team: str) -> None:
+    """A call a developer's own key pays for (the gateway key in x-recloser-key)."""
+    body = {"model": "own", "messages": [{"role": "user", "content": "hello there"}]}
+    r = httpx.post(gw.base_url + "/chat/completions", json=body, timeout=20,
+                   headers={"Authorization": f"Bearer sk-proj-own-{team}", "x-recloser-key": KEYS[team]})
+    assert r.status_code == 200 and r.headers["x-recloser-provider"] == "own", r.text
 
 
 def pooled(gw: EmbeddedGateway, team: str, turn: int) -> None:
@@ -155,11 +172,12 @@ def serve_the_traffic(gw: EmbeddedGateway) -> int:
     for turn in range(2):
         pooled(gw, "search", turn)                                   # the local pool, a prefix hit
     crossed(gw, "search")                                            # a feature dropped across wires
+    on_own_credentials(gw, "search")                                 # paid by the caller's own key
     gw.context.admission.cap = 0
     assert chat(gw, "search", "chat").status_code == 503             # shed
     gw.context.admission.cap = gw.context.admission.max_in_flight
     assert httpx.post(gw.url + "/admin/reload", headers={"Authorization": f"Bearer {KEYS['ops']}"}).status_code == 200
-    return 18                                                        # the shed one is counted apart
+    return 19                                                        # the shed one is counted apart
 
 
 def steady_traffic(gw: EmbeddedGateway) -> None:
@@ -169,6 +187,7 @@ def steady_traffic(gw: EmbeddedGateway) -> None:
             for route in ("chat", "resume", "hedged"):
                 assert chat(gw, team, route, stream).status_code == 200
         crossed(gw, team)
+        on_own_credentials(gw, team)
         for turn in range(2, 4):
             pooled(gw, team, turn)
     gw.set_fault("beta", Fault(broken="wrong_script"))
