@@ -136,3 +136,18 @@ def test_the_state_counts_the_requests_held_on_each_route(start_gateway: Gateway
     assert (routes["held"]["held"], routes["held"]["hold_s"]) == (1, 30.0)
     assert (routes["chat"]["held"], routes["chat"]["hold_s"]) == (0, 0.0)
     assert state["waiting"]["held"] == 1 and state["waiting"]["max_held"] == 10_000
+
+
+def test_failovers_traffic_and_spend_outlive_a_reload(gw: EmbeddedGateway) -> None:
+    gw.set_fault("alpha", Fault(status=500))
+    hello = {"model": "chat", "messages": [{"role": "user", "content": "hi"}]}
+    assert httpx.post(f"{gw.base_url}/chat/completions", json=hello, headers=bearer(USER)).status_code == 200
+    before = httpx.get(f"{gw.url}/admin/state", headers=bearer(ADMIN)).json()
+    path = Path(gw.policy.source)
+    path.write_text(path.read_text().replace("routes:\n  chat:\n", "routes:\n  chat:\n    description: reloaded\n"))
+    reloaded = httpx.post(f"{gw.url}/admin/reload", headers=bearer(ADMIN)).json()
+    assert reloaded["status"] == "reloaded"
+    after = httpx.get(f"{gw.url}/admin/state", headers=bearer(ADMIN)).json()
+    assert after["routes"][0]["description"] == "reloaded"
+    assert after["failovers"] == before["failovers"] and after["spend"]["teams"] == before["spend"]["teams"]
+    assert after["routes"][0]["targets"][0]["attempts_1m"] == before["routes"][0]["targets"][0]["attempts_1m"] == 2
