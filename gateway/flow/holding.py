@@ -264,7 +264,7 @@ class HoldLine:
                 opened = await open_stream(request, {"x-request-id": call.request_id, **log.extra_headers})
                 await opened.write(keepalive(call.endpoint))
             while True:
-                why_woken = await self._waited(held, log)
+                why_woken = await self._waited(held, log, starting=opened is None)
                 if why_woken is Wake.PING:
                     assert opened is not None
                     await opened.write(keepalive(call.endpoint))
@@ -302,11 +302,13 @@ class HoldLine:
             self.leave(held, "cancelled")
             raise
 
-    async def _waited(self, held: Held, log: RequestLog) -> Wake:
-        """Waits outside the requests in flight: a held request takes no room from live traffic."""
+    async def _waited(self, held: Held, log: RequestLog, starting: bool) -> Wake:
+        """Waits outside the requests in flight: a held request takes no room from live traffic (nor,
+        `starting`, before its answer began, from the requests starting)."""
         admission = self.admission
         if admission is not None:
             admission.in_flight -= 1
+            admission.starting -= starting
             self.metrics.in_flight.dec()
         start = self.clock()
         try:
@@ -315,6 +317,7 @@ class HoldLine:
             log.held_s += self.clock() - start
             if admission is not None:
                 admission.in_flight += 1
+                admission.starting += starting
                 self.metrics.in_flight.inc()
 
     @staticmethod

@@ -166,8 +166,13 @@ async def test_held_requests_leave_room_for_live_traffic_under_max_in_flight(sta
             held.append(asyncio.ensure_future(http.post("/chat/completions",
                                                          json={"model": "chat", "messages": HELLO})))
             await until(lambda: metric(gw, "recloser_held_requests_waiting", route="chat") == n)
+        # Held before their answers began, they are not among the requests starting either, which
+        # the loop-lag admission caps.
+        assert (gw.context.admission.in_flight, gw.context.admission.starting) == (0, 0)
         live = await http.post("/chat/completions", json={"model": "live", "messages": HELLO})
         assert live.status_code == 200, live.text
         gw.set_fault("alpha", Fault())
         answers = await asyncio.gather(*held)
     assert [a.status_code for a in answers] == [200] * 4
+    await until(lambda: gw.context.admission.in_flight == 0)
+    assert gw.context.admission.starting == 0

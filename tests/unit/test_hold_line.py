@@ -179,16 +179,16 @@ async def test_held_requests_do_not_count_as_in_flight_while_they_wait() -> None
     clock, board, line, route, _ = setup()
     admission = Admission(max_in_flight=10, max_loop_lag_ms=0)
     line.admission = admission
-    admission.in_flight = 1          # the request, admitted by its handler
+    admission.admit()                # the request, admitted by its handler, its answer not begun
     eject_all(board, route, clock.now)
     held = line.enter(route, PRIORITIES["standard"], clock.now + 60, stream=False)
     log = RequestLog(route, Call("chat", {}, False, "r"), Caller(key_id="k", team="t", app="a"), clock.now,
                      clock.now + 60)
-    waiting = asyncio.ensure_future(line._waited(held, log))
+    waiting = asyncio.ensure_future(line._waited(held, log, starting=True))
     await asyncio.sleep(0)
-    assert admission.in_flight == 0
+    assert (admission.in_flight, admission.starting) == (0, 0)
     clock.now += 7
     probe_sees_back(board, route, clock.now)
     assert await waiting is Wake.RELEASE
-    assert admission.in_flight == 1
+    assert (admission.in_flight, admission.starting) == (1, 1)
     assert log.held_s == 7
