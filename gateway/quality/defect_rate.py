@@ -15,6 +15,7 @@ defective answer ejects it again (`again`), so probes decide when it is back.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from gateway.policy.answer_checks import AnswerChecks
@@ -35,13 +36,7 @@ class DefectRate:
 
     def totals(self, now: float, cfg: AnswerChecks) -> tuple[int, int]:
         """(answers, defective ones) among the recent answers still within the window."""
-        since = now - cfg.window_s
-        answers = bad = 0
-        for at, defective in self.recent:
-            if at > since:
-                answers += 1
-                bad += defective
-        return answers, bad
+        return _counts(self.recent, now - cfg.window_s)
 
     def describe(self, now: float, cfg: AnswerChecks) -> str:
         """The breaker's reason while the answers hold the deployment down (starts with "quality")."""
@@ -52,32 +47,44 @@ class DefectRate:
         return f"quality: {bad} of the last {n} answers defective ({what}), usually {self.usual:.0%}"
 
 
+def _counts(recent: tuple[tuple[float, bool], ...], since: float) -> tuple[int, int]:
+    answers = bad = 0
+    for at, defective in recent:
+        if at > since:
+            answers += 1
+            bad += defective
+    return answers, bad
+
+
 def after_answer(r: DefectRate, found: tuple[str, ...], now: float, cfg: AnswerChecks,
-                 peers: float | None = None) -> DefectRate:
+                 peers: Callable[[], float | None] = lambda: None) -> DefectRate:
     """The defect rate of a deployment after one checked answer (`found`: its defects, maybe none);
-    `peers`: the defect rate of the route's other deployments over the window (None: too few answers)."""
+    `peers()`: the defect rate of the route's other deployments over the window (None: too few answers),
+    asked only when the deployment's own rate has jumped. This runs on every answer: one new state,
+    built once."""
     defective = bool(found)
     kinds = tuple(dict.fromkeys(found + r.kinds))[:3] if defective else r.kinds
     if r.signal is Signal.EJECTED:   # on probation after an ejection
         if defective:
             return replace(r, clean_in_row=0, kinds=kinds, again=True)
         if r.clean_in_row + 1 >= cfg.recover_answers:
-            return replace(r, signal=Signal.OK, recent=(), clean_in_row=0, kinds=(), again=False)
+            return DefectRate(Signal.OK, (), r.usual)
         return replace(r, clean_in_row=r.clean_in_row + 1, again=False)
     recent = (r.recent + ((now, defective),))[-cfg.recent_answers:]
-    alpha = USUAL_ALPHA if r.signal is Signal.OK else DRIFT_ALPHA
-    usual = r.usual + alpha * (defective - r.usual)
-    r = replace(r, recent=recent, kinds=kinds, again=False, usual=usual)
-    n, bad = r.totals(now, cfg)
-    if n < cfg.min_answers:
-        return r
-    rate = bad / n
-    jumped = rate - r.usual >= cfg.margin and (peers is None or rate - peers >= cfg.margin)
-    if jumped and rate >= cfg.eject_rate:
-        # Start afresh: what follows (probes, then real traffic) decides when it is back.
-        return replace(r, signal=Signal.EJECTED, recent=(), clean_in_row=0)
-    if jumped and rate >= cfg.degrade_rate:
-        return replace(r, signal=Signal.DEGRADED)
-    if r.signal is Signal.DEGRADED and rate >= cfg.degrade_rate / 2 and jumped:
-        return r                     # better, not yet good: no flapping back and forth
-    return replace(r, signal=Signal.OK)
+    usual = r.usual + (USUAL_ALPHA if r.signal is Signal.OK else DRIFT_ALPHA) * (defective - r.usual)
+    signal = r.signal
+    n, bad = _counts(recent, now - cfg.window_s)
+    if n >= cfg.min_answers:
+        rate = bad / n
+        jumped = bad > 0 and rate - usual >= cfg.margin
+        if jumped:
+            others = peers()
+            jumped = others is None or rate - others >= cfg.margin
+        if jumped and rate >= cfg.eject_rate:
+            # Start afresh: what follows (probes, then real traffic) decides when it is back.
+            return DefectRate(Signal.EJECTED, (), usual, 0, kinds)
+        if jumped and rate >= cfg.degrade_rate:
+            signal = Signal.DEGRADED
+        elif not (r.signal is Signal.DEGRADED and jumped and rate >= cfg.degrade_rate / 2):
+            signal = Signal.OK           # (better, not yet good, stays degraded: no flapping back and forth)
+    return DefectRate(signal, recent, usual, 0, kinds)

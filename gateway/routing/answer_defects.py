@@ -50,7 +50,7 @@ class AnswerBoard:
         if before is None:   # its series from the first answer on, so a panel shows 0 before any brownout
             before = DefectRate()
             self.metrics.answers_browned_out(d.provider, d.model).set(0)
-        after = after_answer(before, tuple(found), now, cfg, self.peers(route, d, now))
+        after = after_answer(before, tuple(found), now, cfg, lambda: self.peers(route, d, now))
         self.rates[d.key] = after
         if after.signal is not before.signal or after.again:
             self.metrics.answers_browned_out(d.provider, d.model).set(after.signal is not Signal.OK)

@@ -23,6 +23,11 @@ def main() -> None:
     p.add_argument("--first-token-delay-s", type=float, default=0.0)
     p.add_argument("--chunk-delay-s", type=float, default=0.0)
     p.add_argument("--dumb", action="store_true", help="fluent but wrong answers (POST /_sim/fault {\"dumb\": false} to fix)")
+    p.add_argument("--broken", choices=["wrong_script", "empty", "loop", "bad_tool_args"], default=None,
+                   help="answers broken this way, from --broken-after-s after start for --broken-for-s "
+                        "(default: from the start, for good): a brownout on a schedule")
+    p.add_argument("--broken-after-s", type=float, default=0.0)
+    p.add_argument("--broken-for-s", type=float, default=None)
     p.add_argument("--agent", action="store_true",
                    help="agent mode: call a shell tool for a 'run: <command>' line, a Read tool for 'read: <path>'")
     gpu = p.add_argument_group("GPU server", "a batch, a queue and a prefix cache with a server's /metrics "
@@ -51,7 +56,8 @@ def main() -> None:
         uvloop.install()
     config = SimConfig(name=args.name, wire=args.wire, api_key=args.api_key, reply_tokens=args.reply_tokens,
                        first_token_delay_s=args.first_token_delay_s, chunk_delay_s=args.chunk_delay_s,
-                       dumb=args.dumb, agent=args.agent, gpu=gpu_config, speed=args.speed)
+                       dumb=args.dumb, agent=args.agent, gpu=gpu_config, speed=args.speed, broken=args.broken,
+                       broken_after_s=args.broken_after_s, broken_for_s=args.broken_for_s)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_forever(config, args.port))
 

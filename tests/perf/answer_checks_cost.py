@@ -6,7 +6,8 @@ Times, per answer: a short English chat completion (the common case), a long one
 prose: the loop check reads its tail), one in Thai to an English question (a wrong script: the whole
 request is searched), a tool call with the tool's schema declared (JSON parse and schema validation);
 and a 20-chunk stream as the relay reads it (the transcript's parse of each event, which the relay
-does anyway, against the same with the watch added, and the judgement at its end). Prints
+does anyway, against the same with the watch added, and the judgement at its end); and the
+bookkeeping each checked answer costs (counted, and the deployment's defect rate moved on). Prints
 microseconds; asserts nothing.
 """
 
@@ -22,7 +23,12 @@ import orjson
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
+from gateway.core.metrics import Metrics  # noqa: E402
 from gateway.policy.answer_checks import AnswerChecks  # noqa: E402
+from gateway.policy.load import parse_policy  # noqa: E402
+from gateway.routing.answer_defects import AnswerBoard  # noqa: E402
+from gateway.routing.health import HealthBoard  # noqa: E402
+from gateway.routing.table import build_routing, resolve_upstreams  # noqa: E402
 from gateway.providers.transcript import Transcript  # noqa: E402
 from gateway.quality.answer_checks import Asked  # noqa: E402
 from gateway.quality.answer_read import StreamWatch, whole_defects  # noqa: E402
@@ -85,6 +91,22 @@ def main(n: int = 20_000) -> None:
 
     timed("20-chunk stream, the transcript alone (what the relay does)", plain, n // 4)
     timed("20-chunk stream, transcript + answer watch + judgement", watched, n // 4)
+
+    doc = parse_policy(ROUTE, "bench").document
+    route = build_routing(doc, resolve_upstreams(doc, {})).routes["chat"]
+    metrics = Metrics()
+    answers = AnswerBoard(HealthBoard(route.deployments, metrics, time.monotonic, doc.breaker), metrics, time.monotonic)
+    timed("bookkeeping of a clean answer (counted, defect rate moved on)",
+          lambda: answers.judged(route, route.deployments[0], []), n)
+
+
+ROUTE = """
+version: 1
+providers:
+  a: {kind: openai, base_url: "http://127.0.0.1:1/v1"}
+  b: {kind: openai, base_url: "http://127.0.0.1:2/v1"}
+routes: {chat: {targets: [{provider: a, model: m}, {provider: b, model: m}]}}
+"""
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ def play(answers: list[bool], r: DefectRate | None = None, start: float = 0.0, p
          step: float = 0.05) -> DefectRate:
     r = r or DefectRate()
     for i, bad in enumerate(answers):
-        r = after_answer(r, ("wrong_script",) if bad else (), start + i * step, CFG, peers)
+        r = after_answer(r, ("wrong_script",) if bad else (), start + i * step, CFG, lambda: peers)
     return r
 
 
