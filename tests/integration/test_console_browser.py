@@ -28,7 +28,8 @@ TRAFFIC_LIMIT_S = 60.0   # the background traffic stops by itself after this, wh
 
 def console_policy(ledger: Path) -> str:
     """The default policy, with keys, a budget, a known upstream key on `frontier` (so the test can look
-    for it on the page) and ejections short enough to watch a recovery."""
+    for it on the page), and a breaker that ejects at the second failure in a row (the test times the
+    console, not how much traffic an ejection takes) for a second (short enough to watch the recovery)."""
     text = (ROOT / "gateway" / "policies" / "default.yaml").read_text()
     text = text.replace("path: var/spend/ledger.jsonl", f"path: {ledger}")
     frontier = "kind: sim\n    sim: {wire: openai, first_token_delay_s: 0.02"
@@ -36,7 +37,7 @@ def console_policy(ledger: Path) -> str:
     text = text.replace(frontier, f"kind: sim\n    api_key: {UPSTREAM_KEY}\n    sim: {{wire: openai, "
                                   "first_token_delay_s: 0.02", 1)
     return text + f"""
-breaker: {{base_ejection_s: 1, probe_interval_s: 0.5, slow_start_s: 0}}
+breaker: {{consecutive_failures: 2, base_ejection_s: 1, probe_interval_s: 0.5, slow_start_s: 0}}
 budgets:
   - {{name: search-daily, team: search, period: day, limit_usd: 0.05, action: warn}}
 auth:
