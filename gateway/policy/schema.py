@@ -36,9 +36,9 @@ KINDS = NATIVE_KINDS | LITELLM_KINDS
 
 
 def endpoint_label(url: str) -> str:
-    """How a pool's endpoint is named in keys and metrics: its host and port."""
+    """How a pool's endpoint is named in keys and metrics: its host and port, never the URL's credentials."""
     rest = url.split("://", 1)[-1]
-    return rest.split("/", 1)[0]
+    return rest.split("/", 1)[0].rpartition("@")[2]
 
 
 class Closed(BaseModel):

@@ -52,6 +52,14 @@ def test_a_pool_target_is_one_deployment_per_endpoint_with_a_key_of_its_own() ->
     assert table.pools[0].indices == (0, 1) and table.pools[0].server == "vllm" and table.frontier == 2
 
 
+def test_an_endpoint_s_url_credentials_stay_out_of_its_key_and_label() -> None:
+    text = POOL.replace("http://10.0.0.2:8000/v1", "http://ops:s3cret-pw@10.0.0.2:8000/v1")
+    table = routing(text).routes["chat"]
+    assert [d.key for d in table.deployments[:2]] == ["gpus/llama@10.0.0.1:8000", "gpus/llama@10.0.0.2:8000"]
+    assert table.deployments[1].endpoint == "10.0.0.2:8000"
+    assert table.deployments[1].base_url == "http://ops:s3cret-pw@10.0.0.2:8000/v1"   # still used to call it
+
+
 def test_a_route_without_pools_builds_as_before() -> None:
     text = POOL.replace("endpoints: [http://10.0.0.1:8000/v1, http://10.0.0.2:8000/v1]",
                         "base_url: http://10.0.0.1:8000/v1").replace("    server: vllm\n", "").replace(
