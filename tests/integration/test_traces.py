@@ -234,3 +234,38 @@ def test_a_request_held_through_an_outage_says_how_long_it_waited(start_gateway:
     assert whole["recloser.outcome"] == "ok"
     first = min((s for s in spans if s.kind == Span.SPAN_KIND_CLIENT), key=lambda s: s.start_time_unix_nano)
     assert first.status.code == Status.STATUS_CODE_ERROR
+
+
+def test_a_hedged_request_shows_both_legs_and_the_one_that_lost(start_gateway: GatewayFactory,
+                                                                traced: OtlpReceiver) -> None:
+    from tests.integration.test_retries_hedging_deadlines import HELLO as ASK, policy
+
+    gw = start_gateway(policy("hedge: {after_s: 0.1, max_percent: 100}", a_delay=2.0))
+    r = httpx.post(f"{gw.base_url}/chat/completions", json=ASK, timeout=10)
+    assert r.headers["x-recloser-provider"] == "B"
+    spans = [span for _, span in traced.wait_for_spans(3)]
+    request = next(span for span in spans if span.kind == Span.SPAN_KIND_SERVER)
+    legs = {attributes(s.attributes)["gen_ai.provider.name"]: s for s in spans if s.kind == Span.SPAN_KIND_CLIENT}
+    assert attributes(request.attributes)["recloser.hedged"] is True
+    slow, fast = attributes(legs["A"].attributes), attributes(legs["B"].attributes)
+    assert slow["recloser.outcome"] == "hedge_lost" and slow["recloser.attempt.role"] == "primary"
+    assert legs["A"].status.code != Status.STATUS_CODE_ERROR      # losing a race is no failure
+    assert fast["recloser.outcome"] == "ok" and fast["recloser.attempt.role"] == "hedge"
+    assert legs["A"].end_time_unix_nano <= request.end_time_unix_nano
+
+
+def test_a_request_crossing_to_the_messages_api_sends_its_attempt_as_the_parent(start_gateway: GatewayFactory,
+                                                                                traced: OtlpReceiver) -> None:
+    gw = start_gateway("""
+version: 1
+providers:
+  claude: {kind: sim, sim: {wire: anthropic}}
+routes:
+  chat: {targets: [{provider: claude, model: claude-haiku-4-5}]}
+""")
+    r = httpx.post(f"{gw.base_url}/chat/completions", json={"model": "chat", "messages": HELLO},
+                   headers={"traceparent": TRACEPARENT}, timeout=10)
+    assert r.status_code == 200, r.text
+    spans = [span for _, span in traced.wait_for_spans(2)]
+    attempt = next(span for span in spans if span.kind == Span.SPAN_KIND_CLIENT)
+    assert gw.sim("claude").requests[-1].headers["traceparent"] == f"00-{CLIENT_TRACE}-{attempt.span_id.hex()}-01"
