@@ -111,7 +111,8 @@ class RequestTrace:
 class OtelTracer(Tracer):
     def __init__(self, settings: TraceSettings, export: SpanExporter | None = None) -> None:
         self.exporter = export or exporter(settings)
-        self.resource = Resource.create({"service.name": settings.service_name})
+        # OTEL_RESOURCE_ATTRIBUTES adds to these; the pid tells the workers of `serve --workers N` apart.
+        self.resource = Resource.create({"service.name": settings.service_name, "process.pid": os.getpid()})
         self.scope = InstrumentationScope("recloser")
         self.sampler = sampler(settings)
         self.ids = RandomIdGenerator()

@@ -160,3 +160,19 @@ def test_otlp_json_writes_ids_in_hex_and_enums_as_numbers() -> None:
     assert sent["spanId"] == f"{span.context.span_id:016x}" if span.context else False
     assert sent["kind"] == 3            # SPAN_KIND_CLIENT
     assert sent["status"]["code"] == 2  # STATUS_CODE_ERROR
+
+
+@pytest.mark.parametrize("header", ["00-not-a-trace-01", f"00-{'0' * 32}-00f067aa0ba902b7-01", "garbage"])
+def test_a_malformed_client_traceparent_starts_a_trace_of_its_own(header: str) -> None:
+    t, exported = tracer()
+    clock = [0.0]
+    upstream = Upstream()
+    log, attempts = request(clock, upstream, t, {"traceparent": header})
+    asyncio.run(attempts.once(log, log.route.deployments[0], log.call, "primary"))
+    log.answered_by = log.route.deployments[0]
+    t.request_charged(log, charge(log))
+    t.request_finished(log, 200, 1.0)
+    request_span = next(s for s in finished(t, exported) if s.kind is SpanKind.SERVER)
+    assert request_span.parent is None
+    assert request_span.context is not None and request_span.context.trace_id != 0
+    assert upstream.traceparents[0].startswith(f"00-{request_span.context.trace_id:032x}-")
