@@ -1,7 +1,7 @@
 """Thousands of long streams at once: what one gateway process holds, and what it costs per stream.
 
     python tests/perf/long_streams.py [--streams 5000] [--chunks 20] [--interval 1] [--ramp 5]
-                                      [--workers 1,2] [--skip-direct] [--write-docs]
+                                      [--workers 1,2] [--skip-direct] [--held] [--write-docs]
 
 A slow upstream (a raw asyncio protocol in a process of its own, core 1) answers every stream with a
 200-byte chunk every `--interval` seconds, `--chunks` of them, then the usage chunk and `[DONE]`.
@@ -19,6 +19,10 @@ cores with `--workers 2`) with the default policy limits. Prints, per run:
 - CPU per chunk: the gateway's user + system CPU over the run, per chunk relayed;
 - collector pauses: full collections and pauses over 20 ms (`recloser_gc_pause_seconds`);
 - breaker transitions and requests shed, from the gateway's /metrics.
+
+`--held` adds N streams held through an outage (the route's `hold_s` as long as the streams, its
+one target down): completed counts those held to the end of their hold and then answered with its
+error event; CPU is per held request.
 
 Asserts nothing: the numbers are printed, and the machine's load average with them. Everything stays
 on 127.0.0.1 and stops by itself.
@@ -129,7 +133,8 @@ class Streamed:
     scheduled: float
     status: int = 0
     first_at: float | None = None
-    done: bool = False
+    done: bool = False                 # `[DONE]` came
+    ended_at: float | None = None      # the answer's last byte (a chunked body's end) came
     error: str = ""
 
 
@@ -177,6 +182,8 @@ class StreamClient(asyncio.Protocol):
             self.last_at = now
         if b"[DONE]" in seen:
             self.record.done = True
+        if self.record.done or seen.endswith(b"\r\n0\r\n\r\n"):   # a held stream ends with an error event
+            self.record.ended_at = now
             self._finish()
         self.carry = seen[-8:]
 
@@ -231,7 +238,8 @@ async def open_streams(port: int, n: int, ramp_s: float, interval: float, chunks
 # --- a run ---------------------------------------------------------------------------------------
 
 HEADER = ["path", "streams", "completed", "TTFT p50 / p99", "chunk delay p50 / p99", "RSS per stream",
-          "growth per chunk", "CPU per chunk", "full collections / pauses > 20 ms", "breaker transitions", "shed"]
+          "growth per chunk", "CPU per chunk (held: per request)", "full collections / pauses > 20 ms",
+          "breaker transitions", "shed"]
 
 
 @dataclass
@@ -249,8 +257,14 @@ class Run:
     transitions: int | None = None
     shed: int | None = None
 
+    held_s: float = 0.0                # held requests: how long each was to be held
+
     def cells(self) -> list[str]:
-        done = sum(1 for r in self.records if r.done)
+        if self.held_s:    # held for their whole hold, then answered with its error event
+            done = sum(1 for r in self.records if r.status == 200 and r.ended_at is not None
+                       and r.ended_at - r.scheduled >= 0.9 * self.held_s)
+        else:
+            done = sum(1 for r in self.records if r.done)
         ttfts = [r.first_at - r.scheduled for r in self.records if r.first_at is not None]
         delays = [d for at, d in self.tally.delays if self.window[0] <= at <= self.window[1]]
 
@@ -260,8 +274,9 @@ class Run:
         def opt(value: float | int | None, fmt: str) -> str:
             return "–" if value is None else fmt.format(value)
 
-        return [self.path, str(self.streams), f"{100 * done / max(1, self.streams):.1f} %",
-                f"{ms(ttfts, 50)} / {ms(ttfts, 99)} ms", f"{ms(delays, 50)} / {ms(delays, 99)} ms",
+        timing = ["–", "–"] if self.held_s else [f"{ms(ttfts, 50)} / {ms(ttfts, 99)} ms",
+                                                  f"{ms(delays, 50)} / {ms(delays, 99)} ms"]
+        return [self.path, str(self.streams), f"{100 * done / max(1, self.streams):.1f} %", *timing,
                 opt(self.rss_per_stream_kb, "{:.1f} KB"), opt(self.growth_per_chunk_b, "{:.0f} B"),
                 opt(self.cpu_per_chunk_us, "{:.0f} µs"),
                 "–" if self.full_collections is None else f"{self.full_collections} / {self.long_pauses}",
@@ -281,10 +296,12 @@ def scrape(port: int) -> str:
         return r.read().decode()  # type: ignore[no-any-return]
 
 
-def policy(upstream_port: int) -> str:
-    """The default limits (none set): admission sized from descriptors, the loop-lag cap at 20 ms."""
+def policy(upstream_port: int, hold_s: float = 0.0) -> str:
+    """The default limits (none set): admission sized from descriptors, the loop-lag cap at 20 ms.
+    With `hold_s`, the route holds what its target (then down) cannot answer."""
+    hold = f"    hold_s: {hold_s:g}\n" if hold_s else ""
     return (f"version: 1\nproviders:\n  slow: {{kind: openai, base_url: \"http://127.0.0.1:{upstream_port}/v1\"}}\n"
-            f"routes:\n  chat:\n    targets: [{{provider: slow, model: m}}]\n")
+            f"routes:\n  chat:\n{hold}    targets: [{{provider: slow, model: m}}]\n")
 
 
 async def direct(port: int, args: argparse.Namespace) -> Run:
@@ -292,8 +309,11 @@ async def direct(port: int, args: argparse.Namespace) -> Run:
     return Run("direct", args.streams, records, tally, (began + args.ramp, began + args.chunks * args.interval))
 
 
-async def through_gateway(upstream_port: int, port: int, workers: int, args: argparse.Namespace, tmp: Path) -> Run:
-    (tmp / "policy.yaml").write_text(policy(upstream_port))
+async def through_gateway(upstream_port: int, port: int, workers: int, args: argparse.Namespace, tmp: Path,
+                          held: bool = False) -> Run:
+    """Streams through `serve`; `held`: to an upstream that is down, each held for the streams' length."""
+    hold_s = args.chunks * args.interval if held else 0.0
+    (tmp / "policy.yaml").write_text(policy(free_port() if held else upstream_port, hold_s))
     argv = [sys.executable, "-m", "gateway", "serve", "--policy", str(tmp / "policy.yaml"), "--port", str(port),
             "--watch-seconds", "0"]
     if workers > 1:
@@ -329,11 +349,13 @@ async def through_gateway(upstream_port: int, port: int, workers: int, args: arg
     total = metric_sum(after, "recloser_gc_pause_seconds_count") - metric_sum(before, "recloser_gc_pause_seconds_count")
     short = metric_sum(after, "recloser_gc_pause_seconds_bucket", 'le="0.02"') \
         - metric_sum(before, "recloser_gc_pause_seconds_bucket", 'le="0.02"')
-    return Run(f"gateway, {workers} worker{'s' if workers > 1 else ''}", args.streams, records, tally,
-               (began + args.ramp, began + args.chunks * args.interval),
+    if held:
+        n = max(1, sum(1 for r in records if r.status == 200))
+    return Run(f"{'held, ' if held else ''}gateway, {workers} worker{'s' if workers > 1 else ''}", args.streams,
+               records, tally, (began + args.ramp, began + args.chunks * args.interval),
                rss_per_stream_kb=(open_kb - idle_kb) / n,
-               growth_per_chunk_b=1024 * (late_kb - open_kb) / max(1.0, chunks_between),
-               cpu_per_chunk_us=1e6 * cpu / max(1, tally.chunks),
+               growth_per_chunk_b=None if held else 1024 * (late_kb - open_kb) / max(1.0, chunks_between),
+               cpu_per_chunk_us=1e6 * cpu / (n if held else max(1, tally.chunks)), held_s=hold_s,
                full_collections=int(full), long_pauses=int(total - short),
                transitions=int(metric_sum(after, "recloser_breaker_transitions_total")),
                shed=int(metric_sum(after, "recloser_shed_requests_total")))
@@ -363,6 +385,9 @@ async def run(args: argparse.Namespace) -> list[Run]:
             for workers in args.workers:
                 runs.append(await through_gateway(upstream_port, free_port(), workers, args, Path(tmp)))
                 print(" | ".join(runs[-1].cells()), flush=True)
+            if args.held:
+                runs.append(await through_gateway(upstream_port, free_port(), 1, args, Path(tmp), held=True))
+                print(" | ".join(runs[-1].cells()), flush=True)
         finally:
             upstream.stop()
     return runs
@@ -386,6 +411,7 @@ def main(argv: list[str] | None = None) -> list[Run]:
     parser.add_argument("--ramp", type=float, default=5.0)
     parser.add_argument("--workers", default="1", help="comma-separated: gateway runs with this many workers")
     parser.add_argument("--skip-direct", action="store_true")
+    parser.add_argument("--held", action="store_true", help="also N requests held through an outage (one worker)")
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--upstream", type=int, help=argparse.SUPPRESS)   # run as the slow upstream
     args = parser.parse_args(argv)
