@@ -132,6 +132,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_drill(args: argparse.Namespace) -> int:
+    if args.agents:
+        from gateway.commands.agent_drill import run_agent_drill
+
+        return run_agent_drill(Path(args.clients) if args.clients else None, args.sessions,
+                               args.phase_seconds or 15.0, args.outage_seconds)
     from gateway.commands.drill_plan import choose_settings
     from gateway.commands.drill_runner import run_drill
 
@@ -198,6 +203,13 @@ def parser() -> argparse.ArgumentParser:
                    help="the long drill: 6 s phases, each run alone, one after another (about 2.5 min)")
     r.add_argument("--chart", metavar="FILE.png|svg",
                    help="draw success, latency and traffic share per phase, breakers on against off (needs matplotlib)")
+    r.add_argument("--agents", action="store_true",
+                   help="released Claude Code and Codex sessions through an incident: their subscription's auth "
+                        "refused, every frontier target down, then the local pool too, then recovery (needs both CLIs)")
+    r.add_argument("--clients", metavar="DIR", help="--agents: the folder holding the `claude` and `codex` launchers")
+    r.add_argument("--sessions", type=int, default=2, help="--agents: sessions of each CLI (default 2)")
+    r.add_argument("--outage-seconds", type=float, default=30.0,
+                   help="--agents: how long nothing answers, longer than the clients' own retries (default 30)")
     r.set_defaults(func=cmd_drill)
 
     q = sub.add_parser("canary", help="run the quality canaries once against every deployment and print a table")

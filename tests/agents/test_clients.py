@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.agents.clients import (AGENTS_DIR, CLAUDE_CODE_VERSION, CODEX_VERSION, claude_code_env, codex_config,
+from tests.agents.clients import (AGENTS_DIR, CLAUDE_CODE_VERSION, CLIENT_KEY, CODEX_VERSION, claude_code_env, codex_config,
                                   install_needed)
 
 pytestmark = pytest.mark.timeout(900)   # the first test may install the CLIs (see test_outages)
@@ -61,7 +61,7 @@ def test_codex_is_configured_for_the_responses_wire_with_its_own_retries_telemet
 
 
 def test_claude_code_gets_the_route_in_every_model_slot_and_nothing_nonessential(tmp_path: Path) -> None:
-    env = claude_code_env(tmp_path, "http://127.0.0.1:9", "agent")
+    env = claude_code_env(tmp_path, "http://127.0.0.1:9", "agent", CLIENT_KEY)
     assert env["HOME"] == str(tmp_path) and env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:9"
     assert {env[k] for k in ("ANTHROPIC_MODEL", "ANTHROPIC_DEFAULT_HAIKU_MODEL", "ANTHROPIC_SMALL_FAST_MODEL")} == {"agent"}
     assert env["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] == "1" and env["CLAUDE_CODE_MAX_CONTEXT_TOKENS"]
