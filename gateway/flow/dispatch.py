@@ -182,7 +182,7 @@ class Dispatcher:
         """Each candidate in turn; `marked` collects the pool endpoints sent to, for their in-flight count."""
         route, call = log.route, log.call
         caller_error: AttemptError | None = None
-        held: tuple[Deployment, Reply] | None = None   # a defective answer, relayed only if nothing better comes
+        defective: tuple[Deployment, Reply] | None = None   # an answer of no use, relayed only if nothing better comes
         admitted: set[str] = set()          # pools this request has passed the waiting room of
         pos = 0
         while pos < len(order):
@@ -209,7 +209,7 @@ class Dispatcher:
                 return await self.relay.deliver(request, log, leg.deployment, leg.reply, order[pos:], budget, opened)
             assert leg.error is not None
             if isinstance(leg.error, DefectiveAnswer):
-                held = held or (leg.deployment, leg.error.reply)
+                defective = defective or (leg.deployment, leg.error.reply)
                 if pos >= len(order) or not self._may_rescue(route, budget):
                     break
             c = self.attempts.classify(route, leg.error)
@@ -223,8 +223,8 @@ class Dispatcher:
             if pos < len(order):
                 self.metrics.failovers(route.name, leg.deployment.provider, order[pos].provider, c.reason).inc()
                 self.failovers.add(Failover(self.clock(), route.name, leg.deployment.key, order[pos].key, c.reason))
-        if held is not None:   # no other target did better: the defective answer is still an answer
-            return await self.relay.deliver(request, log, held[0], held[1], (), budget)
+        if defective is not None:   # no other target did better: the defective answer is still an answer
+            return await self.relay.deliver(request, log, defective[0], defective[1], (), budget, opened)
         if caller_error is not None:  # no target could take it: the upstream's own words are the answer
             return self._as_is(log, log.attempts[-1].deployment, caller_error)
         if log.attempts and not log.skipped and all(r.error is not None and r.error.failure is Failure.CREDENTIAL
