@@ -135,13 +135,14 @@ ServerDialect = Literal["vllm", "sglang", "tgi", "llamacpp", "ollama", "openai"]
 
 class Spill(Closed):
     """When a pool sends a request on to the route's next target: its least expected wait is longer than
-    that target's expected time to first token plus `margin_s` (with `wait`), or every endpoint is past
-    a hard threshold (`queue`, `kv_percent`)."""
+    that target's expected time to first token plus `margin_s`, or than `max_wait_s` (with `wait`), or
+    every endpoint is past a hard threshold (`queue`, `kv_percent`)."""
 
     queue: Annotated[int, Field(ge=0, le=100_000)] | None = None       # requests waiting at an endpoint
     kv_percent: Annotated[float, Field(gt=0, le=100)] | None = None    # KV-cache use at an endpoint
     wait: bool = True                                                   # spill by expected wait
     margin_s: Annotated[float, Field(ge=0, le=600)] = 0.2              # the pool's edge over the next target
+    max_wait_s: Annotated[float, Field(ge=0, le=600)] | None = None    # … and the longest wait in any case
 
     @model_validator(mode="after")
     def one_threshold(self) -> Spill:

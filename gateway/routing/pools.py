@@ -133,7 +133,8 @@ class PoolBoard:
         if spill is None or not spill.wait or next_target is None:
             return math.inf
         ttft = ttfts[next_target] if ttfts is not None else None
-        return (UNMEASURED_TTFT_S if ttft is None else ttft) + spill.margin_s
+        limit = (UNMEASURED_TTFT_S if ttft is None else ttft) + spill.margin_s
+        return limit if spill.max_wait_s is None else min(limit, spill.max_wait_s)
 
     def repick(self, span: PoolSpan, endpoints: Sequence[Deployment], body: Mapping[str, Any],
                headers: Mapping[str, str], now: float) -> list[Deployment]:

@@ -4,6 +4,7 @@ spilling by expected wait. Pure, no sockets."""
 from __future__ import annotations
 
 import textwrap
+from dataclasses import replace
 from typing import Any
 
 from gateway.core.metrics import Metrics
@@ -265,3 +266,19 @@ def test_a_slow_first_token_on_a_queueing_replica_is_load_not_a_brownout() -> No
     for _ in range(20):
         attempts.report(table, d, True, True, ttft_s=0.9)    # as slow with room in its batch: a brownout
     assert health.healths[d.key].state is not State.HEALTHY
+
+
+def test_max_wait_caps_the_wait_a_pool_may_ask_whatever_the_next_target_takes() -> None:
+    table = route()
+    span = table.pools[0]
+    assert span.load.spill is not None
+    capped = span.load.spill.model_copy(update={"max_wait_s": 0.05})
+    span = replace(span, load=span.load.model_copy(update={"spill": capped}))
+    table = replace(table, pools=(span,))
+    board = PoolBoard(Metrics(), Clock())
+    for url in span.urls:
+        board.load(url).service_s = 0.6
+        board.read(span, url, Reading(running=4, waiting=0, kv=0.5), 0.0)
+    # One to leave first: 0.15 s, well before the frontier's first token, but past the cap.
+    got = board.arrange(table, (0, 1, 2, 3), chat(user("hi")), {}, 0.1, [None, None, None, 2.0])
+    assert got.spilled == (span,)
