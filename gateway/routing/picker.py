@@ -40,6 +40,9 @@ class EndpointLoad:
     batch: float = 0.0               # its batch size: configured, or the most seen running while a queue stood
     gone: int = 0                    # the gateway's requests the reading counted that finished since
     service_s: float | None = None   # mean time on it of the gateway's requests that started at once
+    gap_s: float | None = None       # mean time between its completions while requests queued there
+    gap_at: float = 0.0              # when the last such gap was measured
+    done_at: float | None = None     # the last completion while requests queued there
 
 
 def fresh(load: EndpointLoad, now: float, stale_s: float) -> bool:
@@ -53,11 +56,15 @@ def ahead(load: EndpointLoad, now: float, stale_s: float) -> float:
     return float(load.in_flight)
 
 
+GAP_FRESH_S = 5.0    # completions measured under a queue this recently tell the service rate best
+
+
 def expected_wait(load: EndpointLoad, now: float, stale_s: float) -> float:
     """Seconds a new request would wait at this endpoint for a place in its batch: the requests that must
-    leave the batch first, over its service rate (batch ÷ mean service time). 0 with a free place, and
-    while no service time is measured yet (then only the hard thresholds speak)."""
-    if load.service_s is None:
+    leave the batch first, over its service rate — the rate its requests completed at while a queue
+    stood there (a measure of the server alone), else its batch ÷ the mean service time. 0 with a free
+    place, and while neither is measured yet (then only the hard thresholds speak)."""
+    if load.service_s is None and load.gap_s is None:
         return 0.0
     batch = load.batch
     if batch > 0:
@@ -67,6 +74,9 @@ def expected_wait(load: EndpointLoad, now: float, stale_s: float) -> float:
         before = queue(load, now, stale_s) + 1
     else:
         return 0.0
+    if load.gap_s is not None and (load.service_s is None or now - load.gap_at <= GAP_FRESH_S):
+        return max(0.0, before) * load.gap_s
+    assert load.service_s is not None
     return max(0.0, before) * load.service_s / batch
 
 

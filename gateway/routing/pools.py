@@ -26,6 +26,7 @@ PRIORITIES = {"critical": 0, "standard": 1, "sheddable": 2}
 # The next target's time to first token before the gateway has measured it: a frontier model's usual.
 UNMEASURED_TTFT_S = 1.0
 SERVICE_ALPHA = 0.1     # the mean service time follows about the last ten requests
+GAP_ALPHA = 0.05        # the gap between completions under a queue, the last twenty or so
 
 
 def stale_after(span: PoolSpan) -> float:
@@ -81,6 +82,13 @@ class PoolBoard:
         load = self.loads.get(url)
         if load is None:
             load = self.loads[url] = EndpointLoad()
+        return load
+
+    def endpoint(self, span: PoolSpan, url: str) -> EndpointLoad:
+        """An endpoint's load, its batch size at least what its pool's settings say."""
+        load = self.load(url)
+        if span.slots > load.batch:
+            load.batch = span.slots
         return load
 
     def picture(self, span: PoolSpan, url: str) -> PrefixPicture:
@@ -147,10 +155,8 @@ class PoolBoard:
     def _pick(self, span: PoolSpan, urls: Sequence[str], chunks: tuple[int, ...] | None, now: float,
               wait_limit: float) -> tuple[list[int], float]:
         """The order of `urls` to try, and the expected wait at the first."""
-        loads = [self.load(u) for u in urls]
+        loads = [self.endpoint(span, u) for u in urls]
         stale = stale_after(span)
-        for x in loads:
-            x.batch = max(x.batch, span.slots)
         waits = [expected_wait(x, now, stale) for x in loads]
         matches = [self.picture(span, u).match(chunks) for u in urls] if chunks else None
         order = pick([ahead(x, now, stale) for x in loads], [x.kv if fresh(x, now, stale) else None for x in loads],
@@ -161,7 +167,7 @@ class PoolBoard:
         return Sends(self, {s.provider: s for s in route.pools}, chunks)
 
     def sent(self, d: Deployment, chunks: Sequence[int] = (), span: PoolSpan | None = None) -> Sent:
-        load = self.load(d.base_url)
+        load = self.endpoint(span, d.base_url) if span is not None else self.load(d.base_url)
         now = self.clock()
         stale = stale_after(span) if span is not None else 3.0
         ticket = Sent(d.base_url, now, load.batch <= 0 or ahead(load, now, stale) < load.batch)
@@ -181,12 +187,23 @@ class PoolBoard:
 
     def done(self, d: Deployment, ticket: Sent | None = None) -> None:
         load = self.load(d.base_url)
+        now = self.clock()
+        if ticket is not None and self.queueing(d):
+            # Requests were waiting: a place freed at once goes to the next, so completions come at the
+            # server's own pace, whatever the gateway's relaying adds to each request's time.
+            if load.done_at is not None:
+                gap = now - load.done_at
+                load.gap_s = gap if load.gap_s is None else load.gap_s + GAP_ALPHA * (gap - load.gap_s)
+                load.gap_at = now
+            load.done_at = now
+        else:
+            load.done_at = None
         load.in_flight = max(0, load.in_flight - 1)
         if ticket is not None:
             if load.read_at is not None and ticket.at < load.read_at:
                 load.gone += 1      # the last reading counted it running: it no longer is
             if ticket.at_once:
-                took = self.clock() - ticket.at
+                took = now - ticket.at
                 load.service_s = took if load.service_s is None else \
                     load.service_s + SERVICE_ALPHA * (took - load.service_s)
         room = self.rooms.get(d.provider)
@@ -207,7 +224,7 @@ class PoolBoard:
         self.stale_s[url] = stale_after(span)
         if reading is None:
             return
-        load = self.load(url)
+        load = self.endpoint(span, url)
         load.running, load.waiting, load.kv, load.read_at, load.sent, load.gone = \
             reading.running, reading.waiting, reading.kv, at, 0, 0
         if reading.waiting > 0:     # a server queues only once its batch is full: that is its batch size

@@ -282,3 +282,22 @@ def test_max_wait_caps_the_wait_a_pool_may_ask_whatever_the_next_target_takes() 
     # One to leave first: 0.15 s, well before the frontier's first token, but past the cap.
     got = board.arrange(table, (0, 1, 2, 3), chat(user("hi")), {}, 0.1, [None, None, None, 2.0])
     assert got.spilled == (span,)
+
+
+def test_under_a_queue_the_service_rate_is_the_pace_of_completions_not_the_time_each_took() -> None:
+    clock = Clock()
+    table, board = route(), PoolBoard(Metrics(), clock)
+    span, d = table.pools[0], table.deployments[0]
+    load = board.load(d.base_url)
+    load.service_s = 1.0            # each request took a second through a slow relay …
+    board.read(span, span.urls[0], Reading(running=0, waiting=0, kv=0.1), 0.0)
+    tickets = [board.sent(d, (), span) for _ in range(10)]      # 4 running, 6 waiting
+    for n, ticket in enumerate(tickets[:5]):
+        clock.now = 0.05 * (n + 1)                                # … but one left every 50 ms
+        board.done(d, ticket)
+    assert load.gap_s is not None and abs(load.gap_s - 0.05) < 1e-9
+    # 5 ahead on 4 places: 2 must leave before a newcomer starts, 50 ms apart.
+    assert abs(expected_wait(load, clock.now, 3.0) - 0.1) < 1e-9
+    clock.now += 10.0               # long ago: the mean service time speaks again
+    assert load.service_s is not None
+    assert abs(expected_wait(load, clock.now, 30.0) - 2 * load.service_s / 4) < 1e-9
