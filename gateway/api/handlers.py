@@ -298,6 +298,10 @@ async def admin_deployments(request: web.Request) -> web.StreamResponse:
     if ctx.canaries is not None:
         for row in rows:
             row["canaries"] = ctx.canaries.report(f"{row['provider']}/{row['model']}")
+    answers = ctx.dispatcher.attempts.answers
+    for row in rows:
+        key = f"{row['provider']}/{row['model']}" + (f"@{row['endpoint']}" if "endpoint" in row else "")
+        row["answers"] = answers.report(key)   # the checks on its live answers
     return whole(orjson.dumps({"object": "list", "data": rows}), {})
 
 

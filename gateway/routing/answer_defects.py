@@ -9,9 +9,11 @@ out its peers' in the route, and tells the health board and the metrics what cha
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from gateway.core.deployment import Deployment
 from gateway.core.metrics import Metrics
+from gateway.policy.answer_checks import AnswerChecks
 from gateway.quality.defect_rate import DefectRate, after_answer
 from gateway.quality.verdict import Signal
 from gateway.routing.health import HealthBoard
@@ -26,6 +28,7 @@ class AnswerBoard:
         self.metrics = metrics
         self.clock = clock
         self.rates: dict[str, DefectRate] = {}
+        self.checks: dict[str, AnswerChecks] = {}   # the settings each deployment was last judged by
 
     def peers(self, route: RouteTable, d: Deployment, now: float) -> float | None:
         """The defect rate of the route's other deployments over the window, when they answered enough."""
@@ -52,9 +55,19 @@ class AnswerBoard:
             self.metrics.answers_browned_out(d.provider, d.model).set(0)
         after = after_answer(before, tuple(found), now, cfg, lambda: self.peers(route, d, now))
         self.rates[d.key] = after
+        self.checks[d.key] = cfg
         if after.signal is not before.signal or after.again:
             self.metrics.answers_browned_out(d.provider, d.model).set(after.signal is not Signal.OK)
             self.board.record_quality(d.key, after.signal, after.describe(now, cfg), SOURCE)
+
+    def report(self, key: str) -> dict[str, Any] | None:
+        """What `/admin/deployments` shows of a deployment's checked answers (None: none checked yet)."""
+        r = self.rates.get(key)
+        if r is None:
+            return None
+        n, bad = r.totals(self.clock(), self.checks[key])
+        return {"signal": r.signal.value, "recent_answers": n, "defective": bad, "usual_rate": round(r.usual, 4),
+                "recent_defects": list(r.kinds)}
 
     def counted(self, route: RouteTable, d: Deployment, found: Sequence[str]) -> None:
         """Defects counted in the metrics only: more of an answer already judged (a stream at its end)."""

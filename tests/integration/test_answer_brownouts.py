@@ -177,3 +177,15 @@ def test_a_messages_stream_in_the_wrong_script_is_counted(start_gateway: Gateway
         text = "".join(r.iter_text())
     assert r.status_code == 200 and "message_stop" in text
     assert any('defect="wrong_script"' in k and 'provider="primary"' in k for k in defects(gw))
+
+
+def test_the_admin_view_shows_what_the_checks_found_in_each_deployments_answers(start_gateway: GatewayFactory) -> None:
+    gw = start_gateway(POLICY)
+    gw.set_fault("primary", Fault(broken="wrong_script"))
+    shares(gw, 30)
+    rows = {r["provider"]: r for r in httpx.get(gw.url + "/admin/deployments").json()["data"]}
+    primary, secondary = rows["primary"], rows["secondary"]
+    assert primary["state"] == "ejected" and primary["reason"].startswith("quality:")
+    assert "wrong_script" in primary["reason"]
+    assert primary["answers"]["signal"] == "ejected" and primary["answers"]["recent_defects"] == ["wrong_script"]
+    assert secondary["answers"]["signal"] == "ok" and secondary["answers"]["defective"] == 0
