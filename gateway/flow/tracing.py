@@ -3,13 +3,12 @@ and end, and which settings turn them on.
 
 `NO_TRACER` (the default) does nothing and imports nothing: with tracing off a request pays a few
 empty calls. With an OTLP endpoint set (the standard OTEL_* variables, or the policy's `tracing:`),
-the serving shell builds gateway/flow/otel.py's tracer instead, the one module that imports
-OpenTelemetry.
+the serving shell (gateway/serving/traces.py) builds gateway/flow/otel.py's tracer instead, the one
+module that imports OpenTelemetry.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -42,7 +41,6 @@ class Tracer:
 
 
 NO_TRACER = Tracer()
-_logger = logging.getLogger("recloser.tracing")
 
 
 class TraceSettingsError(ValueError):
@@ -101,22 +99,3 @@ def trace_settings(policy: Tracing | None, env: Mapping[str, str]) -> TraceSetti
 def _env(env: Mapping[str, str], name: str) -> str:
     return env.get(name, "").strip()
 
-
-def open_tracer(policy: Tracing | None, env: Mapping[str, str]) -> Tracer:
-    """The tracer the settings ask for: NO_TRACER when traces are off, and OpenTelemetry's (imported
-    only now) when on. Traces that cannot be had are logged and left off: requests are still served."""
-    try:
-        settings = trace_settings(policy, env)
-    except TraceSettingsError as err:
-        _logger.error("traces are off: %s", err)
-        return NO_TRACER
-    if settings is None:
-        return NO_TRACER
-    try:
-        from gateway.flow.otel import OtelTracer
-    except ImportError as err:
-        _logger.error("traces are off: OpenTelemetry is not installed (pip install 'recloser[tracing]'): %s", err)
-        return NO_TRACER
-    _logger.info("traces go to %s over %s as service %s, sampled %s", settings.endpoint, settings.protocol,
-                 settings.service_name, settings.sampler)
-    return OtelTracer(settings)

@@ -42,7 +42,8 @@ from gateway.core.deployment import Deployment
 from gateway.limiting.limiter import Limiter
 from gateway.flow.runtime import Process, build_runtime
 from gateway.flow.sharing import Replication
-from gateway.flow.tracing import NO_TRACER, open_tracer
+from gateway.flow.tracing import NO_TRACER
+from gateway.serving.traces import open_tracer
 from gateway.serving.sim_pool import SimPool
 from gateway.state.memory import MemoryState
 from gateway.state.redis import RedisState

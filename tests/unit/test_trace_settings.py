@@ -7,7 +7,8 @@ import textwrap
 
 import pytest
 
-from gateway.flow.tracing import NO_TRACER, TraceSettings, TraceSettingsError, open_tracer, trace_settings
+from gateway.flow.tracing import NO_TRACER, TraceSettings, TraceSettingsError, trace_settings
+from gateway.serving.traces import open_tracer
 from gateway.policy.load import PolicyError, parse_policy
 from gateway.policy.tracing import Tracing
 from tests.unit.test_attempt_journal_hooks import POLICY as JOURNAL_POLICY
