@@ -172,9 +172,9 @@ class OtelTracer(Tracer):
         operation = OPERATION.get(call.endpoint, call.endpoint)
         end_ns = trace.ns(trace.ended)
         answering = log.attempts[-1] if log.attempts and log.answered_by is not None else None
-        for index, record in enumerate(log.attempts):
+        for record in log.attempts:
             if isinstance(record.span, AttemptSpan):
-                self._attempt(trace, log, record, index, end_ns, charge if record is answering else None)
+                self._attempt(trace, log, record, end_ns, charge if record is answering else None)
                 record.span = None
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": operation, "gen_ai.request.model": call.model, "recloser.route": route.name,
@@ -212,14 +212,14 @@ class OtelTracer(Tracer):
             f"{operation} {call.model}", trace.context, trace.parent, self.resource, attributes, kind=SpanKind.SERVER,
             status=span_status, start_time=trace.start_ns, end_time=end_ns, instrumentation_scope=self.scope))
 
-    def _attempt(self, trace: RequestTrace, log: RequestLog, record: AttemptRecord, index: int, end_ns: int,
+    def _attempt(self, trace: RequestTrace, log: RequestLog, record: AttemptRecord, end_ns: int,
                  charge: CallRecord | None) -> None:
         span = record.span
         assert isinstance(span, AttemptSpan)
         d, operation = record.deployment, OPERATION.get(log.call.endpoint, log.call.endpoint)
         attributes: dict[str, Any] = {
             "gen_ai.operation.name": operation, "gen_ai.provider.name": d.provider, "gen_ai.request.model": d.model,
-            "recloser.deployment": d.key, "recloser.attempt.role": record.role, "recloser.attempt.index": index,
+            "recloser.deployment": d.key, "recloser.attempt.role": record.role,
             "recloser.outcome": record.outcome}
         tier = tier_of(log.route, d)
         if tier is not None:
@@ -269,6 +269,7 @@ def _usage(attributes: dict[str, Any], charge: CallRecord) -> None:
     attributes["gen_ai.usage.input_tokens"] = charge.input_tokens
     attributes["gen_ai.usage.output_tokens"] = charge.output_tokens
     attributes["recloser.cost_usd"] = float(charge.cost_usd)
-    attributes["recloser.usage_source"] = charge.usage_source
+    if charge.usage_source != "reported":   # the meter counted the tokens itself (each attribute costs its encoding)
+        attributes["recloser.usage_source"] = charge.usage_source
     if charge.paid_by == "client":   # the caller's own credentials paid this list price, not the organisation
         attributes["recloser.paid_by"] = "client"
