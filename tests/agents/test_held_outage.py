@@ -1,7 +1,9 @@
-"""Claude Code and Codex, their own retries off, through a 30-second outage of every target of their
-route: with the route's `hold_s`, the turn that meets the outage is held (a stream's headers and
-keepalives at once, the answer once a target is back) and the session goes on, tool round trip and
-all. Both sessions run at the same time, each on its own gateway, so the outage is waited out once.
+"""Claude Code on a subscription and Codex on the developer's own OpenAI key, their own retries off,
+through a 30-second outage of every target of their route (the own-credential target and the
+organisation's API-key target behind it): with the route's `hold_s`, the turn that meets the outage
+is held (a stream's headers and keepalives at once, the answer once a target is back) and the
+session goes on, tool round trip and all. Both sessions run at the same time, each on its own
+gateway, so the outage is waited out once.
 """
 
 from __future__ import annotations
@@ -15,15 +17,15 @@ import pytest
 
 from gateway.sim import Fault
 from tests.agents.clients import Turn
-from tests.agents.policies import CLAUDE_SAME_WIRE, CODEX_SAME_WIRE, Shape
-from tests.agents.session import READ_NOTE, AgentSession, start_session
+from tests.agents.policies import Shape
+from tests.agents.session import READ_NOTE, AgentSession
+from tests.agents.test_own_credentials import CLAUDE, CODEX, start_own
 from tests.conftest import GatewayFactory
 
 pytestmark = pytest.mark.timeout(900)
 
 OUTAGE_S = 30.0
-HELD_SHAPES = (replace(CLAUDE_SAME_WIRE, id="claude-held", hold_s=120.0),
-               replace(CODEX_SAME_WIRE, id="codex-held", hold_s=120.0))
+HELD_ROUTES = (replace(CLAUDE, hold_s=120.0), replace(CODEX, hold_s=120.0))
 
 
 @dataclass
@@ -49,18 +51,14 @@ def through_the_outage(s: AgentSession) -> Outlived:
 
 def test_agent_sessions_with_their_own_retries_off_survive_a_30_second_outage_of_every_target(
         agent_clients: Path, start_gateway: GatewayFactory, tmp_path: Path) -> None:
-    sessions: list[AgentSession] = []
-    for shape in HELD_SHAPES:
-        ledger = tmp_path / f"{shape.id}.jsonl"
-        sessions.append(start_session(shape, start_gateway(shape.policy(ledger)), tmp_path / shape.id, ledger))
+    sessions = [start_own(route, start_gateway, tmp_path / route.client) for route in HELD_ROUTES]
     with ThreadPoolExecutor(len(sessions)) as pool:
         results = list(pool.map(through_the_outage, sessions))
     for r in results:
         shape: Shape = r.session.shape
         assert r.before.returncode == 0, r.before.explain()
         assert r.during.returncode == 0, r.during.explain()
-        assert f"{shape.primary.word} The tool said:" in r.during.stdout and r.token in r.during.stdout, \
-            r.during.explain()
+        assert "The tool said:" in r.during.stdout and r.token in r.during.stdout, r.during.explain()
         assert r.took_s >= OUTAGE_S * 0.8, f"{shape.client} was answered in {r.took_s:.1f} s: it was never held"
         assert r.session.metric("recloser_held_requests_total", route=shape.route, outcome="released") >= 1
         assert r.session.metric("recloser_held_requests_total", route=shape.route, outcome="expired") == 0

@@ -38,6 +38,7 @@ class OwnCredentials:
     client: str
     own: Upstream
     org: Upstream
+    hold_s: float = 0.0        # the route's hold_s (tests/agents/test_held_outage.py)
 
     @property
     def route(self) -> str:
@@ -54,7 +55,7 @@ class OwnCredentials:
                 f"  {self.org.provider}:\n    kind: sim\n    api_key: {ORG_KEY}\n"
                 f"    models: {prices % self.org.model}\n"
                 f"    sim: {word % (self.org.wire, self.org.word, REPLY_TOKENS)}\n"
-                f"routes:\n  {self.route}:\n    targets:\n"
+                f"routes:\n  {self.route}:\n    hold_s: {self.hold_s}\n    targets:\n"
                 f"      - {{provider: {self.own.provider}, model: {self.own.model}}}\n"
                 f"      - {{provider: {self.org.provider}, model: {self.org.model}}}\n"
                 f"auth:\n  keys:\n    - {{id: agents, sha256: {digest}, team: dev, app: {self.client}}}\n"
@@ -73,21 +74,24 @@ LIMITED = {"claude-code": Fault(status=429, usage_limit_reset_s=600),
 Start = Callable[[OwnCredentials], AgentSession]
 
 
+def start_own(route: OwnCredentials, start_gateway: GatewayFactory, scratch: Path) -> AgentSession:
+    """The route's gateway, and its client on the caller's own credentials in a home under `scratch`."""
+    home, work = scratch / "home", scratch / "home" / "work"
+    work.mkdir(parents=True)
+    ledger = scratch / "ledger.jsonl"
+    gateway = start_gateway(route.policy(ledger))
+    shape = Shape(route.route, route.client, route.own, route.org)
+    if route.client == "codex":
+        cli: ClaudeCode | Codex = Codex(home, work, gateway.base_url, route.route, key=PERSONAL_KEY,
+                                        gateway_key=CLIENT_KEY)
+    else:
+        cli = ClaudeCode(home, work, gateway.url, route.route, oauth_token=OAUTH_TOKEN)
+    return AgentSession(shape, gateway, cli, work, ledger)
+
+
 @pytest.fixture
 def own_session(agent_clients: Path, start_gateway: GatewayFactory, tmp_path: Path) -> Start:
-    def start(route: OwnCredentials) -> AgentSession:
-        ledger = tmp_path / "ledger.jsonl"
-        gateway = start_gateway(route.policy(ledger))
-        home, work = tmp_path / "home", tmp_path / "home" / "work"
-        work.mkdir(parents=True)
-        shape = Shape(route.route, route.client, route.own, route.org)
-        if route.client == "codex":
-            cli: ClaudeCode | Codex = Codex(home, work, gateway.base_url, route.route, key=PERSONAL_KEY,
-                                            gateway_key=CLIENT_KEY)
-        else:
-            cli = ClaudeCode(home, work, gateway.url, route.route, oauth_token=OAUTH_TOKEN)
-        return AgentSession(shape, gateway, cli, work, ledger)
-    return start
+    return lambda route: start_own(route, start_gateway, tmp_path)
 
 
 def answered(turn: Turn) -> str:
