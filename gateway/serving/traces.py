@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from gateway.flow.tracing import NO_TRACER, Tracer, TraceSettingsError, trace_settings
 from gateway.policy.tracing import Tracing
@@ -27,6 +28,13 @@ def open_tracer(policy: Tracing | None, env: Mapping[str, str]) -> Tracer:
     except ImportError as err:
         _logger.error("traces are off: OpenTelemetry is not installed (pip install 'recloser[tracing]'): %s", err)
         return NO_TRACER
-    _logger.info("traces go to %s over %s as service %s, sampled %s", settings.endpoint, settings.protocol,
+    _logger.info("traces go to %s over %s as service %s, sampled %s", where(settings.endpoint), settings.protocol,
                  settings.service_name, settings.sampler)
     return OtelTracer(settings)
+
+
+def where(endpoint: str) -> str:
+    """The collector's address for a log line: a user and password in the URL stay out of it."""
+    parts = urlsplit(endpoint)
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}{parts.path}"

@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from gateway.flow.tracing import NO_TRACER, TraceSettings, TraceSettingsError, trace_settings
-from gateway.serving.traces import open_tracer
+from gateway.serving.traces import open_tracer, where
 from gateway.policy.load import PolicyError, parse_policy
 from gateway.policy.tracing import Tracing
 from tests.unit.test_attempt_journal_hooks import POLICY as JOURNAL_POLICY
@@ -97,3 +97,16 @@ def test_a_bad_tracing_block_is_refused_with_file_line_and_reason(endpoint: str,
         parse_policy(textwrap.dedent(POLICY % endpoint).lstrip("\n"), "p.yaml", {})
     assert "p.yaml:" in str(refused.value) and "tracing" in str(refused.value)
     assert reason in str(refused.value)
+
+
+def test_the_log_names_the_collector_without_the_credentials_its_url_carries(caplog: pytest.LogCaptureFixture) -> None:
+    assert where("https://tenant:s3cret-token@collector.example:4318/v1/traces") == \
+        "https://collector.example:4318/v1/traces"
+    caplog.set_level("INFO", logger="recloser.tracing")
+    tracer = open_tracer(None, {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://u:s3cret-token@127.0.0.1:9/v1/traces"})
+    try:
+        assert "traces go to http://127.0.0.1:9/v1/traces" in caplog.text
+        assert "s3cret-token" not in caplog.text
+    finally:
+        import asyncio
+        asyncio.run(tracer.close())
