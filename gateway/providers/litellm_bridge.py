@@ -103,6 +103,8 @@ class LitellmBridge:
             kwargs["api_base"] = d.base_url
         if d.kind == "azure" and d.api_version:
             kwargs["api_version"] = d.api_version
+        if call.traceparent and call.endpoint == "chat":   # the attempt's span, as the native wires send it
+            kwargs["extra_headers"] = {"traceparent": call.traceparent}
         return kwargs
 
 

@@ -269,3 +269,19 @@ routes:
     spans = [span for _, span in traced.wait_for_spans(2)]
     attempt = next(span for span in spans if span.kind == Span.SPAN_KIND_CLIENT)
     assert gw.sim("claude").requests[-1].headers["traceparent"] == f"00-{CLIENT_TRACE}-{attempt.span_id.hex()}-01"
+
+
+def test_an_attempt_through_litellm_sends_its_traceparent_too(start_gateway: GatewayFactory,
+                                                               traced: OtlpReceiver) -> None:
+    gw = start_gateway("""
+version: 1
+providers:
+  viaduct: {kind: sim, via: litellm}
+routes:
+  chat: {targets: [{provider: viaduct, model: m}]}
+""")
+    r = httpx.post(f"{gw.base_url}/chat/completions", json={"model": "chat", "messages": HELLO},
+                   headers={"traceparent": TRACEPARENT}, timeout=30)
+    assert r.status_code == 200, r.text
+    attempt = next(s for _, s in traced.wait_for_spans(2) if s.kind == Span.SPAN_KIND_CLIENT)
+    assert gw.sim("viaduct").requests[-1].headers["traceparent"] == f"00-{CLIENT_TRACE}-{attempt.span_id.hex()}-01"
