@@ -72,7 +72,10 @@ class Relay:
         if reply.rest is None:
             log.body = reply.body
             return whole(reply.body, answer_headers(log, d))
-        log.transcript = Transcript(log.call.endpoint, fold_for(log.call.endpoint), self.attempts.watch(log))
+        watch = self.attempts.watch(log)   # the answer checks, reading what the transcript parses and keeps
+        log.transcript = Transcript(log.call.endpoint, fold_for(log.call.endpoint), watch)
+        if watch is not None:
+            watch.text, watch.text_bytes = log.transcript.text, log.transcript.text_bytes
         resp = opened or await open_stream(request, answer_headers(log, d))
         try:
             await self._stream(resp, log, d, reply, list(fallbacks), budget)

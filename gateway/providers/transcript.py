@@ -140,6 +140,10 @@ class Transcript:
         """The answer's text the client has, across resumes."""
         return self._text.decode("utf-8", "replace")
 
+    def text_bytes(self) -> int:
+        """How long the answer's text is so far, in UTF-8 bytes (without decoding it)."""
+        return len(self._text)
+
     def answering_text(self) -> str:
         """The text the answering stream carried (since the last resume)."""
         return self._text[self._text_from:].decode("utf-8", "replace")

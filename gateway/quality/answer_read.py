@@ -1,12 +1,12 @@
 """Reading an answer in the client's API (chat, Responses, Messages) into what the answer checks look
 at: its text, tool calls and finish. A whole body is parsed once; a stream is read event by event as
-it is relayed (from the events the relay's transcript parses anyway), keeping only the text (bounded,
-unless structured output must be parsed whole) and the tool calls' arguments, and judging the text as
-it grows."""
+it is relayed, from the events the relay's transcript parses anyway and the text it keeps anyway:
+the watch itself keeps only the tool calls' arguments apart, and judges the text each time it has
+doubled, and at the end."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -20,7 +20,6 @@ _MESSAGES_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "
                     "refusal": "refusal", "model_context_window_exceeded": "length"}
 _QUIET_ITEMS = frozenset({"message", "reasoning", "function_call"})
 _QUIET_BLOCKS = frozenset({"text", "tool_use", "thinking", "redacted_thinking"})
-KEEP_CHARS = 4096      # a stream keeps this much of its text's start and as much of its end
 FIRST_LOOK = 1024      # a stream's text is first judged at this length, then each time it doubles
 
 
@@ -119,10 +118,9 @@ class StreamWatch:
         self.asked = asked
         self.checks = checks
         self.endpoint = asked.endpoint
-        self.whole_text = checks.structured_output and asked.output_format() is not None
-        self.head: list[str] = []      # the text's start (all of it while short, or while it must be parsed)
-        self.tail = ""                 # past KEEP_CHARS: its end
-        self.length = 0
+        # The stream's text so far, and its length in UTF-8 bytes: the relay's transcript keeps it.
+        self.text: Callable[[], str] = lambda: ""
+        self.text_bytes: Callable[[], int] = lambda: 0
         self.next_look = FIRST_LOOK
         self.calls: dict[Any, list[str]] = {}   # tool call index → [name, arguments so far …]
         self.finish = ""
@@ -130,25 +128,13 @@ class StreamWatch:
         self.seen: set[str] = set()    # defects already reported for this stream
         self.judged = False            # its answer has been counted (at its first defect, or at its end)
 
-    def text(self) -> str:
-        return "".join(self.head) + self.tail
-
-    def _add_text(self, piece: str) -> None:
-        self.length += len(piece)
-        if self.whole_text or self.length <= 2 * KEEP_CHARS:
-            self.head.append(piece)
-            return
-        if not self.tail:   # long now: keep its start and, from here on, its end
-            whole = "".join(self.head)
-            self.head, self.tail = [whole[:KEEP_CHARS]], whole[KEEP_CHARS:]
-        self.tail = (self.tail + piece)[-KEEP_CHARS:]
-
     def look(self) -> list[str]:
         """After some events: the text's defects newly seen, judged each time the text has doubled
         (usually none, and usually not judged at all)."""
-        if self.length < self.next_look:
+        length = self.text_bytes()
+        if length < self.next_look:
             return []
-        while self.next_look <= self.length:
+        while self.next_look <= length:
             self.next_look *= 2
         return self._new(text_defects(self.asked, self.text(), self.checks))
 
@@ -173,13 +159,16 @@ class StreamWatch:
             self._responses(event)
 
     def _chat(self, event: dict[str, Any]) -> None:
+        # Runs per event: the text is the transcript's, so most events need no more than a glance.
         for choice in event.get("choices") or ():
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
-            delta = choice.get("delta") or {}
-            content = delta.get("content")
-            if isinstance(content, str) and content:
-                self._add_text(content)
+            reason = choice.get("finish_reason")
+            if isinstance(reason, str) and self.finish != "refusal":
+                self.finish = _CHAT_FINISH.get(reason, "other")
+            delta = choice.get("delta")
+            if not isinstance(delta, dict) or ("tool_calls" not in delta and "refusal" not in delta):
+                continue
             if delta.get("refusal"):
                 self.finish = "refusal"
             for call in delta.get("tool_calls") or ():
@@ -189,17 +178,12 @@ class StreamWatch:
                     parts[0] = str(fn["name"])
                 if isinstance(fn.get("arguments"), str):
                     parts.append(fn["arguments"])
-            reason = choice.get("finish_reason")
-            if isinstance(reason, str) and self.finish != "refusal":
-                self.finish = _CHAT_FINISH.get(reason, "other")
 
     def _messages(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "content_block_delta":
             delta = event.get("delta") or {}
-            if delta.get("type") == "text_delta" and isinstance(delta.get("text"), str):
-                self._add_text(delta["text"])
-            elif delta.get("type") == "input_json_delta" and isinstance(delta.get("partial_json"), str):
+            if delta.get("type") == "input_json_delta" and isinstance(delta.get("partial_json"), str):
                 self.calls.setdefault(event.get("index"), [""]).append(delta["partial_json"])
         elif kind == "content_block_start":
             block = event.get("content_block") or {}
@@ -217,9 +201,9 @@ class StreamWatch:
 
     def _responses(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
-        if kind == "response.output_text.delta" and isinstance(event.get("delta"), str):
-            self._add_text(event["delta"])
-        elif kind == "response.function_call_arguments.delta" and isinstance(event.get("delta"), str):
+        if kind == "response.output_text.delta":
+            return   # the text is the transcript's
+        if kind == "response.function_call_arguments.delta" and isinstance(event.get("delta"), str):
             self.calls.setdefault(event.get("output_index"), [""]).append(event["delta"])
         elif kind == "response.output_item.added":
             item = event.get("item") or {}

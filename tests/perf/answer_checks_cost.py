@@ -50,12 +50,16 @@ def completion(message: dict[str, object]) -> bytes:
         "usage": {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30}})
 
 
-def timed(label: str, fn: Callable[[], object], n: int) -> None:
+def timed(label: str, fn: Callable[[], object], n: int, rounds: int = 5) -> None:
+    """The best of `rounds` rounds of n / rounds calls: on a shared machine the best is the cost, the rest is waiting."""
     fn()   # warm: a schema is compiled once, then cached
-    started = time.perf_counter()
-    for _ in range(n):
-        fn()
-    print(f"{label:<58} {1e6 * (time.perf_counter() - started) / n:8.1f} µs")
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for _ in range(max(1, n // rounds)):
+            fn()
+        best = min(best, (time.perf_counter() - started) / max(1, n // rounds))
+    print(f"{label:<62} {1e6 * best:8.1f} µs")
 
 
 def main(n: int = 20_000) -> None:
@@ -84,6 +88,7 @@ def main(n: int = 20_000) -> None:
     def watched() -> None:
         watch = StreamWatch(Asked(REQUEST, "chat"), CHECKS)
         t = Transcript("chat", None, watch)
+        watch.text, watch.text_bytes = t.text, t.text_bytes
         for c in chunks:
             t.add(c)
             watch.look()

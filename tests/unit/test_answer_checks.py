@@ -151,6 +151,7 @@ class Relayed:
     def __init__(self, asked: Asked) -> None:
         self.watch = StreamWatch(asked, ON)
         self.transcript = Transcript(asked.endpoint, None, self.watch)
+        self.watch.text, self.watch.text_bytes = self.transcript.text, self.transcript.text_bytes
 
     def feed(self, chunk: bytes) -> list[str]:
         self.transcript.add(chunk)
