@@ -1,6 +1,6 @@
 """Every panel query of every Grafana dashboard, template variables substituted, is evaluated by a
 real Prometheus scraping a gateway that served a failover, retries, a hedge, a resumed stream, a
-shed request, answers below the route's quality tier, a policy reload and spend for two teams, runs
+shed request, a request held through an outage, answers below the route's quality tier, a policy reload and spend for two teams, runs
 quality canaries, and shares its state through a real redis-server: each must parse and return data."""
 
 from __future__ import annotations
@@ -71,6 +71,8 @@ providers:
     credentials: client
     models:
       own-model: {{input_usd_per_mtok: 3, output_usd_per_mtok: 15}}
+  down:
+    kind: sim
   gpus:
     kind: sim
     endpoints: 2
@@ -113,6 +115,10 @@ routes:
     targets:
       - {{provider: own, model: own-model}}
       - {{provider: beta, model: beta-model}}
+  held:
+    hold_s: 1
+    targets:
+      - {{provider: down, model: down-model}}
 """
 # A prompt of several chunks: the turns after the first find it on their replica (prefix hits).
 POOL_SYSTEM = {"role": "system", "content": "You answer questions about the runbook. " * 30}
@@ -173,11 +179,13 @@ def serve_the_traffic(gw: EmbeddedGateway) -> int:
         pooled(gw, "search", turn)                                   # the local pool, a prefix hit
     crossed(gw, "search")                                            # a feature dropped across wires
     on_own_credentials(gw, "search")                                 # paid by the caller's own key
+    gw.set_fault("down", Fault(refuse=True))
+    assert chat(gw, "search", "held").status_code == 503             # held for its hold_s, then its error
     gw.context.admission.cap = 0
     assert chat(gw, "search", "chat").status_code == 503             # shed
     gw.context.admission.cap = gw.context.admission.max_in_flight
     assert httpx.post(gw.url + "/admin/reload", headers={"Authorization": f"Bearer {KEYS['ops']}"}).status_code == 200
-    return 19                                                        # the shed one is counted apart
+    return 20                                                        # the shed one is counted apart
 
 
 def steady_traffic(gw: EmbeddedGateway) -> None:
