@@ -89,9 +89,14 @@ class OtlpReceiver:
                         yield resource, span
 
     def wait_for_spans(self, count: int, timeout: float = 20.0) -> list[tuple[dict[str, Any], Span]]:
-        """Waits (on the receiver's notice, not a sleep) until `count` spans arrived."""
+        """Waits (on the receiver's notice, not a sleep) until `count` spans arrived, a request's span
+        among them: it leaves after its attempts' spans, so by then they all arrived too."""
+        def arrived() -> bool:
+            spans = list(self._count())
+            return len(spans) >= count and any(s.kind == Span.SPAN_KIND_SERVER for s in spans)
+
         with self._changed:
-            self._changed.wait_for(lambda: sum(1 for _ in self._count()) >= count, timeout)
+            self._changed.wait_for(arrived, timeout)
         return list(self.spans())
 
     def _count(self) -> Iterator[Span]:
