@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from gateway.core.auth import Authenticator, Caller
-from gateway.core.credentials import ClientCredential, split_betas
+from gateway.core.credentials import CREDENTIAL_BETA_PREFIX, ClientCredential, split_betas
 from gateway.core.errors import invalid_api_key
 
 # Where a caller that sends its own provider credentials in Authorization / x-api-key names its
@@ -31,7 +31,8 @@ def gateway_authorization(headers: Mapping[str, str]) -> str | None:
 def client_credential(headers: Mapping[str, str]) -> ClientCredential | None:
     """The caller's own provider credential: a bearer token, else an x-api-key; with the beta flags
     bound to it (`oauth-*`)."""
-    _, bound = split_betas(headers.get("anthropic-beta"))
+    beta = headers.get("anthropic-beta")
+    bound = split_betas(beta)[1] if beta and CREDENTIAL_BETA_PREFIX in beta else ()
     authorization = headers.get("Authorization", "")
     if authorization[:7].lower() == "bearer " and authorization[7:].strip():
         return ClientCredential("bearer", authorization[7:].strip(), bound)

@@ -41,7 +41,10 @@ def split_betas(header: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """An `anthropic-beta` header's flags: (those any provider may see, those bound to the credential)."""
     if not header:
         return (), ()
-    flags = [flag.strip() for flag in header.split(",") if flag.strip()]
-    bound = tuple(f for f in flags if f.startswith(CREDENTIAL_BETA_PREFIX))
-    free = tuple(f for f in flags if not f.startswith(CREDENTIAL_BETA_PREFIX))
-    return free, bound
+    free: list[str] = []
+    bound: list[str] = []
+    for flag in header.split(","):
+        flag = flag.strip()
+        if flag:
+            (bound if flag.startswith(CREDENTIAL_BETA_PREFIX) else free).append(flag)
+    return tuple(free), tuple(bound)
