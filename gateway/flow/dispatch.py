@@ -128,7 +128,7 @@ class Dispatcher:
             return await self._attempt(order, request, log, budget, hedge_budget, opened=opened)
         pools = self.pools
         ttfts = [h.speed_of(call.stream).baseline if h.speed_of(call.stream).samples else None for h in healths]
-        arranged = pools.arrange(route, p.order, call.body, call.client_headers, now, ttfts)
+        arranged = pools.arrange(route, p.order, call.body, now, ttfts)
         for span in arranged.spilled:
             self.metrics.spilled(route.name, span.provider).inc()
         marked = pools.sends(route, arranged.chunks)
@@ -194,7 +194,7 @@ class Dispatcher:
                 span = next((s for s in route.pools if s.provider == d.provider), None)
                 if span is not None and all(x.provider == d.provider for x in order[pos:]):
                     if await self._admit_to_pool(log, span, self.pools):
-                        order = order[:pos] + self.pools.repick(span, order[pos:], call.body, call.client_headers,
+                        order = order[:pos] + self.pools.repick(span, order[pos:], call.body,
                                                                 self.clock())
                         d = order[pos]
             hedge_with = order[pos + 1] if route.config.hedge is not None and pos + 1 < len(order) else None

@@ -100,8 +100,7 @@ class PoolBoard:
         picture.capacity = capacity
         return picture
 
-    def arrange(self, route: RouteTable, order: Sequence[int], body: Mapping[str, Any],
-                headers: Mapping[str, str], now: float,
+    def arrange(self, route: RouteTable, order: Sequence[int], body: Mapping[str, Any], now: float,
                 ttfts: Sequence[float | None] | None = None) -> Arranged:
         """The planner's order with each pool's endpoints picked by load and prefix, and a pool moved
         behind the route's other targets when it is full or its wait is longer than theirs to a first
@@ -145,7 +144,7 @@ class PoolBoard:
         return limit if spill.max_wait_s is None else min(limit, spill.max_wait_s)
 
     def repick(self, span: PoolSpan, endpoints: Sequence[Deployment], body: Mapping[str, Any],
-               headers: Mapping[str, str], now: float) -> list[Deployment]:
+               now: float) -> list[Deployment]:
         """The pool's endpoints picked again, for a request that waited for the pool: the loads it was
         first arranged by are past."""
         chunks = prompt_chunks(body) if span.load.affinity == "prefix" else None

@@ -154,7 +154,7 @@ class Clock:
 def send(board: PoolBoard, table: RouteTable, body: dict[str, Any], order: tuple[int, ...] = (0, 1, 2, 3),
          ttfts: list[float | None] | None = None) -> int:
     """Arranges one request, sends it to the first target, finishes it; its first target's position."""
-    arranged = board.arrange(table, order, body, {}, board.clock(), ttfts)
+    arranged = board.arrange(table, order, body, board.clock(), ttfts)
     first = arranged.order[0]
     if first < 3:
         sends = board.sends(table, arranged.chunks)
@@ -193,7 +193,7 @@ def test_a_pool_with_a_free_place_never_spills() -> None:
     board.read(span, span.urls[0], Reading(running=4, waiting=9, kv=0.5), 0.0)
     board.read(span, span.urls[1], Reading(running=4, waiting=9, kv=0.5), 0.0)
     board.read(span, span.urls[2], Reading(running=3, waiting=0, kv=0.5), 0.0)
-    got = board.arrange(table, (0, 1, 2, 3), chat(user("hi")), {}, 0.1, [None, None, None, 0.3])
+    got = board.arrange(table, (0, 1, 2, 3), chat(user("hi")), 0.1, [None, None, None, 0.3])
     assert got.spilled == () and got.order[0] == 2
 
 
@@ -204,15 +204,15 @@ def test_a_pool_spills_when_its_least_wait_is_longer_than_the_next_targets_first
         board.load(url).service_s = 0.6                   # one place frees every 0.15 s
         board.read(span, url, Reading(running=4, waiting=2, kv=0.5), 0.0)
     # 3 to leave first: 0.45 s; the frontier answers in 0.3 s, plus 0.2 s: the pool is still sooner.
-    got = board.arrange(table, (0, 1, 2, 3), chat(user("hi")), {}, 0.1, [None, None, None, 0.3])
+    got = board.arrange(table, (0, 1, 2, 3), chat(user("hi")), 0.1, [None, None, None, 0.3])
     assert got.spilled == () and got.order[-1] == 3
-    got = board.arrange(table, (0, 1, 2, 3), chat(user("hi")), {}, 0.1, [None, None, None, 0.2])
+    got = board.arrange(table, (0, 1, 2, 3), chat(user("hi")), 0.1, [None, None, None, 0.2])
     assert got.spilled == (span,) and got.order[0] == 3
     # The frontier's first token never measured: taken as a frontier's usual.
     for url in span.urls:
         board.read(span, url, Reading(running=4, waiting=8, kv=0.5), 0.0)
     assert 9 * 0.15 > UNMEASURED_TTFT_S + 0.2
-    assert board.arrange(table, (0, 1, 2, 3), chat(user("hi")), {}, 0.1).spilled == (span,)
+    assert board.arrange(table, (0, 1, 2, 3), chat(user("hi")), 0.1).spilled == (span,)
 
 
 def test_the_service_time_is_learnt_from_requests_that_started_at_once() -> None:
@@ -280,7 +280,7 @@ def test_max_wait_caps_the_wait_a_pool_may_ask_whatever_the_next_target_takes() 
         board.load(url).service_s = 0.6
         board.read(span, url, Reading(running=4, waiting=0, kv=0.5), 0.0)
     # One to leave first: 0.15 s, well before the frontier's first token, but past the cap.
-    got = board.arrange(table, (0, 1, 2, 3), chat(user("hi")), {}, 0.1, [None, None, None, 2.0])
+    got = board.arrange(table, (0, 1, 2, 3), chat(user("hi")), 0.1, [None, None, None, 2.0])
     assert got.spilled == (span,)
 
 

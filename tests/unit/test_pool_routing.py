@@ -97,13 +97,13 @@ def test_requests_go_to_the_least_loaded_replica_and_spill_to_the_frontier_only_
     body = {"messages": [{"role": "user", "content": "hi"}]}
     board.read(span, span.urls[0], Reading(running=9, waiting=0, kv=0.5), 0.0)
     board.read(span, span.urls[1], Reading(running=2, waiting=0, kv=0.2), 0.0)
-    got = board.arrange(table, (0, 1, 2), body, {}, 0.5)
+    got = board.arrange(table, (0, 1, 2), body, 0.5)
     assert got.order[2] == 2 and got.spilled == ()
     board.read(span, span.urls[0], Reading(running=9, waiting=5, kv=0.5), 0.0)
-    got = board.arrange(table, (0, 1, 2), body, {}, 0.5)
+    got = board.arrange(table, (0, 1, 2), body, 0.5)
     assert got.order == (1, 0, 2) and got.spilled == ()      # one replica is full: the other takes it
     board.read(span, span.urls[1], Reading(running=9, waiting=0, kv=0.96), 0.0)
-    got = board.arrange(table, (0, 1, 2), body, {}, 0.5)
+    got = board.arrange(table, (0, 1, 2), body, 0.5)
     assert got.order[0] == 2 and got.spilled == (span,) and got.alone is None
 
 
@@ -113,5 +113,5 @@ def test_a_full_pool_with_no_other_target_standing_is_alone() -> None:
     board = PoolBoard(Metrics(), lambda: 0.0)
     for url in span.urls:
         board.read(span, url, Reading(running=9, waiting=5, kv=0.5), 0.0)
-    got = board.arrange(table, (0, 1), {"messages": []}, {}, 0.5)   # the frontier was left out (ejected)
+    got = board.arrange(table, (0, 1), {"messages": []}, 0.5)   # the frontier was left out (ejected)
     assert got.alone is span and got.spilled == ()

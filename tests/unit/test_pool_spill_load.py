@@ -108,7 +108,7 @@ def play(rate: float, seconds: float = 20.0, warm_s: float = 3.0, seed: int = 1)
         counted = now[0] >= warm_s
         order = [0, 1, 2]
         rng.shuffle(order)
-        arranged = board.arrange(table, (*order, 3), body, {}, now[0], [None, None, None, FRONTIER_TTFT_S])
+        arranged = board.arrange(table, (*order, 3), body, now[0], [None, None, None, FRONTIER_TTFT_S])
         first = arranged.order[0]
         result.sent += counted
         if first == 3:
