@@ -122,10 +122,8 @@ class Dispatcher:
         log.skipped = [(route.deployments[i], why_skipped(healths[i], now), back_in(healths[i], now))
                        for i in p.skipped]
         if not route.pools or self.pools is None:
-            order = [route.deployments[i] for i in p.order]
-            if any(d.client_credentials for d in order):
-                order = self._usable_credentials(order, log, now)
-            return await self._attempt(order, request, log, budget, hedge_budget, opened=opened)
+            return await self._attempt(self._usable([route.deployments[i] for i in p.order], log, now), request,
+                                       log, budget, hedge_budget, opened=opened)
         pools = self.pools
         ttfts = [h.speed_of(call.stream).baseline if h.speed_of(call.stream).samples else None for h in healths]
         arranged = pools.arrange(route, p.order, call.body, now, ttfts)
@@ -133,8 +131,8 @@ class Dispatcher:
             self.metrics.spilled(route.name, span.provider).inc()
         marked = pools.sends(route, arranged.chunks)
         try:
-            return await self._attempt([route.deployments[i] for i in arranged.order], request, log, budget,
-                                       hedge_budget, marked, opened)
+            return await self._attempt(self._usable([route.deployments[i] for i in arranged.order], log, now), request,
+                                       log, budget, hedge_budget, marked, opened)
         finally:
             marked.close()
 
@@ -236,9 +234,11 @@ class Dispatcher:
             return self._as_is(log, last.deployment, last.error)
         raise exhausted(log)
 
-    def _usable_credentials(self, order: list[Deployment], log: RequestLog, now: float) -> list[Deployment]:
+    def _usable(self, order: list[Deployment], log: RequestLog, now: float) -> list[Deployment]:
         """Client-credential targets this caller cannot use now (no credential, one of another API, or
         one cooling down after a refusal there) are skipped without a round trip; no breaker hears of it."""
+        if not any(d.client_credentials for d in order):
+            return order
         call, cooldowns = log.call, self.attempts.cooldowns
         usable: list[Deployment] = []
         for d in order:

@@ -67,7 +67,15 @@ providers:
     api_key: {UPSTREAM_KEY}
     models: {{gpt-5.1-codex: {prices}}}
     sim: {{wire: openai, reply_word: org, reply_tokens: 5}}
+  local:
+    kind: sim
+    endpoints: 2
+    sim: {{wire: openai, reply_word: pool, reply_tokens: 5}}
 routes:
+  claude-pool:
+    targets:
+      - {{provider: subscription, model: claude-sonnet-4-5}}
+      - {{provider: local, model: qwen3-coder}}
   claude:
     targets:
       - {{provider: subscription, model: claude-sonnet-4-5}}
@@ -318,3 +326,10 @@ def test_a_traced_client_paid_request_says_who_paid_and_carries_no_credential(
                        for secret in (OAUTH_A, GATEWAY_KEY))
     finally:
         receiver.stop()
+
+
+def test_a_cooled_credential_is_skipped_on_a_route_whose_last_target_is_a_local_pool(gw: EmbeddedGateway) -> None:
+    gw.set_fault("subscription", Fault(status=401))
+    assert ask(claude(gw), "claude-pool").startswith("pool")
+    assert ask(claude(gw), "claude-pool").startswith("pool")
+    assert gw.sim("subscription").request_count() == 1
