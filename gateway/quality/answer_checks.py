@@ -157,14 +157,16 @@ class Asked:
 
 
 def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for v in value.values():
-            yield from _strings(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from _strings(v)
+    """Every string in a parsed JSON value, walked without recursion (a client's body may nest deeply)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            yield v
+        elif isinstance(v, Mapping):
+            stack.extend(v.values())
+        elif isinstance(v, (list, tuple)):
+            stack.extend(v)
 
 
 def dominant_script(text: str) -> str | None:
@@ -208,28 +210,34 @@ def looping(text: str) -> bool:
     return len(set(grams)) <= LOOP_DISTINCT * len(grams)
 
 
+# A client's schema is the client's: a regular expression in it (`pattern`, `patternProperties`) would
+# run in the gateway's event loop, and one that backtracks catastrophically would stall every request.
+_REGEX_KEYWORDS = (b'"pattern"', b'"patternProperties"')
+
+
 @lru_cache(maxsize=256)
 def _validator(canonical: bytes) -> Any:
-    """A compiled validator for one schema (None when the schema itself is not valid)."""
+    """A compiled validator for one schema (None when the schema is not valid, or holds regular expressions)."""
     from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import SchemaError
 
+    if any(k in canonical for k in _REGEX_KEYWORDS):
+        return None
     schema = orjson.loads(canonical)
     try:
         Draft202012Validator.check_schema(schema)
-    except SchemaError:
+        return Draft202012Validator(schema)
+    except Exception:   # an invalid schema, or one too deep to compile: it judges nothing
         return None
-    return Draft202012Validator(schema)
 
 
 def fits(value: Any, schema: Mapping[str, Any]) -> bool:
-    """Does `value` fit `schema`? (A schema that is itself broken says nothing: True.)"""
+    """Does `value` fit `schema`? (A schema that is broken, or that holds regular expressions, says
+    nothing: True.)"""
     try:
-        canonical = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
-    except TypeError:
+        validator = _validator(orjson.dumps(schema, option=orjson.OPT_SORT_KEYS))
+        return validator is None or bool(validator.is_valid(value))
+    except Exception:   # a schema or a value too deep to walk: no judgement, never a failed request
         return True
-    validator = _validator(canonical)
-    return validator is None or validator.is_valid(value)
 
 
 _NOT_JSON = object()

@@ -204,3 +204,19 @@ def test_messages_and_responses_streams_are_read() -> None:
               {"type": "response.completed", "response": {"status": "completed"}}]:
         watch.feed(b"data: " + orjson.dumps(e) + b"\n\n")
     assert watch.end() == [TOOL_ARGS_NOT_JSON]
+
+
+def test_a_schema_with_regular_expressions_is_not_run_in_the_gateway() -> None:
+    evil = {"type": "function", "function": {"name": "f", "parameters": {
+        "type": "object", "properties": {"s": {"type": "string", "pattern": "^(a+)+$"}}}}}
+    asked = Asked({**ENGLISH, "tools": [evil]}, "chat")
+    answer = Answer("", [ToolCall("f", orjson.dumps({"s": "a" * 40 + "!"}).decode())], "tool_calls")
+    assert defects(asked, answer, ON) == []     # not validated at all: the catastrophic regex never runs
+
+
+def test_a_deeply_nested_request_is_searched_without_recursion() -> None:
+    deep: Any = "hello"
+    for _ in range(5000):
+        deep = [deep]
+    asked = Asked({"messages": [{"role": "user", "content": deep}]}, "chat")
+    assert defects(asked, Answer(THAI_TEXT, finish="stop"), ON) == [WRONG_SCRIPT]
