@@ -19,6 +19,9 @@ def main() -> None:
     p.add_argument("--port", type=int, default=9001)
     p.add_argument("--name", default="sim")
     p.add_argument("--api-key", default=None)
+    p.add_argument("--client-credentials", action="store_true",
+                   help="take each caller's own credential instead of --api-key (a credentials: client provider): "
+                        "any bearer or x-api-key, an OAuth bearer only with anthropic-beta: oauth-2025-04-20")
     p.add_argument("--reply-tokens", type=int, default=20)
     p.add_argument("--first-token-delay-s", type=float, default=0.0)
     p.add_argument("--chunk-delay-s", type=float, default=0.0)
@@ -57,7 +60,8 @@ def main() -> None:
     config = SimConfig(name=args.name, wire=args.wire, api_key=args.api_key, reply_tokens=args.reply_tokens,
                        first_token_delay_s=args.first_token_delay_s, chunk_delay_s=args.chunk_delay_s,
                        dumb=args.dumb, agent=args.agent, gpu=gpu_config, speed=args.speed, broken=args.broken,
-                       broken_after_s=args.broken_after_s, broken_for_s=args.broken_for_s)
+                       broken_after_s=args.broken_after_s, broken_for_s=args.broken_for_s,
+                       client_credentials=args.client_credentials)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_forever(config, args.port))
 

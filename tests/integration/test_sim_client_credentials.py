@@ -4,6 +4,8 @@ subscription's usage limit with Anthropic's unified headers, a personal OpenAI k
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 
@@ -14,6 +16,8 @@ import pytest
 
 from gateway.sim import Fault, SimConfig, SimServer
 from gateway.sim.credentials import ANTHROPIC_OAUTH_EXPIRED, ANTHROPIC_OAUTH_WITHOUT_BETA, OPENAI_QUOTA
+from tests.conftest import free_port
+from tests.replicas import ENV, ROOT, _stop, _wait_until_answering
 
 OAUTH = "sk-ant-oat01-sim-user-a1b2c3d4"
 OTHER = "sk-ant-oat01-sim-user-e5f6a7b8"
@@ -87,3 +91,25 @@ async def test_a_personal_openai_key_out_of_quota_is_429_insufficient_quota() ->
         assert refused.value.code == "invalid_api_key" and "sk-***abcd" in refused.value.message
     finally:
         await server.stop()
+
+
+def test_a_standalone_sim_takes_client_credentials_and_a_usage_limit_fault_as_json() -> None:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "gateway.sim", "--wire", "anthropic", "--client-credentials",
+                             "--port", str(port), "--name", "sub"], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_answering(proc, url + "/_sim/stats", "sim sub")
+        httpx.post(url + "/_sim/fault", json={"status": 429, "usage_limit_reset_s": 60, "only_credential": OAUTH},
+                   timeout=5).raise_for_status()
+        body = {"model": "m", "max_tokens": 9, "messages": HELLO}
+        headers = {"anthropic-version": "2023-06-01", "anthropic-beta": "oauth-2025-04-20"}
+        limited = httpx.post(url + "/v1/messages", json=body, timeout=5,
+                             headers={**headers, "Authorization": f"Bearer {OAUTH}"})
+        other = httpx.post(url + "/v1/messages", json=body, timeout=5,
+                           headers={**headers, "Authorization": f"Bearer {OTHER}"})
+        assert limited.status_code == 429 and limited.headers["anthropic-ratelimit-unified-status"] == "rejected"
+        assert other.status_code == 200
+    finally:
+        _stop(proc)
