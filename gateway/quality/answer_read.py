@@ -21,6 +21,9 @@ _MESSAGES_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "
 _QUIET_ITEMS = frozenset({"message", "reasoning", "function_call"})
 _QUIET_BLOCKS = frozenset({"text", "tool_use", "thinking", "redacted_thinking"})
 FIRST_LOOK = 1024      # a stream's text is first judged at this length, then each time it doubles
+# Pieces of a tool call's arguments kept apart before they are joined: a str per event costs about
+# 60 bytes, far more than the few characters a delta carries.
+PIECES = 64
 
 
 def answer_of(data: Any, endpoint: str) -> Answer | None:
@@ -110,6 +113,13 @@ def whole_defects(asked: Asked, body: bytes, endpoint: str, checks: AnswerChecks
     return [] if answer is None else defects(asked, answer, checks)
 
 
+def _appended(parts: list[str], piece: str, keep: int = 0) -> None:
+    """Appends `piece`; once PIECES follow the first `keep` (a tool call's name), they are joined into one."""
+    parts.append(piece)
+    if len(parts) - keep >= PIECES:
+        parts[keep:] = ["".join(parts[keep:])]
+
+
 class StreamWatch:
     """Follows one stream as it is relayed: each parsed `event`, then `look` for the text's defects found
     so far (as soon as they show), and `end` for the defects of the finished answer."""
@@ -177,14 +187,14 @@ class StreamWatch:
                 if fn.get("name"):
                     parts[0] = str(fn["name"])
                 if isinstance(fn.get("arguments"), str):
-                    parts.append(fn["arguments"])
+                    _appended(parts, fn["arguments"], keep=1)
 
     def _messages(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "content_block_delta":
             delta = event.get("delta") or {}
             if delta.get("type") == "input_json_delta" and isinstance(delta.get("partial_json"), str):
-                self.calls.setdefault(event.get("index"), [""]).append(delta["partial_json"])
+                _appended(self.calls.setdefault(event.get("index"), [""]), delta["partial_json"], keep=1)
         elif kind == "content_block_start":
             block = event.get("content_block") or {}
             if block.get("type") == "tool_use":
@@ -204,7 +214,7 @@ class StreamWatch:
         if kind == "response.output_text.delta":
             return   # the text is the transcript's
         if kind == "response.function_call_arguments.delta" and isinstance(event.get("delta"), str):
-            self.calls.setdefault(event.get("output_index"), [""]).append(event["delta"])
+            _appended(self.calls.setdefault(event.get("output_index"), [""]), event["delta"], keep=1)
         elif kind == "response.output_item.added":
             item = event.get("item") or {}
             if item.get("type") == "function_call":

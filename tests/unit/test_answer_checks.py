@@ -220,3 +220,14 @@ def test_a_deeply_nested_request_is_searched_without_recursion() -> None:
         deep = [deep]
     asked = Asked({"messages": [{"role": "user", "content": deep}]}, "chat")
     assert defects(asked, Answer(THAI_TEXT, finish="stop"), ON) == [WRONG_SCRIPT]
+
+
+def test_a_long_streams_watch_keeps_tool_call_arguments_in_few_pieces_not_one_per_event() -> None:
+    from gateway.quality.answer_read import PIECES
+
+    relayed = Relayed(Asked({**ENGLISH, "tools": [WEATHER]}, "chat"))
+    for piece in ['{"city": ', '"Os', 'lo"}'] * 100:
+        call = {"index": 0, "function": {"arguments": piece}}
+        relayed.feed(b"data: " + orjson.dumps({"choices": [{"index": 0, "delta": {"tool_calls": [call]}}]}) + b"\n\n")
+    parts = relayed.watch.calls[0]
+    assert len(parts) <= PIECES + 1 and "".join(parts[1:]) == '{"city": "Oslo"}' * 100
