@@ -82,6 +82,14 @@ def response_store(doc: PolicyDocument, shared: RedisState | None, clock: Callab
     return local if shared is None else SharedResponses(shared, local)
 
 
+async def end_holds(app: web.Application) -> None:
+    """On shutdown, before the server waits for its handlers: held requests get their error now (a
+    stream its error event) instead of waiting out the grace for a target and being cut."""
+    ctx = app.get(CONTEXT)
+    if ctx is not None and ctx.holds is not None:
+        ctx.holds.expire_all()
+
+
 def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
               rng: random.Random | None = None, metrics: Metrics | None = None,
               wall: Callable[[], float] = time.time, watch_loop_lag: bool = True, open_ok: bool = True,
@@ -191,7 +199,6 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
             yield
         finally:
             ctx.ready = False
-            holds.expire_all()
             ctx.admission.stop()
             await reloader.stop()
             await scraper.stop()
@@ -211,6 +218,7 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
             await sims.stop()
 
     app.cleanup_ctx.append(resources)
+    app.on_shutdown.append(end_holds)
     app.on_response_prepare.append(handlers.answer_begins)
     app.router.add_post("/v1/chat/completions", handlers.chat_completions)
     app.router.add_post("/v1/completions", handlers.completions)

@@ -178,3 +178,18 @@ async def test_held_requests_leave_room_for_live_traffic_under_max_in_flight(sta
     assert [a.status_code for a in answers] == [200] * 4
     await until(lambda: gw.context.admission.in_flight == 0)
     assert gw.context.admission.starting == 0
+
+
+async def test_a_gateway_shutting_down_answers_its_held_requests_at_once(start_gateway: GatewayFactory) -> None:
+    gw = start_gateway(policy(hold_s=300))
+    gw.set_fault("alpha", Fault(refuse=True))
+    headers = {"Authorization": f"Bearer {KEYS['std']}"}
+    async with httpx.AsyncClient(base_url=gw.base_url, headers=headers, timeout=60) as http:
+        held = asyncio.ensure_future(http.post("/chat/completions", json={"model": "chat", "messages": HELLO}))
+        await until(lambda: metric(gw, "recloser_held_requests_waiting", route="chat") == 1)
+        started = time.monotonic()
+        stopping = asyncio.get_running_loop().run_in_executor(None, gw.stop)
+        answer = await held
+        await stopping
+    assert answer.status_code == 503 and answer.json()["error"]["code"] == "upstream_unavailable"
+    assert time.monotonic() - started < 10, "answered as the gateway stopped, not after waiting out its grace"
