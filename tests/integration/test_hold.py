@@ -16,13 +16,14 @@ from pathlib import Path
 import anthropic
 import httpx
 import openai
+import pytest
 
 from gateway.serving.embedded import EmbeddedGateway
 from gateway.sim import Fault
 from tests.conftest import GatewayFactory
 
 HELLO = [{"role": "user", "content": "hello"}]
-KEYS = {"std": "sk-standard", "shed": "sk-sheddable"}
+KEYS = {"std": "sk-standard", "shed": "sk-sheddable", "patient": "sk-patient"}
 OUTAGE_S = 1.5
 
 
@@ -38,6 +39,7 @@ auth:
   keys:
     - {{id: std, sha256: "{_sha(KEYS['std'])}", team: t, app: std}}
     - {{id: shed, sha256: "{_sha(KEYS['shed'])}", team: t, app: shed, priority: sheddable}}
+    - {{id: patient, sha256: "{_sha(KEYS['patient'])}", team: t, app: batch, hold_s: 30}}
 limits: {{max_in_flight: {max_in_flight}}}
 breaker: {{consecutive_failures: 1, probe_interval_s: 0.2, base_ejection_s: 60, probe_requests: 1, slow_start_s: 0}}
 providers:
@@ -53,6 +55,8 @@ routes:
     targets: [{{provider: claude, model: claude-sonnet-4-5}}]
   live:
     targets: [{{provider: live, model: m}}]
+  unheld:
+    targets: [{{provider: alpha, model: m}}]
 """
 
 
@@ -193,3 +197,14 @@ async def test_a_gateway_shutting_down_answers_its_held_requests_at_once(start_g
         await stopping
     assert answer.status_code == 503 and answer.json()["error"]["code"] == "upstream_unavailable"
     assert time.monotonic() - started < 10, "answered as the gateway stopped, not after waiting out its grace"
+
+
+def test_a_key_with_its_own_hold_s_is_held_on_a_route_that_holds_nobody_else(start_gateway: GatewayFactory) -> None:
+    gw = start_gateway(policy(hold_s=30))
+    gw.set_fault("alpha", Fault(refuse=True, duration_s=OUTAGE_S * 2))
+    with pytest.raises(openai.APIStatusError) as refused:
+        client(gw).chat.completions.create(model="unheld", messages=HELLO)
+    assert refused.value.status_code == 503
+    answer = client(gw, KEYS["patient"]).chat.completions.create(model="unheld", messages=HELLO)
+    assert answer.choices[0].message.content
+    assert metric(gw, "recloser_held_requests_total", route="unheld", outcome="released") == 1
