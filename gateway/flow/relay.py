@@ -15,7 +15,7 @@ from gateway.wires.features import DROPPED_HEADER
 from gateway.routing.request_log import AttemptRecord, RequestLog
 from gateway.metering.usage import strip_usage_chunk
 from gateway.core.metrics import Metrics
-from gateway.providers.base import AttemptError, Reply
+from gateway.providers.base import AttemptError, Failure, Reply
 from gateway.providers.transcript import EventFold, Transcript
 from gateway.quality.answer_read import StreamWatch
 from gateway.flow.resume.chat import Diverged, after_prefix, continuation
@@ -89,6 +89,9 @@ class Relay:
         if not chunk:
             return
         log.transcript.add(chunk)
+        watch = log.transcript.watch
+        if isinstance(watch, StreamWatch) and watch.broken_call:
+            return   # a tool call finished with arguments that are not JSON: the client never gets its finish
         if log.usage_injected:
             chunk = strip_usage_chunk(chunk)
             if not chunk:
@@ -143,12 +146,29 @@ class Relay:
                 # The stream's pace, less the gateway's own pauses: a loaded gateway is not a slow provider.
                 gap = token_gap(events, provider_seconds(self.attempts.clock() - flow_from,
                                                          self.attempts.paused() - paused))
-                self.attempts.report(route, d, True, True, ttft, token_gap_s=gap)
+                if watch is not None and watch.broken_call:
+                    await self._end_broken_call(resp, log, d, record)
+                else:
+                    self.attempts.report(route, d, True, True, ttft, token_gap_s=gap)
                 if watch is not None:
                     self._watched(watch, log, d, watch.end(), ended=True)
                 return
         finally:
             await reply.release()
+
+    async def _end_broken_call(self, resp: web.StreamResponse, log: RequestLog, d: Deployment,
+                               record: AttemptRecord | None) -> None:
+        """A stream whose tool call finished with arguments that are not JSON ends with an error event
+        instead of its finish: the client's SDK raises rather than hand its agent a call it cannot run.
+        (A half-written tool call cannot be continued elsewhere.) A failed attempt, like a broken stream."""
+        err = AttemptError(Failure.DEFECTIVE, "tool call arguments that are not JSON")
+        self.attempts.report(log.route, d, False, True, err=err)
+        if record is not None:
+            record.outcome, record.error = "defective_answer", err
+            self.attempts.tracer.attempt_failed(log, record)
+        self.metrics.mid_stream(log.route.name, d.provider, "error_event").inc()
+        log.outcome = "stream_broken"
+        await resp.write(stream_error_event(broken_stream(d, err), log.call.endpoint, log.transcript.events))
 
     def _watched(self, watch: StreamWatch, log: RequestLog, d: Deployment, found: list[str],
                  ended: bool = False) -> None:

@@ -250,6 +250,11 @@ def _parsed(text: str) -> Any:
         return _NOT_JSON
 
 
+def not_json(calls: Sequence[ToolCall]) -> bool:
+    """Are the arguments of one of these calls not JSON ("" stands for a tool without parameters)?"""
+    return any(c.arguments is not None and c.arguments.strip() and _parsed(c.arguments) is _NOT_JSON for c in calls)
+
+
 def tool_defect(asked: Asked, calls: Sequence[ToolCall]) -> str | None:
     for call in calls:
         if call.arguments is None:

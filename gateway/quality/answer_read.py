@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from gateway.policy.answer_checks import AnswerChecks
-from gateway.quality.answer_checks import Answer, Asked, ToolCall, defects, text_defects
+from gateway.quality.answer_checks import Answer, Asked, ToolCall, defects, not_json, text_defects
 
 _CHAT_FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls",
                 "content_filter": "refusal"}
@@ -137,6 +137,9 @@ class StreamWatch:
         self.acted = False
         self.seen: set[str] = set()    # defects already reported for this stream
         self.judged = False            # its answer has been counted (at its first defect, or at its end)
+        # A tool call finished with arguments that are not JSON: the relay withholds the rest of the stream
+        # (the finish the client would act on) and ends it with an error event instead.
+        self.broken_call = False
 
     def look(self) -> list[str]:
         """After some events: the text's defects newly seen, judged each time the text has doubled
@@ -159,6 +162,13 @@ class StreamWatch:
         answer = Answer(self.text(), calls, self.finish, self.acted)
         return self._new(defects(self.asked, answer, self.checks))
 
+    def _calls_done(self) -> None:
+        """The tool calls so far are finished: is one's arguments not JSON? (Not judged when the client's
+        own token limit cut the answer, nor when the route relays such answers as they are.)"""
+        if self.calls and self.finish != "length" and self.checks.tool_arguments and self.checks.rescue:
+            calls = [ToolCall(parts[0], "".join(parts[1:])) for parts in self.calls.values()]
+            self.broken_call = not_json(calls)
+
     def event(self, event: dict[str, Any]) -> None:
         """One parsed event of the stream (the relay's transcript parses each event once, for all)."""
         if self.endpoint == "chat":
@@ -176,6 +186,7 @@ class StreamWatch:
             reason = choice.get("finish_reason")
             if isinstance(reason, str) and self.finish != "refusal":
                 self.finish = _CHAT_FINISH.get(reason, "other")
+                self._calls_done()
             delta = choice.get("delta")
             if not isinstance(delta, dict) or ("tool_calls" not in delta and "refusal" not in delta):
                 continue
@@ -208,6 +219,7 @@ class StreamWatch:
             reason = (event.get("delta") or {}).get("stop_reason")
             if isinstance(reason, str):
                 self.finish = _MESSAGES_FINISH.get(reason, "other")
+                self._calls_done()
 
     def _responses(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
@@ -215,6 +227,8 @@ class StreamWatch:
             return   # the text is the transcript's
         if kind == "response.function_call_arguments.delta" and isinstance(event.get("delta"), str):
             _appended(self.calls.setdefault(event.get("output_index"), [""]), event["delta"], keep=1)
+        elif kind == "response.function_call_arguments.done":
+            self._calls_done()   # before the item's `done`, on which a client may run the call
         elif kind == "response.output_item.added":
             item = event.get("item") or {}
             if item.get("type") == "function_call":

@@ -189,3 +189,29 @@ def test_the_admin_view_shows_what_the_checks_found_in_each_deployments_answers(
     assert "wrong_script" in primary["reason"]
     assert primary["answers"]["signal"] == "ejected" and primary["answers"]["recent_defects"] == ["wrong_script"]
     assert secondary["answers"]["signal"] == "ok" and secondary["answers"]["defective"] == 0
+
+
+def test_no_streaming_client_gets_a_finished_tool_call_whose_arguments_are_not_json(start_gateway: GatewayFactory) -> None:
+    gw = start_gateway(POLICY)
+    gw.set_fault("primary", Fault(broken="bad_tool_args"))
+    client = sdk(gw)
+    errors, calls = 0, 0
+    for _ in range(30):
+        try:
+            stream = client.chat.completions.create(model="chat", messages=ENGLISH, tools=[WEATHER],  # type: ignore[list-item,arg-type]
+                                                    stream=True)
+            arguments, finished = "", False
+            for chunk in stream:
+                for choice in chunk.choices:
+                    for call in choice.delta.tool_calls or ():
+                        arguments += call.function.arguments or "" if call.function else ""
+                    finished = finished or choice.finish_reason == "tool_calls"
+        except openai.APIError:
+            errors += 1       # the stream ended with an error event instead of its finish
+            continue
+        assert finished
+        json.loads(arguments)     # every finished call's arguments are JSON
+        calls += 1
+    client.close()
+    assert 1 <= errors <= 10 and calls == 30 - errors
+    assert gw.context.board.healths[PRIMARY].state is State.EJECTED

@@ -231,3 +231,35 @@ def test_a_long_streams_watch_keeps_tool_call_arguments_in_few_pieces_not_one_pe
         relayed.feed(b"data: " + orjson.dumps({"choices": [{"index": 0, "delta": {"tool_calls": [call]}}]}) + b"\n\n")
     parts = relayed.watch.calls[0]
     assert len(parts) <= PIECES + 1 and "".join(parts[1:]) == '{"city": "Oslo"}' * 100
+
+
+def test_a_streamed_tool_call_finishing_with_arguments_that_are_not_json_is_flagged_at_its_finish() -> None:
+    watch = Relayed(Asked({**ENGLISH, "tools": [WEATHER]}, "chat"))
+    watch.feed(chunk({"tool_calls": [{"index": 0, "id": "c", "function": {"name": "get_weather", "arguments": '{"ci'}}]}))
+    assert not watch.watch.broken_call            # not finished yet: arguments still coming
+    watch.feed(chunk({}, "tool_calls"))
+    assert watch.watch.broken_call
+
+
+def test_a_streamed_tool_call_cut_by_the_token_limit_or_whole_is_not_flagged() -> None:
+    for args, finish in (('{"ci', "length"), ('{"city": "Oslo"}', "tool_calls")):
+        watch = Relayed(Asked({**ENGLISH, "tools": [WEATHER]}, "chat"))
+        watch.feed(chunk({"tool_calls": [{"index": 0, "function": {"name": "get_weather", "arguments": args}}]}))
+        watch.feed(chunk({}, finish))
+        assert not watch.watch.broken_call, (args, finish)
+
+
+def test_messages_and_responses_tool_calls_are_flagged_before_the_event_a_client_acts_on() -> None:
+    watch = Relayed(Asked(ENGLISH, "messages"))
+    for e in [{"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "name": "f", "input": {}}},
+              {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": '{"a'}},
+              {"type": "content_block_stop", "index": 0},
+              {"type": "message_delta", "delta": {"stop_reason": "tool_use"}}]:
+        watch.feed(b"data: " + orjson.dumps(e) + b"\n\n")
+    assert watch.watch.broken_call
+    watch = Relayed(Asked({"input": "hi"}, "responses"))
+    for e in [{"type": "response.output_item.added", "output_index": 0, "item": {"type": "function_call", "name": "f"}},
+              {"type": "response.function_call_arguments.delta", "output_index": 0, "delta": "{oops"},
+              {"type": "response.function_call_arguments.done", "output_index": 0, "arguments": "{oops"}]:
+        watch.feed(b"data: " + orjson.dumps(e) + b"\n\n")
+    assert watch.watch.broken_call
