@@ -79,8 +79,8 @@ def test_pool_answers_record_what_the_frontier_would_have_charged(start_gateway:
     assert Decimal(rows["TOTAL"]["savings_usd"]) == saved
     assert Decimal(rows["chat"]["cost_usd"]) == sum(Decimal(line["cost_usd"]) for line in pool)
     table = recloser("spend", "--ledger", str(ledger), "--by", "route").stdout.splitlines()
-    assert "savings USD" in table[0]
-    assert table[-1].split()[-1] == f"{saved:.6f}"
+    assert table[0].split()[-4:] == ["savings", "USD", "client-paid", "USD"]   # savings, then what callers paid
+    assert table[-1].split()[-2] == f"{saved:.6f}"
 
 
 async def test_the_pool_utilisation_gauge_is_1_for_a_queueing_pool_and_falls_when_it_empties(
