@@ -53,5 +53,8 @@ def identify(auth: Authenticator, headers: Mapping[str, str]) -> tuple[Caller, C
     if caller is None:
         raise invalid_api_key()
     if GATEWAY_KEY_HEADER in headers or auth.open:
-        return caller, client_credential(headers)
+        credential = client_credential(headers)
+        if credential is not None and credential.secret == headers.get(GATEWAY_KEY_HEADER, "").strip():
+            return caller, None   # the gateway key sent twice is not a provider credential: it stays here
+        return caller, credential
     return caller, None

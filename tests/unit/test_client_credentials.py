@@ -55,6 +55,11 @@ def test_an_x_api_key_beside_x_recloser_key_is_the_callers_own_credential() -> N
     assert credential is not None and credential.scheme == "x-api-key" and credential.secret == "sk-ant-api03-mine"
 
 
+def test_the_gateway_key_sent_in_both_places_is_never_taken_for_a_provider_credential() -> None:
+    caller, credential = identify(AUTH, headers(x_recloser_key=GATEWAY_KEY, Authorization=f"Bearer {GATEWAY_KEY}"))
+    assert caller.key_id == "dev" and credential is None
+
+
 def test_without_x_recloser_key_authorization_is_the_gateway_key_and_no_credential_goes_upstream() -> None:
     caller, credential = identify(AUTH, headers(Authorization=f"Bearer {GATEWAY_KEY}"))
     assert caller.key_id == "dev" and credential is None
