@@ -13,6 +13,7 @@ from typing import Any
 from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, wait_random_exponential
 
 from gateway.core.metrics import Metrics
+from gateway.flow.loop_pauses import gateways_own
 from gateway.quality.answer_checks import RESCUABLE, Asked
 from gateway.quality.answer_read import StreamWatch, whole_defects
 from gateway.routing.answer_defects import AnswerBoard
@@ -127,6 +128,8 @@ class Attempts:
                 reply = await self.client_for(d).open(d, call, budget_s)
         except AttemptError as err:
             record.ended, record.error = self.clock(), err
+            if err.failure is Failure.TIMEOUT and gateways_own(record.ended - started, self.paused() - paused):
+                err.failure = Failure.PAUSED   # a bound ran out while the gateway was not reading: retried, not blamed
             if refuses_credential(d, err) and call.credential is not None:
                 err.failure = Failure.CREDENTIAL
                 self.cooldowns.cool(d.provider, call.credential.fingerprint, record.ended + cooldown_s(d, err),

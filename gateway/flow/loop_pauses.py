@@ -12,6 +12,8 @@ from __future__ import annotations
 # A timer's own jitter (well under a millisecond on an idle loop) is not a pause: without this, an
 # idle gateway would discount a few per cent of every wait.
 TOLERANCE_S = 0.002
+# A wait the gateway's loop was paused for at least this share of was the gateway's, whatever timed out.
+OWN_SHARE = 0.5
 
 
 class LoopPauses:
@@ -34,3 +36,9 @@ class LoopPauses:
 def provider_seconds(elapsed_s: float, paused_s: float) -> float:
     """The part of a wait that was the provider's: what elapsed, less the gateway's pauses meanwhile."""
     return max(0.0, elapsed_s - paused_s)
+
+
+def gateways_own(elapsed_s: float, paused_s: float) -> bool:
+    """Was a wait that timed out mostly the gateway's own pause? (Then it is no fault of the provider's:
+    a connect or first-token bound ran out while the loop was not reading its sockets.)"""
+    return elapsed_s > 0 and paused_s >= OWN_SHARE * elapsed_s

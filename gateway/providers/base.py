@@ -72,6 +72,8 @@ class Failure(Enum):
     CREDENTIAL = "credential"      # the caller's own credential was refused (401/403) or is out of
                                    # quota (429): that caller fails over, the deployment is not at fault
     DEFECTIVE = "defective"        # a 200 whose answer is of no use: empty, or tool arguments not JSON
+    PAUSED = "paused"              # timed out while the gateway's own event loop was paused for most of
+                                   # the wait (flow/loop_pauses.py): the gateway's overload, not the deployment's
 
 
 _FAILURE_WORDS = {
@@ -83,6 +85,7 @@ _FAILURE_WORDS = {
     Failure.UNFIT: "cannot take this request",
     Failure.CREDENTIAL: "the client's credential was refused",
     Failure.DEFECTIVE: "a defective answer",
+    Failure.PAUSED: "timed out while the gateway was overloaded",
 }
 
 

@@ -39,6 +39,8 @@ def classify(err: AttemptError, short_retry_after_s: float = 2.0, on_content_fil
         return Classification(Verdict.FAIL_OVER, "connect")
     if f is Failure.TIMEOUT:
         return Classification(Verdict.FAIL_OVER, "timeout")
+    if f is Failure.PAUSED:   # the gateway's own pauses took the time: the same deployment may well answer
+        return Classification(Verdict.RETRY_SAME, "gateway_paused", penalise=False)
     if f is Failure.IDLE:
         return Classification(Verdict.FAIL_OVER, "stalled")
     if f is Failure.BROKEN:

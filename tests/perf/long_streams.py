@@ -1,7 +1,8 @@
 """Thousands of long streams at once: what one gateway process holds, and what it costs per stream.
 
     python tests/perf/long_streams.py [--streams 5000] [--chunks 20] [--interval 1] [--ramp 5]
-                                      [--workers 1,2] [--skip-direct] [--held] [--write-docs]
+                                      [--workers 1,2] [--skip-direct] [--held] [--max-loop-lag-ms MS]
+                                      [--write-docs]
 
 A slow upstream (a raw asyncio protocol in a process of its own, core 1) answers every stream with a
 200-byte chunk every `--interval` seconds, `--chunks` of them, then the usage chunk and `[DONE]`.
@@ -22,7 +23,8 @@ cores with `--workers 2`) with the default policy limits. Prints, per run:
 
 `--held` adds N streams held through an outage (the route's `hold_s` as long as the streams, its
 one target down): completed counts those held to the end of their hold and then answered with its
-error event; CPU is per held request.
+error event; CPU is per held request. `--max-loop-lag-ms 0` turns the loop-lag shedding off, to
+see what the process holds when nothing is refused.
 
 Asserts nothing: the numbers are printed, and the machine's load average with them. Everything stays
 on 127.0.0.1 and stops by itself.
@@ -40,6 +42,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -259,6 +262,12 @@ class Run:
 
     held_s: float = 0.0                # held requests: how long each was to be held
 
+    def why_not(self) -> str:
+        """How the streams that did not complete ended: status, error, or cut off mid-stream."""
+        ends = Counter(f"{r.status or r.error or 'no answer'}{' after its first chunk' if r.first_at else ''}"
+                       for r in self.records if not r.done)
+        return ", ".join(f"{n} {why}" for why, n in ends.most_common()) or "none"
+
     def cells(self) -> list[str]:
         if self.held_s:    # held for their whole hold, then answered with its error event
             done = sum(1 for r in self.records if r.status == 200 and r.ended_at is not None
@@ -296,11 +305,12 @@ def scrape(port: int) -> str:
         return r.read().decode()  # type: ignore[no-any-return]
 
 
-def policy(upstream_port: int, hold_s: float = 0.0) -> str:
+def policy(upstream_port: int, hold_s: float = 0.0, max_loop_lag_ms: int | None = None) -> str:
     """The default limits (none set): admission sized from descriptors, the loop-lag cap at 20 ms.
     With `hold_s`, the route holds what its target (then down) cannot answer."""
     hold = f"    hold_s: {hold_s:g}\n" if hold_s else ""
-    return (f"version: 1\nproviders:\n  slow: {{kind: openai, base_url: \"http://127.0.0.1:{upstream_port}/v1\"}}\n"
+    limits = "" if max_loop_lag_ms is None else f"limits: {{max_loop_lag_ms: {max_loop_lag_ms}}}\n"
+    return (f"version: 1\n{limits}providers:\n  slow: {{kind: openai, base_url: \"http://127.0.0.1:{upstream_port}/v1\"}}\n"
             f"routes:\n  chat:\n{hold}    targets: [{{provider: slow, model: m}}]\n")
 
 
@@ -313,7 +323,7 @@ async def through_gateway(upstream_port: int, port: int, workers: int, args: arg
                           held: bool = False) -> Run:
     """Streams through `serve`; `held`: to an upstream that is down, each held for the streams' length."""
     hold_s = args.chunks * args.interval if held else 0.0
-    (tmp / "policy.yaml").write_text(policy(free_port() if held else upstream_port, hold_s))
+    (tmp / "policy.yaml").write_text(policy(free_port() if held else upstream_port, hold_s, args.max_loop_lag_ms))
     argv = [sys.executable, "-m", "gateway", "serve", "--policy", str(tmp / "policy.yaml"), "--port", str(port),
             "--watch-seconds", "0"]
     if workers > 1:
@@ -351,7 +361,8 @@ async def through_gateway(upstream_port: int, port: int, workers: int, args: arg
         - metric_sum(before, "recloser_gc_pause_seconds_bucket", 'le="0.02"')
     if held:
         n = max(1, sum(1 for r in records if r.status == 200))
-    return Run(f"{'held, ' if held else ''}gateway, {workers} worker{'s' if workers > 1 else ''}", args.streams,
+    lag = "" if args.max_loop_lag_ms is None else f", max_loop_lag_ms {args.max_loop_lag_ms}"
+    return Run(f"{'held, ' if held else ''}gateway, {workers} worker{'s' if workers > 1 else ''}{lag}", args.streams,
                records, tally, (began + args.ramp, began + args.chunks * args.interval),
                rss_per_stream_kb=(open_kb - idle_kb) / n,
                growth_per_chunk_b=None if held else 1024 * (late_kb - open_kb) / max(1.0, chunks_between),
@@ -371,7 +382,8 @@ def free_port() -> int:
 
 async def run(args: argparse.Namespace) -> list[Run]:
     runs = []
-    with tempfile.TemporaryDirectory(prefix="recloser-long-streams-") as tmp:
+    with contextlib.ExitStack() as stack:
+        tmp = args.logs or stack.enter_context(tempfile.TemporaryDirectory(prefix="recloser-long-streams-"))
         upstream_port = free_port()
         upstream = Proc("slow upstream", [sys.executable, __file__, "--upstream", str(upstream_port),
                                           "--chunks", str(args.chunks), "--interval", str(args.interval)],
@@ -385,6 +397,7 @@ async def run(args: argparse.Namespace) -> list[Run]:
             for workers in args.workers:
                 runs.append(await through_gateway(upstream_port, free_port(), workers, args, Path(tmp)))
                 print(" | ".join(runs[-1].cells()), flush=True)
+                print(f"  not completed: {runs[-1].why_not()}", flush=True)
             if args.held:
                 runs.append(await through_gateway(upstream_port, free_port(), 1, args, Path(tmp), held=True))
                 print(" | ".join(runs[-1].cells()), flush=True)
@@ -412,6 +425,8 @@ def main(argv: list[str] | None = None) -> list[Run]:
     parser.add_argument("--workers", default="1", help="comma-separated: gateway runs with this many workers")
     parser.add_argument("--skip-direct", action="store_true")
     parser.add_argument("--held", action="store_true", help="also N requests held through an outage (one worker)")
+    parser.add_argument("--logs", help="keep the policy and the processes' logs in this folder")
+    parser.add_argument("--max-loop-lag-ms", type=int, help="set limits.max_loop_lag_ms (0: no loop-lag shedding)")
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--upstream", type=int, help=argparse.SUPPRESS)   # run as the slow upstream
     args = parser.parse_args(argv)

@@ -31,3 +31,10 @@ def test_the_pause_the_loop_is_in_counts_before_its_tick_runs() -> None:
 def test_the_providers_share_of_a_wait_is_what_elapsed_less_the_pauses_and_never_negative() -> None:
     assert provider_seconds(2.0, 1.9) == pytest.approx(0.1)
     assert provider_seconds(0.5, 0.7) == 0.0
+
+
+def test_a_wait_paused_for_half_or_more_of_it_was_the_gateways_own() -> None:
+    from gateway.flow.loop_pauses import gateways_own
+
+    assert gateways_own(3.0, 1.5) and gateways_own(3.0, 2.9)
+    assert not gateways_own(3.0, 1.0) and not gateways_own(0.0, 0.0)

@@ -13,8 +13,9 @@ from gateway.core.deployment import Deployment
 from gateway.core.metrics import Metrics
 from gateway.flow.attempts import Attempts
 from gateway.policy.load import parse_policy
-from gateway.providers.base import AttemptError, Call, Reply
+from gateway.providers.base import AttemptError, Call, Failure, Reply
 from gateway.routing.breaker import State
+from gateway.routing.classify import Verdict
 from gateway.routing.health import HealthBoard
 from gateway.routing.request_log import RequestLog
 from gateway.routing.table import RouteTable, build_routing, resolve_upstreams
@@ -87,3 +88,33 @@ async def test_a_first_token_limit_waits_out_the_gateways_own_pauses() -> None:
     attempts.paused = lambda: 0.0                                     # on time: the limit holds
     with pytest.raises(AttemptError, match="no first token within 0.05 s"):
         await attempts._open_within(d, call, 10.0, 0.05)
+
+
+class TimesOut:
+    """Times out after `took` seconds, of which the gateway's loop was paused `gateway_paused`."""
+
+    def __init__(self, world: World, took: float, gateway_paused: float) -> None:
+        self.world, self.took, self.gateway_paused = world, took, gateway_paused
+
+    async def open(self, deployment: Deployment, call: Call, budget_s: float) -> Reply:
+        self.world.now += self.took
+        self.world.paused += self.gateway_paused
+        raise AttemptError(Failure.TIMEOUT, "no first token in time")
+
+
+@pytest.mark.parametrize("gateway_paused, failure, counted", [(2.5, Failure.PAUSED, 0), (0.0, Failure.TIMEOUT, 1)])
+def test_a_timeout_that_was_mostly_the_gateways_own_pause_is_retried_and_not_counted_against_the_provider(
+        gateway_paused: float, failure: Failure, counted: int) -> None:
+    route, board, attempts, _ = setup()
+    world = World()
+    world.now = attempts.clock()
+    attempts.clock, attempts.paused = (lambda: world.now), (lambda: world.paused)
+    attempts.client_for = lambda _: TimesOut(world, 3.0, gateway_paused)
+    log = RequestLog(route, Call("chat", {"model": "chat", "messages": []}, True, "r"), Caller("k", "t", "a"),
+                     world.now, world.now + 60.0)
+    with pytest.raises(AttemptError) as raised:
+        asyncio.run(attempts.once(log, route.deployments[0], log.call, "primary"))
+    assert raised.value.failure is failure
+    verdict = attempts.classify(route, raised.value)
+    assert (verdict.verdict is Verdict.RETRY_SAME) == (failure is Failure.PAUSED)
+    assert board.healths[route.deployments[0].key].window.totals(world.now, route.breaker.window_s) == (0, counted)
