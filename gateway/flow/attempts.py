@@ -158,7 +158,7 @@ class Attempts:
         self.answers.judged(log.route, d, found)
         if checks.rescue and RESCUABLE.intersection(found):
             err = DefectiveAnswer(reply, found)
-            record.error, record.outcome = err, "defective_answer"
+            record.error, record.outcome, record.unrelayed = err, "defective_answer", reply.body
             _journal(self.on_failed, log, record)
             self.report(log.route, d, False, False, err=err)
             raise err

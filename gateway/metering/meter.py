@@ -158,6 +158,10 @@ class Meter:
                 to_count.append(Charge(record.deployment, Usage(source="none"), "attempt", "hedge_lost"))
             elif record.partial is not None and record is not answering:
                 to_count.append(Charge(record.deployment, Usage(source="none"), "attempt", "stream_broken"))
+            elif record.unrelayed is not None and record.unrelayed is not log.body:
+                # A defective answer retried elsewhere: the upstream still billed it, as it reported.
+                usage = usage_from_body(record.unrelayed, log.call.endpoint)
+                ready.append(Charge(record.deployment, usage or Usage(source="none"), "attempt", "defective_answer"))
         if log.answered_by is not None:
             if log.call.stream:
                 usage = usage_from_stream(log.transcript.usage_events(), log.call.endpoint)

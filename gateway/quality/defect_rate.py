@@ -1,9 +1,10 @@
 """When defects in live answers make a brownout: a pure function of a deployment's recent answers.
 
 One odd answer is not a brownout. Of its last `recent_answers` answers within `window_s`, a
-deployment needs at least `min_answers`, and a defect rate at `degrade_rate` (degraded) or `eject_rate` (ejected) that is also
-`margin` above both its own usual rate (learnt slowly from ordinary times) and its peers' rate in
-the route (a kind of request every target answers "badly" is the traffic, not the deployment).
+deployment needs at least `min_answers`, and a defect rate at `degrade_rate` (degraded) or
+`eject_rate` (ejected) that is also `margin` above both its own usual rate (learnt slowly from
+ordinary times) and its peers' rate in the route (a kind of request every target answers "badly" is
+the traffic, not the deployment). Once degraded, its last `min_answers` answers alone may eject it.
 
     ok ──(rate ≥ degrade_rate)──► degraded ──(rate ≥ eject_rate)──► ejected (on probation)
      ▲                               │                                 │
@@ -76,6 +77,12 @@ def after_answer(r: DefectRate, found: tuple[str, ...], now: float, cfg: AnswerC
     n, bad = _counts(recent, now - cfg.window_s)
     if n >= cfg.min_answers:
         rate = bad / n
+        if r.signal is Signal.DEGRADED:
+            # Degraded, it gets only `degraded_share` of its traffic, and the ordinary answers from before
+            # would leave the window slowly: its last `min_answers` answers alone may eject it.
+            last, last_bad = _counts(recent[-cfg.min_answers:], now - cfg.window_s)
+            if last >= cfg.min_answers:
+                rate = max(rate, last_bad / last)
         jumped = bad > 0 and rate - usual >= cfg.margin
         if jumped:
             others = peers()

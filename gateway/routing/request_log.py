@@ -25,6 +25,7 @@ class AttemptRecord:
     lost_hedge: bool = False
     error: AttemptError | None = None
     partial: str | None = None      # the text a stream produced before it broke and another took over
+    unrelayed: bytes | None = None  # a whole answer of no use (defective) that was not relayed: still charged
     paused_s: float = 0.0           # the gateway's own pauses while it waited for the first token
     span: object | None = None      # its trace span while open, when traces are on (gateway/flow/otel.py)
 

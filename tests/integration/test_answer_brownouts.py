@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -112,13 +113,19 @@ def test_an_empty_answer_is_answered_by_the_next_target_instead(start_gateway: G
     assert provider == "secondary" and completion.choices[0].message.content
 
 
-def test_with_no_other_target_the_defective_answer_is_still_relayed(start_gateway: GatewayFactory) -> None:
-    gw = start_gateway(POLICY.replace("      - {provider: secondary, model: small}\n", ""))
+def test_with_no_other_target_the_defective_answer_is_still_relayed_and_charged_once(
+        start_gateway: GatewayFactory, tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    gw = start_gateway(POLICY.replace("      - {provider: secondary, model: small}\n", "")
+                       + f'metering: {{ledger: {{path: "{ledger}"}}}}\n')
     gw.set_fault("primary", Fault(broken="empty"))
     client = sdk(gw)
     provider, completion = ask(client, ENGLISH)
     client.close()
     assert provider == "primary" and completion.choices[0].message.content == ""
+    gw.run(gw.context.meter.drain())
+    lines = [json.loads(line) for line in ledger.read_text().splitlines()]
+    assert [(line["kind"], line["provider"]) for line in lines] == [("request", "primary")]
 
 
 def test_answer_checks_turned_off_for_a_route_count_nothing(start_gateway: GatewayFactory) -> None:
@@ -215,3 +222,19 @@ def test_no_streaming_client_gets_a_finished_tool_call_whose_arguments_are_not_j
     client.close()
     assert 1 <= errors <= 10 and calls == 30 - errors
     assert gw.context.board.healths[PRIMARY].state is State.EJECTED
+
+
+def test_a_defective_answer_retried_elsewhere_is_still_charged_as_the_upstream_reported(
+        start_gateway: GatewayFactory, tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.jsonl"
+    gw = start_gateway(POLICY + f'metering: {{ledger: {{path: "{ledger}"}}}}\n')
+    gw.set_fault("primary", Fault(broken="empty"))
+    client = sdk(gw)
+    assert ask(client, ENGLISH)[0] == "secondary"
+    client.close()
+    gw.run(gw.context.meter.drain())
+    lines = [json.loads(line) for line in ledger.read_text().splitlines()]
+    attempt = next(line for line in lines if line["kind"] == "attempt")
+    request = next(line for line in lines if line["kind"] == "request")
+    assert (attempt["provider"], attempt["outcome"], attempt["usage_source"]) == ("primary", "defective_answer", "reported")
+    assert attempt["input_tokens"] > 0 and request["provider"] == "secondary"

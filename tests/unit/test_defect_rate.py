@@ -82,3 +82,10 @@ def test_the_worst_of_canaries_and_answers_holds_on_the_board() -> None:
     assert b.healths["p/m"].state is State.EJECTED
     b.record_quality("p/m", Signal.OK, "", source="answers")
     assert b.healths["p/m"].state is State.PROBING
+
+
+def test_once_degraded_its_last_answers_alone_eject_it_though_older_good_ones_remain_in_the_window() -> None:
+    r = play([False] * 20 + [True] * 4)          # 4 of the last 20: degraded
+    assert r.signal is Signal.DEGRADED
+    r = play([True], r=r, start=5)               # 5 of its last 10: ejected, though only 5 of its last 20
+    assert r.signal is Signal.EJECTED
