@@ -8,7 +8,9 @@
 - a pool without `server`: its endpoints' /metrics are not read, so it is balanced and spilled only by
   the gateway's own requests in flight; a `kv_percent` threshold on a server that reports no KV use;
 - a pool with a spill threshold and no other target behind it in a route to spill to;
-- an endpoint listed by two providers: two sets of breakers and two load counts for one server.
+- an endpoint listed by two providers: two sets of breakers and two load counts for one server;
+- a route of more than one target, each on callers' own credentials (`credentials: client`): a
+  caller whose credential is refused, or who brought none, has no target of the organisation's.
 """
 
 from __future__ import annotations
@@ -56,6 +58,10 @@ def unwise(source: str, doc: PolicyDocument, marked: MarkedDocument) -> list[str
                      f"({widest[0]:,}): a long request it fails over cannot fit")
             if window is not None and (widest is None or window > widest[0]):
                 widest = (window, f"{t.provider}/{t.model}")
+        if len(targets) > 1 and all(doc.providers[t.provider].credentials == "client" for t in targets):
+            warn(here + ("targets",), f"routes.{name}",
+                 "every target takes the caller's own credentials (credentials: client): a caller whose credential "
+                 "is refused or who brings none has nowhere to go; add a target on the organisation's key")
         primary = prices.price(targets[0].provider, targets[0].model)
         if primary.source == "unknown" or blended(primary) == 0:
             continue

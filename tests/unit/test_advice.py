@@ -159,3 +159,20 @@ def test_an_endpoint_listed_by_two_providers_is_warned_about() -> None:
 """))
     assert len(found) == 1
     assert "providers.gpus-again.endpoints[1]: 10.0.0.2:8000 is gpus's too" in found[0]
+
+
+def test_a_route_only_on_callers_own_credentials_is_warned_about() -> None:
+    own = """
+version: 1
+providers:
+  subscription: {kind: anthropic, credentials: client}
+  personal: {kind: openai, credentials: client, base_url: "https://api.openai.com/v1"}
+  org: {kind: anthropic, api_key: sk-org}
+routes:
+  own-only:
+    targets: [{provider: subscription, model: m}, {provider: personal, model: m}]
+  with-org:
+    targets: [{provider: subscription, model: m}, {provider: org, model: m}]
+"""
+    [warning] = warnings(own)
+    assert warning.startswith("p.yaml:9: routes.own-only: every target takes the caller's own credentials")
