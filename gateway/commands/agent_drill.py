@@ -209,8 +209,8 @@ def agent_drill(bin_dir: Path, per_cli: int, phase_s: float, outage_s: float,
             began = clock()
             windows = []
             for phase in script:
+                set_faults(gw, phase.faults)     # then the clock: what starts in the phase meets its faults
                 start = clock()
-                set_faults(gw, phase.faults)
                 alive = sum(1 for s in sessions if all(t.ok for t in s.turns))
                 print_line(f"{start - began:5.0f} s  {phase.name} ({alive} sessions alive)")
                 stop.wait(phase.seconds)

@@ -52,13 +52,15 @@ def died_at(turns: Sequence[TurnDone]) -> dict[str, float]:
 def summarise(phases: Sequence[PhaseWindow], sessions: Sequence[str], turns: Sequence[TurnDone],
               ledger: Sequence[Mapping[str, Any]]) -> list[PhaseSummary]:
     """`ledger`: the request lines of the run (`ts` in wall seconds already), probes left out. Answers
-    and payers count in the phase they ended in, held requests in the phase they began to wait in."""
+    and payers count in the phase their answering attempt began in (the faults then in force chose who
+    answered: a request begun just before a phase changed is the earlier phase's, a held one is the phase
+    it was let go in), held requests in the phase they began to wait in."""
     dead = died_at(turns)
     out = []
     for i, p in enumerate(phases):
         last = i == len(phases) - 1       # turns that end after the script still belong to its last phase
         within = [t for t in turns if t.ok and p.start <= t.ended and (last or t.ended < p.end)]
-        lines = [r for r in ledger if p.start <= r["ts"] and (last or r["ts"] < p.end)]
+        lines = [r for r in ledger if p.start <= answered_from(r) and (last or answered_from(r) < p.end)]
         end = max([p.end, *(t.ended for t in turns)]) if last else p.end
         s = PhaseSummary(p.name, sum(1 for name in sessions if dead.get(name, end + 1) > end), len(sessions),
                          len(within))
@@ -73,6 +75,11 @@ def summarise(phases: Sequence[PhaseWindow], sessions: Sequence[str], turns: Seq
                 s.held_longest_s = max(s.held_longest_s, float(r["held_s"]))
         out.append(s)
     return out
+
+
+def answered_from(line: Mapping[str, Any]) -> float:
+    """When the request's answering attempt began: its start, or the end of its hold."""
+    return float(line["ts"]) - float(line.get("latency_s") or 0.0) + float(line.get("held_s") or 0.0)
 
 
 def _counts(c: Counter[str]) -> str:

@@ -1,5 +1,5 @@
-"""The agent drill's table: sessions alive per phase, answers and payers where they ended, held
-requests where they began to wait; and the drill finding the CLIs it drives."""
+"""The agent drill's table: sessions alive per phase, answers and payers where their answering attempt
+began, held requests where they began to wait; and the drill finding the CLIs it drives."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def test_a_session_counts_as_alive_until_the_phase_in_which_its_turn_failed() ->
     assert [(r.alive, r.turns) for r in rows] == [(2, 2), (1, 0), (1, 0)]
 
 
-def test_answers_count_where_they_ended_and_a_held_request_where_it_began_to_wait() -> None:
+def test_answers_count_where_they_began_and_a_held_request_where_it_began_to_wait() -> None:
     ledger = [
         {"ts": 5.0, "latency_s": 1.0, "provider": "subscription", "paid_by": "client"},
         {"ts": 42.0, "latency_s": 25.0, "provider": "anthropic", "paid_by": "gateway", "held_s": 24.0},
@@ -28,6 +28,13 @@ def test_answers_count_where_they_ended_and_a_held_request_where_it_began_to_wai
     assert (rows[1].held, rows[1].held_longest_s) == (1, 24.0) and not rows[1].answered_by
     assert dict(rows[2].answered_by) == {"anthropic": 1} and rows[2].held == 0
     assert rows[2].turns == 1
+
+
+def test_an_answer_begun_before_a_phase_changed_belongs_to_the_earlier_phase() -> None:
+    # Begun at 9.5 s under the healthy phase's faults, written at 10.3 s: the subscription answered it healthy.
+    ledger = [{"ts": 10.3, "latency_s": 0.8, "provider": "subscription", "paid_by": "client"}]
+    rows = summarise(PHASES, ["a"], [TurnDone("a", 0, 11, True)], ledger)
+    assert dict(rows[0].answered_by) == {"subscription": 1} and not rows[1].answered_by
 
 
 def test_turns_that_end_after_the_script_belong_to_its_last_phase() -> None:
