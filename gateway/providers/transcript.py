@@ -60,19 +60,24 @@ class Transcript:
         """Folds in one relayed chunk."""
         if self._tail:
             chunk = self._tail + chunk
-        end = complete_events(chunk)
-        self._tail = chunk[end:]
-        if not end:
-            return
-        events, _ = split_events(chunk[:end])
-        self.events += len(events)
+        if b"\r" in chunk:     # CRLF framing: the general path
+            end = complete_events(chunk)
+            self._tail = chunk[end:]
+            events, _ = split_events(chunk[:end])
+        else:                   # LF framing, as nearly every upstream sends: split once, no copies
+            events = chunk.split(b"\n\n")
+            self._tail = events.pop()
         for event in events:
-            data = event_data(event)
+            if not event.strip():
+                continue
+            self.events += 1
+            # One `data:` line is the usual event: its payload without joining lines.
+            data = event[6:] if event.startswith(b"data: ") and b"\n" not in event else event_data(event)
             if data and data != b"[DONE]":
                 self._read(data)
 
     def _read(self, payload: bytes) -> None:
-        if _USAGE_OBJECT.search(payload):
+        if b'"usage"' in payload and _USAGE_OBJECT.search(payload):
             if len(self._usage) < 2:
                 self._usage.append(payload)
             else:
