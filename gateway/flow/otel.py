@@ -8,50 +8,39 @@ An unreachable collector loses spans (the processor's queue is bounded, its thre
 
 Cheap on the request path: the sampler decides once per request, ids are drawn as the SDK draws
 them, and what a span needs is kept as plain values on the request log. Only a sampled request's
-spans are made, once it ended, as the SDK's finished spans (`ReadableSpan`) with their attributes
-in one dict each, and handed to the batch processor. The SDK's live spans (a lock and a validated
-attribute store each, set attribute by attribute) cost several times more per request.
+spans are made, once it ended, as plain tuples with their attributes in one dict each, and sent in
+batches to a process of its own (gateway/flow/otel_export.py) that makes the SDK's finished spans of
+them and exports them: encoding and the exporter's HTTP client take nothing from this interpreter.
+A batch the export process cannot take at once is dropped: spans are lost, requests never wait.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import (ALWAYS_OFF, ALWAYS_ON, Decision, ParentBased, Sampler,
                                               TraceIdRatioBased)
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, get_current_span
+from opentelemetry.trace import SpanContext, SpanKind, TraceFlags, get_current_span
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from gateway.core.deployment import Deployment
-from gateway.flow.otlp_json import JsonSpanExporter
+from gateway.flow.otel_sink import ExportProcess, InProcess, Sink
 from gateway.flow.tracing import TraceSettings, Tracer
 from gateway.metering.record import CallRecord
 from gateway.routing.request_log import AttemptRecord, RequestLog
 from gateway.routing.table import RouteTable
 
-_logger = logging.getLogger("recloser.tracing")
-
 # The GenAI conventions' operation names: Responses and Messages requests are chats too.
 OPERATION = {"chat": "chat", "completions": "text_completion", "embeddings": "embeddings", "responses": "chat",
              "messages": "chat"}
-CLOSE_WITHIN_S = 3.0      # at shutdown, queued spans get this long to reach the collector
-# Batches of this many spans unless OTEL_BSP_MAX_EXPORT_BATCH_SIZE says otherwise: encoding a batch holds
-# the interpreter's lock, and the SDK's 512 would take it from the event loop for tens of milliseconds.
-BATCH_SPANS = 64
 SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 UNSAMPLED = TraceFlags(TraceFlags.DEFAULT)
-OK, UNSET = Status(StatusCode.OK), Status(StatusCode.UNSET)
+SERVER, CLIENT = SpanKind.SERVER.value, SpanKind.CLIENT.value
 
 
 def sampler(settings: TraceSettings) -> Sampler:
@@ -59,12 +48,6 @@ def sampler(settings: TraceSettings) -> Sampler:
     return {"always_on": ALWAYS_ON, "always_off": ALWAYS_OFF, "traceidratio": ratio,
             "parentbased_always_on": ParentBased(ALWAYS_ON), "parentbased_always_off": ParentBased(ALWAYS_OFF),
             "parentbased_traceidratio": ParentBased(ratio)}[settings.sampler]
-
-
-def exporter(settings: TraceSettings) -> SpanExporter:
-    if settings.protocol == "http/json":
-        return JsonSpanExporter(endpoint=settings.endpoint)
-    return OTLPSpanExporter(endpoint=settings.endpoint)
 
 
 def tier_of(route: RouteTable, d: Deployment) -> int | None:
@@ -90,7 +73,8 @@ class AttemptSpan:
 class RequestTrace:
     """One request's span and what its end waits for: the answer's status and the meter's record."""
 
-    __slots__ = ("context", "parent", "start_ns", "started", "status", "ended", "charge", "traceparent")
+    __slots__ = ("context", "parent", "start_ns", "started", "status", "ended", "charge", "traceparent", "flags",
+                 "state")
 
     def __init__(self, context: SpanContext, parent: SpanContext | None, started: float, start_ns: int) -> None:
         self.context = context          # the request span's own
@@ -102,6 +86,8 @@ class RequestTrace:
         self.charge: CallRecord | None = None
         # What each attempt sends upstream, but for its own span id.
         self.traceparent = f"00-{context.trace_id:032x}-%016x-{int(context.trace_flags):02x}"
+        self.flags = int(context.trace_flags)
+        self.state = context.trace_state.to_header() if context.trace_state else ""
 
     def ns(self, at: float) -> int:
         """A moment on the request log's clock, as the span clock's nanoseconds."""
@@ -109,16 +95,16 @@ class RequestTrace:
 
 
 class OtelTracer(Tracer):
+    """Spans sent to the export process; with `export` (tests), to that exporter in this process."""
+
     def __init__(self, settings: TraceSettings, export: SpanExporter | None = None) -> None:
-        self.exporter = export or exporter(settings)
-        # OTEL_RESOURCE_ATTRIBUTES adds to these; the pid tells the workers of `serve --workers N` apart.
-        self.resource = Resource.create({"service.name": settings.service_name, "process.pid": os.getpid()})
-        self.scope = InstrumentationScope("recloser")
+        self.sink: Sink = InProcess(settings, export) if export is not None else ExportProcess(settings, os.getpid())
         self.sampler = sampler(settings)
         self.ids = RandomIdGenerator()
         self.propagator = TraceContextTextMapPropagator()
-        batch = None if os.environ.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") else BATCH_SPANS
-        self.processor = BatchSpanProcessor(self.exporter, max_export_batch_size=batch)
+
+    async def start(self) -> None:
+        await self.sink.start()
 
     def request_started(self, log: RequestLog, headers: Mapping[str, str]) -> None:
         call = log.call
@@ -203,14 +189,15 @@ class OtelTracer(Tracer):
         failed = [r for r in log.attempts if r.error is not None]
         if status >= 400 and failed:
             attributes["recloser.failure_reason"] = failed[-1].outcome
-        span_status = UNSET
+        error = None
         if status >= 500:
             attributes["error.type"] = str(status)
             last = failed[-1].error if failed else None
-            span_status = Status(StatusCode.ERROR, last.describe() if last is not None else f"HTTP {status}")
-        self.processor.on_end(ReadableSpan(
-            f"{operation} {call.model}", trace.context, trace.parent, self.resource, attributes, kind=SpanKind.SERVER,
-            status=span_status, start_time=trace.start_ns, end_time=end_ns, instrumentation_scope=self.scope))
+            error = last.describe() if last is not None else f"HTTP {status}"
+        context, parent = trace.context, trace.parent
+        self.sink.send((f"{operation} {call.model}", context.trace_id, context.span_id,
+                        parent.span_id if parent is not None else 0, parent is not None, trace.flags, trace.state,
+                        SERVER, trace.start_ns, end_ns, attributes, error))
 
     def _attempt(self, trace: RequestTrace, log: RequestLog, record: AttemptRecord, end_ns: int,
                  charge: CallRecord | None) -> None:
@@ -224,12 +211,12 @@ class OtelTracer(Tracer):
         tier = tier_of(log.route, d)
         if tier is not None:
             attributes["recloser.tier"] = tier
-        status = UNSET
+        error = None
         if record.error is not None:
             attributes["error.type"] = attributes["recloser.failure_reason"] = record.outcome
             if record.error.status is not None:
                 attributes["http.response.status_code"] = record.error.status
-            status = Status(StatusCode.ERROR, f"{record.outcome}: {record.error.describe()}")
+            error = f"{record.outcome}: {record.error.describe()}"
         else:
             attributes["gen_ai.response.model"] = d.model
             if record.ttft_s is not None:
@@ -242,27 +229,17 @@ class OtelTracer(Tracer):
             ended = trace.ns(record.ended)   # a whole answer ended when it came, a lost leg when cancelled
         else:
             ended = end_ns          # a stream ran until the request's end
-        self.processor.on_end(ReadableSpan(
-            f"{operation} {d.model}", SpanContext(trace.context.trace_id, span.span_id, is_remote=False,
-                                                  trace_flags=trace.context.trace_flags,
-                                                  trace_state=trace.context.trace_state),
-            trace.context, self.resource, attributes, kind=SpanKind.CLIENT, status=status,
-            start_time=span.start_ns, end_time=max(ended, span.start_ns), instrumentation_scope=self.scope))
+        context = trace.context
+        self.sink.send((f"{operation} {d.model}", context.trace_id, span.span_id, context.span_id, False, trace.flags,
+                        trace.state, CLIENT, span.start_ns, max(ended, span.start_ns), attributes, error))
 
-    def flush(self) -> bool:
-        """Sends what is queued now (tests, and benchmarks that read the exporter)."""
-        return self.processor.force_flush()
+    def flush(self) -> None:
+        """Sends what is waiting now (tests, and benchmarks that read the exporter)."""
+        self.sink.flush()
 
     async def close(self) -> None:
-        """Sends the queued spans within CLOSE_WITHIN_S; a collector that does not take them then loses them."""
-        done = asyncio.ensure_future(asyncio.to_thread(self.processor.shutdown))
-        try:
-            await asyncio.wait_for(asyncio.shield(done), CLOSE_WITHIN_S)
-        except TimeoutError:
-            _logger.warning("traces: the collector did not take the last spans within %.0f s; they are lost",
-                            CLOSE_WITHIN_S)
-            self.exporter.shutdown()    # ends the exporter's retries, so the processor's thread ends too
-            await done
+        """Sends the waiting spans; the export side gives a collector that does not take them a few seconds."""
+        await self.sink.close()
 
 
 def _usage(attributes: dict[str, Any], charge: CallRecord) -> None:

@@ -36,6 +36,9 @@ class Tracer:
     def request_charged(self, log: RequestLog, record: CallRecord) -> None:
         """The meter's record of the request: its tokens and cost (told by the meter's hook)."""
 
+    async def start(self) -> None:
+        """Starts what sends the spans (the gateway is starting)."""
+
     async def close(self) -> None:
         """Sends what is still queued, within a bound."""
 

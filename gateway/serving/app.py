@@ -184,6 +184,7 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
         try:
             if any(d.via_litellm or d.kind not in native for d in ctx.routing.deployments()):
                 await bridge.load()
+            await tracer.start()
             reloader.start()
             scraper.start()
             if ledger is not None:

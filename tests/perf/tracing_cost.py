@@ -4,30 +4,33 @@
 
 Times the tracer's hooks for a request with one attempt (the request span started, the attempt's
 span started with the traceparent it sends, the meter's record, the request's end) with traces off
-(the no-op tracer) and on (OpenTelemetry's SDK, spans handed to a batch processor whose exporter
-throws them away), then the export side alone: the SDK's OTLP protobuf encoding and the OTLP JSON
-encoding of a batch of those spans, per span. Prints microseconds of this thread's CPU (which other
+(the no-op tracer) and on (the spans batched and pickled for the export process, as the gateway
+sends them, the bytes then thrown away), then the export process's side alone, per span: the SDK's
+finished span made of what arrived, and its OTLP protobuf or OTLP JSON encoding. Prints microseconds of this thread's CPU (which other
 processes on a shared machine barely move) and of the wall clock; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import time
-from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
+import pickle  # noqa: E402
+
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans  # noqa: E402
-from opentelemetry.sdk.trace import ReadableSpan  # noqa: E402
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult  # noqa: E402
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: E402
 
 from gateway.core.auth import Caller  # noqa: E402
 from gateway.flow.otel import OtelTracer  # noqa: E402
+from gateway.flow.otel_export import SpanRecord, readable, resource  # noqa: E402
+from gateway.flow.otel_sink import BATCH  # noqa: E402
 from gateway.flow.otlp_json import otlp_json  # noqa: E402
 from gateway.flow.tracing import NO_TRACER, Tracer, TraceSettings  # noqa: E402
 from gateway.metering.record import CallRecord  # noqa: E402
@@ -45,15 +48,28 @@ routes:
 """
 
 
-class Kept(SpanExporter):
-    """Keeps the last batch (for the encoding runs) and drops the rest: the export costs nothing."""
+class Pickled:
+    """What the gateway does with finished spans (gateway/flow/otel_sink.py: batches of 64, pickled);
+    keeps the last batch for the export side's runs."""
 
     def __init__(self) -> None:
-        self.last: Sequence[ReadableSpan] = ()
+        self.waiting: list[SpanRecord] = []
+        self.last: list[SpanRecord] = []
 
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        self.last = spans
-        return SpanExportResult.SUCCESS
+    async def start(self) -> None:
+        pass
+
+    def send(self, span: SpanRecord) -> None:
+        self.waiting.append(span)
+        if len(self.waiting) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        self.last, self.waiting = self.waiting, []
+        pickle.dumps(self.last, protocol=pickle.HIGHEST_PROTOCOL)
+
+    async def close(self) -> None:
+        pass
 
 
 def main() -> None:
@@ -65,9 +81,9 @@ def main() -> None:
     d = route.deployments[0]
     caller = Caller("web", "search", "web")
     headers: dict[str, str] = {}
-    kept = Kept()
-    on = OtelTracer(TraceSettings("http://127.0.0.1:1/v1/traces", "http/protobuf", "bench", "parentbased_always_on",
-                                  1.0), kept)
+    settings = TraceSettings("http://127.0.0.1:1/v1/traces", "http/protobuf", "bench", "parentbased_always_on", 1.0)
+    on = OtelTracer(settings, InMemorySpanExporter())
+    on.sink = pickled = Pickled()
 
     def request(tracer: Tracer) -> None:
         log = RequestLog(route, Call("chat", {"model": "chat", "messages": []}, False, "rid"), caller, 0.0, 600.0)
@@ -84,7 +100,7 @@ def main() -> None:
             fallback=False, hedged=False, stream=False, latency_s=0.003, ttft_s=0.002))
         tracer.request_finished(log, 200, 0.003)
 
-    for label, tracer in (("traces off (the no-op tracer)", NO_TRACER), ("traces on (OpenTelemetry SDK)", on)):
+    for label, tracer in (("traces off (the no-op tracer)", NO_TRACER), ("traces on (spans to the export process)", on)):
         for _ in range(1000):
             request(tracer)
         started, cpu = time.perf_counter(), time.thread_time()
@@ -92,18 +108,20 @@ def main() -> None:
             request(tracer)
         print(f"{label}: {(time.thread_time() - cpu) / n * 1e6:.1f} µs CPU "
               f"({(time.perf_counter() - started) / n * 1e6:.1f} wall) per request (request + 1 attempt span)")
-    on.flush()
-    batch = list(kept.last)
-    for label, encode in (("OTLP protobuf", lambda: encode_spans(batch).SerializePartialToString()),
-                          ("OTLP JSON", lambda: otlp_json(encode_spans(batch)))):
+    where = resource(settings, 1)
+    records = pickled.last
+    batch = [readable(r, where) for r in records]
+    for label, encode in (("the SDK's finished spans made", lambda: [readable(r, where) for r in records]),
+                          ("OTLP protobuf encoding", lambda: encode_spans(batch).SerializePartialToString()),
+                          ("OTLP JSON encoding", lambda: otlp_json(encode_spans(batch)))):
         rounds = max(1, n // max(1, len(batch)))
         started, cpu = time.perf_counter(), time.thread_time()
         for _ in range(rounds):
             encode()
         spans = rounds * len(batch)
-        print(f"export thread, {label} encoding: {(time.thread_time() - cpu) / spans * 1e6:.1f} µs CPU "
+        print(f"export process, {label}: {(time.thread_time() - cpu) / spans * 1e6:.1f} µs CPU "
               f"({(time.perf_counter() - started) / spans * 1e6:.1f} wall) per span (batches of {len(batch)})")
-    on.processor.shutdown()
+    asyncio.run(on.close())
 
 
 if __name__ == "__main__":

@@ -176,3 +176,18 @@ def test_a_malformed_client_traceparent_starts_a_trace_of_its_own(header: str) -
     assert request_span.parent is None
     assert request_span.context is not None and request_span.context.trace_id != 0
     assert upstream.traceparents[0].startswith(f"00-{request_span.context.trace_id:032x}-")
+
+
+def test_spans_the_export_process_cannot_take_are_dropped_never_waited_for(caplog: pytest.LogCaptureFixture) -> None:
+    from gateway.flow.otel_sink import BATCH, ExportProcess
+
+    sink = ExportProcess(TraceSettings("http://127.0.0.1:9/v1/traces", "http/protobuf", "t", "always_on", 1.0), 1)
+
+    async def send() -> None:   # never started: no export process, no pipe
+        for _ in range(BATCH + 1):
+            sink.send(("chat m", 1, 2, 0, False, 1, "", 2, 0, 1, {}, None))
+        await sink.close()
+
+    asyncio.run(send())
+    assert sink.dropped == BATCH + 1
+    assert "spans are dropped" in caplog.text
