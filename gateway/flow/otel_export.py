@@ -10,6 +10,7 @@ queued spans were sent within CLOSE_WITHIN_S. Tests use the same pieces in the g
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickle
 import sys
@@ -23,8 +24,11 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
+from gateway.core.logs import configure
 from gateway.flow.otlp_json import JsonSpanExporter
 from gateway.flow.tracing import TraceSettings
+
+_logger = logging.getLogger("recloser.tracing")
 
 CLOSE_WITHIN_S = 3.0      # at shutdown, queued spans get this long to reach the collector
 # Batches of this many spans unless OTEL_BSP_MAX_EXPORT_BATCH_SIZE says otherwise.
@@ -71,13 +75,15 @@ def shut(batch: BatchSpanProcessor, export: SpanExporter) -> None:
     closing.start()
     closing.join(CLOSE_WITHIN_S)
     if closing.is_alive():
-        print("recloser: traces: the collector did not take the last spans within "
-              f"{CLOSE_WITHIN_S:.0f} s; they are lost", file=sys.stderr)
+        _logger.warning("traces: the collector did not take the last spans within %.0f s; they are lost",
+                        CLOSE_WITHIN_S)
         export.shutdown()
         closing.join(CLOSE_WITHIN_S)
 
 
 def main(argv: list[str]) -> int:
+    # The gateway's log level and format (the exporter's own warnings: a collector that refuses …).
+    configure(os.environ.get("RECLOSER_LOG_LEVEL", "warning"), os.environ.get("RECLOSER_LOG_FORMAT", "text"))
     settings = TraceSettings(**json.loads(argv[0]))
     where = resource(settings, int(argv[1]))
     export = exporter(settings)

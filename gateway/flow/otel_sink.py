@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import os
 import pickle
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from typing import Protocol
 
 from opentelemetry.sdk.trace.export import SpanExporter
 
+from gateway.core.logs import JsonLines
 from gateway.flow.otel_export import CLOSE_WITHIN_S, SpanRecord, processor, readable, resource, shut
 from gateway.flow.tracing import TraceSettings
 
@@ -71,9 +73,13 @@ class ExportProcess:
         self.pipe: asyncio.WriteTransport | None = None
 
     async def start(self) -> None:
+        root = logging.getLogger()
+        json_lines = any(isinstance(h.formatter, JsonLines) for h in root.handlers)
+        env = {**os.environ, "RECLOSER_LOG_LEVEL": logging.getLevelName(root.getEffectiveLevel()).lower(),
+               "RECLOSER_LOG_FORMAT": "json" if json_lines else "text"}
         self.child = subprocess.Popen(
             [sys.executable, "-m", "gateway.flow.otel_export", json.dumps(dataclasses.asdict(self.settings)),
-             str(self.pid)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, start_new_session=True)
+             str(self.pid)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, start_new_session=True, env=env)
         assert self.child.stdin is not None
         self.pipe, _ = await asyncio.get_running_loop().connect_write_pipe(_Pipe, self.child.stdin)
 
