@@ -59,3 +59,16 @@ def test_two_workers_serve_one_port_and_one_scrape_counts_both(two_workers: str)
     counted = re.search(r'recloser_upstream_attempts_total\{model="m",outcome="ok",provider="up",route="chat"\} '
                         r'(\S+)', text)
     assert counted is not None and float(counted.group(1)) == 40.0
+
+
+def test_new_connections_are_spread_evenly_over_two_workers(two_workers: str) -> None:
+    # Each worker has its own socket on the port (SO_REUSEPORT): the kernel hashes each new
+    # connection to one of them, so two workers take about half each and together hold twice
+    # what one does.
+    served: dict[int, int] = {}
+    for _ in range(400):
+        with httpx.Client() as c:   # a new connection, from a new source port, each time
+            pid = c.get(two_workers + "/healthz").json()["pid"]
+            served[pid] = served.get(pid, 0) + 1
+    assert len(served) == 2
+    assert all(140 <= n <= 260 for n in served.values()), served
