@@ -191,7 +191,9 @@ class Dispatcher:
                 admitted.add(d.provider)
                 span = next((s for s in route.pools if s.provider == d.provider), None)
                 if span is not None and all(x.provider == d.provider for x in order[pos:]):
-                    if await self._admit_to_pool(log, span, self.pools):
+                    # One that waited, or comes back after another target failed (a spill by expected
+                    # wait, a frontier slow to refuse), meets the pool as it is now: its first pick is past.
+                    if await self._admit_to_pool(log, span, self.pools) or pos > 0:
                         order = order[:pos] + self.pools.repick(span, order[pos:], call.body,
                                                                 self.clock())
                         d = order[pos]

@@ -157,9 +157,13 @@ class PoolBoard:
         loads = [self.endpoint(span, u) for u in urls]
         stale = stale_after(span)
         waits = [expected_wait(x, now, stale) for x in loads]
+        # An endpoint whose pace is not measured yet has no wait to compare: until every one has, the
+        # pool is ordered by fullness alone (else the unmeasured one would look idle and take it all).
+        measured = all(x.service_s is not None or x.gap_s is not None for x in loads)
         matches = [self.picture(span, u).match(chunks) for u in urls] if chunks else None
         order = pick([ahead(x, now, stale) for x in loads], [x.kv if fresh(x, now, stale) else None for x in loads],
-                     waits, [x.batch for x in loads], matches, span.load.bound, wait_limit)
+                     waits if measured else [0.0] * len(loads), [x.batch for x in loads], matches,
+                     span.load.bound, wait_limit)
         return order, waits[order[0]]
 
     def sends(self, route: RouteTable, chunks: tuple[int, ...]) -> Sends:

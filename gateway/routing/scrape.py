@@ -88,6 +88,9 @@ class PoolScraper:
 
     async def _scrape(self, span: PoolSpan, url: str) -> None:
         timeout = aiohttp.ClientTimeout(total=min(span.load.scrape_s, 2.0))
+        # The reading is dated when it was asked for: a request the gateway sent before then reached the
+        # server before its answer (one sent later may not have), which is what the board's counts assume.
+        asked = self.clock()
         try:
             async with self.session.get(metrics_url(url), timeout=timeout) as resp:
                 if resp.status != 200:
@@ -97,4 +100,4 @@ class PoolScraper:
             log.debug("scrape of %s failed: %s", url, exc)
             return
         reading = parse(raw.decode("utf-8", "replace"), span.server)
-        self.board.read(span, url, reading, self.clock())
+        self.board.read(span, url, reading, asked)
