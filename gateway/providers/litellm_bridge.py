@@ -24,7 +24,19 @@ log = logging.getLogger("recloser.litellm")
 
 _DONE = b"data: [DONE]\n\n"
 # Request fields that become litellm's own arguments rather than pass-through parameters.
-_OWN_FIELDS = frozenset({"model", "messages", "prompt", "input", "stream"})
+# What a client's body may set in litellm's call: the OpenAI request fields of chat, completions and
+# embeddings, and the sampling settings litellm maps for the long tail. Any other key is litellm's own
+# configuration (api_base, api_key, extra_headers, aws_*, vertex_*, callbacks, mock_response …): taken
+# from a client it could send the gateway's credential to a host of the client's choosing.
+CLIENT_FIELDS = frozenset({
+    "audio", "best_of", "dimensions", "echo", "encoding_format", "frequency_penalty", "function_call",
+    "functions", "logit_bias", "logprobs", "max_completion_tokens", "max_tokens", "metadata", "modalities",
+    "moderation", "n", "parallel_tool_calls", "prediction", "presence_penalty", "prompt_cache_key",
+    "prompt_cache_options", "prompt_cache_retention", "reasoning_effort", "response_format",
+    "safety_identifier", "seed", "service_tier", "stop", "store", "stream_options", "suffix", "temperature",
+    "thinking", "tool_choice", "tools", "top_k", "top_logprobs", "top_p", "user", "verbosity",
+    "web_search_options",
+})
 
 
 def import_litellm() -> ModuleType:
@@ -93,7 +105,7 @@ class LitellmBridge:
 
     @staticmethod
     def _arguments(d: Deployment, call: Call, timeout_s: float) -> dict[str, Any]:
-        kwargs = {k: v for k, v in call.body.items() if k not in _OWN_FIELDS}
+        kwargs = {k: v for k, v in call.body.items() if k in CLIENT_FIELDS}
         kwargs.update(model=f"{d.kind}/{d.model}", timeout=timeout_s, num_retries=0)
         if call.endpoint != "embeddings":
             kwargs["stream"] = call.stream
