@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from gateway.core.deployment import Deployment
 from gateway.flow.attempts import Attempts
+from gateway.flow.loop_pauses import provider_seconds
 from gateway.providers.base import AttemptError, Call, Reply
 from gateway.routing.request_log import RequestLog
 from gateway.routing.retry_budget import RetryBudget
@@ -67,7 +68,16 @@ class Hedging:
                       legs: dict[asyncio.Future[Reply], Deployment]) -> Leg:
         assert second is not None  # a hedge delay exists only when there is a second candidate
         first = legs[one]
-        await asyncio.wait({one}, timeout=min(delay, max(0.0, log.remaining(self.attempts.clock()))))
+        # The delay is the first leg's own time to its first token: the gateway's pauses meanwhile
+        # extend it, so an overloaded gateway does not double its upstream load with hedges.
+        loop = asyncio.get_running_loop()
+        began, paused = loop.time(), self.attempts.paused()
+        bound = min(delay, max(0.0, log.remaining(self.attempts.clock())))
+        while not one.done():
+            left = bound - provider_seconds(loop.time() - began, self.attempts.paused() - paused)
+            if left <= 0:
+                break
+            await asyncio.wait({one}, timeout=left)
         if one.done() or not hedge_budget.try_spend(self.attempts.clock()):
             try:
                 return Leg(first, await one, None)

@@ -118,3 +118,34 @@ def test_a_timeout_that_was_mostly_the_gateways_own_pause_is_retried_and_not_cou
     verdict = attempts.classify(route, raised.value)
     assert (verdict.verdict is Verdict.RETRY_SAME) == (failure is Failure.PAUSED)
     assert board.healths[route.deployments[0].key].window.totals(world.now, route.breaker.window_s) == (0, counted)
+
+
+TWO_TARGETS = POLICY.replace("targets: [{provider: up, model: m}]",
+                             "targets: [{provider: up, model: m}, {provider: up, model: n}]")
+
+
+@pytest.mark.parametrize("gateway_paused_all_along, hedged", [(True, False), (False, True)])
+async def test_a_hedge_waits_out_the_gateways_own_pauses(gateway_paused_all_along: bool, hedged: bool) -> None:
+    from gateway.flow.hedging import Hedging
+    from gateway.routing.retry_budget import RetryBudget
+
+    doc = parse_policy(textwrap.dedent(TWO_TARGETS).lstrip("\n"), "p.yaml", {}).document
+    route = build_routing(doc, resolve_upstreams(doc, {})).routes["chat"]
+    board = HealthBoard(route.deployments, Metrics(), lambda: 0.0, route.breaker)
+
+    class Slow:
+        async def open(self, deployment: Deployment, call: Call, budget_s: float) -> Reply:
+            await asyncio.sleep(0.15)
+            return Reply(200, body=b"{}")
+
+    loop = asyncio.get_running_loop()
+    attempts = Attempts(lambda _: Slow(), board, Metrics(), loop.time)
+    began = loop.time()
+    if gateway_paused_all_along:
+        attempts.paused = lambda: max(0.0, loop.time() - began - 0.01)
+    log = RequestLog(route, Call("chat", {}, False, "r"), Caller("k", "t", "a"), loop.time(), loop.time() + 60)
+    first, second = route.deployments
+    one = asyncio.ensure_future(attempts.with_retries(log, first, log.call, RetryBudget(100, 100)))
+    leg = await Hedging(attempts)._hedged(log, one, second, log.call, RetryBudget(100, 100), RetryBudget(100, 100),
+                                          0.05, {one: first})
+    assert leg.reply is not None and log.hedged is hedged
