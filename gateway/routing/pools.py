@@ -37,7 +37,7 @@ def stale_after(span: PoolSpan) -> float:
 @dataclass(frozen=True, slots=True)
 class Arranged:
     order: tuple[int, ...]
-    spilled: tuple[PoolSpan, ...] = ()      # full pools moved behind the route's other targets
+    spilled: tuple[PoolSpan, ...] = ()      # pools moved behind the route's other targets: full, or their wait too long
     alone: PoolSpan | None = None           # a full pool with no other target to send the request to
     chunks: tuple[int, ...] = ()            # the prompt's chunk names (prefix affinity), for the pictures
 
