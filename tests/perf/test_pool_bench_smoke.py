@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pool_bench import ALL_MODES, HEADER, Outcome, Row, Workload, estimate, policy  # noqa: E402
@@ -39,3 +41,14 @@ def test_capacity_is_estimated_and_a_row_prints(capsys: object) -> None:
     cells = row.cells()
     print(" | ".join(cells))
     assert len(cells) == len(HEADER) and cells[HEADER.index("spilled")] == "25%" and cells[-1] == "0"
+
+
+def test_the_prefix_cost_benchmark_prints_its_numbers(capsys: pytest.CaptureFixture[str]) -> None:
+    import prefix_cost
+
+    argv, sys.argv = sys.argv, ["prefix_cost.py", "--requests", "50"]
+    try:
+        prefix_cost.main()
+    finally:
+        sys.argv = argv
+    assert "µs per request" in capsys.readouterr().out

@@ -3,18 +3,17 @@ spilling by expected wait. Pure, no sockets."""
 
 from __future__ import annotations
 
-import textwrap
 from dataclasses import replace
 from typing import Any
 
 from gateway.core.metrics import Metrics
-from gateway.policy.load import parse_policy
 from gateway.routing.picker import EndpointLoad, ahead, expected_wait, pick
 from gateway.routing.pool_metrics import Reading
 from gateway.routing.pools import UNMEASURED_TTFT_S, PoolBoard
 from gateway.routing.prefix import CHUNK_BYTES, PrefixPicture, chunk_names, chunks_held, prompt_bytes, prompt_chunks
-from gateway.routing.table import RouteTable, build_routing, resolve_upstreams
+from gateway.routing.table import RouteTable
 from gateway.sim.workload import AgentWorkload, Shape
+from tests.pools import three_replicas
 
 SYSTEM = {"role": "system", "content": " ".join(f"rule{i}" for i in range(600))}
 TOOLS = [{"type": "function", "function": {"name": f"t{i}", "description": "does things " * 20}} for i in range(5)]
@@ -119,28 +118,8 @@ def test_the_expected_wait_is_the_requests_to_leave_first_over_the_service_rate(
     assert expected_wait(EndpointLoad(running=4, waiting=2, read_at=0.0, batch=4), 0.1, 3.0) == 0.0  # unmeasured
 
 
-POLICY = """
-version: 1
-providers:
-  gpus:
-    kind: openai
-    endpoints: [http://10.0.0.1:8000/v1, http://10.0.0.2:8000/v1, http://10.0.0.3:8000/v1]
-    server: vllm
-    load: {slots: 4, cache_tokens: 50000, spill: {margin_s: 0.2}}
-  frontier:
-    kind: openai
-    base_url: https://api.openai.com/v1
-routes:
-  chat:
-    targets:
-      - {provider: gpus, model: llama}
-      - {provider: frontier, model: gpt-4o-mini}
-"""
-
-
 def route() -> RouteTable:
-    doc = parse_policy(textwrap.dedent(POLICY).lstrip("\n"), "p.yaml", {}).document
-    return build_routing(doc, resolve_upstreams(doc, {})).routes["chat"]
+    return three_replicas("{slots: 4, cache_tokens: 50000, spill: {margin_s: 0.2}}")
 
 
 class Clock:

@@ -6,36 +6,18 @@ from __future__ import annotations
 
 import heapq
 import random
-import textwrap
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.core.metrics import Metrics
-from gateway.policy.load import parse_policy
 from gateway.routing.pool_metrics import Reading
 from gateway.routing.pools import PoolBoard, Sends
-from gateway.routing.table import RouteTable, build_routing, resolve_upstreams
+from gateway.routing.table import RouteTable
 from gateway.sim.workload import AgentWorkload
+from tests.pools import three_replicas
 
-POLICY = """
-version: 1
-providers:
-  gpus:
-    kind: openai
-    endpoints: [http://10.0.0.1:8000/v1, http://10.0.0.2:8000/v1, http://10.0.0.3:8000/v1]
-    server: vllm
-    load: {scrape_s: 0.25, slots: 4, spill: {margin_s: 0.2}}
-  frontier:
-    kind: openai
-    base_url: https://api.openai.com/v1
-routes:
-  chat:
-    targets:
-      - {provider: gpus, model: llama}
-      - {provider: frontier, model: gpt-4o-mini}
-"""
 SERVICE_S = (0.6, 0.15, 0.15)
 SLOTS = 4
 CAPACITY = sum(SLOTS / s for s in SERVICE_S)     # 60 requests/s
@@ -60,8 +42,7 @@ class Result:
 
 
 def route() -> RouteTable:
-    doc = parse_policy(textwrap.dedent(POLICY).lstrip("\n"), "p.yaml", {}).document
-    return build_routing(doc, resolve_upstreams(doc, {})).routes["chat"]
+    return three_replicas("{scrape_s: 0.25, slots: 4, spill: {margin_s: 0.2}}")
 
 
 def play(rate: float, seconds: float = 20.0, warm_s: float = 3.0, seed: int = 1) -> Result:
