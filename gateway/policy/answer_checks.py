@@ -11,17 +11,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-
-class _Closed(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+from gateway.policy.closed import Closed
 
 
 Rate = Annotated[float, Field(gt=0, le=1)]
 
 
-class AnswerChecks(_Closed):
+class AnswerChecks(Closed):
     enabled: bool = True                      # false: no answer of the route is checked or counted
     wrong_script: bool = True                 # letters mostly in a script the request never used
     empty: bool = True                        # finished with no text and no tool call

@@ -5,25 +5,23 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from gateway.policy.closed import Closed
 
 
-class _Closed(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
-
-
-class LedgerSettings(_Closed):
+class LedgerSettings(Closed):
     path: str | None = None                                   # None: no ledger file
     rotate_mb: Annotated[float, Field(gt=0, le=100_000)] = 100.0
     rotate_daily: bool = True
     keep: Annotated[int, Field(ge=1, le=10_000)] = 14         # rotated files kept; older ones are deleted
 
 
-class Metering(_Closed):
+class Metering(Closed):
     ledger: LedgerSettings = LedgerSettings()
 
 
-class Budget(_Closed):
+class Budget(Closed):
     """A spending limit for a team or a key, per UTC day or month, and what happens at it.
 
     `warn_at_percent` of the limit spent → warn; the whole limit spent → `action` applies to every

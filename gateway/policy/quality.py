@@ -6,16 +6,14 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
+
+from gateway.policy.closed import Closed
 
 ItemName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 
 
-class _Closed(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
-
-
-class Expect(_Closed):
+class Expect(Closed):
     """The check an answer must pass: exactly one of these."""
 
     contains: Annotated[str, Field(min_length=1, max_length=1000)] | None = None   # case-insensitive
@@ -48,12 +46,12 @@ class Expect(_Closed):
         return next(k for k in ("contains", "regex", "json_schema", "tool_call") if getattr(self, k) is not None)
 
 
-class Message(_Closed):
+class Message(Closed):
     role: Literal["system", "user", "assistant"]
     content: Annotated[str, Field(min_length=1, max_length=20_000)]
 
 
-class CanaryItem(_Closed):
+class CanaryItem(Closed):
     name: ItemName
     messages: Annotated[list[Message], Field(min_length=1, max_length=20)]
     tools: Annotated[list[dict[str, Any]], Field(max_length=16)] | None = None   # OpenAI tool definitions
@@ -76,7 +74,7 @@ def tool_names(tools: list[dict[str, Any]]) -> list[str]:
     return names
 
 
-class Canaries(_Closed):
+class Canaries(Closed):
     """Each deployment answers the suite every `interval_s` (± `jitter`); its pass ratio is judged
     against its own baseline. Thresholds are pass ratios (0–1)."""
 

@@ -25,7 +25,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gateway.policy.schema import Spill
+from gateway.policy.pools import Spill
 
 @dataclass(slots=True)
 class EndpointLoad:

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field, replace
 
 from gateway.core.deployment import Deployment
 from gateway.policy.answer_checks import AnswerChecks
-from gateway.policy.schema import Breaker, PolicyDocument, PoolLoad, Provider, Route, endpoint_label
+from gateway.policy.pools import PoolLoad
+from gateway.policy.schema import Breaker, PolicyDocument, Provider, Route, endpoint_label
 
 
 @dataclass(frozen=True, slots=True)

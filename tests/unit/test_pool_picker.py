@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.policy.schema import Spill
+from gateway.policy.pools import Spill
 from gateway.routing.picker import EndpointLoad, ahead, past_threshold, pick, pool_full
 from gateway.routing.pool_metrics import metrics_url, parse
 

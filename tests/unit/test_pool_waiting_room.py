@@ -8,7 +8,7 @@ from gateway.core.metrics import Metrics
 from gateway.routing.pools import PRIORITIES, PoolBoard, WaitingRoom
 from gateway.routing.pool_metrics import Reading
 from gateway.routing.table import PoolSpan
-from gateway.policy.schema import PoolLoad, Spill
+from gateway.policy.pools import PoolLoad, Spill
 
 
 async def test_critical_waiters_are_let_go_before_standard_ones_that_came_earlier() -> None:
