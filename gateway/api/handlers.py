@@ -108,10 +108,16 @@ async def _proxy(request: web.Request, endpoint: Endpoint) -> web.StreamResponse
     ctx = request.app[CONTEXT]
     rid = request_id(request)
     admission = ctx.admission
-    if not admission.admits():
+    if admission.admits():
+        admission.admit()
+    elif not admission.may_wait():
         # Shed before reading the body: a gateway past its limit must answer at once, and cheaply.
         return _shed(ctx, rid, endpoint)
-    admission.admit()
+    else:   # the loop-lag cap: a burst's own lag clears soon, so wait in line for room, briefly
+        admitted = await admission.wait_for_room()
+        ctx.metrics.admission_waits("admitted" if admitted else "shed").inc()
+        if not admitted:
+            return _shed(ctx, rid, endpoint)
     request[STARTING] = True    # until its answer's headers go out (answer_begins)
     ctx.metrics.in_flight.inc()
     try:

@@ -97,6 +97,10 @@ class Metrics:
         self.shed = _Bound(Counter(
             "recloser_shed_requests", "Requests refused at once: in-flight limit reached (max_in_flight) or event loop saturated (loop_lag)",
             ["reason"], registry=r))
+        self.admission_waits = _Bound(Counter(
+            "recloser_admission_waits", "Requests the loop-lag cap refused that waited for room "
+            "(limits.loop_lag_wait_ms), by how the wait ended: admitted, or shed when it ran out",
+            ["result"], registry=r))
         self.admission_cap = Gauge(
             "recloser_admission_cap", "Requests starting (admitted, answer not begun) the gateway admits now: "
             "limits.max_in_flight, lower while its event loop runs late", registry=r, multiprocess_mode="livesum")

@@ -13,11 +13,19 @@ a late loop is behind on. Cutting the cap below all requests in flight would she
 until minutes-long streams ended; cut below the ones starting, it recovers in milliseconds.
 The same timer sums the loop's lateness (loop_pauses.py): the attempts take it out of the times
 they judge providers by.
+
+A burst of new streams makes the loop late by itself, and that lag clears as soon as the burst's
+requests are under way: refusing the burst's tail at once would shed requests a few milliseconds
+from room. So a newcomer the cap refuses waits, in line, up to `limits.loop_lag_wait_ms`, and takes
+the first room the cap leaves (a request starting got its answer under way, or the cap rose); only
+a lag that outlasts the wait sheds it. A full `max_in_flight` is never waited for: that is the
+descriptors' hard bound.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 
 from gateway.flow.loop_pauses import LoopPauses
@@ -38,10 +46,14 @@ class Admission:
     """
 
     def __init__(self, max_in_flight: int, max_loop_lag_ms: int,
-                 on_cap: Callable[[int], None] | None = None) -> None:
+                 on_cap: Callable[[int], None] | None = None, wait_ms: int = 0) -> None:
         self.max_in_flight = max_in_flight
         self.on_cap = on_cap            # told each time the cap moves (the admission cap gauge)
         self.limit_s = max_loop_lag_ms / 1000
+        self.wait_s = wait_ms / 1000    # how long a newcomer the cap refuses may wait for room
+        # Newcomers waiting for room, first come first served; a waiter's future is set True when it
+        # is admitted (the admission counted at that moment), False when its wait ran out.
+        self._waiters: deque[asyncio.Future[bool]] = deque()
         self.in_flight = 0
         self.starting = 0               # admitted, their answer not begun yet
         self.cap = max_in_flight
@@ -55,7 +67,51 @@ class Admission:
 
     def admits(self) -> bool:
         """Is there room for one more request: under `max_in_flight`, and under the cap on starting ones?"""
-        return self.in_flight < self.max_in_flight and self.starting < self.cap
+        return self.in_flight < self.max_in_flight and self.starting < self.cap and not self._waiters
+
+    @property
+    def waiting(self) -> int:
+        """Newcomers waiting in line for room."""
+        return len(self._waiters)
+
+    def may_wait(self) -> bool:
+        """May a newcomer `admits` refused wait for room? Only for the loop-lag cap, and only while
+        it and those already waiting fit under `max_in_flight`."""
+        return self.limit_s > 0 and self.wait_s > 0 and self.in_flight + len(self._waiters) < self.max_in_flight
+
+    async def wait_for_room(self) -> bool:
+        """Waits in line, at most `wait_s`, for the loop-lag cap to leave room; True when admitted
+        meanwhile (counted as `admit` does), False to shed."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        self._waiters.append(waiter)
+        expiry = loop.call_later(self.wait_s, self._expire, waiter)
+        self._wake()
+        try:
+            return await waiter
+        except asyncio.CancelledError:  # the client went away meanwhile
+            if waiter.done() and not waiter.cancelled() and waiter.result():
+                self.leave(starting=True)
+            raise
+        finally:
+            expiry.cancel()
+            if not waiter.done():
+                waiter.cancel()
+            if waiter.cancelled() and waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+    def _expire(self, waiter: asyncio.Future[bool]) -> None:
+        if not waiter.done():
+            self._waiters.remove(waiter)
+            waiter.set_result(False)
+
+    def _wake(self) -> None:
+        """Admits waiters, oldest first, into whatever room there is now."""
+        while self._waiters and self.in_flight < self.max_in_flight and self.starting < self.cap:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self.admit()
+                waiter.set_result(True)
 
     def admit(self) -> None:
         self.in_flight += 1
@@ -64,12 +120,16 @@ class Admission:
     def answering(self) -> None:
         """A request's answer has begun (its headers are going out): it no longer counts as starting."""
         self.starting -= 1
+        if self._waiters:
+            self._wake()
 
     def leave(self, starting: bool = False) -> None:
         """A request is done (`starting`: before its answer began); while draining, the last one out says so."""
         if starting:
             self.starting -= 1
         self.in_flight -= 1
+        if self._waiters:
+            self._wake()
         if self._idle is not None and self.in_flight <= 0:
             self._idle.set()
 
@@ -123,6 +183,8 @@ class Admission:
             self.cap = cap
             if self.on_cap is not None:
                 self.on_cap(cap)
+            if self._waiters:
+                self._wake()
 
     def stop(self) -> None:
         if self._timer is not None:

@@ -322,6 +322,10 @@ class Limits(Closed):
     # bottleneck and requests queue where the in-flight count cannot see them: the admission cap
     # drops until the loop is on time again (gateway/flow/admission.py). 0 turns it off.
     max_loop_lag_ms: Annotated[int, Field(ge=0, le=60_000)] = 20
+    # How long a newcomer that cap refuses may wait in line for room (a burst's own lag clears in
+    # well under a second, once its requests are under way) before it is shed. 0 (the default): shed
+    # at once; a sustained overload's 503s then come at once too, where a wait would delay each by it.
+    loop_lag_wait_ms: Annotated[int, Field(ge=0, le=10_000)] = 0
     # A client must have sent its request line, headers and body within this long; a slow one is cut
     # off (408) before the gateway opens any upstream connection for it.
     request_read_timeout_s: PositiveSeconds = 30.0

@@ -96,3 +96,46 @@ async def test_a_request_refused_before_its_answer_leaves_nothing_counted_as_sta
             await asyncio.sleep(0.005)
     assert r.status_code in (400, 404)
     assert gw.context.admission.starting == 0
+
+
+async def test_a_newcomer_the_lag_cap_refuses_waits_for_room_and_is_answered(start_gateway: GatewayFactory) -> None:
+    # A burst's own loop lag clears once its requests are under way: the newcomer it kept out waits
+    # in line (limits.loop_lag_wait_ms) and is admitted when the cap leaves room, not shed.
+    gw = start_gateway(POLICY.replace("max_in_flight: 2,", "max_in_flight: 100, loop_lag_wait_ms: 10000,"))
+    body = {"model": "chat", "messages": [{"role": "user", "content": "hi"}]}
+    admission = gw.context.admission
+
+    async def set_cap(cap: int) -> None:
+        admission.set_cap(cap)
+
+    gw.run(set_cap(0))
+    async with httpx.AsyncClient(timeout=20) as http:
+        answer = asyncio.create_task(http.post(gw.base_url + "/chat/completions", json=body))
+        while admission.waiting == 0:
+            await asyncio.sleep(0.005)
+        assert not answer.done()
+        gw.run(set_cap(100))
+        r = await answer
+        metrics = (await http.get(gw.url + "/metrics")).text
+
+    assert r.status_code == 200
+    assert 'recloser_admission_waits_total{result="admitted"} 1.0' in metrics
+    assert "recloser_shed_requests_total{" not in metrics
+
+
+async def test_a_newcomer_whose_wait_runs_out_is_shed(start_gateway: GatewayFactory) -> None:
+    gw = start_gateway(POLICY.replace("max_in_flight: 2,", "max_in_flight: 100, loop_lag_wait_ms: 50,"))
+    body = {"model": "chat", "messages": [{"role": "user", "content": "hi"}]}
+
+    async def lower_cap() -> None:
+        gw.context.admission.set_cap(0)
+
+    gw.run(lower_cap())
+    async with httpx.AsyncClient(timeout=10) as http:
+        shed = await http.post(gw.base_url + "/chat/completions", json=body)
+        metrics = (await http.get(gw.url + "/metrics")).text
+
+    assert shed.status_code == 503 and shed.json()["error"]["code"] == "overloaded"
+    assert 'recloser_admission_waits_total{result="shed"} 1.0' in metrics
+    assert 'recloser_shed_requests_total{reason="loop_lag"} 1.0' in metrics
+    assert gw.sim("slow").request_count() == 0 and gw.context.admission.waiting == 0

@@ -306,11 +306,14 @@ def scrape(port: int) -> str:
         return r.read().decode()  # type: ignore[no-any-return]
 
 
-def policy(upstream_port: int, hold_s: float = 0.0, max_loop_lag_ms: int | None = None) -> str:
+def policy(upstream_port: int, hold_s: float = 0.0, max_loop_lag_ms: int | None = None,
+           loop_lag_wait_ms: int | None = None) -> str:
     """The default limits (none set): admission sized from descriptors, the loop-lag cap at 20 ms.
     With `hold_s`, the route holds what its target (then down) cannot answer."""
     hold = f"    hold_s: {hold_s:g}\n" if hold_s else ""
-    limits = "" if max_loop_lag_ms is None else f"limits: {{max_loop_lag_ms: {max_loop_lag_ms}}}\n"
+    set_limits = {k: v for k, v in (("max_loop_lag_ms", max_loop_lag_ms), ("loop_lag_wait_ms", loop_lag_wait_ms))
+                  if v is not None}
+    limits = f"limits: {{{', '.join(f'{k}: {v}' for k, v in set_limits.items())}}}\n" if set_limits else ""
     return (f"version: 1\n{limits}providers:\n  slow: {{kind: openai, base_url: \"http://127.0.0.1:{upstream_port}/v1\"}}\n"
             f"routes:\n  chat:\n{hold}    targets: [{{provider: slow, model: m}}]\n")
 
@@ -324,7 +327,8 @@ async def through_gateway(upstream_port: int, port: int, workers: int, args: arg
                           held: bool = False) -> Run:
     """Streams through `serve`; `held`: to an upstream that is down, each held for the streams' length."""
     hold_s = args.chunks * args.interval if held else 0.0
-    (tmp / "policy.yaml").write_text(policy(free_port() if held else upstream_port, hold_s, args.max_loop_lag_ms))
+    (tmp / "policy.yaml").write_text(policy(free_port() if held else upstream_port, hold_s, args.max_loop_lag_ms,
+                                                   args.loop_lag_wait_ms))
     argv = [sys.executable, "-m", "gateway", "serve", "--policy", str(tmp / "policy.yaml"), "--port", str(port),
             "--watch-seconds", "0"]
     if workers > 1:
@@ -367,6 +371,7 @@ async def through_gateway(upstream_port: int, port: int, workers: int, args: arg
     if held:
         n = max(1, sum(1 for r in records if r.status == 200))
     lag = "" if args.max_loop_lag_ms is None else f", max_loop_lag_ms {args.max_loop_lag_ms}"
+    lag += "" if args.loop_lag_wait_ms is None else f", loop_lag_wait_ms {args.loop_lag_wait_ms}"
     return Run(f"{'held, ' if held else ''}gateway, {workers} worker{'s' if workers > 1 else ''}{lag}", args.streams,
                records, tally, (began + args.ramp, began + args.chunks * args.interval),
                rss_per_stream_kb=(open_kb - idle_kb) / n,
@@ -432,6 +437,8 @@ def main(argv: list[str] | None = None) -> list[Run]:
     parser.add_argument("--held", action="store_true", help="also N requests held through an outage (one worker)")
     parser.add_argument("--logs", help="keep the policy and the processes' logs in this folder")
     parser.add_argument("--max-loop-lag-ms", type=int, help="set limits.max_loop_lag_ms (0: no loop-lag shedding)")
+    parser.add_argument("--loop-lag-wait-ms", type=int,
+                        help="set limits.loop_lag_wait_ms (0: a newcomer the loop-lag cap refuses is shed at once)")
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--upstream", type=int, help=argparse.SUPPRESS)   # run as the slow upstream
     args = parser.parse_args(argv)
@@ -457,6 +464,7 @@ def main(argv: list[str] | None = None) -> list[Run]:
     if args.write_docs:
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         block = "long-streams" if args.max_loop_lag_ms is None else f"long-streams-lag-{args.max_loop_lag_ms}"
+        block += "" if args.loop_lag_wait_ms is None else f"-wait-{args.loop_lag_wait_ms}"
         replace_block(ROOT / "docs" / "performance.md", block,
                       f"Measured {stamp}: {args.streams} streams of {args.chunks} chunks every {args.interval:g} s, "
                       f"opened over {args.ramp:g} s; load average {load[0]:.1f} at the start "

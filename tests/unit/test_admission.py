@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 from gateway.flow.admission import TICK_S, Admission
@@ -118,3 +119,80 @@ def test_max_in_flight_bounds_every_request_whatever_the_cap() -> None:
     assert a.starting == 0 and a.cap == 3 and not a.admits()
     a.leave()
     assert a.admits()
+
+
+def saturated(wait_ms: int) -> Admission:
+    """Two requests starting, the cap cut to one by a late loop (the timer not running)."""
+    a = Admission(max_in_flight=100, max_loop_lag_ms=20, wait_ms=wait_ms)
+    a.admit()
+    a.admit()
+    a.set_cap(1)
+    return a
+
+
+async def test_a_newcomer_the_lag_cap_refuses_is_admitted_when_a_request_starting_gets_under_way() -> None:
+    a = saturated(wait_ms=10_000)
+    assert not a.admits() and a.may_wait()
+    waiting = asyncio.create_task(a.wait_for_room())
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    a.answering()                         # still 1 starting: the cap of 1 has no room yet
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    a.answering()
+    assert await waiting is True
+    assert (a.in_flight, a.starting) == (3, 1), "admitted as admit() counts it"
+
+
+async def test_a_newcomer_is_admitted_when_the_cap_rises() -> None:
+    a = saturated(wait_ms=10_000)
+    waiting = asyncio.create_task(a.wait_for_room())
+    await asyncio.sleep(0)
+    a.observe(0.0)                        # an on-time tick: the cap rises by one, to 2 (still full)
+    a.observe(0.0)
+    assert await waiting is True and a.starting == 3
+
+
+async def test_a_wait_that_runs_out_sheds_and_leaves_nothing_counted() -> None:
+    a = saturated(wait_ms=20)
+    assert await a.wait_for_room() is False
+    assert (a.in_flight, a.starting) == (2, 2) and a.admits() is False
+    a.answering()
+    a.answering()
+    assert a.admits(), "an expired waiter does not hold the line"
+
+
+async def test_waiters_are_admitted_first_come_first_served_and_newcomers_queue_behind_them() -> None:
+    a = saturated(wait_ms=10_000)
+    first = asyncio.create_task(a.wait_for_room())
+    await asyncio.sleep(0)
+    second = asyncio.create_task(a.wait_for_room())
+    await asyncio.sleep(0)
+    a.set_cap(3)                          # room for one
+    await asyncio.sleep(0)
+    assert first.done() and not second.done()
+    a.set_cap(10)
+    assert a.admits() is True             # the line is empty: newcomers go straight in
+    assert await second is True
+
+
+async def test_a_waiter_whose_client_left_is_not_counted() -> None:
+    a = saturated(wait_ms=10_000)
+    waiting = asyncio.create_task(a.wait_for_room())
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiting
+    a.set_cap(10)
+    assert (a.in_flight, a.starting) == (2, 2) and a.admits()
+
+
+def test_no_wait_for_a_full_max_in_flight_nor_with_the_lag_limit_off() -> None:
+    full = Admission(max_in_flight=2, max_loop_lag_ms=20, wait_ms=1000)
+    full.admit()
+    full.admit()
+    assert not full.admits() and not full.may_wait()
+    off = Admission(max_in_flight=100, max_loop_lag_ms=0, wait_ms=1000)
+    off.set_cap(0)
+    assert not off.admits() and not off.may_wait()
+    assert not saturated(wait_ms=0).may_wait()

@@ -179,3 +179,10 @@ def test_native_provider_settings_load() -> None:
 def test_a_negative_hold_is_refused_at_its_line() -> None:
     err = refuse(BASE.replace("  chat:\n", "  chat:\n    hold_s: -5\n"))
     assert str(err) == "p.yaml:12: routes.chat.hold_s: Input should be greater than or equal to 0"
+
+
+def test_a_loop_lag_wait_past_ten_seconds_is_refused_at_its_line() -> None:
+    err = refuse(BASE + "limits: {loop_lag_wait_ms: 60000}\n")
+    assert err.line == 15 and "limits.loop_lag_wait_ms" in err.reason and "10000" in err.reason
+    loaded = parse_policy(textwrap.dedent(BASE + "limits: {loop_lag_wait_ms: 0}\n").lstrip("\n"), "p.yaml", ENV)
+    assert loaded.document.limits.loop_lag_wait_ms == 0
