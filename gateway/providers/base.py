@@ -57,7 +57,9 @@ class Call:
         """The client's body, untouched but for the model name the deployment knows."""
         body = dict(self.body)
         body["model"] = model
-        return orjson.dumps(body)
+        # orjson's bytes sit in a buffer of at least 4 KB, and the client holds the body it sent until
+        # the answer ends: a stream's minutes. A copy of its own size keeps 4 KB per open stream free.
+        return memoryview(orjson.dumps(body)).tobytes()
 
 
 class Failure(Enum):
