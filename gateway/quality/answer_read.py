@@ -120,22 +120,37 @@ def _appended(parts: list[str], piece: str, keep: int = 0) -> None:
         parts[keep:] = ["".join(parts[keep:])]
 
 
+NONE_SEEN: frozenset[str] = frozenset()   # shared: an empty frozenset is a new object each time
+
+
+def _no_text() -> str:
+    return ""
+
+
+def _no_bytes() -> int:
+    return 0
+
+
 class StreamWatch:
     """Follows one stream as it is relayed: each parsed `event`, then `look` for the text's defects found
     so far (as soon as they show), and `end` for the defects of the finished answer."""
+
+    # One per open stream, thousands at once: no per-instance dict.
+    __slots__ = ("asked", "checks", "endpoint", "text", "text_bytes", "next_look", "calls", "finish", "acted",
+                 "seen", "judged", "broken_call")
 
     def __init__(self, asked: Asked, checks: AnswerChecks) -> None:
         self.asked = asked
         self.checks = checks
         self.endpoint = asked.endpoint
         # The stream's text so far, and its length in UTF-8 bytes: the relay's transcript keeps it.
-        self.text: Callable[[], str] = lambda: ""
-        self.text_bytes: Callable[[], int] = lambda: 0
+        self.text: Callable[[], str] = _no_text
+        self.text_bytes: Callable[[], int] = _no_bytes
         self.next_look = FIRST_LOOK
         self.calls: dict[Any, list[str]] = {}   # tool call index → [name, arguments so far …]
         self.finish = ""
         self.acted = False
-        self.seen: set[str] = set()    # defects already reported for this stream
+        self.seen = NONE_SEEN          # defects already reported for this stream (rarely any)
         self.judged = False            # its answer has been counted (at its first defect, or at its end)
         # A tool call finished with arguments that are not JSON: the relay withholds the rest of the stream
         # (the finish the client would act on) and ends it with an error event instead.
@@ -153,7 +168,8 @@ class StreamWatch:
 
     def _new(self, found: list[str]) -> list[str]:
         fresh = [d for d in found if d not in self.seen]
-        self.seen.update(fresh)
+        if fresh:
+            self.seen = self.seen.union(fresh)
         return fresh
 
     def end(self) -> list[str]:
