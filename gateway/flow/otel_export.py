@@ -17,7 +17,6 @@ import sys
 import threading
 from typing import Any
 
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
@@ -26,6 +25,7 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, Trace
 
 from gateway.core.logs import configure
 from gateway.flow.otlp_json import JsonSpanExporter
+from gateway.flow.otlp_proto import ProtobufSpanExporter
 from gateway.flow.tracing import TraceSettings
 
 _logger = logging.getLogger("recloser.tracing")
@@ -44,7 +44,7 @@ SpanRecord = tuple[str, int, int, int, bool, int, str, int, int, int, dict[str, 
 def exporter(settings: TraceSettings) -> SpanExporter:
     if settings.protocol == "http/json":
         return JsonSpanExporter(endpoint=settings.endpoint)
-    return OTLPSpanExporter(endpoint=settings.endpoint)
+    return ProtobufSpanExporter(endpoint=settings.endpoint)
 
 
 def processor(export: SpanExporter) -> BatchSpanProcessor:

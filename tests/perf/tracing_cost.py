@@ -6,7 +6,8 @@ Times the tracer's hooks for a request with one attempt (the request span starte
 span started with the traceparent it sends, the meter's record, the request's end) with traces off
 (the no-op tracer) and on (the spans batched and pickled for the export process, as the gateway
 sends them, the bytes then thrown away), then the export process's side alone, per span: the SDK's
-finished span made of what arrived, and its OTLP protobuf or OTLP JSON encoding. Prints microseconds of this thread's CPU (which other
+finished span made of what arrived, and its OTLP protobuf encoding (the SDK's encoder, and the
+export process's, which keeps repeated attributes' messages) or OTLP JSON encoding. Prints microseconds of this thread's CPU (which other
 processes on a shared machine barely move) and of the wall clock; asserts nothing.
 """
 
@@ -32,6 +33,7 @@ from gateway.flow.otel import OtelTracer  # noqa: E402
 from gateway.flow.otel_export import SpanRecord, readable, resource  # noqa: E402
 from gateway.flow.otel_sink import BATCH  # noqa: E402
 from gateway.flow.otlp_json import otlp_json  # noqa: E402
+from gateway.flow.otlp_proto import SpanEncoder  # noqa: E402
 from gateway.flow.tracing import NO_TRACER, Tracer, TraceSettings  # noqa: E402
 from gateway.metering.record import CallRecord  # noqa: E402
 from gateway.policy.load import parse_policy  # noqa: E402
@@ -85,8 +87,11 @@ def main() -> None:
     on = OtelTracer(settings, InMemorySpanExporter())
     on.sink = pickled = Pickled()
 
+    ids = iter(range(10**9))
+
     def request(tracer: Tracer) -> None:
-        log = RequestLog(route, Call("chat", {"model": "chat", "messages": []}, False, "rid"), caller, 0.0, 600.0)
+        rid = f"rid-{next(ids)}"   # each request its own id, as the gateway's
+        log = RequestLog(route, Call("chat", {"model": "chat", "messages": []}, False, rid), caller, 0.0, 600.0)
         tracer.request_started(log, headers)
         record = AttemptRecord(d, 0.0)
         log.attempts.append(record)
@@ -94,7 +99,7 @@ def main() -> None:
         record.ended = record.ttft_s = 0.002
         log.answered_by = d
         tracer.request_charged(log, CallRecord(
-            ts=0.0, request_id="rid", team="search", app="web", key_id="web", route="chat", provider="up",
+            ts=0.0, request_id=rid, team="search", app="web", key_id="web", route="chat", provider="up",
             model="gpt-4o-mini", input_tokens=12, output_tokens=20, cached_input_tokens=0,
             cost_usd=Decimal("0.0000138"), price_source="policy", usage_source="reported", outcome="ok", attempts=1,
             fallback=False, hedged=False, stream=False, latency_s=0.003, ttft_s=0.002))
@@ -111,8 +116,12 @@ def main() -> None:
     where = resource(settings, 1)
     records = pickled.last
     batch = [readable(r, where) for r in records]
+    encoder = SpanEncoder()
     for label, encode in (("the SDK's finished spans made", lambda: [readable(r, where) for r in records]),
-                          ("OTLP protobuf encoding", lambda: encode_spans(batch).SerializePartialToString()),
+                          ("OTLP protobuf encoding, the SDK's encoder",
+                           lambda: encode_spans(batch).SerializePartialToString()),
+                          ("OTLP protobuf encoding, the export process's (SpanEncoder)",
+                           lambda: encoder.encode(batch).SerializePartialToString()),
                           ("OTLP JSON encoding", lambda: otlp_json(encode_spans(batch)))):
         rounds = max(1, n // max(1, len(batch)))
         started, cpu = time.perf_counter(), time.thread_time()
