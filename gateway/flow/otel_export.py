@@ -26,7 +26,7 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, Trace
 from gateway.core.logs import configure
 from gateway.flow.otlp_json import JsonSpanExporter
 from gateway.flow.otlp_proto import ProtobufSpanExporter
-from gateway.flow.tracing import TraceSettings
+from gateway.flow.trace_settings import TraceSettings
 
 _logger = logging.getLogger("recloser.tracing")
 

@@ -10,9 +10,9 @@ module that imports OpenTelemetry.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from gateway.metering.record import CallRecord
+from gateway.flow.trace_settings import TraceSettings as TraceSettings
 from gateway.policy.tracing import PROTOCOLS, SAMPLERS, Tracing
 from gateway.routing.request_log import AttemptRecord, RequestLog
 
@@ -48,15 +48,6 @@ NO_TRACER = Tracer()
 
 class TraceSettingsError(ValueError):
     """An OTEL_* variable with a value the gateway cannot honour."""
-
-
-@dataclass(frozen=True)
-class TraceSettings:
-    endpoint: str              # the OTLP/HTTP traces URL
-    protocol: str              # http/protobuf or http/json
-    service_name: str
-    sampler: str
-    sampler_arg: float         # the ratio of the traceidratio samplers
 
 
 def trace_settings(policy: Tracing | None, env: Mapping[str, str]) -> TraceSettings | None:

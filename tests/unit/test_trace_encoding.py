@@ -4,6 +4,10 @@ gateway's own spans, though it keeps repeated attributes' messages from span to 
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -88,3 +92,13 @@ def test_spans_with_events_go_to_the_sdks_encoder_whole() -> None:
     sent = SpanEncoder().encode([span, with_event])
     assert sent == encode_spans([span, with_event])
     assert sent.resource_spans[0].scope_spans[0].spans[1].events[0].name == "e"
+
+
+def test_the_export_process_imports_neither_the_policy_schema_nor_the_request_flow() -> None:
+    """Its memory is its own: what it imports for the settings alone stays out (14 MB of it, pydantic's)."""
+    out = subprocess.run([sys.executable, "-c", "import json, sys, gateway.flow.otel_export; "
+                          "print(json.dumps([m for m in sys.modules if m.startswith(('pydantic', 'gateway.'))]))"],
+                         capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[2]).stdout
+    imported = set(json.loads(out))
+    assert not {m for m in imported if m.startswith(("pydantic", "gateway.policy", "gateway.routing"))}
+    assert "gateway.flow.otel_export" in imported
