@@ -25,8 +25,12 @@ def test_every_agent_session_finishes_the_incident(agent_clients: Path) -> None:
     healthy, auth, frontier_down, all_down, recovery = drill.rows
     assert [r.alive for r in drill.rows] == [2] * 5
     assert set(healthy.answered_by) & {"subscription", "personal"} and healthy.paid_by["client"] > 0
-    # The credentials refused: the organisation's API-key targets answer, and the organisation pays.
-    assert set(auth.answered_by) <= {"anthropic", "openai"} and set(auth.paid_by) == {"gateway"}
+    # The credentials refused: the organisation's targets answer (its API-key targets; a request that meets
+    # the next phase's outage on its way may end at the pool), none on the refused credentials, and the
+    # organisation pays.
+    assert set(auth.answered_by) & {"anthropic", "openai"}, auth.answered_by
+    assert not set(auth.answered_by) & {"subscription", "personal"}, auth.answered_by
+    assert set(auth.paid_by) == {"gateway"}
     # Every frontier target down: the local pool is the last target standing.
     assert set(frontier_down.answered_by) == {"local-gpu"} and frontier_down.turns >= 1
     # Nothing answers: the sessions' requests are held, and answered once targets are back.
