@@ -1,13 +1,14 @@
 """Traces off against traces on, alternating, on a machine others share.
 
-    python tests/perf/tracing_ab.py [--rounds N] [--sampler-off]
+    python tests/perf/tracing_ab.py [--rounds N] [--sampler-off] [--export-pinned]
 
 Starts the gateway (as bench.py does: its own core, the fast path to the fake upstream) with traces
 off, then on (spans to the fake upstream, standing in for a collector), and again, `--rounds` times,
 so a change in the machine's load falls on both alike. Each start measures: CPU per request and
 requests/s in a closed loop of 16 clients for 4 s, then p50 / p99 latency in an open loop at 100
 requests/s for 8 s. CPU counts the gateway's process and its export process (traces on), and the
-gateway's alone. `--sampler-off` adds traces on with the `always_off` sampler (hooks run, no span
+gateway's alone. The export process runs on any core, as bench.py lets it (`--export-pinned`: on the
+gateway's core, where `taskset` would leave it). `--sampler-off` adds traces on with the `always_off` sampler (hooks run, no span
 is made). Prints one line per start; asserts nothing.
 """
 
@@ -35,12 +36,14 @@ def own_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def measure(policy: Path, work: Path, env: dict[str, str] | None) -> str:
+def measure(policy: Path, work: Path, env: dict[str, str] | None, pinned: bool) -> str:
     port = bench.free_port()
     proc = bench.recloser(policy, port, work, env=env)
     proc.start()
     try:
         proc.wait_ready(f"http://127.0.0.1:{port}/readyz")
+        if not pinned:
+            bench.unpin_children(proc.pid)
 
         async def go() -> str:
             pool = Pool("127.0.0.1", port)
@@ -66,6 +69,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--sampler-off", action="store_true")
+    p.add_argument("--export-pinned", action="store_true")
     args = p.parse_args()
     os.sched_setaffinity(0, {int(bench.LOAD_CORE)})
     work = Path(tempfile.mkdtemp(prefix="recloser-tracing-ab-"))
@@ -82,7 +86,7 @@ def main() -> None:
         time.sleep(0.3)
         for round_ in range(1, args.rounds + 1):
             for label, env in variants:
-                print(f"round {round_}, {label}: {measure(policy, work, env)}", flush=True)
+                print(f"round {round_}, {label}: {measure(policy, work, env, args.export_pinned)}", flush=True)
     finally:
         upstream.stop()
 
