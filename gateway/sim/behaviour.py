@@ -88,7 +88,7 @@ class SimState:
 
     @property
     def dumb(self) -> bool:
-        return self.fault.dumb or self.config.dumb
+        return self.config.dumb if self.fault.dumb is None else self.fault.dumb
 
     @property
     def broken(self) -> Broken | None:

@@ -41,7 +41,9 @@ class Fault:
     cut_after_chunks: int | None = None    # abort the connection after N content chunks
     stall_after_chunks: int | None = None  # after N content chunks, send nothing more but stay open
     error_event_after_chunks: int | None = None  # after N content chunks, the wire's error event ends a 200 stream
-    dumb: bool = False                     # fast, status 200, fluent but wrong answers and broken tool calls
+    # Fast, status 200, fluent but wrong answers and broken tool calls; None: as the sim was started
+    # (so `{"dumb": false}` mends a sim started dumb, and `{}` gives it back its start-up mode).
+    dumb: bool | None = None
     broken: Broken | None = None           # fast, status 200, answers broken this way (see Broken)
     duration_s: float | None = None        # revert to healthy by itself after this long
     times: int | None = None               # with status: only the next N requests fail, then healthy

@@ -80,3 +80,21 @@ async def test_the_anthropic_wire_gives_wrong_text_and_a_tool_call_without_its_a
     assert text.content[0].text == "The answer is 43."  # type: ignore[union-attr]
     uses = [b for b in tool.content if b.type == "tool_use"]
     assert uses and uses[0].input == {}
+
+
+async def test_a_sim_started_dumb_is_mended_by_a_fault_and_dumb_again_with_an_empty_one() -> None:
+    server = SimServer(SimConfig(name="gpt", dumb=True))
+    await server.start()
+    try:
+        async with openai.AsyncOpenAI(base_url=server.base_url, api_key="k", max_retries=0) as c:
+            async def ask() -> str:
+                answer = await c.chat.completions.create(model="m", messages=[{"role": "user", "content": SUM}])
+                return answer.choices[0].message.content or ""
+            started = await ask()
+            await switch(server, False)
+            mended = await ask()
+            await server.set_fault(None)   # as `POST /_sim/fault {}` does
+            again = await ask()
+    finally:
+        await server.stop()
+    assert (started, mended, again) == ("The answer is 43.", "42", "The answer is 43.")
