@@ -184,6 +184,22 @@ async def test_held_requests_leave_room_for_live_traffic_under_max_in_flight(sta
     assert gw.context.admission.starting == 0
 
 
+async def test_a_whole_request_whose_client_leaves_while_held_leaves_the_line(start_gateway: GatewayFactory) -> None:
+    gw = start_gateway(policy(hold_s=300))
+    gw.set_fault("alpha", Fault(refuse=True))
+    headers = {"Authorization": f"Bearer {KEYS['std']}"}
+    async with httpx.AsyncClient(base_url=gw.base_url, headers=headers, timeout=60) as http:
+        held = asyncio.ensure_future(http.post("/chat/completions", json={"model": "chat", "messages": HELLO}))
+        await until(lambda: metric(gw, "recloser_held_requests_waiting", route="chat") == 1)
+        held.cancel()          # the client gives up: httpx closes the connection
+        await asyncio.gather(held, return_exceptions=True)
+    # Gone within a tick of the line's timer, not when its 300 s hold would have run out.
+    await until(lambda: metric(gw, "recloser_held_requests_waiting", route="chat") == 0, within_s=5)
+    assert metric(gw, "recloser_held_requests_total", route="chat", outcome="cancelled") == 1
+    assert gw.context.holds is not None and gw.context.holds.held == 0
+    await until(lambda: gw.context.admission.in_flight == 0)
+
+
 async def test_a_gateway_shutting_down_answers_its_held_requests_at_once(start_gateway: GatewayFactory) -> None:
     gw = start_gateway(policy(hold_s=300))
     gw.set_fault("alpha", Fault(refuse=True))
