@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.policy.pools import Spill
 
@@ -35,8 +35,9 @@ class EndpointLoad:
     waiting: float = 0.0
     kv: float | None = None          # KV-cache use, 0..1, when the server reports it
     read_at: float | None = None     # when the last good reading was taken; None: never read
-    sent: int = 0                    # requests the gateway sent since that reading (finished or not)
+    sent: int = 0                    # the gateway's requests sent since that reading and still on it
     in_flight: int = 0               # the gateway's requests on it now
+    sends: list[float] = field(default_factory=list)   # when each of those was sent, oldest first
     batch: float = 0.0               # its batch size: configured, or the most seen running while a queue stood
     gone: int = 0                    # the gateway's requests the reading counted that finished since
     service_s: float | None = None   # mean time on it of the gateway's requests that started at once
@@ -82,7 +83,7 @@ def expected_wait(load: EndpointLoad, now: float, stale_s: float) -> float:
 
 def _since(load: EndpointLoad) -> int:
     """The gateway's requests the reading cannot have seen: sent after it, and not yet finished."""
-    return min(load.sent, load.in_flight)
+    return load.sent
 
 
 def queue(load: EndpointLoad, now: float, stale_s: float) -> float:
@@ -130,21 +131,26 @@ def pool_full(loads: Sequence[EndpointLoad], spill: Spill | None, now: float, st
 
 def pick(loads: Sequence[float], kvs: Sequence[float | None], waits: Sequence[float],
          batches: Sequence[float], matches: Sequence[int] | None, bound: float,
-         wait_limit: float = math.inf) -> list[int]:
+         wait_limit: float = math.inf, past: Sequence[bool] | None = None) -> list[int]:
     """Positions of the pool's endpoints in the order to try them: the longest prefix match within its
     bound first (when there are matches), then by least expected wait and the least full; ties keep the
     order they came in (the planner's random one). `loads` are requests ahead, `batches` each batch
-    size (0: unknown)."""
+    size (0: unknown). Endpoints `past` a hard threshold go after all the others, whatever their waits
+    say: the pool counts as having room while one endpoint is within its thresholds, and that endpoint
+    is where the room is (an estimate of the service rate, from a few completions, can be far off)."""
     n = len(loads)
+    over = past if past is not None else [False] * n
     # Fullness: requests ahead per place in the batch when every batch size is known, else per endpoint.
     per = batches if all(b > 0 for b in batches) else [1.0] * n
-    order = sorted(range(n), key=lambda i: (waits[i], loads[i] / per[i], kvs[i] or 0.0))
+    order = sorted(range(n), key=lambda i: (over[i], waits[i], loads[i] / per[i], kvs[i] or 0.0))
     if matches is None or n < 2 or not any(matches):
         return order
     limit = math.ceil(bound * (sum(loads) + 1) / n)
     for i in sorted(order, key=lambda i: -matches[i]):
         if matches[i] == 0:
             break
+        if over[i] and not over[order[0]]:
+            continue
         if waits[i] <= wait_limit and (loads[i] + 1 <= batches[i] or loads[i] + 1 <= limit):
             order.remove(i)
             order.insert(0, i)

@@ -8,6 +8,8 @@ keeps what is known of it. Decisions are gateway/routing/picker.py's; this modul
 from __future__ import annotations
 
 import asyncio
+import bisect
+import contextlib
 import heapq
 import itertools
 import math
@@ -17,7 +19,8 @@ from typing import Any
 
 from gateway.core.deployment import Deployment
 from gateway.core.metrics import Metrics
-from gateway.routing.picker import EndpointLoad, ahead, expected_wait, fresh, pick, pool_full, queue, utilisation
+from gateway.routing.picker import (EndpointLoad, ahead, expected_wait, fresh, past_threshold, pick, pool_full, queue,
+                                    utilisation)
 from gateway.routing.pool_metrics import Reading
 from gateway.routing.prefix import CHUNK_BYTES, PrefixPicture, chunks_held, prompt_chunks
 from gateway.routing.table import PoolSpan, RouteTable
@@ -161,9 +164,11 @@ class PoolBoard:
         # pool is ordered by fullness alone (else the unmeasured one would look idle and take it all).
         measured = all(x.service_s is not None or x.gap_s is not None for x in loads)
         matches = [self.picture(span, u).match(chunks) for u in urls] if chunks else None
+        spill = span.load.spill
+        past = [past_threshold(x, spill, now, stale) for x in loads] if spill is not None else None
         order = pick([ahead(x, now, stale) for x in loads], [x.kv if fresh(x, now, stale) else None for x in loads],
                      waits if measured else [0.0] * len(loads), [x.batch for x in loads], matches,
-                     span.load.bound, wait_limit)
+                     span.load.bound, wait_limit, past)
         return order, waits[order[0]]
 
     def sends(self, route: RouteTable, chunks: tuple[int, ...]) -> Sends:
@@ -176,6 +181,7 @@ class PoolBoard:
         ticket = Sent(d.base_url, now, load.batch <= 0 or ahead(load, now, stale) < load.batch)
         load.sent += 1
         load.in_flight += 1
+        load.sends.append(now)
         if span is not None and chunks:
             picture = self.picture(span, d.base_url)
             matched = picture.match(chunks)
@@ -203,8 +209,12 @@ class PoolBoard:
             load.done_at = None
         load.in_flight = max(0, load.in_flight - 1)
         if ticket is not None:
+            with contextlib.suppress(ValueError):
+                load.sends.remove(ticket.at)
             if load.read_at is not None and ticket.at < load.read_at:
                 load.gone += 1      # the last reading counted it running: it no longer is
+            else:
+                load.sent = max(0, load.sent - 1)     # sent since the reading: no longer on it
             if ticket.at_once:
                 took = now - ticket.at
                 load.service_s = took if load.service_s is None else \
@@ -228,8 +238,12 @@ class PoolBoard:
         if reading is None:
             return
         load = self.endpoint(span, url)
+        if load.read_at is not None and at < load.read_at:
+            return      # a scrape overtaken by a later one (a scrape on demand beside the periodic one)
+        # Requests sent since `at` (the reading is dated when it was asked for) stay counted: while the
+        # scrape was under way a burst may have gone there that the reading cannot show.
         load.running, load.waiting, load.kv, load.read_at, load.sent, load.gone = \
-            reading.running, reading.waiting, reading.kv, at, 0, 0
+            reading.running, reading.waiting, reading.kv, at, len(load.sends) - bisect.bisect_left(load.sends, at), 0
         if reading.waiting > 0:     # a server queues only once its batch is full: that is its batch size
             load.batch = max(load.batch, reading.running)
         host = url.split("://", 1)[-1].split("/", 1)[0]

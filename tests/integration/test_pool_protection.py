@@ -12,7 +12,6 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import httpx
-import pytest
 
 from gateway.serving.embedded import EmbeddedGateway
 from gateway.sim.faults import Fault
@@ -90,10 +89,6 @@ def queued_everywhere(load: Load) -> bool:
     return load.waiting >= SPILL_QUEUE
 
 
-# Known rare failure (about one full-suite run in fifteen, never alone in ten runs): a burst of the
-# 24 requests sometimes reaches one replica's queue (14 waiting) instead of the waiting room; until its
-# cause is found, a failure runs the test once more, and pytest's summary says so ("rerun").
-@pytest.mark.flaky(reruns=1)
 async def test_a_saturated_pool_alone_sheds_sheddable_requests_answers_critical_ones_first_and_stays_near_its_threshold(
         start_gateway: GatewayFactory) -> None:
     gw = start_gateway(POLICY)
