@@ -177,8 +177,9 @@ class Metrics:
             "recloser_answers_browned_out", "1 while a deployment is degraded or ejected for defects in its live "
             "answers, else 0", ["provider", "model"], registry=r, multiprocess_mode="max"))
         self.spilled = _Bound(Counter(
-            "recloser_spilled_requests", "Requests sent past a full pool to the route's next target at once",
-            ["route", "provider"], registry=r))
+            "recloser_spilled_requests", "Requests sent past a pool to the route's next target at once, by why: "
+            "full (every endpoint past a hard threshold), wait (the next target answers sooner), objective (the "
+            "wait would break the pool's first-token objective)", ["route", "provider", "reason"], registry=r))
         self.pool_shed = _Bound(Counter(
             "recloser_pool_shed_requests", "Requests refused (503) or timed out waiting for a full pool that was "
             "the last target standing, by priority", ["route", "provider", "priority"], registry=r))

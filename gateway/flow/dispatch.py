@@ -127,8 +127,8 @@ class Dispatcher:
         pools = self.pools
         ttfts = [h.speed_of(call.stream).baseline if h.speed_of(call.stream).samples else None for h in healths]
         arranged = pools.arrange(route, p.order, call.body, now, ttfts)
-        for span in arranged.spilled:
-            self.metrics.spilled(route.name, span.provider).inc()
+        for span, why in zip(arranged.spilled, arranged.reasons, strict=True):
+            self.metrics.spilled(route.name, span.provider, why).inc()
         marked = pools.sends(route, arranged.chunks)
         try:
             return await self._attempt(self._usable([route.deployments[i] for i in arranged.order], log, now), request,

@@ -15,14 +15,18 @@ ServerDialect = Literal["vllm", "sglang", "tgi", "llamacpp", "ollama", "openai"]
 
 class Spill(Closed):
     """When a pool sends a request on to the route's next target: its least expected wait is longer than
-    that target's expected time to first token plus `margin_s`, or than `max_wait_s` (with `wait`), or
-    every endpoint is past a hard threshold (`queue`, `kv_percent`)."""
+    that target's expected time to first token plus `margin_s`, than `max_wait_s`, or than what keeps
+    its first token within `ttft_factor` × the pool's own unqueued one (these with `wait`), or every
+    endpoint is past a hard threshold (`queue`, `kv_percent`)."""
 
     queue: Annotated[int, Field(ge=0, le=100_000)] | None = None       # requests waiting at an endpoint
     kv_percent: Annotated[float, Field(gt=0, le=100)] | None = None    # KV-cache use at an endpoint
     wait: bool = True                                                   # spill by expected wait
     margin_s: Annotated[float, Field(ge=0, le=600)] = 0.2              # the pool's edge over the next target
     max_wait_s: Annotated[float, Field(ge=0, le=600)] | None = None    # … and the longest wait in any case
+    # The pool's first-token objective: a request waits there at most (ttft_factor − 1) × the pool's time
+    # to first token when nothing queues (measured), so its own stays within ttft_factor × that. None: off.
+    ttft_factor: Annotated[float, Field(ge=1, le=100)] | None = 2.0
 
     @model_validator(mode="after")
     def one_threshold(self) -> Spill:

@@ -37,10 +37,32 @@ def stale_after(span: PoolSpan) -> float:
     return 3.0 * span.load.scrape_s
 
 
+def wait_limit(span: PoolSpan, next_target: int | None, members: Sequence[int],
+               ttfts: Sequence[float | None] | None) -> tuple[float, str]:
+    """The longest wait the pool may ask of a request, and what sets it: the next target's expected time
+    to first token plus the margin ("wait"), or the pool's first-token objective ("objective"): at most
+    `max_wait_s`, and at most (ttft_factor − 1) × the mean of its endpoints' times to first token when
+    nothing queued there (their baselines: a first token that waited in a queue is not counted in them)."""
+    spill = span.load.spill
+    if spill is None or not spill.wait or next_target is None:
+        return math.inf, "wait"
+    ttft = ttfts[next_target] if ttfts is not None else None
+    limit, why = (UNMEASURED_TTFT_S if ttft is None else ttft) + spill.margin_s, "wait"
+    if spill.max_wait_s is not None and spill.max_wait_s < limit:
+        limit, why = spill.max_wait_s, "objective"
+    own = [t for i in members if ttfts is not None and (t := ttfts[i]) is not None]
+    if spill.ttft_factor is not None and own:
+        objective = (spill.ttft_factor - 1.0) * sum(own) / len(own)
+        if objective < limit:
+            limit, why = objective, "objective"
+    return limit, why
+
+
 @dataclass(frozen=True, slots=True)
 class Arranged:
     order: tuple[int, ...]
     spilled: tuple[PoolSpan, ...] = ()      # pools moved behind the route's other targets: full, or their wait too long
+    reasons: tuple[str, ...] = ()           # why, one per spilled pool: full (hard limits), wait, objective
     alone: PoolSpan | None = None           # a full pool with no other target to send the request to
     chunks: tuple[int, ...] = ()            # the prompt's chunk names (prefix affinity), for the pictures
 
@@ -110,6 +132,7 @@ class PoolBoard:
         token (`ttfts`: each deployment's expected time to first token, None where unmeasured)."""
         out = list(order)
         spilled: list[PoolSpan] = []
+        reasons: list[str] = []
         alone: PoolSpan | None = None
         chunks: tuple[int, ...] | None = None
         for span in route.pools:
@@ -122,7 +145,7 @@ class PoolBoard:
                 chunks = prompt_chunks(body)
             at = out.index(members[0])
             after = [i for i in out[at:] if i not in span.indices]
-            limit = self._wait_limit(span, after[0] if after else None, ttfts)
+            limit, why = wait_limit(span, after[0] if after else None, members, ttfts)
             picked, wait = self._pick(span, urls, chunks if span.load.affinity == "prefix" else None, now, limit)
             ordered = iter([members[j] for j in picked])
             out = [next(ordered) if i in span.indices else i for i in out]
@@ -132,19 +155,10 @@ class PoolBoard:
                 if others:
                     out = others + [i for i in out if i in span.indices]
                     spilled.append(span)
+                    reasons.append("full" if full else why)
                 elif full:
                     alone = span
-        return Arranged(tuple(out), tuple(spilled), alone, chunks or ())
-
-    @staticmethod
-    def _wait_limit(span: PoolSpan, next_target: int | None, ttfts: Sequence[float | None] | None) -> float:
-        """The longest wait the pool may ask of a request before the next target serves it sooner."""
-        spill = span.load.spill
-        if spill is None or not spill.wait or next_target is None:
-            return math.inf
-        ttft = ttfts[next_target] if ttfts is not None else None
-        limit = (UNMEASURED_TTFT_S if ttft is None else ttft) + spill.margin_s
-        return limit if spill.max_wait_s is None else min(limit, spill.max_wait_s)
+        return Arranged(tuple(out), tuple(spilled), tuple(reasons), alone, chunks or ())
 
     def repick(self, span: PoolSpan, endpoints: Sequence[Deployment], body: Mapping[str, Any],
                now: float) -> list[Deployment]:

@@ -182,7 +182,7 @@ def test_a_full_pool_spills_to_the_frontier_at_once_and_a_pool_below_it_does_not
     scrape(gw)
     r = chat(gw)
     assert r.headers["x-recloser-provider"] == "frontier" and r.headers["x-recloser-attempts"] == "1"
-    assert metric(gw, 'recloser_spilled_requests_total{provider="gpus",route="chat"}') == 1
+    assert metric(gw, 'recloser_spilled_requests_total{provider="gpus",reason="full",route="chat"}') == 1
     assert sum(x.served for x in replicas.all) == 1
     replicas.all[0].load.update(waiting=0, kv=0.5)      # one replica has room again
     scrape(gw)

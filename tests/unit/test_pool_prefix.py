@@ -260,7 +260,7 @@ def test_max_wait_caps_the_wait_a_pool_may_ask_whatever_the_next_target_takes() 
         board.read(span, url, Reading(running=4, waiting=0, kv=0.5), 0.0)
     # One to leave first: 0.15 s, well before the frontier's first token, but past the cap.
     got = board.arrange(table, (0, 1, 2, 3), chat(user("hi")), 0.1, [None, None, None, 2.0])
-    assert got.spilled == (span,)
+    assert got.spilled == (span,) and got.reasons == ("objective",)
 
 
 def test_under_a_queue_the_service_rate_is_the_pace_of_completions_not_the_time_each_took() -> None:

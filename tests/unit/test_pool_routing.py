@@ -84,6 +84,7 @@ def test_a_pool_is_not_taken_to_speak_the_responses_api() -> None:
     (("spill: {queue: 4, kv_percent: 95}", "spill: {wait: false}"), "queue, kv_percent or wait: true"),
     (("spill: {queue: 4, kv_percent: 95}", "spill: {margin_s: -1}"), "margin_s"),
     (("spill: {queue: 4, kv_percent: 95}", "slots: 0"), "slots"),
+    (("spill: {queue: 4, kv_percent: 95}", "spill: {ttft_factor: 0.5}"), "ttft_factor"),
 ])
 def test_a_malformed_pool_is_refused_with_its_line(change: tuple[str, str], reason: str) -> None:
     err = refuse(POOL.replace(*change))
