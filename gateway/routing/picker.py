@@ -51,9 +51,12 @@ def fresh(load: EndpointLoad, now: float, stale_s: float) -> bool:
 
 
 def ahead(load: EndpointLoad, now: float, stale_s: float) -> float:
-    """Requests ahead of a new one at this endpoint."""
+    """Requests ahead of a new one at this endpoint: never fewer than the gateway's own on it. A reading
+    races the gateway's traffic (a request sent just before the scrape may reach the server after it
+    answered; one that ended there just before may end at the gateway just after, and count as gone
+    twice), and a place counted free that is not makes the next request queue."""
     if fresh(load, now, stale_s):
-        return max(0.0, load.running + load.waiting - load.gone) + _since(load)
+        return max(max(0.0, load.running + load.waiting - load.gone) + _since(load), float(load.in_flight))
     return float(load.in_flight)
 
 
@@ -92,10 +95,11 @@ def queue(load: EndpointLoad, now: float, stale_s: float) -> float:
     a server with room admits them into its running batch. Without that, a burst between two scrapes
     would all go to a pool one reading called idle."""
     if fresh(load, now, stale_s):
+        own = max(0.0, load.in_flight - load.batch) if load.batch > 0 else 0.0   # as in ahead()
         if load.waiting > 0:     # each of the gateway's requests that left let a waiting one in
-            return max(0.0, load.waiting - load.gone) + _since(load)
+            return max(max(0.0, load.waiting - load.gone) + _since(load), own)
         if load.batch > 0:
-            return max(0.0, load.running - load.gone + _since(load) - load.batch)
+            return max(0.0, load.running - load.gone + _since(load) - load.batch, own)
         return load.waiting
     return float(load.in_flight)
 

@@ -85,3 +85,20 @@ def test_a_replica_past_the_spill_threshold_takes_nothing_while_another_has_room
     assert arranged.order[0] == 0
     b.sent(picked[0], (), span)
     assert b.full(span, now[0])     # and once it has gone there, the pool is full
+
+
+def test_a_replica_holds_at_least_the_gateways_own_requests_whatever_a_racing_reading_said() -> None:
+    b, table, span, now = board()
+    d, url = table.deployments[0], span.urls[0]
+    tickets = [b.sent(d, (), span) for _ in range(4)]
+    # The scrape, asked for just after the last one went, was answered before it reached the server.
+    now[0] = 0.001
+    b.read(span, url, Reading(running=3, waiting=0, kv=None), 0.001)
+    assert ahead(b.load(url), now[0], 3.0) == 4
+    # One ended at the server before the next scrape answered, and at the gateway just after: the
+    # reading left it out and the gateway takes it out too.
+    now[0] = 0.25
+    b.read(span, url, Reading(running=3, waiting=0, kv=None), 0.25)
+    now[0] = 0.26
+    b.done(d, tickets[0])
+    assert ahead(b.load(url), now[0], 3.0) == 3
