@@ -192,6 +192,7 @@ class Load:
     prefix_hit_tokens: int
     queue_seconds: float                 # summed over the requests that started
     started: int
+    queued: int = 0                      # arrived to a full batch and waited for a place
 
 
 class GpuModel:
@@ -206,6 +207,7 @@ class GpuModel:
         self._requests = self._refused = self._finished = self._started = 0
         self._prompt = self._generated = self._queried = self._hit = 0
         self._queue_s = 0.0
+        self._queued = 0
 
     def job(self, messages: Sequence[Any], max_answer_tokens: int, now: float,
             tools: Sequence[Any] | None = None) -> Job:
@@ -223,6 +225,7 @@ class GpuModel:
             self._refused += 1
             return Admission.REFUSED
         self.waiting.append(job)
+        self._queued += 1
         return Admission.WAITING
 
     def prefilled(self, job: Job) -> None:
@@ -258,7 +261,7 @@ class GpuModel:
                     requests=self._requests, refused=self._refused, finished=self._finished,
                     prompt_tokens=self._prompt, generation_tokens=self._generated,
                     prefix_query_tokens=self._queried, prefix_hit_tokens=self._hit,
-                    queue_seconds=self._queue_s, started=self._started)
+                    queue_seconds=self._queue_s, started=self._started, queued=self._queued)
 
     def _fits(self, job: Job) -> bool:
         if len(self.running) >= self.cfg.max_batch:

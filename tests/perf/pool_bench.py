@@ -22,27 +22,29 @@ Modes:
   - **previous picker**: the gateway at `--previous-root` (a checkout of the previous pass): /metrics
     every 250 ms, a hashed affinity key with bounded load, spill when every replica has 2 waiting;
   - **pool picker**: /metrics every 250 ms, the longest prefix each replica holds, spill by expected
-    wait against the cloud's first token plus 0.1 s;
-  - **pool picker 30 ms cap**: the same, the wait also capped at 30 ms (`spill.max_wait_s`);
+    wait against the cloud's first token plus 0.1 s and the pool's first-token objective (the default
+    `spill.ttft_factor: 2`: a wait of at most the pool's own unqueued time to first token);
+  - **pool picker without objective**: the same with `ttft_factor: null` (it queues up to the cloud's
+    first token plus 0.1 s);
   - **weighted targets** (only when asked for): the replicas as three plain targets of equal weight.
 
-Reports per mode and load: TTFT p50/p99 of every answer and of those the pool served, throughput,
-the pool's share of capacity, spill, prefix hits against the best possible (one cache that never
-forgets over the requests the pool served), cost per 1,000 requests and errors. The gateway's
-loop-lag shedding is off (`limits.max_loop_lag_ms: 0`) in every mode. Asserts nothing.
+Reports per mode and load (tests/perf/pool_report.py): TTFT p50/p99 of every answer and of those the
+pool served, throughput, the pool's completions against its capacity, its places in use (running ÷
+places, sampled every 100 ms), spill, prefix hits against the best possible (one cache that never
+forgets over the requests the pool served), cost per 1,000 requests and errors; and per phase where the
+pool's mean first token went (replica queue, prefill, the rest). The gateway's loop-lag shedding is off
+(`limits.max_loop_lag_ms: 0`) in every mode. Asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import random
+import os
 import sys
 import tempfile
 import time
-from collections import Counter
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,14 +56,14 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 from loadgen import percentile  # noqa: E402
+from pool_report import HEADER, Outcome, Row, Split, tables, write_docs  # noqa: E402
 from procs import Proc  # noqa: E402
-from report import machine, render, replace_block  # noqa: E402
 
 from gateway.sim.gpu import GpuConfig, PrefixCache, capacity_per_s, prefix_chunks, prompt_words  # noqa: E402
 from gateway.sim.workload import AgentWorkload, Shape  # noqa: E402
 
 SIMS_CORE, GATEWAY_CORE = "1", "0"
-MODES = ("least in-flight", "previous picker", "pool picker", "pool picker 30 ms cap")
+MODES = ("least in-flight", "previous picker", "pool picker", "pool picker without objective")
 ALL_MODES = (*MODES, "weighted targets")
 LOADS = (1 / 3, 1.0, 2.0)
 SPEEDS = (0.25, 1.0, 1.0)
@@ -74,7 +76,6 @@ CACHE_TOKENS = REPLICA.prefix_cache_entries * REPLICA.chunk_tokens * 9 // 4
 # The admission's loop-lag shedding is off: on a shared machine the gateway's loop runs late for reasons
 # of its neighbours', and this measures the pool, not the admission.
 LIMITS = "limits: {max_loop_lag_ms: 0}\n"
-WARM_S = 1.0          # a few requests' time: throughput counts answers after it
 LOCAL_PRICE = "{gpu_hour_usd: 2.0, tokens_per_second: 5000}"
 CLOUD_PRICE = "{input_usd_per_mtok: 2.5, output_usd_per_mtok: 10.0, cached_input_usd_per_mtok: 1.25}"
 
@@ -82,7 +83,6 @@ CLOUD_PRICE = "{input_usd_per_mtok: 2.5, output_usd_per_mtok: 10.0, cached_input
 # --- the simulators' process -------------------------------------------------------------------
 
 async def serve_sims(ports: list[int], cloud_port: int) -> None:
-    from dataclasses import replace
 
     from gateway.sim import SimConfig, SimServer
 
@@ -123,15 +123,6 @@ def pool_capacity(hit_rate: float, prompt_tokens: float) -> float:
 
 
 # --- one phase of load ---------------------------------------------------------------------------
-
-@dataclass(slots=True)
-class Outcome:
-    sent_at: float
-    status: int
-    ttft_s: float | None
-    done_at: float
-    provider: str
-
 
 async def one(session: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> Outcome:
     started = time.perf_counter()
@@ -178,14 +169,52 @@ async def closed_loop(session: aiohttp.ClientSession, url: str, work: Workload, 
     return out
 
 
-async def sim_counters(session: aiohttp.ClientSession, ports: list[int]) -> tuple[int, int]:
-    """(prefix-cache hit tokens, queried tokens) summed over the replicas."""
-    hits = queried = 0
-    for port in ports:
-        async with session.get(f"http://127.0.0.1:{port}/_sim/stats") as resp:
-            gpu = (await resp.json())["gpu"]
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """The replicas' counters summed: prefix-cache tokens hit and queried, seconds queued, requests started,
+    and prefill seconds (each replica's uncached prompt tokens at its own speed)."""
+
+    hits: int
+    queried: int
+    queue_s: float
+    started: int
+    prefill_s: float
+    queued: int
+
+    def since(self, before: Counters) -> tuple[float, Split | None]:
+        asked, started = self.queried - before.queried, self.started - before.started
+        rate = (self.hits - before.hits) / asked if asked else float("nan")
+        split = Split((self.queue_s - before.queue_s) / started, (self.prefill_s - before.prefill_s) / started,
+                      0.0, (self.queued - before.queued) / started) if started else None
+        return rate, split
+
+
+async def sim_stats(session: aiohttp.ClientSession, port: int) -> dict[str, Any]:
+    async with session.get(f"http://127.0.0.1:{port}/_sim/stats") as resp:
+        gpu: dict[str, Any] = (await resp.json())["gpu"]
+    return gpu
+
+
+async def sim_counters(session: aiohttp.ClientSession, ports: list[int]) -> Counters:
+    hits = queried = started = queued = 0
+    queue_s = prefill_s = 0.0
+    for port, speed in zip(ports, SPEEDS, strict=True):
+        gpu = await sim_stats(session, port)
         hits, queried = hits + gpu["prefix_hit_tokens"], queried + gpu["prefix_query_tokens"]
-    return hits, queried
+        queue_s, started, queued = queue_s + gpu["queue_seconds"], started + gpu["started"], queued + gpu["queued"]
+        uncached = gpu["prompt_tokens"] - gpu["prefix_hit_tokens"]
+        prefill_s += uncached / 1000 * REPLICA.prefill_ms_per_ktok / 1000 / speed
+    return Counters(hits, queried, queue_s, started, prefill_s, queued)
+
+
+async def places_in_use(session: aiohttp.ClientSession, ports: list[int], until: asyncio.Future[Any]) -> float:
+    """The share of the replicas' places running a request, sampled every 100 ms until `until` is done."""
+    samples: list[float] = []
+    while not until.done():
+        running = [(await sim_stats(session, port))["running"] for port in ports]
+        samples.append(sum(running) / (REPLICA.max_batch * len(ports)))
+        await asyncio.sleep(0.1)
+    return sum(samples) / len(samples) if samples else float("nan")
 
 
 async def gateway_cost(session: aiohttp.ClientSession, port: int) -> float:
@@ -193,57 +222,6 @@ async def gateway_cost(session: aiohttp.ClientSession, port: int) -> float:
         text = await resp.text()
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                if line.startswith("recloser_cost_usd_total"))
-
-
-@dataclass
-class Row:
-    mode: str
-    load: str
-    offered_rps: float
-    outcomes: list[Outcome]
-    hit_rate: float
-    best_rate: float
-    cost_usd: float
-    capacity: float
-
-    def ok(self) -> list[Outcome]:
-        return [o for o in self.outcomes if o.status == 200]
-
-    def cells(self) -> list[str]:
-        ok = self.ok()
-        ttfts = [o.ttft_s for o in ok if o.ttft_s is not None]
-        local_ttfts = [o.ttft_s for o in ok if o.ttft_s is not None and o.provider != "cloud"]
-        # Throughput in the steady part of the phase: answers that ended after the first answers of
-        # the phase could have and before the last request was sent.
-        start = min(o.sent_at for o in self.outcomes)
-        window = (start + WARM_S, max(o.sent_at for o in self.outcomes))
-        steady = [o for o in ok if window[0] <= o.done_at <= window[1]]
-        span = window[1] - window[0]
-        local = [o for o in steady if o.provider != "cloud"]
-        spilled = sum(1 for o in ok if o.provider == "cloud")
-        share = spilled / len(ok) if ok else float("nan")
-        per_k = 1000 * self.cost_usd / len(ok) if ok else float("nan")
-        return [self.mode, self.load, f"{self.offered_rps:.1f}", _ms(ttfts, 50), _ms(ttfts, 99),
-                _ms(local_ttfts, 50), _ms(local_ttfts, 99), f"{len(steady) / span:.1f}",
-                f"{len(local) / span / self.capacity:.0%}", f"{share:.0%}",
-                f"{self.hit_rate:.0%} / {self.best_rate:.0%}", f"{per_k:.3f}",
-                _errors([o.status for o in self.outcomes if o.status != 200])]
-
-
-def _errors(statuses: list[int]) -> str:
-    """How many failed, and how (0: cut short or timed out at the client)."""
-    if not statuses:
-        return "0"
-    counts = sorted(Counter(statuses).items())
-    return f"{len(statuses)} (" + ", ".join(f"{k or 'cut'}: {n}" for k, n in counts) + ")"
-
-
-def _ms(values: list[float], q: float) -> str:
-    return f"{percentile(values, q) * 1000:.0f}" if values else "–"
-
-
-HEADER = ["mode", "load", "offered/s", "TTFT p50 ms", "TTFT p99 ms", "pool TTFT p50", "pool TTFT p99",
-          "completed/s", "pool / capacity", "spilled", "prefix hits / best", "USD per 1k", "errors"]
 
 
 # --- the policies --------------------------------------------------------------------------------
@@ -264,8 +242,8 @@ def policy(mode: str, ports: list[int], cloud_port: int) -> str:
             "previous picker": "{scrape_s: 0.25, affinity: prefix, spill: {queue: 2}}",
             "pool picker": f"{{scrape_s: 0.25, affinity: prefix, slots: {REPLICA.max_batch}, "
                            f"cache_tokens: {CACHE_TOKENS}, spill: {{margin_s: 0.1}}}}",
-            "pool picker 30 ms cap": f"{{scrape_s: 0.25, affinity: prefix, slots: {REPLICA.max_batch}, "
-                                         f"cache_tokens: {CACHE_TOKENS}, spill: {{margin_s: 0.1, max_wait_s: 0.03}}}}",
+            "pool picker without objective": f"{{scrape_s: 0.25, affinity: prefix, slots: {REPLICA.max_batch}, "
+                                             f"cache_tokens: {CACHE_TOKENS}, spill: {{margin_s: 0.1, ttft_factor: null}}}}",
             }[mode]
     server = "openai" if mode == "least in-flight" else "vllm"
     return (f"version: 1\n{LIMITS}providers:\n  local: {{kind: openai, endpoints: [{urls}], server: {server}, "
@@ -329,20 +307,23 @@ async def _drive(mode: str, ports: list[int], gw_port: int, seconds: float, unlo
         unloaded = (percentile(ttfts, 50), percentile(ttfts, 99))
         for factor in LOADS:
             sent = []
-            hits0, queried0 = await sim_counters(session, ports)
+            before = await sim_counters(session, ports)
             cost0 = await gateway_cost(session, gw_port)
-            outcomes = await open_loop(session, url, work, factor * capacity, seconds, sent)
-            hits1, queried1 = await sim_counters(session, ports)
+            phase = asyncio.ensure_future(open_loop(session, url, work, factor * capacity, seconds, sent))
+            busy = await places_in_use(session, ports, phase)
+            outcomes = await phase
+            hit_rate, split = (await sim_counters(session, ports)).since(before)
             cost1 = await gateway_cost(session, gw_port)
             found = asked = 0
             for body, o in zip(sent, outcomes, strict=True):
                 if o.status == 200 and o.provider != "cloud":
                     h, q = best_hits(best, body)
                     found, asked = found + h, asked + q
-            rows.append(Row(mode, f"{factor:.2g}×", factor * capacity, outcomes,
-                            (hits1 - hits0) / (queried1 - queried0) if queried1 > queried0 else float("nan"),
-                            found / asked if asked else float("nan"), cost1 - cost0, capacity))
+            rows.append(Row(mode, f"{factor:.2g}×", factor * capacity, outcomes, hit_rate,
+                            found / asked if asked else float("nan"), cost1 - cost0, capacity,
+                            None if split is None else replace(split, busy=busy)))
             print(" | ".join(rows[-1].cells()), flush=True)
+            print("  " + rows[-1].split_line(), flush=True)
     return rows, unloaded
 
 
@@ -375,6 +356,8 @@ def main() -> None:
         asyncio.run(serve_sims([int(x) for x in args.serve_sims.split(",")], args.cloud_port))
         return
     seconds, unloaded_s = (2.5, 1.0) if args.quick else (args.seconds, 4.0)
+    load = "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"before the run: {load}", flush=True)
     capacity, best_rate, mean_prompt = estimate()
     print(f"capacity ≈ {capacity:.1f} requests/s (mean prompt {mean_prompt:.0f} tokens, best prefix hit rate "
           f"{best_rate:.0%})", flush=True)
@@ -395,15 +378,10 @@ def main() -> None:
             mode_rows, unloaded[mode] = run_mode(mode, Path(tmp), seconds, unloaded_s, capacity,
                                                  args.client_timeout, root)
             rows += mode_rows
-    table = render([HEADER] + [r.cells() for r in rows])
-    idle = render([["mode", "unloaded pool TTFT p50 ms", "unloaded pool TTFT p99 ms"]]
-                  + [[m, f"{a * 1000:.0f}", f"{b * 1000:.0f}"] for m, (a, b) in unloaded.items()])
-    print("\n" + table + "\n\n" + idle)
+    table, idle = tables(rows, unloaded)
+    print("\n" + table + "\n\n" + idle + "\n\n" + "\n".join(r.split_line() for r in rows))
     if args.write_docs:
-        body = (f"Measured {datetime.now(UTC):%Y-%m-%d} on {machine()}; capacity ≈ {capacity:.1f} requests/s "
-                f"(mean prompt {mean_prompt:.0f} tokens, best prefix hit rate {best_rate:.0%}).\n\n"
-                f"{table}\n\n{idle}\n")
-        replace_block(ROOT / "docs" / "performance.md", "pool-bench", body)
+        write_docs(ROOT / "docs" / "performance.md", table, idle, capacity, mean_prompt, best_rate, load)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pool_bench import ALL_MODES, HEADER, Outcome, Row, Workload, estimate, policy  # noqa: E402
+from pool_bench import ALL_MODES, Workload, estimate, policy  # noqa: E402
+from pool_report import HEADER, Outcome, Row  # noqa: E402
 
 
 def test_each_modes_policy_loads_with_the_cloud_target_last(tmp_path: Path) -> None:
