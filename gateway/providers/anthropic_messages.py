@@ -19,9 +19,10 @@ from gateway.core.deployment import Deployment
 from gateway.providers.anthropic_wire import DEFAULT_BASE_URL, AnthropicWire
 from gateway.providers.base import AttemptError, Call, Failure, Reply, parse_retry_after, usage_limit_reset_s
 from gateway.providers.credentials import with_credential
-from gateway.providers.http import (Opening, bounds, let_go, read_more, with_client_headers, with_query,
+from gateway.providers.http import (Opening, bounds, follow, let_go, read_more, with_client_headers, with_query,
                                     with_request_id)
 from gateway.providers.sse import complete_events
+from gateway.providers.stream_deadlines import Followed
 
 _ERROR = b"event: error"
 _STOP = b"event: message_stop"
@@ -77,7 +78,8 @@ class MessagesPassThrough:
                     resp.release()
                     return Reply(status=200, body=body)
                 first, pending = await _first_content(resp)
-        return Reply(status=200, first=first, rest=_relay(resp, pending, _STOP in first), close=resp.close)
+        followed = follow(self.native.deadlines, resp, deployment, budget_s, opening.began)
+        return Reply(status=200, first=first, rest=_relay(resp, followed, pending, _STOP in first), close=resp.close)
 
 
     async def count(self, deployment: Deployment, call: Call, budget_s: float) -> bytes:
@@ -110,12 +112,12 @@ async def _first_content(resp: aiohttp.ClientResponse) -> tuple[bytes, bytes]:
             return events, buffer[end:]
 
 
-async def _relay(resp: aiohttp.ClientResponse, pending: bytes, stopped: bool) -> AsyncIterator[bytes]:
+async def _relay(resp: aiohttp.ClientResponse, followed: Followed, pending: bytes, stopped: bool) -> AsyncIterator[bytes]:
     """The rest in whole events; an error event or an end without `message_stop` raises AttemptError."""
     whole = stopped
     try:
         while not stopped:
-            data = await read_more(resp)
+            data = await read_more(resp, followed)
             if not data:
                 raise AttemptError(Failure.BROKEN, "the stream ended before message_stop")
             pending += data
@@ -131,4 +133,4 @@ async def _relay(resp: aiohttp.ClientResponse, pending: bytes, stopped: bool) ->
                 yield events
         whole = True
     finally:
-        let_go(resp, whole)
+        let_go(resp, whole, followed)

@@ -31,8 +31,10 @@ from gateway.core.deployment import Deployment
 from gateway.providers.base import AttemptError, Call, Failure, Reply, parse_retry_after, unfit, usage_limit_reset_s
 from gateway.providers.credentials import with_credential
 from gateway.providers.http import (BASE_HEADERS, DEFAULT_BODY_LIMIT, ERROR_BODY_LIMIT, ByteBound, Opening, bounds,
-                                    let_go, read_answer, read_bounded, read_more, with_request_id)
+                                    follow, let_go, read_answer, read_bounded, read_more,
+                                    with_request_id)
 from gateway.providers.sse import complete_events
+from gateway.providers.stream_deadlines import Followed, StreamDeadlines
 from gateway.wires.anthropic_answer import StreamState, answer_in, error_in, events_in
 from gateway.wires.anthropic_chat import request_out, wants_json_answer
 from gateway.wires.refused import Refused
@@ -48,6 +50,7 @@ class AnthropicWire:
         self.wall = wall
         self.max_body_bytes = max_body_bytes
         self._headers: dict[str, dict[str, str]] = {}
+        self.deadlines = StreamDeadlines()
 
     def headers_for(self, d: Deployment) -> dict[str, str]:
         headers = self._headers.get(d.key)
@@ -95,7 +98,8 @@ class AnthropicWire:
                 state = StreamState(int(self.wall()), include_usage=_asked_for_usage(call), json_answer=json_answer)
                 bound = ByteBound(self.max_body_bytes)
                 first, pending = await _first_content(resp, state, bound)
-        return Reply(status=200, first=first, rest=_relay(resp, state, pending, bound), close=resp.close,
+        followed = follow(self.deadlines, resp, deployment, budget_s, opening.began)
+        return Reply(status=200, first=first, rest=_relay(resp, followed, state, pending, bound), close=resp.close,
                      dropped=tuple(dropped))
 
     @staticmethod
@@ -153,13 +157,13 @@ async def _first_content(resp: aiohttp.ClientResponse, state: StreamState, bound
     return b"".join(chunks), pending
 
 
-async def _relay(resp: aiohttp.ClientResponse, state: StreamState, pending: bytes,
+async def _relay(resp: aiohttp.ClientResponse, followed: Followed, state: StreamState, pending: bytes,
                  bound: ByteBound) -> AsyncIterator[bytes]:
     """The rest of the stream, translated; raises AttemptError on an error event, a stall or a cut."""
     whole = state.finished
     try:
         while not state.finished:
-            data = bound.take(await read_more(resp))
+            data = bound.take(await read_more(resp, followed))
             if not data:
                 raise AttemptError(Failure.BROKEN, "the stream ended before message_stop")
             out, pending = translate(state, pending + data)
@@ -168,4 +172,4 @@ async def _relay(resp: aiohttp.ClientResponse, state: StreamState, pending: byte
             _raise_on_error(state)
         whole = True
     finally:
-        let_go(resp, whole)
+        let_go(resp, whole, followed)

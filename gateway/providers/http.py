@@ -11,6 +11,7 @@ import aiohttp
 from gateway.core.deployment import Deployment
 from gateway.providers.answer_check import broken, check_head
 from gateway.providers.base import AttemptError, Call, Failure
+from gateway.providers.stream_deadlines import Followed, StreamDeadlines
 
 # identity: bytes are relayed as they come, and metering must be able to read them.
 BASE_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
@@ -70,8 +71,20 @@ def bounds(d: Deployment, stream: bool, budget_s: float) -> tuple[aiohttp.Client
     """
     t = d.timeouts
     total = min(t.total_s, budget_s)
-    timeout = aiohttp.ClientTimeout(total=total, sock_connect=t.connect_s, sock_read=t.idle_s if stream else None)
-    return timeout, (min(t.first_token_s, total) if stream else None)
+    if stream:   # bounded by the opening's timeout, then by the stream deadlines (`follow`)
+        return aiohttp.ClientTimeout(sock_connect=t.connect_s, sock_read=t.idle_s), min(t.first_token_s, total)
+    return aiohttp.ClientTimeout(total=total, sock_connect=t.connect_s), None
+
+
+def follow(deadlines: StreamDeadlines, resp: aiohttp.ClientResponse, d: Deployment, budget_s: float,
+           began: float) -> Followed:
+    """A stream past its first event: its reads bounded by `idle_s` and its whole attempt (from `began`)
+    by what `bounds` allowed, on the deadlines' one timer instead of aiohttp's timers per connection."""
+    connection = resp.connection
+    if connection is not None and connection.protocol is not None:
+        connection.protocol.read_timeout = None   # no timer made anew per chunk from here on
+    t = d.timeouts
+    return deadlines.follow(resp.content, t.idle_s, began + min(t.total_s, budget_s))
 
 
 def with_request_id(headers: dict[str, str], call: Call) -> dict[str, str]:
@@ -109,6 +122,7 @@ class Opening:
     def __init__(self, stream: bool) -> None:
         self.stream = stream
         self.resp: aiohttp.ClientResponse | None = None
+        self.began = asyncio.get_running_loop().time()   # where the attempt's total bound counts from
 
     def __enter__(self) -> Opening:
         return self
@@ -139,18 +153,22 @@ class Opening:
             raise AttemptError(Failure.RESET if resp is None else Failure.BROKEN) from None
 
 
-async def read_more(resp: aiohttp.ClientResponse) -> bytes:
+async def read_more(resp: aiohttp.ClientResponse, followed: Followed) -> bytes:
     """The next bytes of a stream after its first event (b"" at its end); a stall or a cut raises."""
     try:
-        return await resp.content.readany()
+        data = await resp.content.readany()
     except TimeoutError:
         raise AttemptError(Failure.IDLE, "the stream stalled") from None
     except (aiohttp.ClientError, OSError):
         raise AttemptError(Failure.BROKEN, "the stream broke off") from None
+    followed.last_read = asyncio.get_running_loop().time()
+    return data
 
 
-def let_go(resp: aiohttp.ClientResponse, whole: bool) -> None:
+def let_go(resp: aiohttp.ClientResponse, whole: bool, followed: Followed | None = None) -> None:
     """A connection whose stream ended cleanly goes back to the pool; any other is closed."""
+    if followed is not None:
+        followed.drop()
     if whole:
         resp.release()
     else:

@@ -20,8 +20,9 @@ from gateway.providers.base import PATHS, AttemptError, Call, Failure, Reply, pa
 from gateway.providers.credentials import with_credential
 from gateway.providers.answer_check import check_events, check_first_event, check_whole
 from gateway.providers.http import (BASE_HEADERS, DEFAULT_BODY_LIMIT, ERROR_BODY_LIMIT, ByteBound, Opening, bounds,
-                                    let_go, read_answer, read_bounded, read_more, with_client_headers,
+                                    follow, let_go, read_answer, read_bounded, read_more, with_client_headers,
                                     with_query, with_request_id)
+from gateway.providers.stream_deadlines import Followed, StreamDeadlines
 from gateway.providers.sse import DONE_EVENT, complete_events, finishes_a_choice
 from gateway.core.deployment import Deployment
 
@@ -37,6 +38,7 @@ class OpenAIWireClient:
         self.session = session
         self.max_body_bytes = max_body_bytes
         self._headers: dict[str, dict[str, str]] = {}
+        self.deadlines = StreamDeadlines()
 
     def headers_for(self, d: Deployment) -> dict[str, str]:
         headers = self._headers.get(d.key)
@@ -92,7 +94,8 @@ class OpenAIWireClient:
                 if wrong is not None:
                     raise wrong
         responses = call.endpoint == "responses"
-        rest = _relay(resp, first, pending, bound, deployment.timeouts.idle_s, responses)
+        followed = follow(self.deadlines, resp, deployment, budget_s, opening.began)
+        rest = _relay(resp, followed, first, pending, bound, deployment.timeouts.idle_s, responses)
         return Reply(status=200, first=first, rest=rest, close=resp.close)
 
 
@@ -104,7 +107,7 @@ def _finishes(chunk: bytes, responses: bool) -> bool:
     return finishes_a_choice(chunk)
 
 
-async def _relay(resp: aiohttp.ClientResponse, first: bytes, pending: bytes, bound: ByteBound, idle_s: float,
+async def _relay(resp: aiohttp.ClientResponse, followed: Followed, first: bytes, pending: bytes, bound: ByteBound, idle_s: float,
                  responses: bool = False) -> AsyncIterator[bytes]:
     """The stream after its first event, in whole events; raises AttemptError when it stalls or breaks off.
 
@@ -120,7 +123,7 @@ async def _relay(resp: aiohttp.ClientResponse, first: bytes, pending: bytes, bou
     last_data = loop.time()
     try:
         while True:
-            chunk = bound.take(await read_more(resp))
+            chunk = bound.take(await read_more(resp, followed))
             if not chunk:
                 if pending:  # a last event without its blank line: pass it on, terminated
                     wrong = check_events(pending)
@@ -156,4 +159,4 @@ async def _relay(resp: aiohttp.ClientResponse, first: bytes, pending: bytes, bou
             yield DONE_EVENT
         whole = True
     finally:
-        let_go(resp, whole)
+        let_go(resp, whole, followed)
