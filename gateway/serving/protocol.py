@@ -69,6 +69,9 @@ class GatewayRequestHandler(RequestHandler):
             line = data[:256].split(b"\r\n", 1)[0].split(b" ")
             self._target = line[1] if len(line) > 1 else b""
         super().data_received(data)
+        if self._headers_due is not None and self._request_count:   # a whole request came: the guard is done,
+            self._headers_due.cancel()                               # and not kept for a stream's minutes
+            self._headers_due = None
 
     def _headers_overdue(self) -> None:
         if self._request_count == 0:  # not one whole request line and headers yet: a slow client

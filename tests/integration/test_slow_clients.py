@@ -118,3 +118,21 @@ def test_a_client_leaving_during_a_hedge_stops_both_legs(start_gateway: GatewayF
     # Neither leg may live on without its client: each upstream finds its caller gone at its first write.
     for name in ("a", "b"):
         gw.run(asyncio.wait_for(gw.sim(name).state.client_gone.wait(), 5))
+
+
+def test_a_connection_whose_request_came_whole_keeps_no_read_timer_while_it_streams(gw: EmbeddedGateway) -> None:
+    body = BODY[:-1] + b', "stream": true}'
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as s:
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        received = b""
+        while received.count(b"data: ") < 2:   # streaming: the request was read whole
+            chunk = s.recv(65536)
+            assert chunk, received
+            received += chunk
+
+        async def timers() -> list[object]:
+            assert gw._runner is not None and gw._runner.server is not None
+            return [h._headers_due for h in gw._runner.server.connections]   # type: ignore[attr-defined]
+
+        assert gw.run(timers()) == [None]   # the first request's deadline is not kept for the stream's length
