@@ -242,7 +242,7 @@ async def open_streams(port: int, n: int, ramp_s: float, interval: float, chunks
 # --- a run ---------------------------------------------------------------------------------------
 
 HEADER = ["path", "streams", "completed", "TTFT p50 / p99", "chunk delay p50 / p99", "RSS per stream",
-          "growth per chunk", "CPU per chunk (held: per request)", "full collections / pauses > 20 ms",
+          "growth per chunk", "CPU per chunk (held: per request)", "CPU per chunk while open", "full collections / pauses > 20 ms",
           "breaker transitions", "shed"]
 
 
@@ -256,6 +256,7 @@ class Run:
     rss_per_stream_kb: float | None = None
     growth_per_chunk_b: float | None = None
     cpu_per_chunk_us: float | None = None
+    relay_us: float | None = None      # CPU per chunk while every stream was open (relaying only)
     full_collections: int | None = None
     long_pauses: int | None = None
     transitions: int | None = None
@@ -288,7 +289,7 @@ class Run:
                                                   f"{ms(delays, 50)} / {ms(delays, 99)} ms"]
         return [self.path, str(self.streams), f"{100 * done / max(1, self.streams):.1f} %", *timing,
                 opt(self.rss_per_stream_kb, "{:.1f} KB"), opt(self.growth_per_chunk_b, "{:.0f} B"),
-                opt(self.cpu_per_chunk_us, "{:.0f} µs"),
+                opt(self.cpu_per_chunk_us, "{:.0f} µs"), opt(self.relay_us, "{:.0f} µs"),
                 "–" if self.full_collections is None else f"{self.full_collections} / {self.long_pauses}",
                 opt(self.transitions, "{}"), opt(self.shed, "{}")]
 
@@ -352,10 +353,10 @@ async def through_gateway(upstream_port: int, port: int, workers: int, args: arg
                 r.first_at is None and r.status in (0, 200) and not r.error for r in opened):
             await asyncio.sleep(0.1)
         await asyncio.sleep(min(1.0, args.interval))
-        open_kb, open_at = status_kb(gw.pid, "VmRSS"), time.perf_counter()
+        open_kb, open_at, open_cpu = status_kb(gw.pid, "VmRSS"), time.perf_counter(), cpu_seconds(gw.pid)
         # Just before the first stream ends: every stream is still open, and has relayed more chunks.
         await asyncio.sleep(max(0.0, starting + args.chunks * args.interval - 0.5 * args.interval - time.perf_counter()))
-        late_kb, late_at = status_kb(gw.pid, "VmRSS"), time.perf_counter()
+        late_kb, late_at, late_cpu = status_kb(gw.pid, "VmRSS"), time.perf_counter(), cpu_seconds(gw.pid)
         records, tally, began = await running
         cpu = cpu_seconds(gw.pid) - cpu0
         after = scrape(port)
@@ -377,6 +378,8 @@ async def through_gateway(upstream_port: int, port: int, workers: int, args: arg
                rss_per_stream_kb=(open_kb - idle_kb) / n,
                growth_per_chunk_b=None if held else 1024 * (late_kb - open_kb) / max(1.0, chunks_between),
                cpu_per_chunk_us=1e6 * cpu / (n if held else max(1, tally.chunks)), held_s=hold_s,
+               relay_us=None if held else 1e6 * (late_cpu - open_cpu) / max(1, sum(
+                   1 for at, _ in tally.delays if open_at <= at <= late_at)),
                full_collections=int(full), long_pauses=int(total - short),
                transitions=int(metric_sum(after, "recloser_breaker_transitions_total")),
                shed=int(metric_sum(after, "recloser_shed_requests_total")))
