@@ -126,7 +126,7 @@ class Dispatcher:
                                        log, budget, hedge_budget, opened=opened)
         pools = self.pools
         ttfts = [h.speed_of(call.stream).baseline if h.speed_of(call.stream).samples else None for h in healths]
-        arranged = pools.arrange(route, p.order, call.body, now, ttfts)
+        arranged = pools.arrange(route, p.order, call.body, now, ttfts, call.stream)
         for span, why in zip(arranged.spilled, arranged.reasons, strict=True):
             self.metrics.spilled(route.name, span.provider, why).inc()
         marked = pools.sends(route, arranged.chunks)
@@ -134,7 +134,7 @@ class Dispatcher:
             return await self._attempt(self._usable([route.deployments[i] for i in arranged.order], log, now), request,
                                        log, budget, hedge_budget, marked, opened)
         finally:
-            marked.close()
+            marked.close(log.attempts, call.stream)
 
     async def _admit_to_pool(self, log: RequestLog, span: PoolSpan, pools: PoolBoard) -> bool:
         """The pool is the last target this request has (nothing else stands, or all else failed). It goes

@@ -27,6 +27,42 @@ from dataclasses import dataclass, field
 
 from gateway.policy.pools import Spill
 
+FIT_ALPHA = 0.05     # the first-token fit follows about the last twenty first tokens
+FIT_SAMPLES = 20     # … and predicts once it has seen that many
+
+
+@dataclass(slots=True)
+class FirstTokens:
+    """An endpoint's time to first token as a line in the prompt bytes it had to compute (those the
+    gateway's picture said it did not hold): moving means of both and of their square and product, so
+    the line is a least-squares fit over recent first tokens that did not wait for a place."""
+
+    n: int = 0
+    u: float = 0.0       # uncached bytes
+    t: float = 0.0       # seconds to the first token
+    uu: float = 0.0
+    ut: float = 0.0
+
+    def add(self, uncached: float, ttft_s: float) -> None:
+        self.n += 1
+        a = 1.0 if self.n == 1 else max(FIT_ALPHA, 1.0 / self.n)
+        self.u += a * (uncached - self.u)
+        self.t += a * (ttft_s - self.t)
+        self.uu += a * (uncached * uncached - self.uu)
+        self.ut += a * (uncached * ttft_s - self.ut)
+
+    def predict(self, uncached: float | None) -> float | None:
+        """The expected time to first token for a prompt with `uncached` bytes to compute (None: the mean
+        one); None until enough first tokens were seen."""
+        if self.n < FIT_SAMPLES:
+            return None
+        if uncached is None:
+            return self.t
+        spread = self.uu - self.u * self.u
+        per_byte = max(0.0, (self.ut - self.u * self.t) / spread) if spread > 1.0 else 0.0
+        return max(0.0, self.t + per_byte * (uncached - self.u))
+
+
 @dataclass(slots=True)
 class EndpointLoad:
     """What is known of one endpoint's load: its last reading, and the gateway's own traffic to it."""
@@ -44,6 +80,7 @@ class EndpointLoad:
     gap_s: float | None = None       # mean time between its completions while requests queued there
     gap_at: float = 0.0              # when the last such gap was measured
     done_at: float | None = None     # the last completion while requests queued there
+    first_tokens: FirstTokens = field(default_factory=FirstTokens)   # streams' that did not wait
 
 
 def fresh(load: EndpointLoad, now: float, stale_s: float) -> bool:

@@ -22,6 +22,7 @@ from gateway.core.metrics import Metrics
 from gateway.routing.picker import (EndpointLoad, ahead, expected_wait, fresh, past_threshold, pick, pool_full, queue,
                                     utilisation)
 from gateway.routing.pool_metrics import Reading
+from gateway.routing.request_log import AttemptRecord
 from gateway.routing.prefix import CHUNK_BYTES, PrefixPicture, chunks_held, prompt_chunks
 from gateway.routing.table import PoolSpan, RouteTable
 
@@ -58,6 +59,23 @@ def wait_limit(span: PoolSpan, next_target: int | None, members: Sequence[int],
     return limit, why
 
 
+def past_objective(span: PoolSpan, next_target: int | None, members: Sequence[int],
+                   ttfts: Sequence[float | None] | None, wait: float, expected: Prediction) -> bool:
+    """Would this stream's first token in the pool break the pool's objective: come later than
+    ttft_factor × what it would be unloaded (the pool's own mean, or this prompt's at the endpoint
+    holding most of it, whichever is longer)? Waiting is one way to break it; another is to be moved off
+    the endpoint that holds the prompt onto one that must compute it, a long prefill where the pool is
+    slow (wait_limit covers the wait alone, and holds for answers that are not streamed)."""
+    spill = span.load.spill
+    if spill is None or not spill.wait or spill.ttft_factor is None or next_target is None or expected.picked is None:
+        return False
+    own = [t for i in members if ttfts is not None and (t := ttfts[i]) is not None]
+    if not own:
+        return False
+    unloaded = max(sum(own) / len(own), expected.unloaded or 0.0)
+    return wait + expected.picked > spill.ttft_factor * unloaded
+
+
 @dataclass(frozen=True, slots=True)
 class Arranged:
     order: tuple[int, ...]
@@ -68,12 +86,22 @@ class Arranged:
 
 
 @dataclass(frozen=True, slots=True)
+class Prediction:
+    """A stream's expected first token at the endpoint picked (its wait aside), and at the endpoint that
+    holds most of its prompt: what it would get with the pool unloaded. None: not measured yet."""
+
+    picked: float | None
+    unloaded: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class Sent:
     """One request on one endpoint: when it went, and whether a place in the batch was free for it."""
 
     url: str
     at: float
     at_once: bool
+    uncached: int = 0       # prompt bytes the gateway's picture said the endpoint did not hold
 
 
 @dataclass(slots=True)
@@ -89,9 +117,13 @@ class Sends:
         if not any(m is d for m, _ in self.sent):
             self.sent.append((d, self.board.sent(d, self.chunks, self.spans.get(d.provider))))
 
-    def close(self) -> None:
+    def close(self, attempts: Sequence[AttemptRecord] = (), stream: bool = False) -> None:
+        """The request is over: each endpoint is told, with a stream's first token there (from
+        `attempts`) for its first-token fit."""
         for d, ticket in self.sent:
-            self.board.done(d, ticket)
+            ttft = next((a.provider_ttft_s for a in attempts if a.deployment is d and a.provider_ttft_s is not None),
+                        None) if stream else None
+            self.board.done(d, ticket, ttft)
 
 
 class PoolBoard:
@@ -126,7 +158,7 @@ class PoolBoard:
         return picture
 
     def arrange(self, route: RouteTable, order: Sequence[int], body: Mapping[str, Any], now: float,
-                ttfts: Sequence[float | None] | None = None) -> Arranged:
+                ttfts: Sequence[float | None] | None = None, stream: bool = True) -> Arranged:
         """The planner's order with each pool's endpoints picked by load and prefix, and a pool moved
         behind the route's other targets when it is full or its wait is longer than theirs to a first
         token (`ttfts`: each deployment's expected time to first token, None where unmeasured)."""
@@ -146,11 +178,16 @@ class PoolBoard:
             at = out.index(members[0])
             after = [i for i in out[at:] if i not in span.indices]
             limit, why = wait_limit(span, after[0] if after else None, members, ttfts)
-            picked, wait = self._pick(span, urls, chunks if span.load.affinity == "prefix" else None, now, limit)
+            picked, wait, expected = self._pick(span, urls, chunks if span.load.affinity == "prefix" else None, now,
+                                                limit)
             ordered = iter([members[j] for j in picked])
             out = [next(ordered) if i in span.indices else i for i in out]
             full = pool_full([self.load(u) for u in urls], span.load.spill, now, stale_after(span))
-            if full or wait > limit:
+            over = full or wait > limit
+            if not over and stream and past_objective(span, after[0] if after else None, members, ttfts, wait,
+                                                      expected):
+                over, why = True, "objective"
+            if over:
                 others = [i for i in out if i not in span.indices]
                 if others:
                     out = others + [i for i in out if i in span.indices]
@@ -165,12 +202,12 @@ class PoolBoard:
         """The pool's endpoints picked again, for a request that waited for the pool: the loads it was
         first arranged by are past."""
         chunks = prompt_chunks(body) if span.load.affinity == "prefix" else None
-        picked, _ = self._pick(span, [d.base_url for d in endpoints], chunks, now, math.inf)
+        picked, _, _ = self._pick(span, [d.base_url for d in endpoints], chunks, now, math.inf)
         return [endpoints[j] for j in picked]
 
     def _pick(self, span: PoolSpan, urls: Sequence[str], chunks: tuple[int, ...] | None, now: float,
-              wait_limit: float) -> tuple[list[int], float]:
-        """The order of `urls` to try, and the expected wait at the first."""
+              wait_limit: float) -> tuple[list[int], float, Prediction]:
+        """The order of `urls` to try, the expected wait at the first, and the first tokens expected."""
         loads = [self.endpoint(span, u) for u in urls]
         stale = stale_after(span)
         waits = [expected_wait(x, now, stale) for x in loads]
@@ -183,7 +220,12 @@ class PoolBoard:
         order = pick([ahead(x, now, stale) for x in loads], [x.kv if fresh(x, now, stale) else None for x in loads],
                      waits if measured else [0.0] * len(loads), [x.batch for x in loads], matches,
                      span.load.bound, wait_limit, past)
-        return order, waits[order[0]]
+        uncached = [(len(chunks) - m) * CHUNK_BYTES for m in matches] if chunks and matches else [None] * len(loads)
+        first = order[0]
+        # The first token this request would get unloaded: at the endpoint holding most of its prompt.
+        best = max(range(len(loads)), key=lambda i: matches[i]) if chunks and matches else first
+        return order, waits[first], Prediction(loads[first].first_tokens.predict(uncached[first]),
+                                               loads[best].first_tokens.predict(uncached[best]))
 
     def sends(self, route: RouteTable, chunks: tuple[int, ...]) -> Sends:
         return Sends(self, {s.provider: s for s in route.pools}, chunks)
@@ -192,13 +234,14 @@ class PoolBoard:
         load = self.endpoint(span, d.base_url) if span is not None else self.load(d.base_url)
         now = self.clock()
         stale = stale_after(span) if span is not None else 3.0
-        ticket = Sent(d.base_url, now, load.batch <= 0 or ahead(load, now, stale) < load.batch)
+        picture = self.picture(span, d.base_url) if span is not None and chunks else None
+        matched = picture.match(chunks) if picture is not None else 0
+        ticket = Sent(d.base_url, now, load.batch <= 0 or ahead(load, now, stale) < load.batch,
+                      (len(chunks) - matched) * CHUNK_BYTES)
         load.sent += 1
         load.in_flight += 1
         load.sends.append(now)
-        if span is not None and chunks:
-            picture = self.picture(span, d.base_url)
-            matched = picture.match(chunks)
+        if picture is not None and span is not None:
             counts = self.metrics.pool_prefix(span.provider)
             counts.lookups.inc()
             counts.prompt_bytes.inc(len(chunks) * CHUNK_BYTES)
@@ -208,9 +251,12 @@ class PoolBoard:
             picture.sent(chunks)
         return ticket
 
-    def done(self, d: Deployment, ticket: Sent | None = None) -> None:
+    def done(self, d: Deployment, ticket: Sent | None = None, ttft_s: float | None = None) -> None:
+        """A request left endpoint `d` (`ttft_s`: a stream's first token there, when it had one)."""
         load = self.load(d.base_url)
         now = self.clock()
+        if ticket is not None and ticket.at_once and ttft_s is not None:
+            load.first_tokens.add(ticket.uncached, ttft_s)
         if ticket is not None and self.queueing(d):
             # Requests were waiting: a place freed at once goes to the next, so completions come at the
             # server's own pace, whatever the gateway's relaying adds to each request's time.

@@ -102,3 +102,21 @@ def test_a_replica_holds_at_least_the_gateways_own_requests_whatever_a_racing_re
     now[0] = 0.26
     b.done(d, tickets[0])
     assert ahead(b.load(url), now[0], 3.0) == 3
+
+
+def test_a_streams_first_token_teaches_its_endpoints_fit_only_when_it_did_not_wait_for_a_place() -> None:
+    from gateway.routing.request_log import AttemptRecord
+
+    b, table, span, now = board("{scrape_s: 1, affinity: none, slots: 1, spill: {queue: 1}}")
+    d, url = table.deployments[0], span.urls[0]
+    first, second = b.sends(table, ()), b.sends(table, ())
+    first.mark(d)
+    second.mark(d)          # the batch of one is taken: this one waits
+    record = AttemptRecord(d, 0.0, ttft_s=0.03)
+    second.close([record], stream=True)
+    first.close([record], stream=True)
+    assert b.load(url).first_tokens.n == 1
+    third = b.sends(table, ())
+    third.mark(d)
+    third.close([record], stream=False)     # an answer's time is not a first token
+    assert b.load(url).first_tokens.n == 1
