@@ -2,7 +2,8 @@
 replicas in, and the waiting room of a full pool that is the last target standing.
 
 Held by the process, not a policy: load is kept by endpoint URL, so a reload that keeps an endpoint
-keeps what is known of it. Decisions are gateway/routing/picker.py's; this module holds the state.
+keeps what is known of it. Decisions are gateway/routing/picker.py's and spill.py's; this module holds the
+state.
 """
 
 from __future__ import annotations
@@ -23,12 +24,11 @@ from gateway.routing.picker import (EndpointLoad, ahead, expected_wait, fresh, p
                                     utilisation)
 from gateway.routing.pool_metrics import Reading
 from gateway.routing.request_log import AttemptRecord
+from gateway.routing.spill import Prediction, past_objective, wait_limit
 from gateway.routing.prefix import CHUNK_BYTES, PrefixPicture, chunks_held, prompt_chunks
 from gateway.routing.table import PoolSpan, RouteTable
 
 PRIORITIES = {"critical": 0, "standard": 1, "sheddable": 2}
-# The next target's time to first token before the gateway has measured it: a frontier model's usual.
-UNMEASURED_TTFT_S = 1.0
 SERVICE_ALPHA = 0.1     # the mean service time follows about the last ten requests
 GAP_ALPHA = 0.05        # the gap between completions under a queue, the last twenty or so
 
@@ -38,44 +38,6 @@ def stale_after(span: PoolSpan) -> float:
     return 3.0 * span.load.scrape_s
 
 
-def wait_limit(span: PoolSpan, next_target: int | None, members: Sequence[int],
-               ttfts: Sequence[float | None] | None) -> tuple[float, str]:
-    """The longest wait the pool may ask of a request, and what sets it: the next target's expected time
-    to first token plus the margin ("wait"), or the pool's first-token objective ("objective"): at most
-    `max_wait_s`, and at most (ttft_factor − 1) × the mean of its endpoints' times to first token when
-    nothing queued there (their baselines: a first token that waited in a queue is not counted in them)."""
-    spill = span.load.spill
-    if spill is None or not spill.wait or next_target is None:
-        return math.inf, "wait"
-    ttft = ttfts[next_target] if ttfts is not None else None
-    limit, why = (UNMEASURED_TTFT_S if ttft is None else ttft) + spill.margin_s, "wait"
-    if spill.max_wait_s is not None and spill.max_wait_s < limit:
-        limit, why = spill.max_wait_s, "objective"
-    own = [t for i in members if ttfts is not None and (t := ttfts[i]) is not None]
-    if spill.ttft_factor is not None and own:
-        objective = (spill.ttft_factor - 1.0) * sum(own) / len(own)
-        if objective < limit:
-            limit, why = objective, "objective"
-    return limit, why
-
-
-def past_objective(span: PoolSpan, next_target: int | None, members: Sequence[int],
-                   ttfts: Sequence[float | None] | None, wait: float, expected: Prediction) -> bool:
-    """Would this stream's first token in the pool break the pool's objective: come later than
-    ttft_factor × what it would be unloaded (the pool's own mean, or this prompt's at the endpoint
-    holding most of it, whichever is longer)? Waiting is one way to break it; another is to be moved off
-    the endpoint that holds the prompt onto one that must compute it, a long prefill where the pool is
-    slow (wait_limit covers the wait alone, and holds for answers that are not streamed)."""
-    spill = span.load.spill
-    if spill is None or not spill.wait or spill.ttft_factor is None or next_target is None or expected.picked is None:
-        return False
-    own = [t for i in members if ttfts is not None and (t := ttfts[i]) is not None]
-    if not own:
-        return False
-    unloaded = max(sum(own) / len(own), expected.unloaded or 0.0)
-    return wait + expected.picked > spill.ttft_factor * unloaded
-
-
 @dataclass(frozen=True, slots=True)
 class Arranged:
     order: tuple[int, ...]
@@ -83,15 +45,6 @@ class Arranged:
     reasons: tuple[str, ...] = ()           # why, one per spilled pool: full (hard limits), wait, objective
     alone: PoolSpan | None = None           # a full pool with no other target to send the request to
     chunks: tuple[int, ...] = ()            # the prompt's chunk names (prefix affinity), for the pictures
-
-
-@dataclass(frozen=True, slots=True)
-class Prediction:
-    """A stream's expected first token at the endpoint picked (its wait aside), and at the endpoint that
-    holds most of its prompt: what it would get with the pool unloaded. None: not measured yet."""
-
-    picked: float | None
-    unloaded: float | None
 
 
 @dataclass(frozen=True, slots=True)

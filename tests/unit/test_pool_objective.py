@@ -8,7 +8,8 @@ import pytest
 
 from gateway.core.metrics import Metrics
 from gateway.routing.pool_metrics import Reading
-from gateway.routing.pools import PoolBoard, wait_limit
+from gateway.routing.pools import PoolBoard
+from gateway.routing.spill import wait_limit
 from tests.pools import three_replicas
 
 POOL = (0, 1, 2)

@@ -9,7 +9,8 @@ from typing import Any
 from gateway.core.metrics import Metrics
 from gateway.routing.picker import EndpointLoad, ahead, expected_wait, pick
 from gateway.routing.pool_metrics import Reading
-from gateway.routing.pools import UNMEASURED_TTFT_S, PoolBoard
+from gateway.routing.pools import PoolBoard
+from gateway.routing.spill import UNMEASURED_TTFT_S
 from gateway.routing.prefix import CHUNK_BYTES, PrefixPicture, chunk_names, chunks_held, prompt_bytes, prompt_chunks
 from gateway.routing.table import RouteTable
 from gateway.sim.workload import AgentWorkload, Shape
