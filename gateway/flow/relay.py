@@ -82,6 +82,10 @@ class Relay:
             await resp.write_eof()
         except (ConnectionResetError, ConnectionError):
             log.outcome = "client_gone"  # the upstream connection was released on the way out
+        finally:
+            # The watch reads the transcript's text, the transcript feeds the watch: a cycle, broken here
+            # so that a stream's objects go when it ends, not at a collection (thousands end a minute).
+            log.transcript.watch = None
         return resp
 
     @staticmethod
