@@ -107,6 +107,9 @@ class Metrics:
         self.collector_pauses = _Bound(Histogram(
             "recloser_gc_pause_seconds", "Pauses of the garbage collector, by generation (2: a full collection)",
             ["generation"], buckets=GC_BUCKETS, registry=r))
+        self.collector_freezes = _Bound(Counter(
+            "recloser_gc_freezes", "Survivors of a collection frozen out of later ones while many requests were "
+            "in flight (freeze), and what was frozen given back once they fell (thaw)", ["action"], registry=r))
         self.policy_reloads = _Bound(Counter(
             "recloser_policy_reloads", "Policy reloads, by result (ok, unchanged, error)", ["result"], registry=r))
         self.policy_info = _Bound(Gauge(

@@ -326,6 +326,10 @@ class Limits(Closed):
     # well under a second, once its requests are under way) before it is shed. 0 (the default): shed
     # at once; a sustained overload's 503s then come at once too, where a wait would delay each by it.
     loop_lag_wait_ms: Annotated[int, Field(ge=0, le=10_000)] = 0
+    # Per process. From this many requests in flight, what survives a young collection is frozen
+    # out of later ones (open streams are not garbage), and thawed once they fall under half of it:
+    # no collector pauses over thousands of open streams (gateway/serving/collector_freeze.py). 0: never.
+    collector_freeze_in_flight: Annotated[int, Field(ge=0, le=1_000_000)] = 1000
     # A client must have sent its request line, headers and body within this long; a slow one is cut
     # off (408) before the gateway opens any upstream connection for it.
     request_read_timeout_s: PositiveSeconds = 30.0

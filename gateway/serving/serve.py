@@ -20,6 +20,7 @@ from aiohttp import web
 
 from gateway.serving.app import build_app
 from gateway.serving.capacity import raise_fd_limit, settle_collector, watch_collector
+from gateway.serving.collector_freeze import CollectorFreeze, Thawing
 from gateway.flow.context import CONTEXT
 from gateway.serving.listener import DrainingSite, listening_socket
 from gateway.policy.load import LoadedPolicy
@@ -61,7 +62,17 @@ async def _run(app: web.Application, sock: socket.socket, metrics_sock: socket.s
     ctx = app[CONTEXT]
     # What start-up made lives as long as the process: out of every later collection.
     settle_collector()
-    watch_collector(lambda generation, seconds: ctx.metrics.collector_pauses(str(generation)).observe(seconds))
+    freeze = CollectorFreeze(ctx.limits.collector_freeze_in_flight, lambda: ctx.admission.in_flight)
+
+    def collected(generation: int, seconds: float) -> None:
+        ctx.metrics.collector_pauses(str(generation)).observe(seconds)
+        before = freeze.freezes
+        freeze.collected(generation)
+        if freeze.freezes > before:
+            ctx.metrics.collector_freezes("freeze").inc()
+
+    watch_collector(collected)
+    thawing = Thawing(loop, freeze, lambda: ctx.metrics.collector_freezes("thaw").inc())
     if ctx.reloader is not None:
         loop.add_signal_handler(signal.SIGHUP, ctx.reloader.request, "SIGHUP")
     side: web.AppRunner | None = None
@@ -79,6 +90,7 @@ async def _run(app: web.Application, sock: socket.socket, metrics_sock: socket.s
         if side is not None:
             await side.cleanup()
         await runner.cleanup()  # closes the listener, cancels what is left, flushes the ledger
+        thawing.stop()
 
 
 async def drain(app: web.Application) -> None:

@@ -186,3 +186,10 @@ def test_a_loop_lag_wait_past_ten_seconds_is_refused_at_its_line() -> None:
     assert err.line == 15 and "limits.loop_lag_wait_ms" in err.reason and "10000" in err.reason
     loaded = parse_policy(textwrap.dedent(BASE + "limits: {loop_lag_wait_ms: 0}\n").lstrip("\n"), "p.yaml", ENV)
     assert loaded.document.limits.loop_lag_wait_ms == 0
+
+
+def test_a_negative_collector_freeze_level_is_refused_at_its_line() -> None:
+    err = refuse(BASE + "limits: {collector_freeze_in_flight: -1}\n")
+    assert err.line == 15 and "limits.collector_freeze_in_flight" in err.reason
+    loaded = parse_policy(textwrap.dedent(BASE + "limits: {collector_freeze_in_flight: 0}\n").lstrip("\n"), "p.yaml", ENV)
+    assert loaded.document.limits.collector_freeze_in_flight == 0
