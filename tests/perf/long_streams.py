@@ -242,7 +242,7 @@ async def open_streams(port: int, n: int, ramp_s: float, interval: float, chunks
 # --- a run ---------------------------------------------------------------------------------------
 
 HEADER = ["path", "streams", "completed", "TTFT p50 / p99", "chunk delay p50 / p99", "RSS per stream",
-          "growth per chunk", "CPU per chunk (held: per request)", "CPU per chunk while open", "full collections / pauses > 20 ms",
+          "growth per chunk", "CPU per chunk (held: per request)", "CPU per chunk while open", "full collections / pauses > 20 ms (while all open)",
           "breaker transitions", "shed"]
 
 
@@ -259,6 +259,7 @@ class Run:
     relay_us: float | None = None      # CPU per chunk while every stream was open (relaying only)
     full_collections: int | None = None
     long_pauses: int | None = None
+    long_pauses_open: int | None = None   # … while every stream was open
     transitions: int | None = None
     shed: int | None = None
 
@@ -290,8 +291,19 @@ class Run:
         return [self.path, str(self.streams), f"{100 * done / max(1, self.streams):.1f} %", *timing,
                 opt(self.rss_per_stream_kb, "{:.1f} KB"), opt(self.growth_per_chunk_b, "{:.0f} B"),
                 opt(self.cpu_per_chunk_us, "{:.0f} µs"), opt(self.relay_us, "{:.0f} µs"),
-                "–" if self.full_collections is None else f"{self.full_collections} / {self.long_pauses}",
+                "–" if self.full_collections is None else f"{self.full_collections} / {self.long_pauses}"
+                + ("" if self.long_pauses_open is None else f" ({self.long_pauses_open})"),
                 opt(self.transitions, "{}"), opt(self.shed, "{}")]
+
+
+def collector(before: str, after: str) -> tuple[float, float]:
+    """Full collections, and collections that paused the process over 20 ms, between two scrapes."""
+    full = metric_sum(after, "recloser_gc_pause_seconds_count", 'generation="2"') \
+        - metric_sum(before, "recloser_gc_pause_seconds_count", 'generation="2"')
+    total = metric_sum(after, "recloser_gc_pause_seconds_count") - metric_sum(before, "recloser_gc_pause_seconds_count")
+    short = metric_sum(after, "recloser_gc_pause_seconds_bucket", 'le="0.02"') \
+        - metric_sum(before, "recloser_gc_pause_seconds_bucket", 'le="0.02"')
+    return full, total - short
 
 
 def metric_sum(text: str, name: str, label: str = "") -> float:
@@ -354,9 +366,11 @@ async def through_gateway(upstream_port: int, port: int, workers: int, args: arg
             await asyncio.sleep(0.1)
         await asyncio.sleep(min(1.0, args.interval))
         open_kb, open_at, open_cpu = status_kb(gw.pid, "VmRSS"), time.perf_counter(), cpu_seconds(gw.pid)
+        opened_metrics = scrape(port)
         # Just before the first stream ends: every stream is still open, and has relayed more chunks.
         await asyncio.sleep(max(0.0, starting + args.chunks * args.interval - 0.5 * args.interval - time.perf_counter()))
         late_kb, late_at, late_cpu = status_kb(gw.pid, "VmRSS"), time.perf_counter(), cpu_seconds(gw.pid)
+        late_metrics = scrape(port)
         records, tally, began = await running
         cpu = cpu_seconds(gw.pid) - cpu0
         after = scrape(port)
@@ -364,11 +378,10 @@ async def through_gateway(upstream_port: int, port: int, workers: int, args: arg
         gw.stop()
     n = max(1, sum(1 for r in records if r.status == 200))   # the streams the gateway admitted
     chunks_between = n * (late_at - open_at) / args.interval
-    full = metric_sum(after, "recloser_gc_pause_seconds_count", 'generation="2"') \
-        - metric_sum(before, "recloser_gc_pause_seconds_count", 'generation="2"')
-    total = metric_sum(after, "recloser_gc_pause_seconds_count") - metric_sum(before, "recloser_gc_pause_seconds_count")
-    short = metric_sum(after, "recloser_gc_pause_seconds_bucket", 'le="0.02"') \
-        - metric_sum(before, "recloser_gc_pause_seconds_bucket", 'le="0.02"')
+    full, long_pauses = collector(before, after)
+    print(f"  collector: {metric_sum(after, 'recloser_gc_freezes_total', 'freeze'):.0f} freezes, "
+          f"{metric_sum(after, 'recloser_gc_freezes_total', 'thaw'):.0f} thaws; "
+          f"{metric_sum(after, 'recloser_gc_pause_seconds_count'):.0f} collections", flush=True)
     if held:
         n = max(1, sum(1 for r in records if r.status == 200))
     lag = "" if args.max_loop_lag_ms is None else f", max_loop_lag_ms {args.max_loop_lag_ms}"
@@ -380,7 +393,8 @@ async def through_gateway(upstream_port: int, port: int, workers: int, args: arg
                cpu_per_chunk_us=1e6 * cpu / (n if held else max(1, tally.chunks)), held_s=hold_s,
                relay_us=None if held else 1e6 * (late_cpu - open_cpu) / max(1, sum(
                    1 for at, _ in tally.delays if open_at <= at <= late_at)),
-               full_collections=int(full), long_pauses=int(total - short),
+               full_collections=int(full), long_pauses=int(long_pauses),
+               long_pauses_open=None if held else int(collector(opened_metrics, late_metrics)[1]),
                transitions=int(metric_sum(after, "recloser_breaker_transitions_total")),
                shed=int(metric_sum(after, "recloser_shed_requests_total")))
 
