@@ -70,7 +70,8 @@ class Attempts:
         # not reading its sockets is taken out of the times providers are judged by.
         self.paused: Callable[[], float] = lambda: 0.0
         self.tracer: Tracer = NO_TRACER     # a span per attempt when traces are on
-        # Is a pool endpoint queueing requests now? Its slow first tokens are then load, not a brownout.
+        # Might a first token at a pool endpoint have waited for a place there (it queues now, or one of the
+        # gateway's requests sent while it had no place is still there)? Then it is load, not a brownout.
         self.queueing: Callable[[Deployment], bool] = lambda d: False
 
     def classify(self, route: RouteTable, err: AttemptError) -> Classification:

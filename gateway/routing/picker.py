@@ -73,6 +73,7 @@ class EndpointLoad:
     read_at: float | None = None     # when the last good reading was taken; None: never read
     sent: int = 0                    # the gateway's requests sent since that reading and still on it
     in_flight: int = 0               # the gateway's requests on it now
+    queued: int = 0                  # … of those, the ones sent when it had no free place
     sends: list[float] = field(default_factory=list)   # when each of those was sent, oldest first
     batch: float = 0.0               # its batch size: configured, or the most seen running while a queue stood
     gone: int = 0                    # the gateway's requests the reading counted that finished since

@@ -193,6 +193,7 @@ class PoolBoard:
                       (len(chunks) - matched) * CHUNK_BYTES)
         load.sent += 1
         load.in_flight += 1
+        load.queued += not ticket.at_once
         load.sends.append(now)
         if picture is not None and span is not None:
             counts = self.metrics.pool_prefix(span.provider)
@@ -222,6 +223,7 @@ class PoolBoard:
             load.done_at = None
         load.in_flight = max(0, load.in_flight - 1)
         if ticket is not None:
+            load.queued = max(0, load.queued - (not ticket.at_once))
             with contextlib.suppress(ValueError):
                 load.sends.remove(ticket.at)
             if load.read_at is not None and ticket.at < load.read_at:
@@ -237,13 +239,20 @@ class PoolBoard:
             room.wake()
 
     def queueing(self, d: Deployment) -> bool:
-        """Do requests wait for a place in this endpoint's batch now? Then a slow first token there is the
-        load the pool chose to queue (and spills past), not a brownout of the replica."""
+        """Do requests wait for a place in this endpoint's batch now?"""
         load = self.loads.get(d.base_url)
         if load is None:
             return False
         now, stale = self.clock(), self.stale_s.get(d.base_url, 3.0)
         return queue(load, now, stale) > 0 or (load.batch > 0 and ahead(load, now, stale) > load.batch)
+
+    def waited(self, d: Deployment) -> bool:
+        """Might a first token at this endpoint now have waited for a place: requests wait there, or one of
+        the gateway's that found no place when sent is still there? Then a slow first token is the load
+        the pool chose to queue (and spills past), not a brownout of the replica. The second matters: the
+        last requests of a queue get their first tokens once it has drained, each after the whole wait."""
+        load = self.loads.get(d.base_url)
+        return load is not None and (load.queued > 0 or self.queueing(d))
 
     def read(self, span: PoolSpan, url: str, reading: Reading | None, at: float) -> None:
         """A scrape's result (None: it failed, and the last reading ages out)."""

@@ -151,7 +151,7 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
         admission = Admission(max_in_flight(doc.limits.max_in_flight), doc.limits.max_loop_lag_ms, on_cap=m.admission_cap.set,
                               wait_ms=doc.limits.loop_lag_wait_ms)
         holds = HoldLine(board, m, clock, doc.limits.max_held, admission)
-        attempts.queueing = pools.queueing
+        attempts.queueing = pools.waited
         process = Process(metrics=m, board=board, attempts=attempts, ledger=ledger, budgets=budgets, limiter=limiter,
                           clock=clock, wall=wall, rng=rng or random.Random(), pools=pools, tracer=tracer, holds=holds)
         runtime = build_runtime(loaded, process, sim_upstreams)

@@ -1,6 +1,6 @@
 """A local GPU pool behind the gateway: three simulated replicas (one at a quarter speed), agent traffic.
 
-    python tests/perf/pool_bench.py [--quick] [--seconds S] [--client-timeout S] [--modes a,b]
+    python tests/perf/pool_bench.py [--quick] [--seconds S] [--unloaded-seconds S] [--client-timeout S] [--modes a,b]
                                     [--previous-root DIR] [--write-docs]
 
 The replicas are `gateway.sim` GPU servers (gateway/sim/gpu.py: 4 places in the batch, a FIFO queue
@@ -346,6 +346,8 @@ def main() -> None:
     p.add_argument("--previous-root", type=Path, default=None,
                    help="a checkout of the previous pass, whose gateway plays 'previous picker' (skipped without)")
     p.add_argument("--seconds", type=float, default=6.0, help="each load's phase (default 6)")
+    p.add_argument("--unloaded-seconds", type=float, default=4.0,
+                   help="the warm-up, then one request at a time for the unloaded TTFT, each this long (default 4)")
     p.add_argument("--client-timeout", type=float, default=15.0,
                    help="a client gives up after this long (an error); bounds an overloaded phase's drain")
     p.add_argument("--logs", type=Path, default=None, help="keep the gateways' and sims' logs in this folder")
@@ -355,7 +357,7 @@ def main() -> None:
     if args.serve_sims is not None:
         asyncio.run(serve_sims([int(x) for x in args.serve_sims.split(",")], args.cloud_port))
         return
-    seconds, unloaded_s = (2.5, 1.0) if args.quick else (args.seconds, 4.0)
+    seconds, unloaded_s = (2.5, 1.0) if args.quick else (args.seconds, args.unloaded_seconds)
     load = "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"before the run: {load}", flush=True)
     capacity, best_rate, mean_prompt = estimate()

@@ -120,3 +120,17 @@ def test_a_streams_first_token_teaches_its_endpoints_fit_only_when_it_did_not_wa
     third.mark(d)
     third.close([record], stream=False)     # an answer's time is not a first token
     assert b.load(url).first_tokens.n == 1
+
+
+def test_a_first_token_after_a_wait_counts_as_load_even_once_the_queue_has_drained() -> None:
+    b, table, span, now = board("{scrape_s: 1, affinity: none, slots: 1, spill: {queue: 1}}")
+    d, url = table.deployments[0], span.urls[0]
+    first = b.sent(d, (), span)
+    last = b.sent(d, (), span)          # no place for it: it waits behind the first
+    now[0] = 0.3
+    b.done(d, first)
+    b.read(span, url, Reading(running=1, waiting=0, kv=None), 0.3)     # it runs now, nothing waits …
+    assert not b.queueing(d)
+    assert b.waited(d)                  # … but its first token, when it comes, came after the wait
+    b.done(d, last)
+    assert not b.waited(d)
