@@ -12,8 +12,8 @@ to a second replica only when the first is full, and no prefix makes one replica
 The expected wait at an endpoint is the requests that must leave its batch before a new one starts,
 over its service rate: its batch size ÷ the mean time the gateway's requests that started at once
 took there. The pool sends a request on when even its least wait is longer than the next target's
-expected time to first token plus a margin (gateway/routing/pools.py); a pool with a free place
-anywhere has no wait, so below its capacity nothing leaves it.
+expected time to first token plus a margin, or than its first-token objective allows
+(gateway/routing/spill.py); a pool with a free place anywhere has no wait.
 
 A reading older than `stale_s` no longer counts: the endpoint is then judged by the gateway's own
 requests in flight on it, as endpoints of servers without metrics (Ollama, plain OpenAI-wire) are.
