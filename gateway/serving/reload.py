@@ -53,6 +53,9 @@ def restart_notes(loaded: LoadedPolicy, running: LoadedPolicy) -> list[str]:
     if new.limits.max_body_bytes > old.limits.max_body_bytes:
         notes.append(f"{loaded.source}: limits.max_body_bytes: a larger limit takes effect at the next restart "
                      "(the server reads bodies up to the size it started with)")
+    if new.limits.collector_freeze_in_flight != old.limits.collector_freeze_in_flight:
+        notes.append(f"{loaded.source}: limits.collector_freeze_in_flight takes effect at the next restart "
+                     "(the collector's freezing is set up at start)")
     for name, provider in new.providers.items():
         before = old.providers.get(name)
         if provider.kind == "sim" and before is not None and before.kind == "sim" and \

@@ -32,6 +32,11 @@ def test_a_larger_body_limit_waits_for_a_restart_and_a_smaller_one_does_not() ->
     assert notes(BASE.replace("1048576", "524288")) == []
 
 
+def test_a_new_collector_freeze_level_waits_for_a_restart() -> None:
+    changed = BASE.replace("1048576}", "1048576, collector_freeze_in_flight: 0}")
+    assert [n.split(": ")[1].split(" ")[0] for n in notes(changed)] == ["limits.collector_freeze_in_flight"]
+
+
 def test_a_policy_without_keys_is_refused_only_where_keys_are_required() -> None:
     loaded = parse_policy(BASE, "p.yaml")
     assert refusal(loaded, open_ok=True) is None
