@@ -110,11 +110,11 @@ async def _proxy(request: web.Request, endpoint: Endpoint) -> web.StreamResponse
     admission = ctx.admission
     if admission.admits():
         admission.admit()
-    elif not admission.may_wait():
-        # Shed before reading the body: a gateway past its limit must answer at once, and cheaply.
+    elif not admission.may_wait(wait_s := await _wait_for(request, ctx)):
+        # Shed at once: a gateway past its limit must answer so, and cheaply.
         return _shed(ctx, rid, endpoint)
     else:   # the loop-lag cap: a burst's own lag clears soon, so wait in line for room, briefly
-        admitted = await admission.wait_for_room()
+        admitted = await admission.wait_for_room(wait_s)
         ctx.metrics.admission_waits("admitted" if admitted else "shed").inc()
         if not admitted:
             return _shed(ctx, rid, endpoint)
@@ -127,6 +127,24 @@ async def _proxy(request: web.Request, endpoint: Endpoint) -> web.StreamResponse
         starting, request[STARTING] = request[STARTING], False
         admission.leave(starting)
         ctx.metrics.in_flight.dec()
+
+
+# A body asking for a stream, as a key anywhere in the JSON (a string's quotes inside it are escaped).
+_ASKS_STREAM = re.compile(rb'"stream"\s*:\s*true')
+
+
+async def _wait_for(request: web.Request, ctx: GatewayContext) -> float:
+    """How long a newcomer the loop-lag cap refused may wait for room: a stream's wait when it asks for
+    one (its body read now, and kept by aiohttp for the handler), else a whole answer's. A body that
+    cannot be read here gets the shorter wait; the handler then says what is wrong with it."""
+    admission = ctx.admission
+    if not admission.streams_wait_longer or admission.in_flight >= admission.max_in_flight:
+        return admission.wait_s
+    try:
+        raw = await read_body(request, ctx.runtime.limits.max_body_bytes)
+    except ApiError:
+        return admission.wait_s
+    return admission.stream_wait_s if _ASKS_STREAM.search(raw) else admission.wait_s
 
 
 async def answer_begins(request: web.Request, response: web.StreamResponse) -> None:

@@ -18,7 +18,11 @@ A burst of new streams makes the loop late by itself, and that lag clears as soo
 requests are under way: refusing the burst's tail at once would shed requests a few milliseconds
 from room. So a newcomer the cap refuses waits, in line, up to `limits.loop_lag_wait_ms`, and takes
 the first room the cap leaves (a request starting got its answer under way, or the cap rose); only
-a lag that outlasts the wait sheds it. A full `max_in_flight` is never waited for: that is the
+a lag that outlasts the wait sheds it. A stream may wait longer (`limits.stream_loop_lag_wait_ms`,
+5 s by default): an agent's stream is a turn of minutes that a refusal costs whole, where a second
+more before its first token costs little, and thousands of agents starting at once are exactly such
+a burst. A whole answer waits `loop_lag_wait_ms` (0 by default), so a sustained overload of short
+requests is still refused at once. A full `max_in_flight` is never waited for: that is the
 descriptors' hard bound.
 """
 
@@ -46,11 +50,12 @@ class Admission:
     """
 
     def __init__(self, max_in_flight: int, max_loop_lag_ms: int,
-                 on_cap: Callable[[int], None] | None = None, wait_ms: int = 0) -> None:
+                 on_cap: Callable[[int], None] | None = None, wait_ms: int = 0, stream_wait_ms: int = 0) -> None:
         self.max_in_flight = max_in_flight
         self.on_cap = on_cap            # told each time the cap moves (the admission cap gauge)
         self.limit_s = max_loop_lag_ms / 1000
         self.wait_s = wait_ms / 1000    # how long a newcomer the cap refuses may wait for room
+        self.stream_wait_s = stream_wait_ms / 1000   # … when it asks for a stream
         # Newcomers waiting for room, first come first served; a waiter's future is set True when it
         # is admitted (the admission counted at that moment), False when its wait ran out.
         self._waiters: deque[asyncio.Future[bool]] = deque()
@@ -74,18 +79,25 @@ class Admission:
         """Newcomers waiting in line for room."""
         return len(self._waiters)
 
-    def may_wait(self) -> bool:
-        """May a newcomer `admits` refused wait for room? Only for the loop-lag cap, and only while
-        it and those already waiting fit under `max_in_flight`."""
-        return self.limit_s > 0 and self.wait_s > 0 and self.in_flight + len(self._waiters) < self.max_in_flight
+    def may_wait(self, wait_s: float | None = None) -> bool:
+        """May a newcomer `admits` refused wait for room (up to `wait_s`, else `wait_s` of the
+        admission)? Only for the loop-lag cap, and only while it and those already waiting fit under
+        `max_in_flight`."""
+        wait_s = self.wait_s if wait_s is None else wait_s
+        return self.limit_s > 0 and wait_s > 0 and self.in_flight + len(self._waiters) < self.max_in_flight
 
-    async def wait_for_room(self) -> bool:
-        """Waits in line, at most `wait_s`, for the loop-lag cap to leave room; True when admitted
-        meanwhile (counted as `admit` does), False to shed."""
+    @property
+    def streams_wait_longer(self) -> bool:
+        """Would a newcomer asking for a stream wait longer than one asking for a whole answer?"""
+        return self.stream_wait_s > self.wait_s
+
+    async def wait_for_room(self, wait_s: float | None = None) -> bool:
+        """Waits in line, at most `wait_s` (else the admission's), for the loop-lag cap to leave room;
+        True when admitted meanwhile (counted as `admit` does), False to shed."""
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[bool] = loop.create_future()
         self._waiters.append(waiter)
-        expiry = loop.call_later(self.wait_s, self._expire, waiter)
+        expiry = loop.call_later(self.wait_s if wait_s is None else wait_s, self._expire, waiter)
         self._wake()
         try:
             return await waiter

@@ -326,6 +326,9 @@ class Limits(Closed):
     # well under a second, once its requests are under way) before it is shed. 0 (the default): shed
     # at once; a sustained overload's 503s then come at once too, where a wait would delay each by it.
     loop_lag_wait_ms: Annotated[int, Field(ge=0, le=10_000)] = 0
+    # How long a newcomer asking for a stream may wait so: an agent's stream is a turn of minutes that
+    # a refusal costs whole, and thousands of agents starting at once make just such a burst.
+    stream_loop_lag_wait_ms: Annotated[int, Field(ge=0, le=10_000)] = 5000
     # Per process. From this many requests in flight, what survives a young collection is frozen
     # out of later ones (open streams are not garbage), and thawed once they fall under half of it:
     # no collector pauses over thousands of open streams (gateway/serving/collector_freeze.py). 0: never.

@@ -149,7 +149,8 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
         limiter = Limiter(doc.rate_limits, shared, MemoryState(), wall)
         pools = PoolBoard(m, clock)
         admission = Admission(max_in_flight(doc.limits.max_in_flight), doc.limits.max_loop_lag_ms, on_cap=m.admission_cap.set,
-                              wait_ms=doc.limits.loop_lag_wait_ms)
+                              wait_ms=doc.limits.loop_lag_wait_ms,
+                              stream_wait_ms=doc.limits.stream_loop_lag_wait_ms)
         holds = HoldLine(board, m, clock, doc.limits.max_held, admission)
         attempts.queueing = pools.waited
         process = Process(metrics=m, board=board, attempts=attempts, ledger=ledger, budgets=budgets, limiter=limiter,

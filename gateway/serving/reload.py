@@ -97,7 +97,7 @@ class Reloader:
         if self.ctx.canaries is not None:
             self.ctx.canaries.watch(runtime.routing.deployments(), runtime.meter.prices)
         retune(self.ctx.admission, max_in_flight(doc.limits.max_in_flight), doc.limits.max_loop_lag_ms,
-               doc.limits.loop_lag_wait_ms)
+               doc.limits.loop_lag_wait_ms, doc.limits.stream_loop_lag_wait_ms)
         if process.holds is not None:
             process.holds.max_held = doc.limits.max_held
         m = self.process.metrics
@@ -199,9 +199,11 @@ class Reloader:
             self.prober = None
 
 
-def retune(admission: Admission, max_in_flight: int, max_loop_lag_ms: int, loop_lag_wait_ms: int = 0) -> None:
+def retune(admission: Admission, max_in_flight: int, max_loop_lag_ms: int, loop_lag_wait_ms: int = 0,
+           stream_loop_lag_wait_ms: int = 0) -> None:
     """A reloaded policy's limits apply to the requests that come next; those in flight stay admitted."""
     admission.max_in_flight = max_in_flight
     admission.limit_s = max_loop_lag_ms / 1000
     admission.wait_s = loop_lag_wait_ms / 1000
+    admission.stream_wait_s = stream_loop_lag_wait_ms / 1000
     admission.set_cap(min(admission.cap, max_in_flight) if admission.limit_s > 0 else max_in_flight)

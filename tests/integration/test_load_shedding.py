@@ -7,6 +7,7 @@ import time
 
 import httpx
 
+from gateway.serving.embedded import EmbeddedGateway
 from tests.conftest import GatewayFactory
 
 POLICY = """
@@ -98,23 +99,26 @@ async def test_a_request_refused_before_its_answer_leaves_nothing_counted_as_sta
     assert gw.context.admission.starting == 0
 
 
+def set_cap(gw: EmbeddedGateway, cap: int) -> None:
+    """The loop-lag cap set as a late (or on-time) loop would, on the gateway's own loop."""
+    async def setting() -> None:
+        gw.context.admission.set_cap(cap)
+    gw.run(setting())
+
+
 async def test_a_newcomer_the_lag_cap_refuses_waits_for_room_and_is_answered(start_gateway: GatewayFactory) -> None:
     # A burst's own loop lag clears once its requests are under way: the newcomer it kept out waits
     # in line (limits.loop_lag_wait_ms) and is admitted when the cap leaves room, not shed.
     gw = start_gateway(POLICY.replace("max_in_flight: 2,", "max_in_flight: 100, loop_lag_wait_ms: 10000,"))
     body = {"model": "chat", "messages": [{"role": "user", "content": "hi"}]}
     admission = gw.context.admission
-
-    async def set_cap(cap: int) -> None:
-        admission.set_cap(cap)
-
-    gw.run(set_cap(0))
+    set_cap(gw, 0)
     async with httpx.AsyncClient(timeout=20) as http:
         answer = asyncio.create_task(http.post(gw.base_url + "/chat/completions", json=body))
         while admission.waiting == 0:
             await asyncio.sleep(0.005)
         assert not answer.done()
-        gw.run(set_cap(100))
+        set_cap(gw, 100)
         r = await answer
         metrics = (await http.get(gw.url + "/metrics")).text
 
@@ -126,11 +130,7 @@ async def test_a_newcomer_the_lag_cap_refuses_waits_for_room_and_is_answered(sta
 async def test_a_newcomer_whose_wait_runs_out_is_shed(start_gateway: GatewayFactory) -> None:
     gw = start_gateway(POLICY.replace("max_in_flight: 2,", "max_in_flight: 100, loop_lag_wait_ms: 50,"))
     body = {"model": "chat", "messages": [{"role": "user", "content": "hi"}]}
-
-    async def lower_cap() -> None:
-        gw.context.admission.set_cap(0)
-
-    gw.run(lower_cap())
+    set_cap(gw, 0)
     async with httpx.AsyncClient(timeout=10) as http:
         shed = await http.post(gw.base_url + "/chat/completions", json=body)
         metrics = (await http.get(gw.url + "/metrics")).text
@@ -139,3 +139,28 @@ async def test_a_newcomer_whose_wait_runs_out_is_shed(start_gateway: GatewayFact
     assert 'recloser_admission_waits_total{result="shed"} 1.0' in metrics
     assert 'recloser_shed_requests_total{reason="loop_lag"} 1.0' in metrics
     assert gw.sim("slow").request_count() == 0 and gw.context.admission.waiting == 0
+
+
+async def test_under_the_default_limits_a_stream_the_lag_cap_refuses_waits_and_a_whole_answer_is_shed(
+        start_gateway: GatewayFactory) -> None:
+    # Thousands of agents starting at once: each stream is a turn of minutes that a 503 costs whole,
+    # so it waits out the burst's lag (limits.stream_loop_lag_wait_ms, 5 s); a whole answer does not.
+    gw = start_gateway(POLICY.replace("max_in_flight: 2,", "max_in_flight: 100,"))
+    admission = gw.context.admission
+    stream = {"model": "chat", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    whole = {"model": "chat", "messages": [{"role": "user", "content": "hi"}]}
+    set_cap(gw, 0)
+    async with httpx.AsyncClient(timeout=20) as http:
+        waiting = asyncio.create_task(http.post(gw.base_url + "/chat/completions", json=stream))
+        while admission.waiting == 0:
+            await asyncio.sleep(0.005)
+        shed = await http.post(gw.base_url + "/chat/completions", json=whole)
+        assert not waiting.done()
+        set_cap(gw, 100)
+        streamed = await waiting
+        metrics = (await http.get(gw.url + "/metrics")).text
+
+    assert shed.status_code == 503 and shed.json()["error"]["code"] == "overloaded"
+    assert streamed.status_code == 200 and "data: [DONE]" in streamed.text
+    assert 'recloser_admission_waits_total{result="admitted"} 1.0' in metrics
+    assert 'recloser_shed_requests_total{reason="loop_lag"} 1.0' in metrics

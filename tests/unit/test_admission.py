@@ -196,3 +196,14 @@ def test_no_wait_for_a_full_max_in_flight_nor_with_the_lag_limit_off() -> None:
     off.set_cap(0)
     assert not off.admits() and not off.may_wait()
     assert not saturated(wait_ms=0).may_wait()
+
+
+async def test_a_stream_may_wait_longer_than_a_whole_answer_and_waits_as_long_as_it_was_told() -> None:
+    a = Admission(max_in_flight=100, max_loop_lag_ms=20, wait_ms=0, stream_wait_ms=2000)
+    a.admit()
+    a.set_cap(1)
+    assert a.streams_wait_longer
+    assert not a.may_wait() and not a.may_wait(a.wait_s), "a whole answer is shed at once"
+    assert a.may_wait(a.stream_wait_s)
+    assert await a.wait_for_room(0.01) is False, "its own wait ran out, not the admission's"
+    assert a.waiting == 0

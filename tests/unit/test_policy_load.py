@@ -181,6 +181,13 @@ def test_a_negative_hold_is_refused_at_its_line() -> None:
     assert str(err) == "p.yaml:12: routes.chat.hold_s: Input should be greater than or equal to 0"
 
 
+def test_a_streams_loop_lag_wait_defaults_to_five_seconds_and_past_ten_is_refused_at_its_line() -> None:
+    err = refuse(BASE + "limits: {stream_loop_lag_wait_ms: 60000}\n")
+    assert err.line == 15 and "limits.stream_loop_lag_wait_ms" in err.reason and "10000" in err.reason
+    loaded = parse_policy(textwrap.dedent(BASE).lstrip("\n"), "p.yaml", ENV)
+    assert loaded.document.limits.stream_loop_lag_wait_ms == 5000
+
+
 def test_a_loop_lag_wait_past_ten_seconds_is_refused_at_its_line() -> None:
     err = refuse(BASE + "limits: {loop_lag_wait_ms: 60000}\n")
     assert err.line == 15 and "limits.loop_lag_wait_ms" in err.reason and "10000" in err.reason
