@@ -55,12 +55,12 @@ from report import machine, render, replace_block  # noqa: E402
 
 
 def policy(upstream_port: int, hold_s: float = 0.0, max_loop_lag_ms: int | None = None,
-           loop_lag_wait_ms: int | None = None) -> str:
+           loop_lag_wait_ms: int | None = None, stream_loop_lag_wait_ms: int | None = None) -> str:
     """The default limits (none set): admission sized from descriptors, the loop-lag cap at 20 ms.
     With `hold_s`, the route holds what its target (then down) cannot answer."""
     hold = f"    hold_s: {hold_s:g}\n" if hold_s else ""
-    set_limits = {k: v for k, v in (("max_loop_lag_ms", max_loop_lag_ms), ("loop_lag_wait_ms", loop_lag_wait_ms))
-                  if v is not None}
+    set_limits = {k: v for k, v in (("max_loop_lag_ms", max_loop_lag_ms), ("loop_lag_wait_ms", loop_lag_wait_ms),
+                                    ("stream_loop_lag_wait_ms", stream_loop_lag_wait_ms)) if v is not None}
     limits = f"limits: {{{', '.join(f'{k}: {v}' for k, v in set_limits.items())}}}\n" if set_limits else ""
     return (f"version: 1\n{limits}providers:\n  slow: {{kind: openai, base_url: \"http://127.0.0.1:{upstream_port}/v1\"}}\n"
             f"routes:\n  chat:\n{hold}    targets: [{{provider: slow, model: m}}]\n")
@@ -76,7 +76,7 @@ async def through_gateway(upstream_port: int, port: int, workers: int, args: arg
     """Streams through `serve`; `held`: to an upstream that is down, each held for the streams' length."""
     hold_s = args.chunks * args.interval if held else 0.0
     (tmp / "policy.yaml").write_text(policy(free_port() if held else upstream_port, hold_s, args.max_loop_lag_ms,
-                                                   args.loop_lag_wait_ms))
+                                                   args.loop_lag_wait_ms, args.stream_loop_lag_wait_ms))
     argv = [sys.executable, "-m", "gateway", "serve", "--policy", str(tmp / "policy.yaml"), "--port", str(port),
             "--watch-seconds", "0"]
     if workers > 1:
@@ -121,6 +121,7 @@ async def through_gateway(upstream_port: int, port: int, workers: int, args: arg
         n = max(1, sum(1 for r in records if r.status == 200))
     lag = "" if args.max_loop_lag_ms is None else f", max_loop_lag_ms {args.max_loop_lag_ms}"
     lag += "" if args.loop_lag_wait_ms is None else f", loop_lag_wait_ms {args.loop_lag_wait_ms}"
+    lag += "" if args.stream_loop_lag_wait_ms is None else f", stream_loop_lag_wait_ms {args.stream_loop_lag_wait_ms}"
     return Run(f"{'held, ' if held else ''}gateway, {workers} worker{'s' if workers > 1 else ''}{lag}", args.streams,
                records, tally, (began + args.ramp, began + args.chunks * args.interval),
                rss_per_stream_kb=(open_kb - idle_kb) / n,
@@ -191,7 +192,10 @@ def main(argv: list[str] | None = None) -> list[Run]:
     parser.add_argument("--max-loop-lag-ms", type=int, help="set limits.max_loop_lag_ms (0: no loop-lag shedding)")
     parser.add_argument("--loop-lag-wait-ms", type=int,
                         help="set limits.loop_lag_wait_ms (0: a newcomer the loop-lag cap refuses is shed at once)")
+    parser.add_argument("--stream-loop-lag-wait-ms", type=int,
+                        help="set limits.stream_loop_lag_wait_ms (0: a stream the loop-lag cap refuses is shed at once)")
     parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--block", help="with --write-docs: the docs block to write (default: named by the limits set)")
     parser.add_argument("--upstream", type=int, help=argparse.SUPPRESS)   # run as the slow upstream
     args = parser.parse_args(argv)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -217,6 +221,7 @@ def main(argv: list[str] | None = None) -> list[Run]:
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         block = "long-streams" if args.max_loop_lag_ms is None else f"long-streams-lag-{args.max_loop_lag_ms}"
         block += "" if args.loop_lag_wait_ms is None else f"-wait-{args.loop_lag_wait_ms}"
+        block = args.block or block
         replace_block(ROOT / "docs" / "performance.md", block,
                       f"Measured {stamp}: {args.streams} streams of {args.chunks} chunks every {args.interval:g} s, "
                       f"opened over {args.ramp:g} s; load average {load[0]:.1f} at the start "
