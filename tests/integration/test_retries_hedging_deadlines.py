@@ -73,9 +73,13 @@ def test_a_hedge_starts_the_next_target_when_the_first_is_slow(start_gateway: Ga
     gw = start_gateway(policy("hedge: {after_s: 0.1, max_percent: 100}", a_delay=2.0))
     started = time.perf_counter()
     r = post(gw.base_url)
-    assert time.perf_counter() - started < 1.0
+    # Answered before A's first token could have come, by B, asked soon after A. (The hedge's delay
+    # waits out the gateway's own loop pauses, so a cold process's first request may hedge later than
+    # 0.1 s; "soon" is well under A's 2 s.)
+    assert time.perf_counter() - started < 2.0
     assert r.headers["x-recloser-provider"] == "B"
-    assert gw.sim("A").request_count() == 1
+    a, b = gw.sim("A").requests, gw.sim("B").requests
+    assert len(a) == 1 and len(b) == 1 and b[0].at - a[0].at < 1.0
     assert 'recloser_hedges_total{outcome="hedge_won",route="chat"} 1.0' in httpx.get(gw.url + "/metrics").text
 
 
