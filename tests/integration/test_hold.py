@@ -7,10 +7,11 @@ room for live traffic under `max_in_flight`."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import anthropic
@@ -69,6 +70,17 @@ async def until(condition: Callable[[], bool], within_s: float = 20.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "not within the bound"
         await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def held_whole_request(gw: EmbeddedGateway) -> AsyncIterator[asyncio.Future[httpx.Response]]:
+    """A whole request on route `chat`, its only target refusing connections, once it is held."""
+    gw.set_fault("alpha", Fault(refuse=True))
+    headers = {"Authorization": f"Bearer {KEYS['std']}"}
+    async with httpx.AsyncClient(base_url=gw.base_url, headers=headers, timeout=60) as http:
+        held = asyncio.ensure_future(http.post("/chat/completions", json={"model": "chat", "messages": HELLO}))
+        await until(lambda: metric(gw, "recloser_held_requests_waiting", route="chat") == 1)
+        yield held
 
 
 def client(gw: EmbeddedGateway, key: str = KEYS["std"]) -> openai.OpenAI:
@@ -186,11 +198,7 @@ async def test_held_requests_leave_room_for_live_traffic_under_max_in_flight(sta
 
 async def test_a_whole_request_whose_client_leaves_while_held_leaves_the_line(start_gateway: GatewayFactory) -> None:
     gw = start_gateway(policy(hold_s=300))
-    gw.set_fault("alpha", Fault(refuse=True))
-    headers = {"Authorization": f"Bearer {KEYS['std']}"}
-    async with httpx.AsyncClient(base_url=gw.base_url, headers=headers, timeout=60) as http:
-        held = asyncio.ensure_future(http.post("/chat/completions", json={"model": "chat", "messages": HELLO}))
-        await until(lambda: metric(gw, "recloser_held_requests_waiting", route="chat") == 1)
+    async with held_whole_request(gw) as held:
         held.cancel()          # the client gives up: httpx closes the connection
         await asyncio.gather(held, return_exceptions=True)
     # Gone within a tick of the line's timer, not when its 300 s hold would have run out.
@@ -202,11 +210,7 @@ async def test_a_whole_request_whose_client_leaves_while_held_leaves_the_line(st
 
 async def test_a_gateway_shutting_down_answers_its_held_requests_at_once(start_gateway: GatewayFactory) -> None:
     gw = start_gateway(policy(hold_s=300))
-    gw.set_fault("alpha", Fault(refuse=True))
-    headers = {"Authorization": f"Bearer {KEYS['std']}"}
-    async with httpx.AsyncClient(base_url=gw.base_url, headers=headers, timeout=60) as http:
-        held = asyncio.ensure_future(http.post("/chat/completions", json={"model": "chat", "messages": HELLO}))
-        await until(lambda: metric(gw, "recloser_held_requests_waiting", route="chat") == 1)
+    async with held_whole_request(gw) as held:
         started = time.monotonic()
         stopping = asyncio.get_running_loop().run_in_executor(None, gw.stop)
         answer = await held

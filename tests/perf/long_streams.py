@@ -36,7 +36,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -49,7 +48,8 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 from long_streams_report import HEADER, Run, collector, metric_sum, scrape  # noqa: E402
-from long_streams_wire import Streamed, open_streams, serve_upstream, sse_chunk  # noqa: E402,F401 (the smoke test's)
+from long_streams_wire import (Streamed, open_streams, ready_for_many_connections, serve_upstream,  # noqa: E402,F401
+                               sse_chunk)  # (sse_chunk: the smoke test's)
 from procs import Proc, cpu_seconds, status_kb  # noqa: E402
 from report import machine, render, replace_block  # noqa: E402
 
@@ -198,13 +198,7 @@ def main(argv: list[str] | None = None) -> list[Run]:
     parser.add_argument("--block", help="with --write-docs: the docs block to write (default: named by the limits set)")
     parser.add_argument("--upstream", type=int, help=argparse.SUPPRESS)   # run as the slow upstream
     args = parser.parse_args(argv)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    ready_for_many_connections()
     if args.upstream:
         asyncio.run(serve_upstream(args.upstream, args.chunks, args.interval))
         return []

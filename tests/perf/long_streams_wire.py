@@ -5,13 +5,27 @@ are raw protocols so that their CPU, on the core they share, stays small beside 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import resource
 import time
 from dataclasses import dataclass, field
 
 import orjson
 
 CHUNK_BYTES = 200
+
+
+def ready_for_many_connections() -> None:
+    """This process may hold as many sockets as it is allowed (soft limit raised to the hard one), on
+    uvloop where it installs: thousands of connections at a small cost of its own."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 # --- the slow upstream -----------------------------------------------------------------------------

@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -38,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from long_streams import free_port, policy, wait_listening  # noqa: E402
 from long_streams_report import metric_sum, scrape  # noqa: E402
-from long_streams_wire import Streamed, StreamClient, Tally, stream_request  # noqa: E402
+from long_streams_wire import Streamed, StreamClient, Tally, ready_for_many_connections, stream_request  # noqa: E402
 from procs import Proc, status_kb  # noqa: E402
 
 
@@ -185,13 +184,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--every", type=float, default=10.0)
     parser.add_argument("--ramp", type=float, default=5.0, help="the slots start evenly over this long")
     args = parser.parse_args(argv)
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    ready_for_many_connections()
     with contextlib.suppress(OSError):
         os.sched_setaffinity(0, {1 % (os.cpu_count() or 1)})
     with tempfile.TemporaryDirectory(prefix="recloser-stream-soak-") as tmp:
