@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import os
 import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import orjson
 from aiohttp import web
@@ -23,6 +26,7 @@ from gateway.api.callers import identify
 from gateway.core.auth import Authenticator, Caller
 from gateway.core.credentials import CREDENTIAL_BETA_PREFIX, ClientCredential, split_betas
 from gateway.flow.context import CONTEXT, GatewayContext
+from gateway.flow.runtime import Runtime
 from gateway.routing.request_log import RequestLog
 from gateway.flow.dispatch import TIMEOUT_HEADER, request_timeout
 from gateway.providers.base import AttemptError, Call, Endpoint
@@ -121,7 +125,34 @@ async def _proxy(request: web.Request, endpoint: Endpoint) -> web.StreamResponse
     request[STARTING] = True    # until its answer's headers go out (answer_begins)
     ctx.metrics.in_flight.inc()
     try:
-        return await _serve(request, ctx, endpoint, rid)
+        # Served here, not in a function of its own: a stream holds each call level for minutes.
+        prepared = await _prepare(request, ctx, endpoint, rid)
+        if not isinstance(prepared, Prepared):
+            return prepared
+        rt, log, tracer = prepared.runtime, prepared.log, ctx.tracer
+        tracer.request_started(log, request.headers)
+        status = 499  # until it is known: the client went away, or the request was cancelled
+        try:
+            resp = await rt.dispatcher.dispatch(request, log)
+            status = resp.status
+            if not resp.prepared:
+                # Send the answer before metering it: the client should not wait for the bookkeeping.
+                await resp.prepare(request)
+                await resp.write_eof()
+            if endpoint == "responses" and status == 200 and log.outcome == "ok":
+                await remember(ctx.responses, log)
+            return resp
+        except ApiError as err:
+            status = err.status
+            log.outcome = "error"
+            return error_response(err, {"x-request-id": rid, **log.extra_headers}, endpoint)
+        except asyncio.CancelledError:
+            log.outcome = "cancelled"
+            raise
+        finally:
+            ended = rt.dispatcher.clock()
+            rt.meter.finish(log, status, ended)
+            tracer.request_finished(log, status, ended)
     finally:
         # A whole answer is sent after the handler returns: it has left admission by then.
         starting, request[STARTING] = request[STARTING], False
@@ -168,8 +199,19 @@ def _shed(ctx: GatewayContext, rid: str, endpoint: Endpoint) -> web.Response:
     return error_response(error, {"x-request-id": rid}, endpoint)
 
 
-async def _serve(request: web.Request, ctx: GatewayContext, endpoint: Endpoint, rid: str) -> web.StreamResponse:
-    rt = ctx.runtime  # this request's policy, whatever a reload does meanwhile
+@dataclass(slots=True)
+class Prepared:
+    """An admitted request, read, checked and let through by its budget and rate limits."""
+
+    runtime: Runtime    # this request's policy, whatever a reload does meanwhile
+    log: RequestLog
+
+
+async def _prepare(request: web.Request, ctx: GatewayContext, endpoint: Endpoint,
+                   rid: str) -> Prepared | web.StreamResponse:
+    """The request read, checked against its route, budget and rate limits, and logged; else the error
+    response that says why not (counted as refused)."""
+    rt = ctx.runtime
     caller: Caller | None = None
     credential: ClientCredential | None = None
     route_name = ""
@@ -208,51 +250,13 @@ async def _serve(request: web.Request, ctx: GatewayContext, endpoint: Endpoint, 
     timeout = request_timeout(route, request.headers.get(TIMEOUT_HEADER))
     call = Call(endpoint, body, stream, rid, prior, passed_headers(request), request.query_string, references,
                 len(raw), credential)
-    log = RequestLog(route, call, caller, now, now + timeout, extra_headers=extra)
-    tracer = ctx.tracer
-    tracer.request_started(log, request.headers)
-    status = 499  # until it is known: the client went away, or the request was cancelled
-    try:
-        resp = await rt.dispatcher.dispatch(request, log)
-        status = resp.status
-        if not resp.prepared:
-            # Send the answer before metering it: the client should not wait for the bookkeeping.
-            await resp.prepare(request)
-            await resp.write_eof()
-        if endpoint == "responses" and status == 200 and log.outcome == "ok":
-            await remember(ctx.responses, log)
-        return resp
-    except ApiError as err:
-        status = err.status
-        log.outcome = "error"
-        return error_response(err, {"x-request-id": rid, **extra}, endpoint)
-    except asyncio.CancelledError:
-        log.outcome = "cancelled"
-        raise
-    finally:
-        ended = rt.dispatcher.clock()
-        rt.meter.finish(log, status, ended)
-        tracer.request_finished(log, status, ended)
+    return Prepared(rt, RequestLog(route, call, caller, now, now + timeout, extra_headers=extra))
 
 
-async def chat_completions(request: web.Request) -> web.StreamResponse:
-    return await _proxy(request, "chat")
-
-
-async def completions(request: web.Request) -> web.StreamResponse:
-    return await _proxy(request, "completions")
-
-
-async def embeddings(request: web.Request) -> web.StreamResponse:
-    return await _proxy(request, "embeddings")
-
-
-async def responses(request: web.Request) -> web.StreamResponse:
-    return await _proxy(request, "responses")
-
-
-async def messages(request: web.Request) -> web.StreamResponse:
-    return await _proxy(request, "messages")
+def endpoint(name: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The handler of one of the API's endpoints: `_proxy` with its endpoint bound, not a function
+    that calls it (each call level is held suspended by every open stream, for minutes)."""
+    return functools.partial(_proxy, endpoint=name)
 
 
 async def count_tokens(request: web.Request) -> web.StreamResponse:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -57,6 +58,19 @@ def why_skipped(h: Health, now: float) -> str:
     return f"{h.state.value}, no probe slot free"
 
 
+@dataclass(slots=True)
+class Delivery:
+    """An answer to relay, and the targets the relay may still fail over to. The attempts return it
+    rather than relay it themselves: the relay lasts as long as the stream, and every call level
+    above it is held, suspended, by each open stream for that long."""
+
+    deployment: Deployment
+    reply: Reply
+    fallbacks: Sequence[Deployment]
+    budget: RetryBudget
+    opened: web.StreamResponse | None
+
+
 class Dispatcher:
     def __init__(self, attempts: Attempts, board: HealthBoard, metrics: Metrics, clock: Callable[[], float],
                  rng: random.Random, pools: PoolBoard | None = None,
@@ -97,18 +111,29 @@ class Dispatcher:
 
     async def dispatch(self, request: web.Request, log: RequestLog) -> web.StreamResponse:
         try:
-            return await self._dispatch(request, log)
+            outcome = await self._dispatch(request, log)
+            return outcome if not isinstance(outcome, Delivery) else await self._deliver(request, log, outcome)
         except ApiError as err:
             hold_s = self.key_holds.get(log.caller.key_id, log.route.config.hold_s)
             if self.holds is None or hold_s <= 0 or err.code != HELD:
                 raise
             priority = self.key_priorities.get(log.caller.key_id) or log.route.config.priority
             return await self.holds.through(request, log, err, hold_s, priority,
-                                            lambda opened: self._dispatch(request, log, opened))
+                                            lambda opened: self._dispatched(request, log, opened))
+
+    def _deliver(self, request: web.Request, log: RequestLog, d: Delivery) -> Awaitable[web.StreamResponse]:
+        return self.relay.deliver(request, log, d.deployment, d.reply, d.fallbacks, d.budget, d.opened)
+
+    async def _dispatched(self, request: web.Request, log: RequestLog,
+                          opened: web.StreamResponse | None) -> web.StreamResponse:
+        """A pass over the route's candidates and its answer relayed (a held stream's, headers sent)."""
+        outcome = await self._dispatch(request, log, opened)
+        return outcome if not isinstance(outcome, Delivery) else await self._deliver(request, log, outcome)
 
     async def _dispatch(self, request: web.Request, log: RequestLog,
-                        opened: web.StreamResponse | None = None) -> web.StreamResponse:
-        """One pass over the route's candidates (`opened`: a held stream's response, headers sent)."""
+                        opened: web.StreamResponse | None = None) -> web.StreamResponse | Delivery:
+        """One pass over the route's candidates (`opened`: a held stream's response, headers sent): the
+        answer to relay, or the response to send as it is."""
         route, call = log.route, log.call
         log.usage_injected = ask_for_usage(call)
         now = self.clock()
@@ -122,7 +147,7 @@ class Dispatcher:
         log.skipped = [(route.deployments[i], why_skipped(healths[i], now), back_in(healths[i], now))
                        for i in p.skipped]
         if not route.pools or self.pools is None:
-            return await self._attempt(self._usable([route.deployments[i] for i in p.order], log, now), request,
+            return await self._attempt(self._usable([route.deployments[i] for i in p.order], log, now),
                                        log, budget, hedge_budget, opened=opened)
         pools = self.pools
         ttfts = [h.speed_of(call.stream).baseline if h.speed_of(call.stream).samples else None for h in healths]
@@ -131,8 +156,10 @@ class Dispatcher:
             self.metrics.spilled(route.name, span.provider, why).inc()
         marked = pools.sends(route, arranged.chunks)
         try:
-            return await self._attempt(self._usable([route.deployments[i] for i in arranged.order], log, now), request,
-                                       log, budget, hedge_budget, marked, opened)
+            outcome = await self._attempt(self._usable([route.deployments[i] for i in arranged.order], log, now),
+                                          log, budget, hedge_budget, marked, opened)
+            # A pool endpoint counts the request in flight until its answer is relayed to the end.
+            return outcome if not isinstance(outcome, Delivery) else await self._deliver(request, log, outcome)
         finally:
             marked.close(log.attempts, call.stream)
 
@@ -174,10 +201,11 @@ class Dispatcher:
                         "server_error", code="pool_full",
                         headers={"Retry-After": str(retry), "x-recloser-attempts": str(len(log.attempts))})
 
-    async def _attempt(self, order: list[Deployment], request: web.Request, log: RequestLog, budget: RetryBudget,
+    async def _attempt(self, order: list[Deployment], log: RequestLog, budget: RetryBudget,
                        hedge_budget: RetryBudget, marked: Sends | None = None,
-                       opened: web.StreamResponse | None = None) -> web.StreamResponse:
-        """Each candidate in turn; `marked` collects the pool endpoints sent to, for their in-flight count."""
+                       opened: web.StreamResponse | None = None) -> web.StreamResponse | Delivery:
+        """Each candidate in turn, until one answers (the answer to relay) or none can (the response
+        to send as it is); `marked` collects the pool endpoints sent to, for their in-flight count."""
         route, call = log.route, log.call
         caller_error: AttemptError | None = None
         defective: tuple[Deployment, Reply] | None = None   # an answer of no use, relayed only if nothing better comes
@@ -206,7 +234,7 @@ class Dispatcher:
                                            "primary" if pos == 0 else "failover")
             pos += leg.consumed
             if leg.reply is not None:
-                return await self.relay.deliver(request, log, leg.deployment, leg.reply, order[pos:], budget, opened)
+                return Delivery(leg.deployment, leg.reply, order[pos:], budget, opened)
             assert leg.error is not None
             if isinstance(leg.error, DefectiveAnswer):
                 defective = defective or (leg.deployment, leg.error.reply)
@@ -224,7 +252,7 @@ class Dispatcher:
                 self.metrics.failovers(route.name, leg.deployment.provider, order[pos].provider, c.reason).inc()
                 self.failovers.add(Failover(self.clock(), route.name, leg.deployment.key, order[pos].key, c.reason))
         if defective is not None:   # no other target did better: the defective answer is still an answer
-            return await self.relay.deliver(request, log, defective[0], defective[1], (), budget, opened)
+            return Delivery(defective[0], defective[1], (), budget, opened)
         if caller_error is not None:  # no target could take it: the upstream's own words are the answer
             return self._as_is(log, log.attempts[-1].deployment, caller_error)
         if log.attempts and not log.skipped and all(r.error is not None and r.error.failure is Failure.CREDENTIAL

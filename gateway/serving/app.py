@@ -6,7 +6,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from gateway.flow.admission import Admission
 from gateway.serving.capacity import max_in_flight
 from gateway.flow.holding import HoldLine
 from gateway.api import handlers
-from gateway.api.access import operational_access
+from gateway.api.access import guard_operational_routes
 from gateway.core.errors import ApiError, body_too_large, error_response
 from gateway.flow.context import CONTEXT, GatewayContext
 from gateway.policy.load import LoadedPolicy
@@ -28,6 +28,7 @@ from gateway.providers.crossing import Crossing
 from gateway.providers.anthropic_wire import AnthropicWire
 from gateway.providers.litellm_bridge import LitellmBridge
 from gateway.providers.openai_wire import OpenAIWireClient
+from gateway.providers.connections import upstream_connector
 from gateway.flow.attempts import Attempts
 from gateway.metering.budgets import BudgetBook
 from gateway.metering.ledger import LedgerWriter, ledger_files, read_ledger
@@ -50,31 +51,6 @@ from gateway.state.redis import RedisState
 from gateway.state.responses import MemoryResponses, ResponseStore, SharedResponses
 
 log = logging.getLogger("recloser")
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@web.middleware
-async def openai_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Whatever goes wrong outside an endpoint's own handling still answers in the client's API's
-    error shape: Anthropic's under /v1/messages, OpenAI's everywhere else."""
-    shape = "messages" if request.path.startswith("/v1/messages") else "chat"
-    try:
-        return await handler(request)
-    except web.HTTPRequestEntityTooLarge:
-        return error_response(body_too_large(request.app[CONTEXT].limits.max_body_bytes), endpoint=shape)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status)
-        return error_response(ApiError(exc.status, f"{request.method} {request.path}: {exc.reason}.",
-                                       "invalid_request_error", code=code), endpoint=shape)
-    except Exception:
-        # Never a traceback to the client; the log has it.
-        log.exception("unexpected error on %s %s", request.method, request.path)
-        return error_response(ApiError(500, "The gateway failed unexpectedly; the error is logged.", "server_error"),
-                              endpoint=shape)
-
 
 def response_store(doc: PolicyDocument, shared: RedisState | None, clock: Callable[[], float]) -> ResponseStore:
     """Served Responses kept for `previous_response_id`: in this process, and in Redis when shared."""
@@ -109,7 +85,10 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
     `fan_out` tells the other workers to reload after `POST /admin/reload`.
     """
     doc = loaded.document
-    app = web.Application(middlewares=[openai_errors, operational_access], client_max_size=doc.limits.max_body_bytes,
+    # No middleware: every level of it is a suspended call each open stream holds for minutes. Errors
+    # aiohttp raises get the API's shape from the connection handler (serving/protocol.py); the
+    # operational routes get their access check at start-up (api/access.py).
+    app = web.Application(client_max_size=doc.limits.max_body_bytes,
                           # An idle keep-alive connection is closed after 75 s (nginx's default), not an hour;
                           # the unread rest of a refused body is drained for 1 s at most, not 10.
                           handler_args={"access_log": None, "keepalive_timeout": 75.0, "lingering_time": 1.0})
@@ -117,7 +96,7 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
     async def resources(app: web.Application) -> AsyncIterator[None]:
         sims = SimPool()
         sim_upstreams = await sims.ensure(doc)
-        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60, ttl_dns_cache=300)
+        connector = upstream_connector(limit=0, keepalive_timeout=60, ttl_dns_cache=300)
         # No decompression: identity is asked for, and a body that comes compressed anyway is a broken
         # answer (gateway/providers/answer_check.py), not something to inflate without a bound.
         session = aiohttp.ClientSession(connector=connector, skip_auto_headers=("User-Agent",),
@@ -221,13 +200,14 @@ def build_app(loaded: LoadedPolicy, clock: Callable[[], float] = time.monotonic,
             await sims.stop()
 
     app.cleanup_ctx.append(resources)
+    app.on_startup.append(guard_operational_routes)
     app.on_shutdown.append(end_holds)
     app.on_response_prepare.append(handlers.answer_begins)
-    app.router.add_post("/v1/chat/completions", handlers.chat_completions)
-    app.router.add_post("/v1/completions", handlers.completions)
-    app.router.add_post("/v1/embeddings", handlers.embeddings)
-    app.router.add_post("/v1/responses", handlers.responses)
-    app.router.add_post("/v1/messages", handlers.messages)
+    app.router.add_post("/v1/chat/completions", handlers.endpoint("chat"))
+    app.router.add_post("/v1/completions", handlers.endpoint("completions"))
+    app.router.add_post("/v1/embeddings", handlers.endpoint("embeddings"))
+    app.router.add_post("/v1/responses", handlers.endpoint("responses"))
+    app.router.add_post("/v1/messages", handlers.endpoint("messages"))
     app.router.add_post("/v1/messages/count_tokens", handlers.count_tokens)
     app.router.add_get("/v1/models", handlers.list_models)
     app.router.add_get("/healthz", handlers.healthz)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -20,7 +21,9 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
+from gateway.api.http_errors import http_error, shape_for
 from gateway.core.errors import ApiError, error_response
+from gateway.core.small_queue import SmallQueue
 
 log = logging.getLogger("recloser")
 
@@ -37,7 +40,7 @@ def protocol_error(status: int, path: str) -> web.Response:
     else:
         err = ApiError(status, f"The request could not be read as HTTP/1.1 ({phrase}).", "invalid_request_error",
                        code="malformed_http")
-    resp = error_response(err, endpoint="messages" if path.startswith("/v1/messages") else "chat")
+    resp = error_response(err, endpoint=shape_for(path))
     resp.force_close()
     return resp
 
@@ -46,9 +49,15 @@ class GatewayRequestHandler(RequestHandler):
     """aiohttp's connection handler with quiet, OpenAI-shaped protocol errors and a deadline for the
     first request's headers."""
 
+    # Thousands of connections stay open for streams: no instance dictionary beside aiohttp's slots.
+    __slots__ = ("_read_timeout_s", "_headers_due", "_target")
+
     def __init__(self, manager: Server, *, loop: asyncio.AbstractEventLoop, read_timeout_s: float,
                  **kwargs: Any) -> None:
         super().__init__(manager, loop=loop, **kwargs)
+        if isinstance(getattr(self, "_messages", None), deque):
+            # A client sends one request at a time: a small list, not a deque (core/small_queue.py).
+            self._messages = SmallQueue()  # type: ignore[assignment]  # what of a deque aiohttp uses
         self._read_timeout_s = read_timeout_s
         self._headers_due: asyncio.TimerHandle | None = None
         # The path of the request being read, from its request line: a request too broken for aiohttp
@@ -68,22 +77,37 @@ class GatewayRequestHandler(RequestHandler):
         if data[:1].isalpha():  # a request line begins here (a request's first bytes open a segment)
             line = data[:256].split(b"\r\n", 1)[0].split(b" ")
             self._target = line[1] if len(line) > 1 else b""
+        before = self._request_count
         super().data_received(data)
-        if self._headers_due is not None and self._request_count:   # a whole request came: the guard is done,
-            self._headers_due.cancel()                               # and not kept for a stream's minutes
+        if self._request_count == before:
+            return
+        # A whole request came. The guard on the first one's headers is done, and not kept for a
+        # stream's minutes; nor is aiohttp's idle timer, which it arms again once the answer is done.
+        if self._headers_due is not None:
+            self._headers_due.cancel()
             self._headers_due = None
+        if self._keepalive_handle is not None:
+            self._keepalive_handle.cancel()
+            self._keepalive_handle = None
 
     def _headers_overdue(self) -> None:
         if self._request_count == 0:  # not one whole request line and headers yet: a slow client
             log.debug("closed a connection that sent no whole request in %.0f s", self._read_timeout_s)
             self.force_close()
 
+    async def finish_response(self, request: BaseRequest, resp: web.StreamResponse,
+                              start_time: float | None) -> tuple[web.StreamResponse, bool]:
+        # aiohttp sends its own HTTP errors (no route, wrong method, body too large) as plain text.
+        if isinstance(resp, web.HTTPException) and resp.status >= 400:
+            resp = http_error(request, resp)
+        return await super().finish_response(request, resp, start_time)
+
     def handle_error(self, request: BaseRequest, status: int = 500, exc: BaseException | None = None,
                      message: str | None = None) -> web.StreamResponse:
         # aiohttp's own message and exception quote the request's bytes: neither is sent, and only a
         # failure of the gateway's own (500, outside every endpoint) is logged with its traceback.
         if status >= 500 and not isinstance(exc, ConnectionError):  # a client gone mid-answer is no fault
-            log.error("unexpected error outside the endpoints", exc_info=exc)
+            log.error("unexpected error on %s %s", request.method, request.path, exc_info=exc)
         else:
             log.debug("unreadable request answered %d (%s)", status, type(exc).__name__ if exc else "-")
         if request.writer.output_size > 0:

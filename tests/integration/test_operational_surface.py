@@ -77,6 +77,15 @@ def test_a_disguised_admin_path_never_reaches_the_admin_view(gw: EmbeddedGateway
     assert b'"data"' not in answer
 
 
+def test_an_admin_path_no_route_matches_is_refused_as_an_admin_route_would_be(gw: EmbeddedGateway) -> None:
+    # An unknown caller cannot tell the admin routes that exist from those that do not.
+    assert_bare_refusal(httpx.get(gw.url + "/admin/no-such-view"), 401)
+    assert_bare_refusal(httpx.get(gw.url + "/admin/no-such-view", headers=bearer(USER)), 403)
+    assert_bare_refusal(httpx.delete(gw.url + "/admin/deployments", headers=bearer(USER)), 403)
+    r = httpx.get(gw.url + "/admin/no-such-view", headers=bearer(ADMIN))
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
 async def test_an_admin_route_added_later_is_guarded_by_the_same_check(tmp_path: Path) -> None:
     app = build_app(load_policy(write_policy(tmp_path, POLICY)), watch_loop_lag=False)
 
