@@ -10,17 +10,23 @@ from typing import Any
 import aiohttp
 from aiohttp.client_proto import ResponseHandler
 
-from gateway.core.small_queue import SmallQueue
+from gateway.core.small_queue import SmallQueue, lighten
 
 
 class _ResponseHandler(ResponseHandler):
-    """aiohttp's upstream connection protocol, its queue of answers read a small list (see
-    core/small_queue.py): one answer at a time comes on a connection."""
+    """aiohttp's upstream connection protocol, its queue of answers and each answer's body kept in
+    small queues (core/small_queue.py): one answer at a time comes on a connection."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(loop)
         if isinstance(getattr(self, "_buffer", None), deque):
             self._buffer = SmallQueue()  # type: ignore[assignment]  # what of a deque aiohttp uses
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        body = self._payload
+        if body is not None and type(body._buffer) is deque:    # an answer's headers came: its body
+            lighten(body)
 
 
 def upstream_connector(**settings: Any) -> aiohttp.TCPConnector:

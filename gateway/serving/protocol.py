@@ -23,7 +23,7 @@ from aiohttp.web_server import Server
 
 from gateway.api.http_errors import http_error, shape_for
 from gateway.core.errors import ApiError, error_response
-from gateway.core.small_queue import SmallQueue
+from gateway.core.small_queue import SmallQueue, lighten
 
 log = logging.getLogger("recloser")
 
@@ -56,7 +56,7 @@ class GatewayRequestHandler(RequestHandler):
                  **kwargs: Any) -> None:
         super().__init__(manager, loop=loop, **kwargs)
         if isinstance(getattr(self, "_messages", None), deque):
-            # A client sends one request at a time: a small list, not a deque (core/small_queue.py).
+            # A client sends one request at a time: small queues, not deques (core/small_queue.py).
             self._messages = SmallQueue()  # type: ignore[assignment]  # what of a deque aiohttp uses
         self._read_timeout_s = read_timeout_s
         self._headers_due: asyncio.TimerHandle | None = None
@@ -81,6 +81,8 @@ class GatewayRequestHandler(RequestHandler):
         super().data_received(data)
         if self._request_count == before:
             return
+        for _, body in self._messages:
+            lighten(body)
         # A whole request came. The guard on the first one's headers is done, and not kept for a
         # stream's minutes; nor is aiohttp's idle timer, which it arms again once the answer is done.
         if self._headers_due is not None:
