@@ -1,16 +1,18 @@
-"""Shared fixtures: gateways on loopback started from policy text, and free ports."""
+"""Shared fixtures: gateways on loopback started from policy text, free ports, and aiohttp apps served."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import socket
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import openai
 import pytest
+from aiohttp import web
 
 from gateway.serving.embedded import EmbeddedGateway
 from gateway.policy.load import load_policy
@@ -48,6 +50,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[int]:
+    """`app` served by aiohttp's own runner on a free loopback port (yielded) until the block ends."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    finally:
+        await runner.cleanup()
 
 
 def write_policy(directory: Path, text: str, name: str = "policy.yaml") -> Path:

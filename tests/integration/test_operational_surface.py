@@ -16,7 +16,7 @@ from aiohttp import web
 from gateway.serving.app import build_app
 from gateway.serving.embedded import EmbeddedGateway
 from gateway.policy.load import load_policy
-from tests.conftest import GatewayFactory, write_policy
+from tests.conftest import GatewayFactory, serving, write_policy
 
 ADMIN, USER, SCRAPER = "sk-admin-7e1d", "sk-user-51aa", "sk-scrape-90cc"
 
@@ -93,12 +93,7 @@ async def test_an_admin_route_added_later_is_guarded_by_the_same_check(tmp_path:
         return web.json_response({"reloaded": True})
 
     app.router.add_post("/admin/reload", reload)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
+    async with serving(app) as port:
         async with aiohttp.ClientSession() as http:
             url = f"http://127.0.0.1:{port}/admin/reload"
             async with http.post(url) as r:
@@ -107,8 +102,6 @@ async def test_an_admin_route_added_later_is_guarded_by_the_same_check(tmp_path:
                 assert r.status == 403
             async with http.post(url, headers=bearer(ADMIN)) as r:
                 assert r.status == 200
-    finally:
-        await runner.cleanup()
 
 
 def test_metrics_want_a_metrics_or_admin_key_when_the_policy_says_so(gw: EmbeddedGateway) -> None:

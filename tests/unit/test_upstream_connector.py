@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 
 from gateway.providers.connections import upstream_connector
+from tests.conftest import serving
 
 
 async def test_a_plain_connection_is_opened_by_the_loop_answers_and_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -27,18 +28,10 @@ async def test_a_plain_connection_is_opened_by_the_loop_answers_and_is_kept(monk
 
     app = web.Application()
     app.router.add_get("/", hello)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        async with aiohttp.ClientSession(connector=upstream_connector(limit=0)) as session:
-            for _ in range(3):
-                async with session.get(f"http://127.0.0.1:{port}/") as r:
-                    assert r.status == 200 and await r.text() == "hi"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as port, aiohttp.ClientSession(connector=upstream_connector(limit=0)) as session:
+        for _ in range(3):
+            async with session.get(f"http://127.0.0.1:{port}/") as r:
+                assert r.status == 200 and await r.text() == "hi"
     assert len(peers) == 3 and len(set(map(str, peers))) == 1   # one connection, reused
 
 
