@@ -21,7 +21,8 @@ def shape_for(path: str) -> str:
 def http_error(request: web.BaseRequest, exc: web.HTTPException) -> web.StreamResponse:
     """The answer to an aiohttp HTTP error (status 400 or more) raised while routing or handling."""
     path = request.path
-    if isinstance(request, web.Request) and CONTEXT in request.app:
+    # Before routing (no match yet) there is no app to ask: the plain shape.
+    if isinstance(request, web.Request) and request._match_info is not None and CONTEXT in request.app:
         if isinstance(exc, web.HTTPRequestEntityTooLarge):
             return error_response(body_too_large(request.app[CONTEXT].limits.max_body_bytes), endpoint=shape_for(path))
         refused = refusal(request, scope_of(path)) if exc.status in _CODES else None
