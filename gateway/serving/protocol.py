@@ -46,8 +46,9 @@ def protocol_error(status: int, path: str) -> web.Response:
 
 
 class GatewayRequestHandler(RequestHandler):
-    """aiohttp's connection handler with quiet, OpenAI-shaped protocol errors and a deadline for the
-    first request's headers."""
+    """aiohttp's connection handler with quiet, OpenAI-shaped protocol errors (and aiohttp's own HTTP
+    errors in the API's shape: the app has no middleware to do it), a deadline for the first request's
+    headers, and light per-connection state for the thousands that hold a stream open."""
 
     # Thousands of connections stay open for streams: no instance dictionary beside aiohttp's slots.
     __slots__ = ("_read_timeout_s", "_headers_due", "_target")
@@ -107,7 +108,8 @@ class GatewayRequestHandler(RequestHandler):
     def handle_error(self, request: BaseRequest, status: int = 500, exc: BaseException | None = None,
                      message: str | None = None) -> web.StreamResponse:
         # aiohttp's own message and exception quote the request's bytes: neither is sent, and only a
-        # failure of the gateway's own (500, outside every endpoint) is logged with its traceback.
+        # failure of the gateway's own (500: an endpoint's unexpected error included) is logged with
+        # its traceback.
         if status >= 500 and not isinstance(exc, ConnectionError):  # a client gone mid-answer is no fault
             log.error("unexpected error on %s %s", request.method, request.path, exc_info=exc)
         else:
