@@ -68,7 +68,6 @@ class Delivery:
     reply: Reply
     fallbacks: Sequence[Deployment]
     budget: RetryBudget
-    opened: web.StreamResponse | None
 
 
 class Dispatcher:
@@ -121,14 +120,15 @@ class Dispatcher:
             return await self.holds.through(request, log, err, hold_s, priority,
                                             lambda opened: self._dispatched(request, log, opened))
 
-    def _deliver(self, request: web.Request, log: RequestLog, d: Delivery) -> Awaitable[web.StreamResponse]:
-        return self.relay.deliver(request, log, d.deployment, d.reply, d.fallbacks, d.budget, d.opened)
+    def _deliver(self, request: web.Request, log: RequestLog, d: Delivery,
+                 opened: web.StreamResponse | None = None) -> Awaitable[web.StreamResponse]:
+        return self.relay.deliver(request, log, d.deployment, d.reply, d.fallbacks, d.budget, opened)
 
     async def _dispatched(self, request: web.Request, log: RequestLog,
                           opened: web.StreamResponse | None) -> web.StreamResponse:
         """A pass over the route's candidates and its answer relayed (a held stream's, headers sent)."""
         outcome = await self._dispatch(request, log, opened)
-        return outcome if not isinstance(outcome, Delivery) else await self._deliver(request, log, outcome)
+        return outcome if not isinstance(outcome, Delivery) else await self._deliver(request, log, outcome, opened)
 
     async def _dispatch(self, request: web.Request, log: RequestLog,
                         opened: web.StreamResponse | None = None) -> web.StreamResponse | Delivery:
@@ -148,7 +148,7 @@ class Dispatcher:
                        for i in p.skipped]
         if not route.pools or self.pools is None:
             return await self._attempt(self._usable([route.deployments[i] for i in p.order], log, now),
-                                       log, budget, hedge_budget, opened=opened)
+                                       log, budget, hedge_budget)
         pools = self.pools
         ttfts = [h.speed_of(call.stream).baseline if h.speed_of(call.stream).samples else None for h in healths]
         arranged = pools.arrange(route, p.order, call.body, now, ttfts, call.stream)
@@ -157,9 +157,9 @@ class Dispatcher:
         marked = pools.sends(route, arranged.chunks)
         try:
             outcome = await self._attempt(self._usable([route.deployments[i] for i in arranged.order], log, now),
-                                          log, budget, hedge_budget, marked, opened)
+                                          log, budget, hedge_budget, marked)
             # A pool endpoint counts the request in flight until its answer is relayed to the end.
-            return outcome if not isinstance(outcome, Delivery) else await self._deliver(request, log, outcome)
+            return outcome if not isinstance(outcome, Delivery) else await self._deliver(request, log, outcome, opened)
         finally:
             marked.close(log.attempts, call.stream)
 
@@ -202,8 +202,7 @@ class Dispatcher:
                         headers={"Retry-After": str(retry), "x-recloser-attempts": str(len(log.attempts))})
 
     async def _attempt(self, order: list[Deployment], log: RequestLog, budget: RetryBudget,
-                       hedge_budget: RetryBudget, marked: Sends | None = None,
-                       opened: web.StreamResponse | None = None) -> web.StreamResponse | Delivery:
+                       hedge_budget: RetryBudget, marked: Sends | None = None) -> web.StreamResponse | Delivery:
         """Each candidate in turn, until one answers (the answer to relay) or none can (the response
         to send as it is); `marked` collects the pool endpoints sent to, for their in-flight count."""
         route, call = log.route, log.call
@@ -234,7 +233,7 @@ class Dispatcher:
                                            "primary" if pos == 0 else "failover")
             pos += leg.consumed
             if leg.reply is not None:
-                return Delivery(leg.deployment, leg.reply, order[pos:], budget, opened)
+                return Delivery(leg.deployment, leg.reply, order[pos:], budget)
             assert leg.error is not None
             if isinstance(leg.error, DefectiveAnswer):
                 defective = defective or (leg.deployment, leg.error.reply)
@@ -252,7 +251,7 @@ class Dispatcher:
                 self.metrics.failovers(route.name, leg.deployment.provider, order[pos].provider, c.reason).inc()
                 self.failovers.add(Failover(self.clock(), route.name, leg.deployment.key, order[pos].key, c.reason))
         if defective is not None:   # no other target did better: the defective answer is still an answer
-            return Delivery(defective[0], defective[1], (), budget, opened)
+            return Delivery(defective[0], defective[1], (), budget)
         if caller_error is not None:  # no target could take it: the upstream's own words are the answer
             return self._as_is(log, log.attempts[-1].deployment, caller_error)
         if log.attempts and not log.skipped and all(r.error is not None and r.error.failure is Failure.CREDENTIAL
